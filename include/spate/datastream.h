@@ -1,0 +1,199 @@
+/*
+ * spate/datastream.h — the DataStream API: environment, streams,
+ * transformations, jobs.
+ *
+ * A program builds a job graph through an environment, then executes it:
+ *
+ *     spate_env_t *env = spate_env_create();
+ *     spate_stream_t *s = spate_env_add_source(env, spate_file_text_source(path), "lines");
+ *     s = spate_stream_flat_map(s, "tokenize", tokenize, NULL, spate_schema_of("word STRING, n BIGINT"));
+ *     s = spate_keyed_sum(spate_stream_key_by_field(s, "word"), "n");
+ *     spate_stream_sink(s, spate_print_sink(NULL), "print");
+ *     int rc = spate_env_execute(env, "wordcount");
+ *
+ * Building never fails loudly: a call given a NULL stream or bad argument
+ * returns NULL, and the first such error is kept by the environment and
+ * returned by spate_env_execute() (text in spate_env_error()).  So a job can
+ * chain calls without checking each one.
+ *
+ * Graph construction is deterministic: the same calls in the same order
+ * give the same operator ids (see spate_env_describe()).
+ *
+ * User functions are called from task threads, one thread per parallel
+ * subtask.  The `ctx` pointer given with a function is shared by all
+ * subtasks: treat it as read-only, or use the open/close hooks of a process
+ * function for per-subtask state.  A function returns SPATE_OK, or an error
+ * code (usually spate_out_fail(out, "...")) to fail the job with a message.
+ */
+#ifndef SPATE_DATASTREAM_H
+#define SPATE_DATASTREAM_H
+
+#include "types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct spate_env spate_env_t;
+typedef struct spate_stream spate_stream_t;
+typedef struct spate_keyed spate_keyed_t;
+typedef struct spate_connected spate_connected_t;
+typedef struct spate_job spate_job_t;
+typedef struct spate_source spate_source_t; /* spate/connectors.h */
+typedef struct spate_sink spate_sink_t;     /* spate/connectors.h */
+typedef struct spate_key spate_key_t;
+typedef struct spate_context spate_context_t;
+
+/* Where a parallel instance of an operator runs (plain value, borrowed). */
+typedef struct spate_task_info {
+    const char *operator_name;
+    int subtask_index; /* 0 .. parallelism-1 */
+    int parallelism;
+    int max_parallelism;
+    int attempt; /* 0 on the first run */
+} spate_task_info_t;
+
+/* ---- user function types ---- */
+
+/* map: emits exactly one row per input row. flat_map: any number. */
+typedef int (*spate_map_fn)(void *ctx, const spate_row_t *in, spate_collector_t *out);
+typedef spate_map_fn spate_flat_map_fn;
+/* filter: > 0 keeps the row, 0 drops it, < 0 fails the job. */
+typedef int (*spate_filter_fn)(void *ctx, const spate_row_t *in);
+/* key selector: appends the key's bytes with spate_key_append_*(). */
+typedef int (*spate_key_fn)(void *ctx, const spate_row_t *in, spate_key_t *key);
+/* reduce: combines the accumulated row and a new row into one emitted row of the same schema. */
+typedef int (*spate_reduce_fn)(void *ctx, const spate_row_t *acc, const spate_row_t *in, spate_collector_t *out);
+/* custom partitioner: returns the target partition 0..num_partitions-1 (or < 0 to fail). */
+typedef int (*spate_partition_fn)(void *ctx, const spate_row_t *in, int num_partitions);
+
+/*
+ * A process function: the lowest-level row function, with per-subtask
+ * state.  open() (optional) runs once per subtask before the first row and
+ * returns the instance state in *state (default: ctx); process() sees each
+ * row; end_input() (optional) runs when a bounded input is exhausted and may
+ * still emit; close() (optional) releases the state, also after a failure.
+ */
+typedef struct spate_process_function {
+    void *ctx;
+    int (*open)(void *ctx, const spate_task_info_t *info, void **state);
+    int (*process)(void *state, const spate_row_t *in, spate_context_t *c, spate_collector_t *out);
+    int (*end_input)(void *state, spate_context_t *c, spate_collector_t *out);
+    void (*close)(void *state);
+} spate_process_function_t;
+
+/* Context of a process function call (borrowed for the call). */
+const spate_task_info_t *spate_context_task(const spate_context_t *c);
+/* The operator's current watermark (INT64_MIN before the first one). */
+int64_t spate_context_watermark(const spate_context_t *c);
+
+/* ---- keys ---- */
+/* Appenders use Spate's order-preserving key encoding (docs/architecture.md). */
+void spate_key_append_bytes(spate_key_t *key, const void *bytes, size_t len);
+void spate_key_append_bigint(spate_key_t *key, int64_t v);
+void spate_key_append_string(spate_key_t *key, const char *s, size_t len);
+
+/* ---- environment ---- */
+spate_env_t *spate_env_create(void);
+void spate_env_destroy(spate_env_t *env);
+/* Default parallelism of operators (config parallelism.default, default 1). */
+int spate_env_set_parallelism(spate_env_t *env, int parallelism);
+/* Number of key groups (config pipeline.max-parallelism, default 128). */
+int spate_env_set_max_parallelism(spate_env_t *env, int max_parallelism);
+/* Sets a configuration key by its Flink name ("execution.runtime-mode" = "BATCH").
+ * Unknown keys and bad values fail with SPATE_ECONFIG and a message naming the key. */
+int spate_env_set_config(spate_env_t *env, const char *key, const char *value);
+/* The effective value of a key (set or default), or NULL for an unknown key. Borrowed. */
+const char *spate_env_get_config(const spate_env_t *env, const char *key);
+/* First error met while building or running, or "" . Borrowed. */
+const char *spate_env_error(const spate_env_t *env);
+/* Writes a description of the logical graph (operators, ids, parallelism, edges). */
+size_t spate_env_describe(spate_env_t *env, char *buf, size_t cap);
+
+/* Runs the job to completion on this process (bounded sources) or until it fails. */
+int spate_env_execute(spate_env_t *env, const char *job_name);
+/* Starts the job on background threads; *job receives the handle. */
+int spate_env_start(spate_env_t *env, const char *job_name, spate_job_t **job);
+
+/* ---- jobs ---- */
+typedef enum spate_job_status {
+    SPATE_JOB_RUNNING = 1,
+    SPATE_JOB_FINISHED,
+    SPATE_JOB_FAILED,
+    SPATE_JOB_CANCELED
+} spate_job_status_t;
+
+/* Blocks until the job ends: SPATE_OK when finished, SPATE_ECANCELED, or the failure's code. */
+int spate_job_wait(spate_job_t *job);
+/* Like wait, with a timeout: returns 1 when ended (*rc set), 0 on timeout. */
+int spate_job_wait_for(spate_job_t *job, int64_t timeout_ms, int *rc);
+/* Asks every task to stop; returns at once (use wait). Safe from any thread. */
+void spate_job_cancel(spate_job_t *job);
+spate_job_status_t spate_job_status(spate_job_t *job);
+/* Failure message ("operator 'tokenize' (2/4) failed: ..."), or "". Borrowed until destroy. */
+const char *spate_job_error(spate_job_t *job);
+/* Cancels if still running, waits, releases everything. */
+void spate_job_destroy(spate_job_t *job);
+
+/* ---- streams ---- */
+/* Adds a source (ownership of `source` passes to the environment). */
+spate_stream_t *spate_env_add_source(spate_env_t *env, spate_source_t *source, const char *name);
+
+/* `out_schema` is borrowed (the graph keeps its own reference); NULL means "same as input". */
+spate_stream_t *spate_stream_map(spate_stream_t *s, const char *name, spate_map_fn fn, void *ctx,
+                                 const spate_schema_t *out_schema);
+spate_stream_t *spate_stream_flat_map(spate_stream_t *s, const char *name, spate_flat_map_fn fn, void *ctx,
+                                      const spate_schema_t *out_schema);
+spate_stream_t *spate_stream_filter(spate_stream_t *s, const char *name, spate_filter_fn fn, void *ctx);
+spate_stream_t *spate_stream_process(spate_stream_t *s, const char *name, const spate_process_function_t *fn,
+                                     const spate_schema_t *out_schema);
+/* Keeps the named fields, in the given order ("auction, price"); no per-row call. */
+spate_stream_t *spate_stream_project(spate_stream_t *s, const char *fields);
+
+spate_keyed_t *spate_stream_key_by(spate_stream_t *s, spate_key_fn fn, void *ctx);
+/* Key by one or more fields, comma separated ("word" or "user, page"). */
+spate_keyed_t *spate_stream_key_by_field(spate_stream_t *s, const char *fields);
+/* Running reduce per key: in STREAMING mode emits the new value on every row,
+ * in BATCH mode only the final value per key at end of input. */
+spate_stream_t *spate_keyed_reduce(spate_keyed_t *k, const char *name, spate_reduce_fn fn, void *ctx);
+/* Running sum of a numeric field (INT, BIGINT, DOUBLE, DECIMAL); other fields from the first row of the key. */
+spate_stream_t *spate_keyed_sum(spate_keyed_t *k, const char *field);
+
+/* All streams must have equal schemas. */
+spate_stream_t *spate_stream_union(spate_stream_t *a, spate_stream_t *b);
+spate_connected_t *spate_stream_connect(spate_stream_t *a, spate_stream_t *b);
+spate_stream_t *spate_connected_map(spate_connected_t *c, const char *name, spate_map_fn fn1, spate_map_fn fn2,
+                                    void *ctx, const spate_schema_t *out_schema);
+spate_stream_t *spate_connected_flat_map(spate_connected_t *c, const char *name, spate_flat_map_fn fn1,
+                                         spate_flat_map_fn fn2, void *ctx, const spate_schema_t *out_schema);
+
+/* Partitioning of the edge to the next operator. */
+spate_stream_t *spate_stream_forward(spate_stream_t *s);
+spate_stream_t *spate_stream_rebalance(spate_stream_t *s);
+spate_stream_t *spate_stream_rescale(spate_stream_t *s);
+spate_stream_t *spate_stream_broadcast(spate_stream_t *s);
+spate_stream_t *spate_stream_partition_custom(spate_stream_t *s, spate_partition_fn fn, void *ctx);
+
+/* Operator settings; each returns s. */
+spate_stream_t *spate_stream_set_parallelism(spate_stream_t *s, int parallelism);
+spate_stream_t *spate_stream_set_uid(spate_stream_t *s, const char *uid);
+spate_stream_t *spate_stream_disable_chaining(spate_stream_t *s);
+
+/* Adds a sink (ownership of `sink` passes to the environment). Returns the sink's
+ * stream handle, usable only with the set_* calls above. */
+spate_stream_t *spate_stream_sink(spate_stream_t *s, spate_sink_t *sink, const char *name);
+
+/* ---- job programs ---- */
+/* A job compiled as a shared object exports this entry point; `spate run` calls it
+ * with the job's own arguments and then executes the graph it built (unless the
+ * program executed it itself). */
+typedef int (*spate_job_main_fn)(spate_env_t *env, int argc, char **argv);
+int spate_job_main(spate_env_t *env, int argc, char **argv);
+
+/* Value following "--name" in argv, or NULL. */
+const char *spate_arg(int argc, char **argv, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,12 @@
+/*
+ * spate/spate.h — the one header a Spate job includes.
+ */
+#ifndef SPATE_SPATE_H
+#define SPATE_SPATE_H
+
+#include "common.h"
+#include "types.h"
+#include "datastream.h"
+#include "connectors.h"
+
+#endif

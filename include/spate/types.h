@@ -1,0 +1,140 @@
+/*
+ * spate/types.h — schemas, row views and the row collector.
+ *
+ * A schema is an ordered list of named, typed, nullable fields.  Schemas are
+ * immutable and reference counted: spate_schema_acquire/release.
+ *
+ * User functions see one row at a time through a spate_row_t: a borrowed
+ * view into a columnar batch, valid only during the call that received it.
+ * Strings and bytes read from a row are borrowed slices (not NUL-terminated)
+ * with the same lifetime; keeping one means copying it.
+ *
+ * Functions emit rows through a spate_collector_t: set the fields of the
+ * row under construction, then spate_out_emit().  Fields left unset are
+ * NULL (an error for a NOT NULL field).  Emitted rows carry the event
+ * timestamp and row kind of the input row unless set explicitly.
+ */
+#ifndef SPATE_TYPES_H
+#define SPATE_TYPES_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum spate_type_id {
+    SPATE_TYPE_BOOLEAN = 1,
+    SPATE_TYPE_INT,       /* int32 */
+    SPATE_TYPE_BIGINT,    /* int64 */
+    SPATE_TYPE_DOUBLE,    /* IEEE 754 binary64 */
+    SPATE_TYPE_DECIMAL,   /* DECIMAL(p,s), p <= 38: 128-bit unscaled value */
+    SPATE_TYPE_VARCHAR,   /* UTF-8 text (STRING is VARCHAR of max length) */
+    SPATE_TYPE_BYTES,     /* binary */
+    SPATE_TYPE_DATE,      /* int32 days since 1970-01-01 */
+    SPATE_TYPE_TIMESTAMP  /* TIMESTAMP(3): int64 milliseconds since the epoch */
+} spate_type_id_t;
+
+/* Changelog kind of a row, as in Flink's RowKind. */
+typedef enum spate_row_kind {
+    SPATE_INSERT = 0,        /* +I */
+    SPATE_UPDATE_BEFORE = 1, /* -U */
+    SPATE_UPDATE_AFTER = 2,  /* +U */
+    SPATE_DELETE = 3         /* -D */
+} spate_row_kind_t;
+
+/* "No event timestamp" marker (a record without event time). */
+#define SPATE_NO_TIMESTAMP INT64_MIN
+
+/* A 128-bit two's complement unscaled decimal value (value = unscaled / 10^scale). */
+typedef struct spate_decimal {
+    uint64_t lo;
+    int64_t hi;
+} spate_decimal_t;
+
+/* A borrowed byte slice. */
+typedef struct spate_str {
+    const char *ptr;
+    size_t len;
+} spate_str_t;
+
+typedef struct spate_schema spate_schema_t;
+
+/*
+ * Parse a schema from DDL: "word STRING, n BIGINT NOT NULL, price DECIMAL(10,2),
+ * ts TIMESTAMP(3)".  Type names: BOOLEAN, INT/INTEGER, BIGINT, DOUBLE,
+ * DECIMAL(p,s), VARCHAR[(n)]/STRING, BYTES/VARBINARY, DATE, TIMESTAMP[(3)].
+ * Returns a new reference, or NULL with spate_last_error() naming the
+ * position and problem.
+ */
+spate_schema_t *spate_schema_of(const char *ddl);
+spate_schema_t *spate_schema_acquire(const spate_schema_t *schema);
+void spate_schema_release(spate_schema_t *schema);
+
+int spate_schema_field_count(const spate_schema_t *schema);
+/* Index of the field named `name`, or -1. */
+int spate_schema_field_index(const spate_schema_t *schema, const char *name);
+const char *spate_schema_field_name(const spate_schema_t *schema, int field);
+spate_type_id_t spate_schema_field_type(const spate_schema_t *schema, int field);
+bool spate_schema_field_nullable(const spate_schema_t *schema, int field);
+/* DECIMAL precision/scale (0 for other types). */
+int spate_schema_field_precision(const spate_schema_t *schema, int field);
+int spate_schema_field_scale(const spate_schema_t *schema, int field);
+/* Writes "name TYPE[ NOT NULL], ..." into buf (truncated to cap); returns the full length. */
+size_t spate_schema_format(const spate_schema_t *schema, char *buf, size_t cap);
+bool spate_schema_equal(const spate_schema_t *a, const spate_schema_t *b);
+
+/* ---- row views (borrowed; see the file comment) ---- */
+typedef struct spate_row spate_row_t;
+
+const spate_schema_t *spate_row_schema(const spate_row_t *row);
+bool spate_row_is_null(const spate_row_t *row, int field);
+bool spate_row_get_boolean(const spate_row_t *row, int field);
+int32_t spate_row_get_int(const spate_row_t *row, int field);
+int64_t spate_row_get_bigint(const spate_row_t *row, int field);
+double spate_row_get_double(const spate_row_t *row, int field);
+spate_decimal_t spate_row_get_decimal(const spate_row_t *row, int field);
+spate_str_t spate_row_get_string(const spate_row_t *row, int field); /* VARCHAR and BYTES */
+int32_t spate_row_get_date(const spate_row_t *row, int field);
+int64_t spate_row_get_timestamp(const spate_row_t *row, int field);
+/* Event timestamp of the record (SPATE_NO_TIMESTAMP if none) and its kind. */
+int64_t spate_row_event_time(const spate_row_t *row);
+spate_row_kind_t spate_row_kind(const spate_row_t *row);
+/* Formats the row as CSV text into buf (truncated to cap); returns the full length. */
+size_t spate_row_format(const spate_row_t *row, char *buf, size_t cap);
+
+/* ---- collector ---- */
+typedef struct spate_collector spate_collector_t;
+
+const spate_schema_t *spate_out_schema(const spate_collector_t *out);
+void spate_out_set_null(spate_collector_t *out, int field);
+void spate_out_set_boolean(spate_collector_t *out, int field, bool v);
+void spate_out_set_int(spate_collector_t *out, int field, int32_t v);
+void spate_out_set_bigint(spate_collector_t *out, int field, int64_t v);
+void spate_out_set_double(spate_collector_t *out, int field, double v);
+void spate_out_set_decimal(spate_collector_t *out, int field, spate_decimal_t v);
+/* Copies len bytes (VARCHAR and BYTES). */
+void spate_out_set_string(spate_collector_t *out, int field, const char *s, size_t len);
+void spate_out_set_date(spate_collector_t *out, int field, int32_t days);
+void spate_out_set_timestamp(spate_collector_t *out, int field, int64_t ms);
+/* Copies field `from` of `row` (same type required) into field `field`. */
+void spate_out_copy_field(spate_collector_t *out, int field, const spate_row_t *row, int from);
+void spate_out_set_event_time(spate_collector_t *out, int64_t ts);
+void spate_out_set_kind(spate_collector_t *out, spate_row_kind_t kind);
+/* Appends the row under construction; returns SPATE_OK or an error (e.g. NULL in a NOT NULL field). */
+int spate_out_emit(spate_collector_t *out);
+/* Appends a copy of `row` (its schema must equal the collector's). */
+int spate_out_emit_row(spate_collector_t *out, const spate_row_t *row);
+/* Records a failure message for the running function and returns SPATE_EUSER;
+ * a user function returns that value to fail the job with this message. */
+int spate_out_fail(spate_collector_t *out, const char *fmt, ...) SPATE_PRINTF(2, 3);
+
+/* Decimal helpers. */
+spate_decimal_t spate_decimal_from_i64(int64_t v);
+/* Exact when the value fits in 64 bits; *ok reports it (ok may be NULL). */
+int64_t spate_decimal_to_i64(spate_decimal_t d, bool *ok);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,87 @@
+/*
+ * api.h — the DataStream API's internals: the environment, stream handles,
+ * and the built-in operators the API puts in the graph (operators.c).
+ *
+ * A stream handle names the node that produces it plus the partitioning of
+ * the edge to whatever consumes it; a union handle names several such
+ * inputs.  Handles are owned by the environment (freed with it).
+ */
+#ifndef SP_API_H
+#define SP_API_H
+
+#include <spate/spate.h>
+
+#include "common/config.h"
+#include "runtime/runtime.h"
+
+typedef struct sp_stream_input {
+    int node;
+    sp_part_kind_t part;
+    sp_key_selector_t key;
+    spate_partition_fn custom_fn;
+    void *custom_ctx;
+} sp_stream_input_t;
+
+struct spate_stream {
+    spate_env_t *env;
+    int self;                   /* node this handle configures (set_parallelism, uid) */
+    const spate_schema_t *schema;
+    int ninputs;
+    sp_stream_input_t *inputs;  /* what a consumer connects to */
+    struct spate_stream *next_handle; /* env's list of handles */
+};
+
+struct spate_keyed {
+    spate_stream_t s;
+};
+
+struct spate_connected {
+    spate_stream_t *a, *b;
+};
+
+struct spate_env {
+    sp_graph_t graph;
+    sp_config_t *config;
+    sp_error_t error;
+    spate_stream_t *handles;
+    spate_connected_t **connected;
+    int nconnected;
+    sp_field_key_t **field_keys;
+    int nfield_keys;
+    bool executed;
+    spate_job_t *job;
+};
+
+/* ---- built-in operators (operators.c) ---- */
+typedef enum sp_rowfn_kind { SP_ROWFN_MAP, SP_ROWFN_FLAT_MAP, SP_ROWFN_FILTER, SP_ROWFN_PROCESS } sp_rowfn_kind_t;
+
+/* map / flat_map / filter / process / co_map / co_flat_map: one spec, per-input functions. */
+typedef struct sp_rowfn_spec {
+    sp_rowfn_kind_t kind;
+    spate_map_fn fn[2];
+    spate_filter_fn filter;
+    spate_process_function_t process;
+    void *ctx;
+} sp_rowfn_spec_t;
+extern const sp_op_vtable_t sp_rowfn_op;
+
+typedef struct sp_project_spec {
+    int n;
+    int idx[64];
+    spate_schema_t *schema;
+} sp_project_spec_t;
+extern const sp_op_vtable_t sp_project_op;
+
+typedef struct sp_reduce_spec {
+    sp_key_selector_t key;
+    spate_reduce_fn fn;
+    void *ctx;
+    int sum_field; /* spate_keyed_sum: the field; else -1 */
+} sp_reduce_spec_t;
+extern const sp_op_vtable_t sp_reduce_op;
+/* spate_keyed_sum's reduce function (ctx = the sp_reduce_spec_t). */
+int sp_sum_reduce_fn(void *ctx, const spate_row_t *acc, const spate_row_t *in, spate_collector_t *out);
+
+extern const sp_op_vtable_t sp_sink_op; /* spec = spate_sink_t */
+
+#endif

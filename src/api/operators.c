@@ -1,0 +1,443 @@
+/*
+ * operators.c — the built-in operators behind the DataStream API:
+ * row functions (map, flat_map, filter, process, co_map, co_flat_map),
+ * projection, keyed reduce / sum, and the sink wrapper.
+ *
+ * Row functions run the user function once per row of the input batch and
+ * emit through a collector that writes the output batch in place; the
+ * partial output batch is handed on at the end of each input batch so rows
+ * never wait for a batch to fill.  Filter passes the input batch through
+ * untouched when every row is kept.
+ */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "connectors/connector.h"
+#include "state/heap_map.h"
+#include "types/encoding.h"
+
+struct spate_context {
+    const spate_task_info_t *info;
+    int64_t watermark;
+};
+
+const spate_task_info_t *spate_context_task(const spate_context_t *c)
+{
+    return c->info;
+}
+
+int64_t spate_context_watermark(const spate_context_t *c)
+{
+    return c->watermark;
+}
+
+/* A user function's non-OK return without a message still fails with a clear one. */
+static int user_failed(sp_error_t *err, int rc, const char *what)
+{
+    if (rc > 0) rc = SPATE_EUSER;
+    return sp_error_set(err, rc, "%s returned %d (%s)", what, rc, spate_strerror(rc));
+}
+
+/* ---- row functions ---- */
+
+typedef struct rowfn {
+    const sp_rowfn_spec_t *spec;
+    sp_op_ctx_t *ctx;
+    spate_collector_t out;
+    void *state; /* process function instance state */
+    spate_context_t pctx;
+    uint32_t *keep;
+} rowfn_t;
+
+static int rowfn_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
+{
+    const sp_rowfn_spec_t *s = spec;
+    rowfn_t *r = sp_xcalloc(1, sizeof *r);
+    r->spec = s;
+    r->ctx = ctx;
+    r->pctx.info = &ctx->info;
+    r->pctx.watermark = SP_WATERMARK_MIN;
+    const spate_schema_t *schema = ctx->out_schema ? ctx->out_schema : ctx->in_schema[0];
+    sp_collector_init(&r->out, schema, SP_BATCH_CAPACITY, sp_output_sink_fn, ctx->out, ctx->error);
+    r->state = s->process.ctx;
+    *inst = r;
+    if (s->kind == SP_ROWFN_PROCESS && s->process.open) {
+        int rc = s->process.open(s->process.ctx, &ctx->info, &r->state);
+        if (rc) {
+            sp_collector_fini(&r->out);
+            free(r);
+            *inst = NULL;
+            return ctx->error->code ? ctx->error->code : user_failed(ctx->error, rc, "process function open");
+        }
+    }
+    return SPATE_OK;
+}
+
+static void rowfn_close(void *inst)
+{
+    rowfn_t *r = inst;
+    if (r->spec->kind == SP_ROWFN_PROCESS && r->spec->process.close) r->spec->process.close(r->state);
+    sp_collector_fini(&r->out);
+    free(r->keep);
+    free(r);
+}
+
+static int filter_batch(rowfn_t *r, sp_batch_t *b)
+{
+    if (!r->keep) r->keep = sp_xmalloc(sizeof(uint32_t) * SP_BATCH_CAPACITY);
+    sp_error_t *err = r->ctx->error;
+    uint32_t kept = 0;
+    spate_row_t row = { b, 0 };
+    for (uint32_t i = 0; i < b->count; i++) {
+        row.index = i;
+        int k = r->spec->filter(r->spec->ctx, &row);
+        if (k < 0) return err->code ? err->code : user_failed(err, k, "filter function");
+        if (k > 0) {
+            if (kept == SP_BATCH_CAPACITY) { /* larger input batch: flush what we have */
+                sp_batch_t *o = sp_batch_create(b->schema, SP_BATCH_CAPACITY);
+                for (uint32_t j = 0; j < kept; j++) sp_batch_append_row(o, b, r->keep[j]);
+                int rc = sp_output_push_batch(r->ctx->out, o);
+                if (rc) return rc;
+                kept = 0;
+            }
+            r->keep[kept++] = i;
+        }
+    }
+    if (kept == b->count) return sp_output_push_batch(r->ctx->out, sp_batch_acquire(b));
+    if (kept == 0) return SPATE_OK;
+    sp_batch_t *o = sp_batch_create(b->schema, SP_BATCH_CAPACITY);
+    for (uint32_t j = 0; j < kept; j++) sp_batch_append_row(o, b, r->keep[j]);
+    return sp_output_push_batch(r->ctx->out, o);
+}
+
+static int rowfn_process_batch(void *inst, int input, sp_batch_t *b)
+{
+    rowfn_t *r = inst;
+    const sp_rowfn_spec_t *s = r->spec;
+    sp_error_t *err = r->ctx->error;
+    if (s->kind == SP_ROWFN_FILTER) return filter_batch(r, b);
+    spate_row_t row = { b, 0 };
+    r->out.input = &row;
+    int rc = SPATE_OK;
+    for (uint32_t i = 0; i < b->count && rc == SPATE_OK; i++) {
+        row.index = i;
+        uint64_t before = r->out.emitted;
+        switch (s->kind) {
+        case SP_ROWFN_MAP:
+            rc = s->fn[input](s->ctx, &row, &r->out);
+            if (rc == SPATE_OK && r->out.emitted != before + 1)
+                rc = sp_error_set(err, SPATE_EUSER, "a map function must emit exactly one row per input row (emitted %llu)",
+                                  (unsigned long long)(r->out.emitted - before));
+            break;
+        case SP_ROWFN_FLAT_MAP: rc = s->fn[input](s->ctx, &row, &r->out); break;
+        case SP_ROWFN_PROCESS: rc = s->process.process(r->state, &row, &r->pctx, &r->out); break;
+        case SP_ROWFN_FILTER: break;
+        }
+        if (rc && !err->code) user_failed(err, rc, "user function");
+    }
+    r->out.input = NULL;
+    if (rc) return err->code ? err->code : rc;
+    return sp_collector_flush(&r->out);
+}
+
+static int rowfn_watermark(void *inst, int64_t wm)
+{
+    rowfn_t *r = inst;
+    r->pctx.watermark = wm;
+    int rc = sp_collector_flush(&r->out);
+    return rc ? rc : sp_output_push_watermark(r->ctx->out, wm);
+}
+
+static int rowfn_end_input(void *inst)
+{
+    rowfn_t *r = inst;
+    if (r->spec->kind == SP_ROWFN_PROCESS && r->spec->process.end_input) {
+        int rc = r->spec->process.end_input(r->state, &r->pctx, &r->out);
+        if (rc) return r->ctx->error->code ? r->ctx->error->code : user_failed(r->ctx->error, rc, "end_input");
+    }
+    return sp_collector_flush(&r->out);
+}
+
+static void rowfn_destroy(void *spec)
+{
+    free(spec);
+}
+
+const sp_op_vtable_t sp_rowfn_op = { "process", rowfn_open, rowfn_process_batch, rowfn_watermark, rowfn_end_input,
+                                     rowfn_close, rowfn_destroy };
+
+/* ---- projection: zero-copy, the output shares the input's column buffers ---- */
+
+typedef struct project {
+    const sp_project_spec_t *spec;
+    sp_op_ctx_t *ctx;
+} project_t;
+
+static int project_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
+{
+    project_t *p = sp_xmalloc(sizeof *p);
+    p->spec = spec;
+    p->ctx = ctx;
+    *inst = p;
+    return SPATE_OK;
+}
+
+static int project_process_batch(void *inst, int input, sp_batch_t *b)
+{
+    project_t *p = inst;
+    SP_UNUSED(input);
+    return sp_output_push_batch(p->ctx->out, sp_batch_project(b, p->spec->schema, p->spec->idx, p->spec->n));
+}
+
+static void project_close(void *inst)
+{
+    free(inst);
+}
+
+static void project_destroy(void *spec)
+{
+    sp_project_spec_t *s = spec;
+    spate_schema_release(s->schema);
+    free(s);
+}
+
+const sp_op_vtable_t sp_project_op = { "project", project_open, project_process_batch, NULL, NULL, project_close,
+                                       project_destroy };
+
+/* ---- keyed reduce ----
+ * State: key bytes -> [int64 event time][encoded row] in a heap map, with the
+ * key group kept per entry (for rescaling later).  STREAMING emits each new
+ * accumulated row; BATCH emits every key's final row at end of input. */
+
+typedef struct reduce {
+    const sp_reduce_spec_t *spec;
+    sp_op_ctx_t *ctx;
+    sp_hmap_t map;
+    spate_key_t key;
+    spate_collector_t out;
+    spate_collector_t res; /* the reduce function's output: one row in res_batch */
+    sp_batch_t *acc_batch, *res_batch;
+    uint8_t *enc;
+    size_t enc_cap;
+} reduce_t;
+
+static int no_sink(void *target, sp_batch_t *b)
+{
+    SP_UNUSED(target);
+    SP_UNUSED(b);
+    return SPATE_EINTERNAL; /* never reached: res_batch has room for two rows and is reset per call */
+}
+
+static int reduce_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
+{
+    reduce_t *r = sp_xcalloc(1, sizeof *r);
+    const spate_schema_t *schema = ctx->in_schema[0];
+    r->spec = spec;
+    r->ctx = ctx;
+    sp_hmap_init(&r->map);
+    sp_key_init(&r->key);
+    sp_collector_init(&r->out, schema, SP_BATCH_CAPACITY, sp_output_sink_fn, ctx->out, ctx->error);
+    sp_collector_init(&r->res, schema, 2, no_sink, NULL, ctx->error);
+    r->acc_batch = sp_batch_create(schema, 2);
+    r->res_batch = sp_batch_create(schema, 2);
+    r->res.batch = r->res_batch;
+    sp_batch_acquire(r->res_batch); /* one reference for the collector, one ours */
+    r->enc_cap = 256;
+    r->enc = sp_xmalloc(r->enc_cap);
+    *inst = r;
+    return SPATE_OK;
+}
+
+static void reduce_close(void *inst)
+{
+    reduce_t *r = inst;
+    sp_hmap_fini(&r->map);
+    sp_key_fini(&r->key);
+    sp_collector_fini(&r->out);
+    sp_collector_fini(&r->res);
+    sp_batch_release(r->acc_batch);
+    sp_batch_release(r->res_batch);
+    free(r->enc);
+    free(r);
+}
+
+/* Encodes row as [event time][row bytes] into r->enc; returns the length. */
+static size_t encode_state(reduce_t *r, const spate_row_t *row)
+{
+    for (;;) {
+        size_t need = 8 + sp_row_encode(row, r->enc + 8, r->enc_cap > 8 ? r->enc_cap - 8 : 0);
+        if (need <= r->enc_cap) {
+            int64_t ts = spate_row_event_time(row);
+            memcpy(r->enc, &ts, 8);
+            return need;
+        }
+        while (r->enc_cap < need) r->enc_cap *= 2;
+        r->enc = sp_xrealloc(r->enc, r->enc_cap);
+    }
+}
+
+/* Decodes a state value into acc_batch row 0. */
+static int decode_state(reduce_t *r, const uint8_t *v, size_t len)
+{
+    r->acc_batch->count = 0;
+    int rc = sp_row_decode_append(r->acc_batch, v + 8, len - 8, r->ctx->error);
+    if (rc) return rc;
+    memcpy(&r->acc_batch->timestamps[0], v, 8);
+    return SPATE_OK;
+}
+
+static int reduce_process_batch(void *inst, int input, sp_batch_t *b)
+{
+    reduce_t *r = inst;
+    const sp_reduce_spec_t *s = r->spec;
+    sp_error_t *err = r->ctx->error;
+    int maxp = r->ctx->info.max_parallelism;
+    SP_UNUSED(input);
+    spate_row_t row = { b, 0 };
+    for (uint32_t i = 0; i < b->count; i++) {
+        row.index = i;
+        int rc = sp_key_compute(&s->key, &row, &r->key, err);
+        if (rc) return rc;
+        uint64_t h = sp_hash_bytes(r->key.buf, r->key.len);
+        sp_hmap_entry_t *e = sp_hmap_get(&r->map, r->key.buf, r->key.len, h);
+        const spate_row_t *result = &row;
+        spate_row_t res_row = { r->res_batch, 0 };
+        if (e) {
+            rc = decode_state(r, sp_hmap_value(e), e->vlen);
+            if (rc) return rc;
+            spate_row_t acc = { r->acc_batch, 0 };
+            r->res_batch->count = 0;
+            r->res.input = &row;
+            uint64_t before = r->res.emitted;
+            rc = s->fn(s->sum_field >= 0 ? (void *)s : s->ctx, &acc, &row, &r->res);
+            if (rc) return err->code ? err->code : user_failed(err, rc, "reduce function");
+            if (r->res.emitted != before + 1)
+                return sp_error_set(err, SPATE_EUSER, "a reduce function must emit exactly one row (emitted %llu)",
+                                    (unsigned long long)(r->res.emitted - before));
+            result = &res_row;
+        }
+        size_t n = encode_state(r, result);
+        sp_hmap_put(&r->map, r->key.buf, r->key.len, h, sp_key_group(r->key.buf, r->key.len, maxp), r->enc, n);
+        if (!r->ctx->batch_mode) {
+            rc = spate_out_emit_row(&r->out, result);
+            if (rc) return rc;
+        }
+    }
+    return sp_collector_flush(&r->out);
+}
+
+static int reduce_end_input(void *inst)
+{
+    reduce_t *r = inst;
+    if (r->ctx->batch_mode) {
+        sp_hmap_entry_t *e;
+        for (size_t pos = 0; (e = sp_hmap_next(&r->map, &pos));) {
+            int rc = decode_state(r, sp_hmap_value(e), e->vlen);
+            if (rc) return rc;
+            spate_row_t acc = { r->acc_batch, 0 };
+            rc = spate_out_emit_row(&r->out, &acc);
+            if (rc) return rc;
+        }
+    }
+    return sp_collector_flush(&r->out);
+}
+
+static void reduce_destroy(void *spec)
+{
+    free(spec);
+}
+
+const sp_op_vtable_t sp_reduce_op = { "reduce", reduce_open, reduce_process_batch, NULL, reduce_end_input,
+                                      reduce_close, reduce_destroy };
+
+int sp_sum_reduce_fn(void *ctx, const spate_row_t *acc, const spate_row_t *in, spate_collector_t *out)
+{
+    const sp_reduce_spec_t *s = ctx;
+    int f = s->sum_field;
+    int nf = spate_schema_field_count(spate_out_schema(out));
+    for (int i = 0; i < nf; i++)
+        if (i != f) spate_out_copy_field(out, i, acc, i);
+    if (spate_row_is_null(in, f)) {
+        spate_out_copy_field(out, f, acc, f);
+    } else if (spate_row_is_null(acc, f)) {
+        spate_out_copy_field(out, f, in, f);
+    } else {
+        switch (spate_schema_field_type(spate_out_schema(out), f)) {
+        case SPATE_TYPE_INT:
+            spate_out_set_int(out, f, (int32_t)((uint32_t)spate_row_get_int(acc, f) + (uint32_t)spate_row_get_int(in, f)));
+            break;
+        case SPATE_TYPE_BIGINT:
+            spate_out_set_bigint(out, f,
+                                 (int64_t)((uint64_t)spate_row_get_bigint(acc, f) + (uint64_t)spate_row_get_bigint(in, f)));
+            break;
+        case SPATE_TYPE_DOUBLE: spate_out_set_double(out, f, spate_row_get_double(acc, f) + spate_row_get_double(in, f)); break;
+        case SPATE_TYPE_DECIMAL: {
+            spate_decimal_t a = spate_row_get_decimal(acc, f), b = spate_row_get_decimal(in, f), c;
+            c.lo = a.lo + b.lo;
+            c.hi = (int64_t)((uint64_t)a.hi + (uint64_t)b.hi + (c.lo < a.lo));
+            spate_out_set_decimal(out, f, c);
+            break;
+        }
+        default: return spate_out_fail(out, "sum over a field of a non-numeric type");
+        }
+    }
+    return spate_out_emit(out);
+}
+
+/* ---- sinks ---- */
+
+typedef struct sink_op {
+    const spate_sink_t *sink;
+    sp_op_ctx_t *ctx;
+    void *writer;
+} sink_op_t;
+
+static int sink_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
+{
+    sink_op_t *s = sp_xcalloc(1, sizeof *s);
+    s->sink = spec;
+    s->ctx = ctx;
+    int rc = s->sink->vt->open(s->sink->spec, &ctx->info, ctx->error, &s->writer);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    *inst = s;
+    return SPATE_OK;
+}
+
+static int sink_process_batch(void *inst, int input, sp_batch_t *b)
+{
+    sink_op_t *s = inst;
+    SP_UNUSED(input);
+    return s->sink->vt->write(s->writer, b, s->ctx->error);
+}
+
+static int sink_watermark(void *inst, int64_t wm)
+{
+    SP_UNUSED(inst);
+    SP_UNUSED(wm);
+    return SPATE_OK;
+}
+
+static int sink_end_input(void *inst)
+{
+    sink_op_t *s = inst;
+    return s->sink->vt->finish ? s->sink->vt->finish(s->writer, s->ctx->error) : SPATE_OK;
+}
+
+static void sink_close(void *inst)
+{
+    sink_op_t *s = inst;
+    if (s->sink->vt->close) s->sink->vt->close(s->writer);
+    free(s);
+}
+
+static void sink_destroy(void *spec)
+{
+    spate_sink_destroy(spec);
+}
+
+const sp_op_vtable_t sp_sink_op = { "sink", sink_open, sink_process_batch, sink_watermark, sink_end_input, sink_close,
+                                    sink_destroy };

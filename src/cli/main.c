@@ -1,0 +1,231 @@
+/*
+ * main.c — the `spate` command: a thin command line over libspate.
+ *
+ *   spate --version | --help
+ *   spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--verbose] [-- JOB ARGS ...]
+ *
+ * `run` loads the job's shared object, calls its spate_job_main(env, argc,
+ * argv) to build the graph, then executes it embedded in this process
+ * (unless the program executed it itself).  Settings given on the command
+ * line are applied before the program runs and again after it, so they
+ * override what the program sets on its environment.
+ *
+ * Exit status: 0 success, 1 job failure, 2 usage or loading error.
+ */
+#include <spate/spate.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/api.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--verbose] [-- JOB ARGS ...]\n"
+               "       spate --version\n"
+               "       spate --help\n"
+               "\n"
+               "Runs a Spate job, a shared object exporting\n"
+               "    int spate_job_main(spate_env_t *env, int argc, char **argv)\n"
+               "embedded in this process.\n"
+               "\n"
+               "options of run:\n"
+               "  -p, --parallelism N      default parallelism of the job's operators (parallelism.default)\n"
+               "  -D, --config KEY=VALUE   a configuration key by its Flink name; repeatable\n"
+               "  -v, --verbose            print the job graph before running\n"
+               "\n"
+               "configuration keys:\n");
+    const char *key, *type, *def, *desc;
+    for (int i = 0; sp_config_key_info(i, &key, &type, &def, &desc); i++)
+        fprintf(f, "  %-50s %s (default %s)\n", key, type, *def ? def : "none");
+}
+
+/* The job's name: the file name without directory and ".so". */
+static char *job_name_of(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n > 3 && strcmp(base + n - 3, ".so") == 0) n -= 3;
+    return strndup(base, n);
+}
+
+typedef struct run_opts {
+    const char *job;
+    const char *parallelism;
+    const char **configs;
+    int nconfigs;
+    bool verbose;
+    int job_argc;
+    char **job_argv;
+} run_opts_t;
+
+static int apply_settings(spate_env_t *env, const run_opts_t *o)
+{
+    if (o->parallelism && spate_env_set_config(env, "parallelism.default", o->parallelism)) {
+        fprintf(stderr, "spate: --parallelism: %s\n", spate_last_error());
+        return -1;
+    }
+    for (int i = 0; i < o->nconfigs; i++) {
+        const char *eq = strchr(o->configs[i], '=');
+        if (!eq) {
+            fprintf(stderr, "spate: --config: expected KEY=VALUE, got '%s'\n", o->configs[i]);
+            return -1;
+        }
+        char *key = strndup(o->configs[i], (size_t)(eq - o->configs[i]));
+        int rc = spate_env_set_config(env, key, eq + 1);
+        free(key);
+        if (rc) {
+            fprintf(stderr, "spate: --config: %s\n", spate_last_error());
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static volatile sig_atomic_t got_signal;
+
+/* Only sets a flag (async-signal-safe); the waiting loop cancels the job. */
+static void on_signal(int sig)
+{
+    (void)sig;
+    got_signal = 1;
+}
+
+static int cmd_run(run_opts_t *o)
+{
+    struct stat st;
+    if (stat(o->job, &st) != 0) {
+        fprintf(stderr, "spate: cannot open job '%s': %s\n", o->job, strerror(errno));
+        return 2;
+    }
+    void *so = dlopen(o->job, RTLD_NOW | RTLD_LOCAL);
+    if (!so) {
+        fprintf(stderr, "spate: cannot load job '%s': %s\n", o->job, dlerror());
+        return 2;
+    }
+    spate_job_main_fn job_main;
+    *(void **)&job_main = dlsym(so, "spate_job_main");
+    if (!job_main) {
+        fprintf(stderr, "spate: '%s' is not a Spate job: it does not export spate_job_main\n", o->job);
+        dlclose(so);
+        return 2;
+    }
+    char *name = job_name_of(o->job);
+    spate_env_t *env = spate_env_create();
+    int status = 0;
+    if (apply_settings(env, o) != 0) {
+        status = 2;
+        goto out;
+    }
+    int rc = job_main(env, o->job_argc, o->job_argv);
+    if (rc != SPATE_OK || *spate_env_error(env)) {
+        const char *msg = *spate_env_error(env) ? spate_env_error(env) : spate_strerror(rc);
+        fprintf(stderr, "spate: job '%s' could not be built: %s\n", name, msg);
+        status = rc == SPATE_EINVAL || rc == SPATE_OK ? 2 : 1;
+        goto out;
+    }
+    if (!env->executed) {
+        if (apply_settings(env, o) != 0) {
+            status = 2;
+            goto out;
+        }
+        if (o->verbose) {
+            char plan[16384];
+            spate_env_describe(env, plan, sizeof plan);
+            fprintf(stderr, "job graph of '%s':\n%s", name, plan);
+        }
+        spate_job_t *job;
+        rc = spate_env_start(env, name, &job);
+        if (rc == SPATE_OK) {
+            signal(SIGINT, on_signal);
+            signal(SIGTERM, on_signal);
+            bool canceled = false;
+            while (!spate_job_wait_for(job, 100, &rc))
+                if (got_signal && !canceled) {
+                    spate_job_cancel(job);
+                    canceled = true;
+                }
+            if (rc == SPATE_ECANCELED)
+                fprintf(stderr, "spate: job '%s' was cancelled\n", name);
+            else if (rc)
+                fprintf(stderr, "spate: job '%s' failed: %s\n", name, spate_job_error(job));
+            spate_job_destroy(job);
+        } else {
+            fprintf(stderr, "spate: job '%s' could not start: %s\n", name, spate_env_error(env));
+        }
+        status = rc ? 1 : 0;
+    } else if (*spate_env_error(env)) {
+        fprintf(stderr, "spate: job '%s' failed: %s\n", name, spate_env_error(env));
+        status = 1;
+    }
+out:
+    spate_env_destroy(env);
+    free(name);
+    /* The job's code may still be referenced by static destructors of libraries it used; keep it mapped. */
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("spate %s\n", spate_version());
+        return 0;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "run") != 0) {
+        fprintf(stderr, "spate: unknown command '%s'\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    run_opts_t o = { 0 };
+    o.configs = calloc((size_t)argc, sizeof *o.configs);
+    int i = 2;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        } else if ((!strcmp(a, "--parallelism") || !strcmp(a, "-p")) && i + 1 < argc) {
+            o.parallelism = argv[++i];
+        } else if ((!strcmp(a, "--config") || !strcmp(a, "-D")) && i + 1 < argc) {
+            o.configs[o.nconfigs++] = argv[++i];
+        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+            o.verbose = true;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "spate run: unknown or incomplete option '%s'\n", a);
+            free(o.configs);
+            return 2;
+        } else if (!o.job) {
+            o.job = a;
+        } else {
+            break; /* job arguments without "--" */
+        }
+    }
+    if (!o.job) {
+        fprintf(stderr, "spate run: missing JOB.so\n");
+        free(o.configs);
+        return 2;
+    }
+    /* The job sees argv[0] = its path, then its own arguments. */
+    o.job_argc = 1 + (argc - i);
+    o.job_argv = calloc((size_t)o.job_argc + 1, sizeof(char *));
+    o.job_argv[0] = (char *)o.job;
+    for (int k = i; k < argc; k++) o.job_argv[1 + k - i] = argv[k];
+    int status = cmd_run(&o);
+    free(o.job_argv);
+    free(o.configs);
+    return status;
+}

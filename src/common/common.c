@@ -1,0 +1,156 @@
+/* common.c — see common.h. */
+#include "common/common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+static _Thread_local char last_error[SP_ERROR_MSG_MAX];
+
+static void out_of_memory(size_t n)
+{
+    fprintf(stderr, "spate: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *sp_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (SP_UNLIKELY(!p)) out_of_memory(n);
+    return p;
+}
+
+void *sp_xcalloc(size_t count, size_t n)
+{
+    void *p = calloc(count ? count : 1, n ? n : 1);
+    if (SP_UNLIKELY(!p)) out_of_memory(count * n);
+    return p;
+}
+
+void *sp_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (SP_UNLIKELY(!q)) out_of_memory(n);
+    return q;
+}
+
+char *sp_xstrdup(const char *s)
+{
+    return sp_xstrndup(s, strlen(s));
+}
+
+char *sp_xstrndup(const char *s, size_t n)
+{
+    char *p = sp_xmalloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *sp_xasprintf(const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *p = sp_xmalloc((size_t)(n < 0 ? 0 : n) + 1);
+    vsnprintf(p, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap2);
+    va_end(ap2);
+    return p;
+}
+
+int sp_set_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void sp_clear_error(void)
+{
+    last_error[0] = '\0';
+}
+
+const char *spate_last_error(void)
+{
+    return last_error;
+}
+
+int sp_error_setv(sp_error_t *err, int code, const char *fmt, va_list ap)
+{
+    if (err && err->code == 0) {
+        err->code = code;
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+    }
+    return code;
+}
+
+int sp_error_set(sp_error_t *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sp_error_setv(err, code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *spate_strerror(int code)
+{
+    switch (code) {
+    case SPATE_OK: return "SPATE_OK: success";
+    case SPATE_EINVAL: return "SPATE_EINVAL: invalid argument";
+    case SPATE_ENOMEM: return "SPATE_ENOMEM: out of memory";
+    case SPATE_EIO: return "SPATE_EIO: I/O error";
+    case SPATE_ENOENT: return "SPATE_ENOENT: not found";
+    case SPATE_EPARSE: return "SPATE_EPARSE: malformed input";
+    case SPATE_EUSER: return "SPATE_EUSER: user function failed";
+    case SPATE_ECANCELED: return "SPATE_ECANCELED: canceled";
+    case SPATE_ESTATE: return "SPATE_ESTATE: invalid state for this call";
+    case SPATE_ECONFIG: return "SPATE_ECONFIG: configuration error";
+    case SPATE_EINTERNAL: return "SPATE_EINTERNAL: internal error";
+    default: return "unknown status code";
+    }
+}
+
+const char *spate_version(void)
+{
+#ifdef SPATE_VERSION_STRING
+    return SPATE_VERSION_STRING;
+#else
+    return "0.1.0";
+#endif
+}
+
+int64_t sp_clock_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t sp_clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sp_sleep_ms(int64_t ms)
+{
+    if (ms <= 0) return;
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+uint64_t sp_hash_bytes(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}

@@ -1,0 +1,62 @@
+/*
+ * common.h — small helpers every subsystem uses: allocation that aborts on
+ * exhaustion (hot paths never see NULL; see STYLE.md §7), the thread-local
+ * "last error" behind spate_last_error(), error records, clocks.
+ *
+ * Thread-safety: everything here is safe from any thread.
+ */
+#ifndef SP_COMMON_H
+#define SP_COMMON_H
+
+#include <spate/common.h>
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define SP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define SP_MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define SP_MAX(a, b)    ((a) > (b) ? (a) : (b))
+#define SP_UNUSED(x)    ((void)(x))
+#if defined(__GNUC__)
+#define SP_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define SP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define SP_LIKELY(x)   (x)
+#define SP_UNLIKELY(x) (x)
+#endif
+
+/* Allocation for hot paths and small fixed sizes: never returns NULL (aborts the
+ * process with a message on exhaustion; recovery is a restart). */
+void *sp_xmalloc(size_t n);
+void *sp_xcalloc(size_t count, size_t n);
+void *sp_xrealloc(void *p, size_t n);
+char *sp_xstrdup(const char *s);
+char *sp_xstrndup(const char *s, size_t n);
+char *sp_xasprintf(const char *fmt, ...) SPATE_PRINTF(1, 2);
+
+/* Sets the calling thread's last error message (spate_last_error) and returns code. */
+int sp_set_error(int code, const char *fmt, ...) SPATE_PRINTF(2, 3);
+void sp_clear_error(void);
+
+/* An error record carried with a status code: code plus message. */
+#define SP_ERROR_MSG_MAX 1024
+typedef struct sp_error {
+    int code;
+    char message[SP_ERROR_MSG_MAX];
+} sp_error_t;
+
+/* Fills err (if not yet set: the first error wins) and returns code. */
+int sp_error_set(sp_error_t *err, int code, const char *fmt, ...) SPATE_PRINTF(3, 4);
+int sp_error_setv(sp_error_t *err, int code, const char *fmt, va_list ap);
+
+/* Monotonic clock in nanoseconds / milliseconds; wall clock in milliseconds. */
+int64_t sp_clock_mono_ns(void);
+int64_t sp_clock_wall_ms(void);
+void sp_sleep_ms(int64_t ms);
+
+/* 64-bit hash of a byte string (xxh3). */
+uint64_t sp_hash_bytes(const void *p, size_t n);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * connector.h — the interface between the runtime and connectors (sources
+ * and sinks).  The public constructors in include/spate/connectors.h return
+ * a spate_source_t / spate_sink_t: an immutable spec plus a vtable.  The
+ * runtime opens one reader / writer per parallel subtask, on that subtask's
+ * thread, and calls it only from that thread.
+ *
+ * Sources: poll() emits rows through ctx->out (a collector whose full
+ * batches go downstream) and returns a flow value, not an error:
+ *   SP_FLOW_MORE  call again soon (it produced something, or may at once);
+ *   SP_FLOW_IDLE  nothing to emit now: the task sleeps up to *wait_ms
+ *                 (rate limit, no data on a socket) while still serving its
+ *                 mailbox, then polls again;
+ *   SP_FLOW_END   this subtask's part of the source is exhausted;
+ * or a negative SPATE_E* code with the message in ctx->error.  A poll does
+ * bounded work (at most about one batch) so cancellation is prompt; it must
+ * not block longer than ~100 ms.  After each poll the runtime flushes the
+ * collector, so a slow source's rows do not wait for a full batch.
+ *
+ * Sinks: write() receives each batch (borrowed for the call); finish() runs
+ * at end of input (flush and close files); close() releases everything and
+ * runs exactly once after open() succeeded, also after a failure.
+ */
+#ifndef SP_CONNECTOR_H
+#define SP_CONNECTOR_H
+
+#include <spate/connectors.h>
+
+#include "types/types.h"
+
+typedef enum sp_flow { SP_FLOW_MORE = 0, SP_FLOW_IDLE = 1, SP_FLOW_END = 2 } sp_flow_t;
+
+typedef struct sp_source_ctx {
+    spate_task_info_t info;
+    spate_collector_t *out; /* schema = the source's schema */
+    sp_error_t *error;
+} sp_source_ctx_t;
+
+typedef struct sp_source_vtable {
+    const char *kind; /* "file", "datagen", ... (shown in plans) */
+    int (*open)(const void *spec, const sp_source_ctx_t *ctx, void **reader);
+    int (*poll)(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms);
+    void (*close)(void *reader);
+    void (*destroy)(void *spec);
+    /* records skipped under SPATE_ON_ERROR_SKIP so far (may be NULL) */
+    int64_t (*skipped)(void *reader);
+} sp_source_vtable_t;
+
+struct spate_source {
+    const sp_source_vtable_t *vt;
+    void *spec;
+    spate_schema_t *schema; /* reference */
+    bool bounded;
+    bool parallel; /* false: the source runs with parallelism 1 */
+};
+
+typedef struct sp_sink_vtable {
+    const char *kind;
+    int (*open)(const void *spec, const spate_task_info_t *info, sp_error_t *err, void **writer);
+    int (*write)(void *writer, const sp_batch_t *batch, sp_error_t *err);
+    int (*finish)(void *writer, sp_error_t *err);
+    void (*close)(void *writer);
+    void (*destroy)(void *spec);
+} sp_sink_vtable_t;
+
+struct spate_sink {
+    const sp_sink_vtable_t *vt;
+    void *spec;
+};
+
+/* Helpers for connector constructors: wrap a spec (ownership of spec and a new
+ * reference to schema pass to the result). */
+spate_source_t *sp_source_new(const sp_source_vtable_t *vt, void *spec, const spate_schema_t *schema, bool bounded,
+                              bool parallel);
+spate_sink_t *sp_sink_new(const sp_sink_vtable_t *vt, void *spec);
+
+#endif

@@ -1,0 +1,438 @@
+/*
+ * datagen.c — spate_datagen_source: random and sequence data, as Flink's
+ * datagen connector ('fields.#.kind', 'fields.#.start/end',
+ * 'fields.#.min/max', 'fields.#.length', 'fields.#.null-rate',
+ * 'rows-per-second', 'number-of-rows').
+ *
+ * Splitting across subtasks (subtask i of p):
+ *   - number_of_rows N: subtask i makes N / p rows, the first N % p
+ *     subtasks one more, so the total is exactly N;
+ *   - a sequence start..end (L values): subtask i owns the contiguous range
+ *     of L / p values (the first L % p one more) that starts at
+ *     start + i * (L / p) + min(i, L % p): ranges are disjoint and together
+ *     cover start..end;
+ *   - a subtask ends when its row share or any of its sequence ranges is
+ *     used up (as Flink, which stops when any generator has no next value);
+ *     with neither bound the source is unbounded;
+ *   - rows_per_second R: each subtask emits at R / p rows per second.
+ *
+ * Randomness: one splitmix64 stream per subtask seeded from (seed,
+ * subtask), so the same options and subtask give the same rows on every
+ * run — except DATE and TIMESTAMP random fields without a range, which
+ * follow the wall clock as Flink's do (today / now).
+ *
+ * Random defaults (min == max == 0 means "the default range"):
+ *   BOOLEAN   true or false
+ *   INT       the whole INT range        BIGINT  the whole BIGINT range
+ *   DOUBLE    [0, 1)                     (Flink: [Double.MIN_VALUE, Double.MAX_VALUE])
+ *   DECIMAL   (-B, B), B = min(10^(p-s), 10^9), rounded to the scale
+ *   VARCHAR   `length` (default 10) lower-case hex digits, as Flink
+ *   BYTES     `length` random bytes
+ *   DATE      today; with a range: days since the epoch in [min, max]
+ *   TIMESTAMP now;   with a range: ms since the epoch in [min, max]
+ * Sequences: INT, BIGINT, DOUBLE, DECIMAL (the number itself), VARCHAR and
+ * BYTES (its decimal text), DATE (days), TIMESTAMP (ms); not BOOLEAN.
+ *
+ * Thread-safety: the spec is immutable; a reader belongs to its task thread.
+ */
+#include "connectors/connector.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DEFAULT_LENGTH 10
+
+typedef struct dg_field {
+    spate_type_id_t type;
+    spate_datagen_kind_t kind;
+    bool nullable;
+    int precision, scale;
+    int64_t start, end; /* sequence bounds */
+    int64_t lo, hi;     /* random bounds of INT, BIGINT, DATE, TIMESTAMP */
+    double dmin, dmax;  /* random bounds of DOUBLE, DECIMAL (before scaling) */
+    bool now;           /* random DATE / TIMESTAMP without a range: the wall clock */
+    int length;
+    double null_rate;
+} dg_field_t;
+
+typedef struct dg_spec {
+    int nfields;
+    dg_field_t *fields;
+    int64_t rows_per_second;
+    int64_t number_of_rows;
+    uint64_t seed;
+} dg_spec_t;
+
+/* Rows-per-second limiter: the n-th row (from 0) may go at t0 + n / rate. */
+typedef struct rate_limit {
+    double per_sec; /* 0 = unlimited */
+    int64_t t0_ns;
+    int64_t sent;
+} rate_limit_t;
+
+typedef struct dg_reader {
+    const dg_spec_t *spec;
+    uint64_t rng;
+    int64_t left;    /* rows this subtask still makes; -1 = unbounded */
+    int64_t made;    /* rows made so far (index into the sequence ranges) */
+    int64_t *seq_lo; /* per field: this subtask's first sequence value */
+    char *text;      /* scratch for string values */
+    rate_limit_t rate;
+} dg_reader_t;
+
+/* ---- helpers ---- */
+
+static int64_t rate_budget(rate_limit_t *r, int64_t *wait_ms)
+{
+    if (r->per_sec <= 0) return INT64_MAX;
+    int64_t now = sp_clock_mono_ns();
+    if (r->t0_ns == 0) r->t0_ns = now;
+    double elapsed = (double)(now - r->t0_ns) / 1e9;
+    int64_t allowed = (int64_t)floor(elapsed * r->per_sec) + 1; /* the first row goes at once */
+    if (allowed > r->sent) return allowed - r->sent;
+    double next = (double)r->sent / r->per_sec;
+    int64_t ms = (int64_t)ceil((next - elapsed) * 1000.0);
+    *wait_ms = SP_MAX(1, SP_MIN(ms, 100));
+    return 0;
+}
+
+static inline uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [lo, hi] (multiply-shift; the bias is below 2^-64 * span, negligible here). */
+static inline int64_t rng_range(uint64_t *s, int64_t lo, int64_t hi)
+{
+    uint64_t span = (uint64_t)hi - (uint64_t)lo;
+    uint64_t x = rng_next(s);
+    if (span == UINT64_MAX) return (int64_t)x;
+    uint64_t off = (uint64_t)(((unsigned __int128)x * (span + 1)) >> 64);
+    return (int64_t)((uint64_t)lo + off);
+}
+
+/* Uniform in [0, 1). */
+static inline double rng_unit(uint64_t *s)
+{
+    return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+}
+
+static __int128 pow10_i128(int n)
+{
+    __int128 v = 1;
+    while (n-- > 0) v *= 10;
+    return v;
+}
+
+static spate_decimal_t decimal_of(__int128 v)
+{
+    spate_decimal_t d = { (uint64_t)v, (int64_t)(v >> 64) };
+    return d;
+}
+
+/* Share of `total` (a count, up to 2^64) that subtask i of p gets, and where it starts. */
+static void split(unsigned __int128 total, int i, int p, unsigned __int128 *first, unsigned __int128 *count)
+{
+    unsigned __int128 base = total / (unsigned)p, rem = total % (unsigned)p;
+    *count = base + ((unsigned)i < rem ? 1 : 0);
+    *first = base * (unsigned)i + ((unsigned)i < rem ? (unsigned)i : rem);
+}
+
+/* ---- vtable ---- */
+
+static int dg_open(const void *spec, const sp_source_ctx_t *ctx, void **reader)
+{
+    const dg_spec_t *s = spec;
+    int p = ctx->info.parallelism > 0 ? ctx->info.parallelism : 1;
+    int i = ctx->info.subtask_index >= 0 && ctx->info.subtask_index < p ? ctx->info.subtask_index : 0;
+    dg_reader_t *r = sp_xcalloc(1, sizeof *r);
+    r->spec = s;
+    r->rng = s->seed * 0xD1B54A32D192ED03ull ^ ((uint64_t)i + 1) * 0x9E3779B97F4A7C15ull;
+    (void)rng_next(&r->rng);
+    r->seq_lo = sp_xcalloc((size_t)s->nfields, sizeof *r->seq_lo);
+    unsigned __int128 left = ~(unsigned __int128)0; /* unbounded */
+    unsigned __int128 first, count;
+    if (s->number_of_rows > 0) {
+        split((unsigned __int128)s->number_of_rows, i, p, &first, &count);
+        left = count;
+    }
+    size_t text = 24;
+    for (int f = 0; f < s->nfields; f++) {
+        const dg_field_t *fd = &s->fields[f];
+        if ((size_t)fd->length > text) text = (size_t)fd->length;
+        if (fd->kind != SPATE_DATAGEN_SEQUENCE) continue;
+        unsigned __int128 len = (unsigned __int128)((__int128)fd->end - fd->start + 1);
+        split(len, i, p, &first, &count);
+        r->seq_lo[f] = (int64_t)((__int128)fd->start + (__int128)first);
+        if (count < left) left = count;
+    }
+    r->left = left == ~(unsigned __int128)0 ? -1 : (int64_t)SP_MIN(left, (unsigned __int128)INT64_MAX);
+    r->text = sp_xmalloc(text + 1);
+    r->rate.per_sec = (double)s->rows_per_second / p;
+    *reader = r;
+    return SPATE_OK;
+}
+
+static void set_text_value(spate_collector_t *out, int f, dg_reader_t *r, const dg_field_t *fd, int64_t seq)
+{
+    size_t len;
+    if (fd->kind == SPATE_DATAGEN_SEQUENCE) {
+        len = (size_t)snprintf(r->text, 24, "%" PRId64, seq);
+    } else if (fd->type == SPATE_TYPE_VARCHAR) {
+        static const char hex[] = "0123456789abcdef";
+        len = (size_t)fd->length;
+        uint64_t bits = 0;
+        for (size_t k = 0; k < len; k++) {
+            if ((k & 15) == 0) bits = rng_next(&r->rng);
+            r->text[k] = hex[bits & 15];
+            bits >>= 4;
+        }
+    } else {
+        len = (size_t)fd->length;
+        for (size_t k = 0; k < len; k += 8) {
+            uint64_t bits = rng_next(&r->rng);
+            memcpy(r->text + k, &bits, SP_MIN(8, len - k));
+        }
+    }
+    spate_out_set_string(out, f, r->text, len);
+}
+
+static void set_value(spate_collector_t *out, int f, dg_reader_t *r, const dg_field_t *fd, int64_t now_ms)
+{
+    if (fd->null_rate > 0 && rng_unit(&r->rng) < fd->null_rate) {
+        spate_out_set_null(out, f);
+        return;
+    }
+    bool seq = fd->kind == SPATE_DATAGEN_SEQUENCE;
+    int64_t v = seq ? r->seq_lo[f] + r->made : 0;
+    switch (fd->type) {
+    case SPATE_TYPE_BOOLEAN: spate_out_set_boolean(out, f, rng_next(&r->rng) >> 63); break;
+    case SPATE_TYPE_INT: spate_out_set_int(out, f, (int32_t)(seq ? v : rng_range(&r->rng, fd->lo, fd->hi))); break;
+    case SPATE_TYPE_BIGINT: spate_out_set_bigint(out, f, seq ? v : rng_range(&r->rng, fd->lo, fd->hi)); break;
+    case SPATE_TYPE_DOUBLE:
+        spate_out_set_double(out, f, seq ? (double)v : fd->dmin + rng_unit(&r->rng) * (fd->dmax - fd->dmin));
+        break;
+    case SPATE_TYPE_DECIMAL: {
+        __int128 unscaled;
+        if (seq) {
+            unscaled = (__int128)v * pow10_i128(fd->scale);
+        } else {
+            __int128 limit = pow10_i128(fd->precision) - 1; /* |unscaled| < 10^precision */
+            double x = (fd->dmin + rng_unit(&r->rng) * (fd->dmax - fd->dmin)) * (double)pow10_i128(fd->scale);
+            x = round(SP_MAX(-1e38, SP_MIN(x, 1e38))); /* in range of __int128 before the conversion */
+            unscaled = (__int128)x;
+            if (unscaled > limit) unscaled = limit;
+            if (unscaled < -limit) unscaled = -limit;
+        }
+        spate_out_set_decimal(out, f, decimal_of(unscaled));
+        break;
+    }
+    case SPATE_TYPE_VARCHAR:
+    case SPATE_TYPE_BYTES: set_text_value(out, f, r, fd, v); break;
+    case SPATE_TYPE_DATE: {
+        int64_t today = now_ms >= 0 ? now_ms / 86400000 : -((-now_ms + 86399999) / 86400000);
+        spate_out_set_date(out, f, (int32_t)(seq ? v : fd->now ? today : rng_range(&r->rng, fd->lo, fd->hi)));
+        break;
+    }
+    case SPATE_TYPE_TIMESTAMP:
+        spate_out_set_timestamp(out, f, seq ? v : fd->now ? now_ms : rng_range(&r->rng, fd->lo, fd->hi));
+        break;
+    }
+}
+
+static int dg_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
+{
+    dg_reader_t *r = reader;
+    const dg_spec_t *s = r->spec;
+    if (r->left == 0) return SP_FLOW_END;
+    int64_t n = rate_budget(&r->rate, wait_ms);
+    if (n == 0) return SP_FLOW_IDLE;
+    n = SP_MIN(n, SP_BATCH_CAPACITY);
+    if (r->left > 0) n = SP_MIN(n, r->left);
+    int64_t now_ms = sp_clock_wall_ms();
+    for (int64_t k = 0; k < n; k++) {
+        for (int f = 0; f < s->nfields; f++) set_value(ctx->out, f, r, &s->fields[f], now_ms);
+        int rc = spate_out_emit(ctx->out);
+        if (rc != SPATE_OK) return rc;
+        r->made++;
+    }
+    if (r->left > 0) r->left -= n;
+    r->rate.sent += n;
+    return SP_FLOW_MORE;
+}
+
+static void dg_close(void *reader)
+{
+    dg_reader_t *r = reader;
+    if (!r) return;
+    free(r->seq_lo);
+    free(r->text);
+    free(r);
+}
+
+static void dg_destroy(void *spec)
+{
+    dg_spec_t *s = spec;
+    if (!s) return;
+    free(s->fields);
+    free(s);
+}
+
+static const sp_source_vtable_t datagen_vtable = {
+    .kind = "datagen",
+    .open = dg_open,
+    .poll = dg_poll,
+    .close = dg_close,
+    .destroy = dg_destroy,
+    .skipped = NULL,
+};
+
+/* ---- constructor ---- */
+
+void spate_datagen_options_init(spate_datagen_options_t *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->rows_per_second = 0;
+    opts->number_of_rows = 0;
+    opts->seed = 0;
+    opts->fields = NULL;
+}
+
+void spate_datagen_field_init(spate_datagen_field_t *field)
+{
+    memset(field, 0, sizeof *field);
+    field->kind = SPATE_DATAGEN_RANDOM;
+    field->length = DEFAULT_LENGTH;
+}
+
+/* Integer bounds of a random field from its double options; false when the range is empty. */
+static bool int_bounds(const spate_datagen_field_t *in, int64_t tmin, int64_t tmax, int64_t *lo, int64_t *hi)
+{
+    if (in->min == 0 && in->max == 0) {
+        *lo = tmin;
+        *hi = tmax;
+        return true;
+    }
+    double a = ceil(in->min), b = floor(in->max);
+    *lo = a <= (double)tmin ? tmin : a >= (double)tmax ? tmax : (int64_t)a;
+    *hi = b >= (double)tmax ? tmax : b <= (double)tmin ? tmin : (int64_t)b;
+    return a <= b && *lo <= *hi;
+}
+
+static int check_field(const spate_schema_t *schema, int f, const spate_datagen_field_t *in, dg_field_t *out)
+{
+    const char *name = spate_schema_field_name(schema, f);
+    memset(out, 0, sizeof *out);
+    out->type = spate_schema_field_type(schema, f);
+    out->nullable = spate_schema_field_nullable(schema, f);
+    out->precision = spate_schema_field_precision(schema, f);
+    out->scale = spate_schema_field_scale(schema, f);
+    out->kind = in->kind;
+    out->length = in->length ? in->length : DEFAULT_LENGTH;
+    out->null_rate = in->null_rate;
+    if (in->kind != SPATE_DATAGEN_RANDOM && in->kind != SPATE_DATAGEN_SEQUENCE)
+        return sp_set_error(SPATE_EINVAL, "datagen field '%s': unknown kind %d", name, (int)in->kind);
+    if (in->length < 0) return sp_set_error(SPATE_EINVAL, "datagen field '%s': length must be >= 0", name);
+    if (!(in->null_rate >= 0 && in->null_rate <= 1))
+        return sp_set_error(SPATE_EINVAL, "datagen field '%s': null_rate must be in [0, 1]", name);
+    if (in->null_rate > 0 && !out->nullable)
+        return sp_set_error(SPATE_EINVAL, "datagen field '%s': null_rate > 0 on a NOT NULL field", name);
+
+    if (in->kind == SPATE_DATAGEN_SEQUENCE) {
+        out->null_rate = 0; /* as Flink: sequences have no NULLs */
+        out->start = in->start;
+        out->end = in->end;
+        if (in->start > in->end)
+            return sp_set_error(SPATE_EINVAL, "datagen field '%s': sequence start %" PRId64 " > end %" PRId64,
+                                name, in->start, in->end);
+        switch (out->type) {
+        case SPATE_TYPE_BOOLEAN:
+            return sp_set_error(SPATE_EINVAL, "datagen field '%s': BOOLEAN has no sequence generator", name);
+        case SPATE_TYPE_INT:
+        case SPATE_TYPE_DATE:
+            if (in->start < INT32_MIN || in->end > INT32_MAX)
+                return sp_set_error(SPATE_EINVAL, "datagen field '%s': sequence exceeds the range of %s", name,
+                                    sp_type_name(out->type));
+            break;
+        case SPATE_TYPE_DECIMAL: {
+            __int128 lim = pow10_i128(out->precision - out->scale);
+            if ((__int128)in->start <= -lim || (__int128)in->end >= lim)
+                return sp_set_error(SPATE_EINVAL, "datagen field '%s': sequence exceeds DECIMAL(%d,%d)", name,
+                                    out->precision, out->scale);
+            break;
+        }
+        default: break;
+        }
+        return SPATE_OK;
+    }
+
+    if (!(in->min == 0 && in->max == 0) && !(in->min <= in->max))
+        return sp_set_error(SPATE_EINVAL, "datagen field '%s': min %g > max %g", name, in->min, in->max);
+    bool ok = true;
+    switch (out->type) {
+    case SPATE_TYPE_INT: ok = int_bounds(in, INT32_MIN, INT32_MAX, &out->lo, &out->hi); break;
+    case SPATE_TYPE_BIGINT: ok = int_bounds(in, INT64_MIN, INT64_MAX, &out->lo, &out->hi); break;
+    case SPATE_TYPE_DATE:
+    case SPATE_TYPE_TIMESTAMP:
+        out->now = in->min == 0 && in->max == 0;
+        if (!out->now)
+            ok = int_bounds(in, out->type == SPATE_TYPE_DATE ? INT32_MIN : INT64_MIN,
+                            out->type == SPATE_TYPE_DATE ? INT32_MAX : INT64_MAX, &out->lo, &out->hi);
+        break;
+    case SPATE_TYPE_DOUBLE:
+        out->dmin = in->min;
+        out->dmax = in->min == 0 && in->max == 0 ? 1.0 : in->max;
+        break;
+    case SPATE_TYPE_DECIMAL: {
+        double b = (double)pow10_i128(out->precision - out->scale);
+        if (b > 1e9) b = 1e9;
+        out->dmin = in->min == 0 && in->max == 0 ? -b : in->min;
+        out->dmax = in->min == 0 && in->max == 0 ? b : in->max;
+        break;
+    }
+    default: break;
+    }
+    if (!ok)
+        return sp_set_error(SPATE_EINVAL, "datagen field '%s': no %s value in [%g, %g]", name,
+                            sp_type_name(out->type), in->min, in->max);
+    return SPATE_OK;
+}
+
+spate_source_t *spate_datagen_source(const spate_schema_t *schema, const spate_datagen_options_t *opts)
+{
+    spate_datagen_options_t o;
+    if (opts)
+        o = *opts;
+    else
+        spate_datagen_options_init(&o);
+    if (!schema || spate_schema_field_count(schema) == 0) {
+        sp_set_error(SPATE_EINVAL, "datagen source: no schema");
+        return NULL;
+    }
+    if (o.rows_per_second < 0 || o.number_of_rows < 0) {
+        sp_set_error(SPATE_EINVAL, "datagen source: rows_per_second and number_of_rows must be >= 0");
+        return NULL;
+    }
+    dg_spec_t *s = sp_xcalloc(1, sizeof *s);
+    s->nfields = spate_schema_field_count(schema);
+    s->fields = sp_xcalloc((size_t)s->nfields, sizeof *s->fields);
+    s->rows_per_second = o.rows_per_second;
+    s->number_of_rows = o.number_of_rows;
+    s->seed = o.seed;
+    bool bounded = o.number_of_rows > 0;
+    for (int f = 0; f < s->nfields; f++) {
+        spate_datagen_field_t def;
+        spate_datagen_field_init(&def);
+        if (check_field(schema, f, o.fields ? &o.fields[f] : &def, &s->fields[f]) != SPATE_OK) {
+            dg_destroy(s);
+            return NULL;
+        }
+        bounded |= s->fields[f].kind == SPATE_DATAGEN_SEQUENCE;
+    }
+    return sp_source_new(&datagen_vtable, s, schema, bounded, true);
+}

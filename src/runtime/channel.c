@@ -1,0 +1,120 @@
+/* channel.c — see channel.h. */
+#include "runtime/channel.h"
+
+#include <errno.h>
+#include <time.h>
+
+void sp_notifier_init(sp_notifier_t *n)
+{
+    pthread_mutex_init(&n->mu, NULL);
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->cv, &a);
+    pthread_condattr_destroy(&a);
+    n->seq = 0;
+}
+
+void sp_notifier_fini(sp_notifier_t *n)
+{
+    pthread_cond_destroy(&n->cv);
+    pthread_mutex_destroy(&n->mu);
+}
+
+uint64_t sp_notifier_seq(sp_notifier_t *n)
+{
+    pthread_mutex_lock(&n->mu);
+    uint64_t s = n->seq;
+    pthread_mutex_unlock(&n->mu);
+    return s;
+}
+
+void sp_notifier_notify(sp_notifier_t *n)
+{
+    pthread_mutex_lock(&n->mu);
+    n->seq++;
+    pthread_cond_signal(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+}
+
+void sp_notifier_wait(sp_notifier_t *n, uint64_t seen, const atomic_bool *stop, int64_t timeout_ms)
+{
+    struct timespec deadline;
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
+        if (deadline.tv_nsec >= 1000000000) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000;
+        }
+    }
+    pthread_mutex_lock(&n->mu);
+    while (n->seq == seen && !atomic_load(stop)) {
+        if (timeout_ms < 0)
+            pthread_cond_wait(&n->cv, &n->mu);
+        else if (pthread_cond_timedwait(&n->cv, &n->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&n->mu);
+}
+
+void sp_channel_init(sp_channel_t *ch, uint32_t capacity, sp_notifier_t *consumer, atomic_bool *stop)
+{
+    pthread_mutex_init(&ch->mu, NULL);
+    pthread_cond_init(&ch->not_full, NULL);
+    ch->cap = capacity ? capacity : 1;
+    ch->ring = sp_xcalloc(ch->cap, sizeof *ch->ring);
+    ch->head = ch->count = 0;
+    ch->consumer = consumer;
+    ch->stop = stop;
+}
+
+void sp_channel_fini(sp_channel_t *ch)
+{
+    sp_elem_t e;
+    while (sp_channel_pop(ch, &e))
+        if (e.kind == SP_ELEM_BATCH) sp_batch_release(e.batch);
+    free(ch->ring);
+    pthread_cond_destroy(&ch->not_full);
+    pthread_mutex_destroy(&ch->mu);
+}
+
+int sp_channel_push(sp_channel_t *ch, sp_elem_t e)
+{
+    pthread_mutex_lock(&ch->mu);
+    while (ch->count == ch->cap && !atomic_load(ch->stop)) pthread_cond_wait(&ch->not_full, &ch->mu);
+    if (atomic_load(ch->stop)) {
+        pthread_mutex_unlock(&ch->mu);
+        if (e.kind == SP_ELEM_BATCH) sp_batch_release(e.batch);
+        return SPATE_ECANCELED;
+    }
+    ch->ring[(ch->head + ch->count) % ch->cap] = e;
+    ch->count++;
+    pthread_mutex_unlock(&ch->mu);
+    sp_notifier_notify(ch->consumer);
+    return SPATE_OK;
+}
+
+bool sp_channel_pop(sp_channel_t *ch, sp_elem_t *e)
+{
+    pthread_mutex_lock(&ch->mu);
+    if (ch->count == 0) {
+        pthread_mutex_unlock(&ch->mu);
+        return false;
+    }
+    *e = ch->ring[ch->head];
+    ch->head = (ch->head + 1) % ch->cap;
+    bool was_full = ch->count == ch->cap;
+    ch->count--;
+    if (was_full) pthread_cond_signal(&ch->not_full);
+    pthread_mutex_unlock(&ch->mu);
+    return true;
+}
+
+void sp_channel_wake(sp_channel_t *ch)
+{
+    pthread_mutex_lock(&ch->mu);
+    pthread_cond_broadcast(&ch->not_full);
+    pthread_mutex_unlock(&ch->mu);
+}

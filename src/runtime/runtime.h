@@ -1,0 +1,167 @@
+/*
+ * runtime.h — the parallel runtime: operators, chains, tasks, channels,
+ * partitioners and jobs.
+ *
+ * Shape (docs/architecture.md tells the whole story):
+ *
+ *   logical graph (sp_graph_t, built by src/api)      nodes = operators, edges = partitioning
+ *        │  sp_job_start: resolve parallelism, chain forward edges of equal parallelism
+ *        ▼
+ *   execution graph: one task per (chain, subtask), each on its own thread
+ *        task = input gate (channels from upstream tasks) → chained operator instances
+ *               → writers (partitioner + channels to downstream tasks)
+ *
+ * Everything a task does happens on its thread, in its mailbox loop: input
+ * batches, control events (watermark, end of input; checkpoint barriers come
+ * later), source polls.  Channels are bounded single-producer/single-consumer
+ * queues of elements; a full channel blocks its producer (back-pressure).
+ * Control events travel in the same queues as batches, so order is kept.
+ *
+ * Threads: operator instances are touched only by their task's thread.  The
+ * job object is shared: its status, error and cancel flag are guarded by
+ * its mutex / atomics.
+ */
+#ifndef SP_RUNTIME_H
+#define SP_RUNTIME_H
+
+#include <spate/datastream.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common/config.h"
+#include "types/types.h"
+
+#define SP_WATERMARK_MIN INT64_MIN
+#define SP_WATERMARK_MAX INT64_MAX
+
+/* ---- operators ---- */
+
+typedef struct sp_output sp_output_t;
+
+/* What an operator instance gets at open (borrowed; lives as long as the instance). */
+typedef struct sp_op_ctx {
+    spate_task_info_t info;
+    sp_output_t *out;       /* where the operator emits */
+    sp_error_t *error;      /* the task's error record */
+    bool batch_mode;        /* execution.runtime-mode resolved to BATCH */
+    const sp_config_t *config;
+    const spate_schema_t *in_schema[2];
+    const spate_schema_t *out_schema;
+} sp_op_ctx_t;
+
+/*
+ * Operator vtable.  An operator is an immutable spec (built by the API) plus
+ * per-subtask instances created by open().  Hooks return SPATE_OK or an
+ * error (message in ctx->error).  process_batch borrows the batch (the
+ * caller releases it).  process_watermark receives the combined watermark of
+ * all inputs, in order with the data; NULL forwards it.  end_input runs once
+ * when every input has ended (after the final watermark); NULL does nothing.
+ * close runs once after a successful open, also after failures.
+ */
+typedef struct sp_op_vtable {
+    const char *kind;
+    int (*open)(const void *spec, sp_op_ctx_t *ctx, void **inst);
+    int (*process_batch)(void *inst, int input, sp_batch_t *batch);
+    int (*process_watermark)(void *inst, int64_t watermark);
+    int (*end_input)(void *inst);
+    void (*close)(void *inst);
+    void (*destroy_spec)(void *spec);
+} sp_op_vtable_t;
+
+/* Emitting from an operator: each takes over the batch reference. */
+int sp_output_push_batch(sp_output_t *out, sp_batch_t *batch);
+int sp_output_push_watermark(sp_output_t *out, int64_t watermark);
+/* A collector sink (sp_batch_sink_fn) that pushes to an sp_output_t target. */
+int sp_output_sink_fn(void *out, sp_batch_t *batch);
+
+/* ---- partitioning ---- */
+
+typedef enum sp_part_kind {
+    SP_PART_DEFAULT = 0, /* forward when parallelism is equal, else rebalance (as Flink) */
+    SP_PART_FORWARD,
+    SP_PART_REBALANCE,
+    SP_PART_RESCALE,
+    SP_PART_HASH,
+    SP_PART_BROADCAST,
+    SP_PART_CUSTOM
+} sp_part_kind_t;
+
+const char *sp_part_name(sp_part_kind_t k);
+
+/* Key selector: user function or built-in field key (key.c). */
+typedef struct sp_key_selector {
+    spate_key_fn fn;
+    void *ctx;
+} sp_key_selector_t;
+
+struct spate_key {
+    uint8_t *buf;
+    size_t len, cap;
+};
+void sp_key_init(spate_key_t *k);
+void sp_key_fini(spate_key_t *k);
+static inline void sp_key_reset(spate_key_t *k)
+{
+    k->len = 0;
+}
+/* Key group of a key (0..max_parallelism-1) and the subtask owning a key group (Flink's formulas). */
+int sp_key_group(const uint8_t *key, size_t len, int max_parallelism);
+static inline int sp_key_group_owner(int key_group, int parallelism, int max_parallelism)
+{
+    return (int)((int64_t)key_group * parallelism / max_parallelism);
+}
+/* Built-in selector over fields: ctx is an sp_field_key_t. */
+typedef struct sp_field_key {
+    int n;
+    int fields[16];
+} sp_field_key_t;
+int sp_field_key_fn(void *ctx, const spate_row_t *row, spate_key_t *key);
+int sp_key_compute(const sp_key_selector_t *sel, const spate_row_t *row, spate_key_t *key, sp_error_t *err);
+
+/* ---- logical graph ---- */
+
+typedef struct sp_edge {
+    int from, to, input; /* input: 0 or 1 on the `to` node */
+    sp_part_kind_t part;
+    sp_key_selector_t key;            /* SP_PART_HASH */
+    spate_partition_fn custom_fn;     /* SP_PART_CUSTOM */
+    void *custom_ctx;
+} sp_edge_t;
+
+typedef struct sp_node {
+    int id;
+    char *name;
+    char *uid; /* stable id: user-given, else derived from name and position */
+    int parallelism;     /* 0 = job default */
+    int max_parallelism; /* 1 for non-parallel sources */
+    bool chaining_disabled;
+    spate_source_t *source; /* source nodes */
+    const sp_op_vtable_t *vt; /* other nodes */
+    void *spec;
+    spate_schema_t *out_schema; /* NULL for sinks */
+    int ninputs;
+    bool is_sink;
+} sp_node_t;
+
+typedef struct sp_graph {
+    sp_node_t **nodes;
+    int nnodes, cap_nodes;
+    sp_edge_t *edges;
+    int nedges, cap_edges;
+} sp_graph_t;
+
+void sp_graph_init(sp_graph_t *g);
+void sp_graph_fini(sp_graph_t *g);
+sp_node_t *sp_graph_add_node(sp_graph_t *g, const char *name);
+sp_edge_t *sp_graph_add_edge(sp_graph_t *g, int from, int to, int input);
+size_t sp_graph_describe(const sp_graph_t *g, int default_parallelism, char *buf, size_t cap);
+
+/* ---- jobs ---- */
+
+typedef struct spate_job sp_job_t;
+
+/* Starts a job running graph g with config (both borrowed: they must outlive the job). */
+int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const char *name, sp_job_t **out, sp_error_t *err);
+
+#endif

@@ -1,0 +1,308 @@
+/*
+ * task.c — one task: the chain of operator instances of one subtask, run
+ * from its thread's mailbox loop; operator outputs and partitioning writers.
+ *
+ * Loop (input tasks): poll every input channel round-robin, a few elements
+ * each; batches go to the chain head, watermarks are combined (minimum over
+ * channels that have not ended) and passed on when they advance, END marks
+ * a channel finished.  When every channel has ended the chain sees the
+ * final watermark (MAX), then end_input head to tail, then END goes out on
+ * every writer.  With nothing to do the task sleeps on its notifier.
+ *
+ * Loop (source tasks): poll the source reader, flush its collector, sleep
+ * on IDLE for the hinted time (a cancel wakes it), finish as above on END.
+ */
+#include "runtime/task.h"
+
+#include <string.h>
+
+#define ELEMS_PER_TURN 4 /* elements taken from one channel before looking at the next */
+
+static int fail_at(sp_task_t *t, const sp_node_t *node, int rc)
+{
+    if (rc != SPATE_OK && rc != SPATE_ECANCELED && !t->failed_node) t->failed_node = node;
+    if (rc != SPATE_OK && rc != SPATE_ECANCELED && t->error.code == 0)
+        sp_error_set(&t->error, rc, "%s", spate_strerror(rc));
+    return rc;
+}
+
+/* ---- writers ---- */
+
+static int push_elem(sp_writer_t *w, int target, sp_elem_t e)
+{
+    return sp_channel_push(w->ch[target], e);
+}
+
+static int push_batch_to(sp_writer_t *w, int target, sp_batch_t *b)
+{
+    sp_elem_t e = { SP_ELEM_BATCH, b, 0 };
+    return push_elem(w, target, e);
+}
+
+static int scatter_row(sp_writer_t *w, int target, sp_batch_t *b, uint32_t r)
+{
+    sp_batch_t *dst = w->scatter[target];
+    if (!dst) dst = w->scatter[target] = sp_batch_create(b->schema, SP_BATCH_CAPACITY);
+    sp_batch_append_row(dst, b, r);
+    if (dst->count == dst->capacity) {
+        w->scatter[target] = NULL;
+        return push_batch_to(w, target, dst);
+    }
+    return SPATE_OK;
+}
+
+static int flush_scatter(sp_writer_t *w)
+{
+    int rc = SPATE_OK;
+    for (int i = 0; i < w->nch; i++) {
+        sp_batch_t *b = w->scatter[i];
+        if (!b) continue;
+        w->scatter[i] = NULL;
+        if (rc == SPATE_OK)
+            rc = push_batch_to(w, i, b);
+        else
+            sp_batch_release(b);
+    }
+    return rc;
+}
+
+/* Sends batch b (borrowed) through the writer's partitioner. */
+static int writer_push(sp_writer_t *w, sp_batch_t *b)
+{
+    sp_task_t *t = w->task;
+    switch (w->kind) {
+    case SP_PART_FORWARD:
+    case SP_PART_DEFAULT: return push_batch_to(w, 0, sp_batch_acquire(b));
+    case SP_PART_REBALANCE:
+    case SP_PART_RESCALE: return push_batch_to(w, (int)(w->rr++ % (uint32_t)w->nch), sp_batch_acquire(b));
+    case SP_PART_BROADCAST:
+        for (int i = 0; i < w->nch; i++) {
+            int rc = push_batch_to(w, i, sp_batch_acquire(b));
+            if (rc) return rc;
+        }
+        return SPATE_OK;
+    case SP_PART_HASH:
+        if (w->nch == 1) return push_batch_to(w, 0, sp_batch_acquire(b));
+        for (uint32_t r = 0; r < b->count; r++) {
+            spate_row_t row = { b, r };
+            int rc = sp_key_compute(&w->key, &row, &w->keybuf, &t->error);
+            if (rc) return rc;
+            int kg = sp_key_group(w->keybuf.buf, w->keybuf.len, w->max_parallelism);
+            rc = scatter_row(w, sp_key_group_owner(kg, w->nch, w->max_parallelism), b, r);
+            if (rc) return rc;
+        }
+        return flush_scatter(w);
+    case SP_PART_CUSTOM:
+        for (uint32_t r = 0; r < b->count; r++) {
+            spate_row_t row = { b, r };
+            int target = w->custom_fn(w->custom_ctx, &row, w->nch);
+            if (target < 0 || target >= w->nch)
+                return sp_error_set(&t->error, SPATE_EUSER,
+                                    "custom partitioner returned %d, outside 0..%d", target, w->nch - 1);
+            int rc = scatter_row(w, target, b, r);
+            if (rc) return rc;
+        }
+        return flush_scatter(w);
+    }
+    return SPATE_EINTERNAL;
+}
+
+static int writer_broadcast_event(sp_writer_t *w, sp_elem_kind_t kind, int64_t value)
+{
+    int rc = flush_scatter(w);
+    for (int i = 0; rc == SPATE_OK && i < w->nch; i++) {
+        sp_elem_t e = { kind, NULL, value };
+        rc = push_elem(w, i, e);
+    }
+    return rc;
+}
+
+/* ---- outputs ---- */
+
+int sp_output_push_batch(sp_output_t *out, sp_batch_t *b)
+{
+    int rc = SPATE_OK;
+    if (b->count == 0) {
+        sp_batch_release(b);
+        return SPATE_OK;
+    }
+    for (int i = 0; rc == SPATE_OK && i < out->nchained; i++) {
+        sp_opinst_t *op = out->chained[i];
+        rc = fail_at(out->task, op->node, op->vt->process_batch(op->inst, out->chained_input[i], b));
+    }
+    for (int i = 0; rc == SPATE_OK && i < out->nwriters; i++) rc = writer_push(out->writers[i], b);
+    sp_batch_release(b);
+    return rc;
+}
+
+int sp_output_sink_fn(void *out, sp_batch_t *batch)
+{
+    return sp_output_push_batch(out, batch);
+}
+
+static int op_watermark(sp_opinst_t *op, int64_t wm)
+{
+    if (op->vt && op->vt->process_watermark)
+        return fail_at(op->out.task, op->node, op->vt->process_watermark(op->inst, wm));
+    return sp_output_push_watermark(&op->out, wm);
+}
+
+int sp_output_push_watermark(sp_output_t *out, int64_t wm)
+{
+    int rc = SPATE_OK;
+    for (int i = 0; rc == SPATE_OK && i < out->nchained; i++) rc = op_watermark(out->chained[i], wm);
+    for (int i = 0; rc == SPATE_OK && i < out->nwriters; i++)
+        rc = writer_broadcast_event(out->writers[i], SP_ELEM_WATERMARK, wm);
+    return rc;
+}
+
+/* ---- the chain ---- */
+
+static int chain_open(sp_task_t *t)
+{
+    /* Tail first, as Flink does, so every operator's downstream is ready before it emits. */
+    for (int i = t->nops - 1; i >= 0; i--) {
+        sp_opinst_t *op = &t->ops[i];
+        if (!op->vt) continue;
+        int rc = op->vt->open ? op->vt->open(op->node->spec, &op->ctx, &op->inst) : SPATE_OK;
+        if (rc) return fail_at(t, op->node, rc);
+        op->opened = true;
+    }
+    if (t->source) {
+        sp_opinst_t *head = &t->ops[0];
+        sp_collector_init(&t->src_out, t->source->schema, SP_BATCH_CAPACITY, sp_output_sink_fn, &head->out,
+                          &t->error);
+        t->src_out_init = true;
+        t->sctx.info = head->ctx.info;
+        t->sctx.out = &t->src_out;
+        t->sctx.error = &t->error;
+        int rc = t->source->vt->open(t->source->spec, &t->sctx, &t->reader);
+        if (rc) return fail_at(t, head->node, rc);
+    }
+    return SPATE_OK;
+}
+
+static void chain_close(sp_task_t *t)
+{
+    if (t->reader) {
+        t->source->vt->close(t->reader);
+        t->reader = NULL;
+    }
+    if (t->src_out_init) sp_collector_fini(&t->src_out);
+    t->src_out_init = false;
+    for (int i = 0; i < t->nops; i++) {
+        sp_opinst_t *op = &t->ops[i];
+        if (op->opened && op->vt->close) op->vt->close(op->inst);
+        op->opened = false;
+    }
+    for (int i = 0; i < t->nops; i++)
+        for (int k = 0; k < t->ops[i].out.nwriters; k++) {
+            sp_writer_t *w = t->ops[i].out.writers[k];
+            for (int j = 0; j < w->nch; j++)
+                if (w->scatter[j]) {
+                    sp_batch_release(w->scatter[j]);
+                    w->scatter[j] = NULL;
+                }
+        }
+}
+
+/* Final watermark, end_input head to tail, then END on every writer. */
+static int chain_finish(sp_task_t *t)
+{
+    int rc = SPATE_OK;
+    if (t->watermark < SP_WATERMARK_MAX) {
+        t->watermark = SP_WATERMARK_MAX;
+        rc = op_watermark(&t->ops[0], SP_WATERMARK_MAX);
+    }
+    for (int i = 0; rc == SPATE_OK && i < t->nops; i++) {
+        sp_opinst_t *op = &t->ops[i];
+        if (op->vt && op->vt->end_input) rc = fail_at(t, op->node, op->vt->end_input(op->inst));
+    }
+    for (int i = 0; rc == SPATE_OK && i < t->nops; i++)
+        for (int k = 0; rc == SPATE_OK && k < t->ops[i].out.nwriters; k++)
+            rc = writer_broadcast_event(t->ops[i].out.writers[k], SP_ELEM_END, 0);
+    return rc;
+}
+
+static int run_source(sp_task_t *t)
+{
+    atomic_bool *stop = sp_job_stop_flag(t->job);
+    const sp_node_t *node = t->ops[0].node;
+    while (!atomic_load(stop)) {
+        int64_t wait_ms = 0;
+        int flow = t->source->vt->poll(t->reader, &t->sctx, &wait_ms);
+        if (flow < 0) return fail_at(t, node, flow);
+        int rc = sp_collector_flush(&t->src_out);
+        if (rc) return fail_at(t, node, rc);
+        if (flow == SP_FLOW_END) return chain_finish(t);
+        if (flow == SP_FLOW_IDLE) {
+            uint64_t seq = sp_notifier_seq(&t->notifier);
+            sp_notifier_wait(&t->notifier, seq, stop, wait_ms > 0 ? wait_ms : 10);
+        }
+    }
+    return SPATE_ECANCELED;
+}
+
+static int update_watermark(sp_task_t *t)
+{
+    int64_t wm = SP_WATERMARK_MAX;
+    for (int i = 0; i < t->ninputs; i++)
+        if (!t->inputs[i].ended && t->inputs[i].watermark < wm) wm = t->inputs[i].watermark;
+    if (wm <= t->watermark || t->nended == t->ninputs) return SPATE_OK; /* the end sends MAX itself */
+    t->watermark = wm;
+    return op_watermark(&t->ops[0], wm);
+}
+
+static int handle(sp_task_t *t, sp_input_t *in, sp_elem_t *e)
+{
+    sp_opinst_t *head = &t->ops[0];
+    int rc = SPATE_OK;
+    switch (e->kind) {
+    case SP_ELEM_BATCH:
+        rc = fail_at(t, head->node, head->vt->process_batch(head->inst, in->input, e->batch));
+        sp_batch_release(e->batch);
+        return rc;
+    case SP_ELEM_WATERMARK:
+        if (e->value > in->watermark) in->watermark = e->value;
+        return update_watermark(t);
+    case SP_ELEM_END:
+        in->ended = true;
+        t->nended++;
+        if (t->nended == t->ninputs) return chain_finish(t);
+        return update_watermark(t);
+    }
+    return SPATE_EINTERNAL;
+}
+
+static int run_inputs(sp_task_t *t)
+{
+    atomic_bool *stop = sp_job_stop_flag(t->job);
+    int start = 0;
+    while (!atomic_load(stop)) {
+        uint64_t seq = sp_notifier_seq(&t->notifier);
+        bool progress = false;
+        for (int k = 0; k < t->ninputs; k++) {
+            sp_input_t *in = &t->inputs[(start + k) % t->ninputs];
+            sp_elem_t e;
+            for (int n = 0; n < ELEMS_PER_TURN && !in->ended && sp_channel_pop(in->ch, &e); n++) {
+                progress = true;
+                int rc = handle(t, in, &e);
+                if (rc) return rc;
+                if (t->nended == t->ninputs) return SPATE_OK;
+            }
+        }
+        start = (start + 1) % (t->ninputs ? t->ninputs : 1);
+        if (!progress) sp_notifier_wait(&t->notifier, seq, stop, -1);
+    }
+    return SPATE_ECANCELED;
+}
+
+void *sp_task_main(void *arg)
+{
+    sp_task_t *t = arg;
+    int rc = chain_open(t);
+    if (rc == SPATE_OK) rc = t->source ? run_source(t) : run_inputs(t);
+    chain_close(t);
+    sp_job_task_done(t->job, t, rc);
+    return NULL;
+}

@@ -1,0 +1,84 @@
+/*
+ * task.h — execution graph internals shared by job.c (building, starting,
+ * stopping) and task.c (the mailbox loop of one task, outputs, writers).
+ * Private to src/runtime.
+ */
+#ifndef SP_TASK_H
+#define SP_TASK_H
+
+#include "connectors/connector.h"
+#include "runtime/channel.h"
+
+typedef struct sp_task sp_task_t;
+typedef struct sp_opinst sp_opinst_t;
+
+/* A writer: the partitioner of one edge in one producer subtask, with its channels. */
+typedef struct sp_writer {
+    sp_part_kind_t kind;
+    int nch;
+    sp_channel_t **ch; /* by downstream subtask (all-to-all kinds) or the few targets (forward, rescale) */
+    uint32_t rr;       /* round-robin position */
+    sp_key_selector_t key;
+    int max_parallelism;
+    spate_key_t keybuf;
+    spate_partition_fn custom_fn;
+    void *custom_ctx;
+    sp_batch_t **scatter; /* per target, rows being gathered (hash/custom) */
+    sp_task_t *task;
+} sp_writer_t;
+
+struct sp_output {
+    sp_task_t *task;
+    sp_opinst_t **chained; /* chained downstream operators */
+    int *chained_input;
+    int nchained;
+    sp_writer_t **writers;
+    int nwriters;
+};
+
+struct sp_opinst {
+    const sp_node_t *node;
+    const sp_op_vtable_t *vt; /* NULL for the source pseudo-operator */
+    void *inst;
+    bool opened;
+    sp_op_ctx_t ctx;
+    sp_output_t out;
+};
+
+typedef struct sp_input {
+    sp_channel_t *ch;
+    int input;
+    int64_t watermark;
+    bool ended;
+} sp_input_t;
+
+struct sp_task {
+    sp_job_t *job;
+    int chain, subtask, parallelism;
+    pthread_t thread;
+    bool started;
+    sp_opinst_t *ops; /* ops[0] is the chain head; topological order */
+    int nops;
+    /* source chains */
+    spate_source_t *source;
+    void *reader;
+    spate_collector_t src_out;
+    bool src_out_init;
+    sp_source_ctx_t sctx;
+    /* input gate */
+    sp_input_t *inputs;
+    int ninputs, nended;
+    int64_t watermark;
+    sp_notifier_t notifier;
+    sp_error_t error;
+    const sp_node_t *failed_node; /* the operator whose call failed first */
+};
+
+/* Runs one task to completion on the calling thread (task.c). */
+void *sp_task_main(void *task);
+/* job.c: report the end of a task (rc = its outcome). */
+void sp_job_task_done(sp_job_t *job, sp_task_t *t, int rc);
+bool sp_job_stopping(const sp_job_t *job);
+atomic_bool *sp_job_stop_flag(sp_job_t *job);
+
+#endif

@@ -1,0 +1,79 @@
+/* heap_map.c — see heap_map.h. */
+#include "state/heap_map.h"
+
+#include <string.h>
+
+void sp_hmap_init(sp_hmap_t *m)
+{
+    m->mask = 63;
+    m->count = 0;
+    m->slots = sp_xcalloc(m->mask + 1, sizeof *m->slots);
+}
+
+void sp_hmap_fini(sp_hmap_t *m)
+{
+    for (size_t i = 0; m->slots && i <= m->mask; i++) free(m->slots[i].kv);
+    free(m->slots);
+    m->slots = NULL;
+    m->count = 0;
+}
+
+static size_t find_slot(const sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash)
+{
+    size_t i = (size_t)hash & m->mask;
+    for (;;) {
+        const sp_hmap_entry_t *e = &m->slots[i];
+        if (!e->kv || (e->hash == hash && e->klen == klen && memcmp(e->kv, key, klen) == 0)) return i;
+        i = (i + 1) & m->mask;
+    }
+}
+
+sp_hmap_entry_t *sp_hmap_get(const sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash)
+{
+    sp_hmap_entry_t *e = &m->slots[find_slot(m, key, klen, hash)];
+    return e->kv ? e : NULL;
+}
+
+static void grow(sp_hmap_t *m)
+{
+    sp_hmap_entry_t *old = m->slots;
+    size_t n = m->mask + 1;
+    m->mask = 2 * n - 1;
+    m->slots = sp_xcalloc(2 * n, sizeof *m->slots);
+    for (size_t i = 0; i < n; i++) {
+        if (!old[i].kv) continue;
+        size_t j = (size_t)old[i].hash & m->mask;
+        while (m->slots[j].kv) j = (j + 1) & m->mask;
+        m->slots[j] = old[i];
+    }
+    free(old);
+}
+
+sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash, int key_group,
+                             const uint8_t *val, size_t vlen)
+{
+    if ((m->count + 1) * 4 > (m->mask + 1) * 3) grow(m);
+    sp_hmap_entry_t *e = &m->slots[find_slot(m, key, klen, hash)];
+    if (!e->kv) {
+        e->kv = sp_xmalloc(klen + vlen);
+        memcpy(e->kv, key, klen);
+        e->klen = (uint32_t)klen;
+        e->hash = hash;
+        e->key_group = key_group;
+        m->count++;
+    } else if (e->vlen != vlen) {
+        e->kv = sp_xrealloc(e->kv, klen + vlen);
+    }
+    memcpy(e->kv + klen, val, vlen);
+    e->vlen = (uint32_t)vlen;
+    return e;
+}
+
+sp_hmap_entry_t *sp_hmap_next(const sp_hmap_t *m, size_t *pos)
+{
+    while (*pos <= m->mask) {
+        sp_hmap_entry_t *e = &m->slots[(*pos)++];
+        if (e->kv) return e;
+    }
+    return NULL;
+}

@@ -1,0 +1,44 @@
+/*
+ * heap_map.h — an in-memory hash map from key bytes to value bytes, with the
+ * key group of each entry kept alongside: the storage of the heap state
+ * backend (keyed state behind the backend interface comes with the state
+ * issue; the keyed reduce operator uses the map directly until then).
+ *
+ * Open addressing with linear probing on a power-of-two table; the hash is
+ * stored per slot so growing never rehashes key bytes.  One allocation per
+ * entry (key and value bytes together), none per lookup.
+ *
+ * Not thread-safe: owned by one task.
+ */
+#ifndef SP_HEAP_MAP_H
+#define SP_HEAP_MAP_H
+
+#include "common/common.h"
+
+typedef struct sp_hmap_entry {
+    uint64_t hash;
+    uint8_t *kv; /* key bytes then value bytes; NULL = empty slot */
+    uint32_t klen, vlen;
+    int32_t key_group;
+} sp_hmap_entry_t;
+
+typedef struct sp_hmap {
+    sp_hmap_entry_t *slots;
+    size_t mask, count;
+} sp_hmap_t;
+
+void sp_hmap_init(sp_hmap_t *m);
+void sp_hmap_fini(sp_hmap_t *m);
+/* The entry for key, or NULL. Borrowed until the next put. */
+sp_hmap_entry_t *sp_hmap_get(const sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash);
+/* Inserts or replaces the value of key. Returns the entry (borrowed until the next put). */
+sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash, int key_group,
+                             const uint8_t *val, size_t vlen);
+static inline const uint8_t *sp_hmap_value(const sp_hmap_entry_t *e)
+{
+    return e->kv + e->klen;
+}
+/* Iteration: for (size_t i = 0; (e = sp_hmap_next(m, &i)); ) */
+sp_hmap_entry_t *sp_hmap_next(const sp_hmap_t *m, size_t *pos);
+
+#endif

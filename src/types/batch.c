@@ -1,0 +1,212 @@
+/*
+ * batch.c — columnar batches: allocation, pooling, projection, row copy.
+ * Layout and lifetime rules are in types.h.
+ */
+#include "types/types.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+
+#define POOL_MAX      32 /* batches kept per schema; bounds pooled memory */
+#define ALIGN8(n)     (((n) + 7u) & ~(size_t)7u)
+#define INIT_DATA_PER 16 /* initial var-len arena bytes per row */
+
+static atomic_llong live_bytes;
+
+int64_t sp_batch_live_bytes(void)
+{
+    return (int64_t)atomic_load_explicit(&live_bytes, memory_order_relaxed);
+}
+
+static void account(ssize_t delta)
+{
+    atomic_fetch_add_explicit(&live_bytes, (long long)delta, memory_order_relaxed);
+}
+
+static size_t values_size(const sp_field_t *f, uint32_t cap)
+{
+    if (f->type == SPATE_TYPE_BOOLEAN) return ALIGN8((cap + 7) / 8);
+    if (sp_type_is_varlen(f->type)) return ALIGN8(4 * ((size_t)cap + 1));
+    return ALIGN8((size_t)f->width * cap);
+}
+
+/* Prepares a fresh or pooled batch for writing: no rows, all NULL. */
+static void batch_reset(sp_batch_t *b)
+{
+    const spate_schema_t *s = b->schema;
+    b->count = 0;
+    for (int i = 0; i < s->nfields; i++) {
+        memset(b->cols[i].validity, 0, (b->capacity + 7) / 8);
+        if (sp_type_is_varlen(s->fields[i].type)) ((int32_t *)b->cols[i].values)[0] = 0;
+    }
+}
+
+sp_batch_t *sp_batch_create(const spate_schema_t *schema, uint32_t capacity)
+{
+    spate_schema_t *s = (spate_schema_t *)schema;
+    if (capacity == 0) capacity = SP_BATCH_CAPACITY;
+    sp_batch_t *b = NULL;
+    if (capacity == SP_BATCH_CAPACITY) {
+        pthread_mutex_lock(&s->pool_mu);
+        if (s->pool) {
+            b = s->pool;
+            s->pool = b->next;
+            s->pool_len--;
+        }
+        pthread_mutex_unlock(&s->pool_mu);
+    }
+    if (b) {
+        b->next = NULL;
+        atomic_store_explicit(&b->refs, 1, memory_order_relaxed);
+        spate_schema_acquire(s);
+        batch_reset(b);
+        return b;
+    }
+    size_t size = ALIGN8(sizeof *b) + ALIGN8(sizeof(sp_column_t) * (size_t)s->nfields) + ALIGN8(capacity) +
+                  8 * (size_t)capacity;
+    for (int i = 0; i < s->nfields; i++) size += ALIGN8((capacity + 7) / 8) + values_size(&s->fields[i], capacity);
+    char *mem = sp_xmalloc(size);
+    b = (sp_batch_t *)mem;
+    memset(b, 0, sizeof *b);
+    char *p = mem + ALIGN8(sizeof *b);
+    b->cols = (sp_column_t *)p;
+    p += ALIGN8(sizeof(sp_column_t) * (size_t)s->nfields);
+    b->timestamps = (int64_t *)p;
+    p += 8 * (size_t)capacity;
+    b->kinds = (uint8_t *)p;
+    p += ALIGN8(capacity);
+    b->bytes = size;
+    for (int i = 0; i < s->nfields; i++) {
+        sp_column_t *c = &b->cols[i];
+        c->validity = (uint8_t *)p;
+        p += ALIGN8((capacity + 7) / 8);
+        c->values = p;
+        p += values_size(&s->fields[i], capacity);
+        c->data = NULL;
+        c->data_cap = 0;
+        if (sp_type_is_varlen(s->fields[i].type)) {
+            c->data_cap = INIT_DATA_PER * capacity;
+            c->data = sp_xmalloc(c->data_cap);
+            b->bytes += c->data_cap;
+        }
+    }
+    atomic_init(&b->refs, 1);
+    b->capacity = capacity;
+    b->schema = spate_schema_acquire(s);
+    account((ssize_t)b->bytes);
+    batch_reset(b);
+    return b;
+}
+
+static void batch_free(sp_batch_t *b, const spate_schema_t *s)
+{
+    for (int i = 0; i < s->nfields; i++) free(b->cols[i].data);
+    account(-(ssize_t)b->bytes);
+    free(b);
+}
+
+void sp_batch_pool_drain(spate_schema_t *s)
+{
+    sp_batch_t *b = s->pool;
+    s->pool = NULL;
+    s->pool_len = 0;
+    while (b) {
+        sp_batch_t *next = b->next;
+        batch_free(b, s);
+        b = next;
+    }
+}
+
+void sp_batch_release(sp_batch_t *b)
+{
+    if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1) return;
+    spate_schema_t *s = b->schema;
+    if (b->parent) { /* projection: only the header is ours */
+        sp_batch_release(b->parent);
+        account(-(ssize_t)b->bytes);
+        free(b);
+        spate_schema_release(s);
+        return;
+    }
+    bool pooled = false;
+    if (b->capacity == SP_BATCH_CAPACITY) {
+        pthread_mutex_lock(&s->pool_mu);
+        if (s->pool_len < POOL_MAX) {
+            b->next = s->pool;
+            s->pool = b;
+            s->pool_len++;
+            pooled = true;
+        }
+        pthread_mutex_unlock(&s->pool_mu);
+    }
+    if (!pooled) batch_free(b, s);
+    spate_schema_release(s);
+}
+
+sp_batch_t *sp_batch_project(sp_batch_t *src, const spate_schema_t *schema, const int *idx, int n)
+{
+    size_t size = ALIGN8(sizeof(sp_batch_t)) + sizeof(sp_column_t) * (size_t)n;
+    sp_batch_t *b = sp_xmalloc(size);
+    memset(b, 0, sizeof *b);
+    b->cols = (sp_column_t *)((char *)b + ALIGN8(sizeof(sp_batch_t)));
+    for (int i = 0; i < n; i++) b->cols[i] = src->cols[idx[i]];
+    atomic_init(&b->refs, 1);
+    b->schema = spate_schema_acquire(schema);
+    b->count = src->count;
+    b->capacity = src->count;
+    b->kinds = src->kinds;
+    b->timestamps = src->timestamps;
+    b->parent = sp_batch_acquire(src);
+    b->bytes = size;
+    account((ssize_t)size);
+    return b;
+}
+
+void sp_batch_reserve_data(sp_batch_t *b, int c, size_t extra)
+{
+    sp_column_t *col = &b->cols[c];
+    size_t used = (size_t)((int32_t *)col->values)[b->count];
+    if (used + extra <= col->data_cap) return;
+    size_t cap = col->data_cap ? col->data_cap : 256;
+    while (cap < used + extra) cap *= 2;
+    if (cap > INT32_MAX && used + extra <= INT32_MAX) cap = INT32_MAX; /* doubling overshot: still fits */
+    if (cap > INT32_MAX) {
+        /* Offsets are int32 (Arrow's non-large layout): a batch's column holds < 2 GiB. */
+        fprintf(stderr, "spate: batch column data over 2 GiB\n");
+        abort();
+    }
+    col->data = sp_xrealloc(col->data, cap);
+    account((ssize_t)(cap - col->data_cap));
+    b->bytes += cap - col->data_cap;
+    col->data_cap = (uint32_t)cap;
+}
+
+void sp_batch_append_row(sp_batch_t *dst, const sp_batch_t *src, uint32_t r)
+{
+    const spate_schema_t *s = dst->schema;
+    uint32_t i = dst->count;
+    for (int c = 0; c < s->nfields; c++) {
+        const sp_field_t *f = &s->fields[c];
+        const sp_column_t *sc = &src->cols[c];
+        sp_column_t *dc = &dst->cols[c];
+        bool valid = sp_bit_get(sc->validity, r);
+        sp_bit_set(dc->validity, i, valid);
+        if (sp_type_is_varlen(f->type)) {
+            const int32_t *so = sc->values;
+            int32_t *dof = dc->values;
+            size_t len = valid ? (size_t)(so[r + 1] - so[r]) : 0;
+            sp_batch_reserve_data(dst, c, len);
+            memcpy(dc->data + dof[i], sc->data + so[r], len);
+            dof[i + 1] = dof[i] + (int32_t)len;
+        } else if (f->type == SPATE_TYPE_BOOLEAN) {
+            sp_bit_set(dc->values, i, sp_bit_get(sc->values, r));
+        } else {
+            memcpy((char *)dc->values + (size_t)f->width * i, (const char *)sc->values + (size_t)f->width * r,
+                   f->width);
+        }
+    }
+    dst->kinds[i] = src->kinds[r];
+    dst->timestamps[i] = src->timestamps[r];
+    dst->count = i + 1;
+}

@@ -1,0 +1,305 @@
+/*
+ * row.c — row views (spate_row_*) and the collector (spate_out_*).
+ *
+ * The collector writes straight into the column vectors of the batch under
+ * construction at index batch->count; spate_out_emit() seals the row
+ * (count++) and hands the batch on when it is full.  No allocation per row.
+ */
+#include "types/types.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- row views ---- */
+
+const spate_schema_t *spate_row_schema(const spate_row_t *row)
+{
+    return row->batch->schema;
+}
+
+bool spate_row_is_null(const spate_row_t *row, int f)
+{
+    return !sp_bit_get(row->batch->cols[f].validity, row->index);
+}
+
+bool spate_row_get_boolean(const spate_row_t *row, int f)
+{
+    return sp_bit_get(row->batch->cols[f].values, row->index);
+}
+
+int32_t spate_row_get_int(const spate_row_t *row, int f)
+{
+    return ((const int32_t *)row->batch->cols[f].values)[row->index];
+}
+
+int64_t spate_row_get_bigint(const spate_row_t *row, int f)
+{
+    return ((const int64_t *)row->batch->cols[f].values)[row->index];
+}
+
+double spate_row_get_double(const spate_row_t *row, int f)
+{
+    return ((const double *)row->batch->cols[f].values)[row->index];
+}
+
+spate_decimal_t spate_row_get_decimal(const spate_row_t *row, int f)
+{
+    spate_decimal_t d;
+    memcpy(&d, (const char *)row->batch->cols[f].values + 16 * (size_t)row->index, 16);
+    return d;
+}
+
+spate_str_t spate_row_get_string(const spate_row_t *row, int f)
+{
+    const sp_column_t *c = &row->batch->cols[f];
+    const int32_t *o = c->values;
+    spate_str_t s = { c->data + o[row->index], (size_t)(o[row->index + 1] - o[row->index]) };
+    return s;
+}
+
+int32_t spate_row_get_date(const spate_row_t *row, int f)
+{
+    return spate_row_get_int(row, f);
+}
+
+int64_t spate_row_get_timestamp(const spate_row_t *row, int f)
+{
+    return spate_row_get_bigint(row, f);
+}
+
+int64_t spate_row_event_time(const spate_row_t *row)
+{
+    return row->batch->timestamps[row->index];
+}
+
+spate_row_kind_t spate_row_kind(const spate_row_t *row)
+{
+    return (spate_row_kind_t)row->batch->kinds[row->index];
+}
+
+/* ---- decimals ---- */
+
+spate_decimal_t spate_decimal_from_i64(int64_t v)
+{
+    spate_decimal_t d = { (uint64_t)v, v < 0 ? -1 : 0 };
+    return d;
+}
+
+int64_t spate_decimal_to_i64(spate_decimal_t d, bool *ok)
+{
+    int64_t v = (int64_t)d.lo;
+    if (ok) *ok = (d.hi == (v < 0 ? -1 : 0));
+    return v;
+}
+
+/* ---- collector ---- */
+
+void sp_collector_init(spate_collector_t *c, const spate_schema_t *schema, uint32_t capacity,
+                       sp_batch_sink_fn sink, void *target, sp_error_t *error)
+{
+    memset(c, 0, sizeof *c);
+    c->schema = schema;
+    c->capacity = capacity ? capacity : SP_BATCH_CAPACITY;
+    c->sink = sink;
+    c->target = target;
+    c->kind = -1;
+    c->error = error;
+    c->set = sp_xcalloc((size_t)(schema->nfields ? schema->nfields : 1), 1);
+}
+
+void sp_collector_fini(spate_collector_t *c)
+{
+    if (c->batch) sp_batch_release(c->batch);
+    c->batch = NULL;
+    free(c->set);
+    c->set = NULL;
+}
+
+int sp_collector_flush(spate_collector_t *c)
+{
+    sp_batch_t *b = c->batch;
+    if (!b || b->count == 0) return SPATE_OK;
+    c->batch = NULL;
+    return c->sink(c->target, b);
+}
+
+static inline sp_batch_t *cur(spate_collector_t *c)
+{
+    if (SP_UNLIKELY(!c->batch)) c->batch = sp_batch_create(c->schema, c->capacity);
+    return c->batch;
+}
+
+const spate_schema_t *spate_out_schema(const spate_collector_t *out)
+{
+    return out->schema;
+}
+
+static inline void mark(spate_collector_t *c, sp_batch_t *b, int f, bool valid)
+{
+    sp_bit_set(b->cols[f].validity, b->count, valid);
+    c->set[f] = 1;
+}
+
+void spate_out_set_null(spate_collector_t *c, int f)
+{
+    sp_batch_t *b = cur(c);
+    mark(c, b, f, false);
+    if (sp_type_is_varlen(c->schema->fields[f].type)) {
+        int32_t *o = b->cols[f].values;
+        o[b->count + 1] = o[b->count];
+    }
+}
+
+void spate_out_set_boolean(spate_collector_t *c, int f, bool v)
+{
+    sp_batch_t *b = cur(c);
+    sp_bit_set(b->cols[f].values, b->count, v);
+    mark(c, b, f, true);
+}
+
+void spate_out_set_int(spate_collector_t *c, int f, int32_t v)
+{
+    sp_batch_t *b = cur(c);
+    ((int32_t *)b->cols[f].values)[b->count] = v;
+    mark(c, b, f, true);
+}
+
+void spate_out_set_bigint(spate_collector_t *c, int f, int64_t v)
+{
+    sp_batch_t *b = cur(c);
+    ((int64_t *)b->cols[f].values)[b->count] = v;
+    mark(c, b, f, true);
+}
+
+void spate_out_set_double(spate_collector_t *c, int f, double v)
+{
+    sp_batch_t *b = cur(c);
+    ((double *)b->cols[f].values)[b->count] = v;
+    mark(c, b, f, true);
+}
+
+void spate_out_set_decimal(spate_collector_t *c, int f, spate_decimal_t v)
+{
+    sp_batch_t *b = cur(c);
+    memcpy((char *)b->cols[f].values + 16 * (size_t)b->count, &v, 16);
+    mark(c, b, f, true);
+}
+
+void spate_out_set_string(spate_collector_t *c, int f, const char *s, size_t len)
+{
+    sp_batch_t *b = cur(c);
+    int32_t *o = b->cols[f].values;
+    sp_batch_reserve_data(b, f, len); /* a second set of the same field overwrites the first */
+    memcpy(b->cols[f].data + o[b->count], s, len);
+    o[b->count + 1] = o[b->count] + (int32_t)len;
+    mark(c, b, f, true);
+}
+
+void spate_out_set_date(spate_collector_t *c, int f, int32_t days)
+{
+    spate_out_set_int(c, f, days);
+}
+
+void spate_out_set_timestamp(spate_collector_t *c, int f, int64_t ms)
+{
+    spate_out_set_bigint(c, f, ms);
+}
+
+void spate_out_copy_field(spate_collector_t *c, int f, const spate_row_t *row, int from)
+{
+    if (spate_row_is_null(row, from)) {
+        spate_out_set_null(c, f);
+        return;
+    }
+    switch (c->schema->fields[f].type) {
+    case SPATE_TYPE_BOOLEAN: spate_out_set_boolean(c, f, spate_row_get_boolean(row, from)); break;
+    case SPATE_TYPE_INT:
+    case SPATE_TYPE_DATE: spate_out_set_int(c, f, spate_row_get_int(row, from)); break;
+    case SPATE_TYPE_BIGINT:
+    case SPATE_TYPE_TIMESTAMP: spate_out_set_bigint(c, f, spate_row_get_bigint(row, from)); break;
+    case SPATE_TYPE_DOUBLE: spate_out_set_double(c, f, spate_row_get_double(row, from)); break;
+    case SPATE_TYPE_DECIMAL: spate_out_set_decimal(c, f, spate_row_get_decimal(row, from)); break;
+    case SPATE_TYPE_VARCHAR:
+    case SPATE_TYPE_BYTES: {
+        spate_str_t s = spate_row_get_string(row, from);
+        spate_out_set_string(c, f, s.ptr, s.len);
+        break;
+    }
+    }
+}
+
+void spate_out_set_event_time(spate_collector_t *c, int64_t ts)
+{
+    c->event_time = ts;
+    c->time_set = true;
+}
+
+void spate_out_set_kind(spate_collector_t *c, spate_row_kind_t kind)
+{
+    c->kind = (int8_t)kind;
+}
+
+int spate_out_emit(spate_collector_t *c)
+{
+    sp_batch_t *b = cur(c);
+    const spate_schema_t *s = c->schema;
+    uint32_t i = b->count;
+    for (int f = 0; f < s->nfields; f++) {
+        if (c->set[f]) {
+            c->set[f] = 0;
+            continue;
+        }
+        if (!s->fields[f].nullable) {
+            /* Undo the partial row: nothing of it becomes visible, nor leaks into the next one. */
+            memset(c->set, 0, (size_t)s->nfields);
+            c->time_set = false;
+            c->kind = -1;
+            return sp_error_set(c->error, SPATE_EINVAL, "field '%s' is NOT NULL but was not set",
+                                s->fields[f].name);
+        }
+        sp_bit_set(b->cols[f].validity, i, false);
+        if (sp_type_is_varlen(s->fields[f].type)) {
+            int32_t *o = b->cols[f].values;
+            o[i + 1] = o[i];
+        }
+    }
+    b->timestamps[i] = c->time_set ? c->event_time : (c->input ? spate_row_event_time(c->input) : SPATE_NO_TIMESTAMP);
+    b->kinds[i] = (uint8_t)(c->kind >= 0 ? c->kind : (c->input ? (int8_t)spate_row_kind(c->input) : 0));
+    c->time_set = false;
+    c->kind = -1;
+    b->count = i + 1;
+    c->emitted++;
+    if (b->count == b->capacity) {
+        c->batch = NULL;
+        return c->sink(c->target, b);
+    }
+    return SPATE_OK;
+}
+
+int spate_out_emit_row(spate_collector_t *c, const spate_row_t *row)
+{
+    if (row->batch->schema != c->schema && !spate_schema_equal(row->batch->schema, c->schema))
+        return sp_error_set(c->error, SPATE_EINVAL, "spate_out_emit_row: the row's schema differs from the output's");
+    sp_batch_t *b = cur(c);
+    sp_batch_append_row(b, row->batch, row->index);
+    if (c->time_set) b->timestamps[b->count - 1] = c->event_time;
+    if (c->kind >= 0) b->kinds[b->count - 1] = (uint8_t)c->kind;
+    c->time_set = false;
+    c->kind = -1;
+    memset(c->set, 0, (size_t)c->schema->nfields);
+    c->emitted++;
+    if (b->count == b->capacity) {
+        c->batch = NULL;
+        return c->sink(c->target, b);
+    }
+    return SPATE_OK;
+}
+
+int spate_out_fail(spate_collector_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sp_error_setv(c->error, SPATE_EUSER, fmt, ap);
+    va_end(ap);
+    return SPATE_EUSER;
+}

@@ -1,0 +1,158 @@
+/*
+ * types.h — schemas, columnar batches, row views and the collector, as the
+ * engine sees them (the public face is include/spate/types.h).
+ *
+ * Batch layout (Arrow's columnar format, one batch = one Arrow record batch):
+ *
+ *   per column   validity   bitmap, bit i (LSB first) = 1 when row i is not NULL
+ *                values     fixed width: BOOLEAN bit-packed (Arrow), INT/DATE int32,
+ *                           BIGINT/TIMESTAMP int64, DOUBLE binary64,
+ *                           DECIMAL 16 bytes (lo uint64, hi int64: Arrow decimal128)
+ *                offsets    VARCHAR/BYTES: int32 offsets[count+1] into data
+ *                data       VARCHAR/BYTES bytes (the column's arena, grows)
+ *   per batch    kinds      uint8 row kind per row (spate_row_kind_t)
+ *                timestamps int64 event timestamp per row (SPATE_NO_TIMESTAMP = none)
+ *
+ * Lifetime: batches are reference counted (sp_batch_acquire/release, atomic),
+ * immutable once handed downstream, so a broadcast hands the same batch to
+ * every channel.  Released batches go back to a small pool kept on their
+ * schema and are reused (no per-batch malloc/page faults in steady state).
+ * A projected batch shares its parent's column buffers and holds a
+ * reference to the parent.
+ *
+ * Thread-safety: a batch is written by one thread before it is published;
+ * after that it is read-only and may be read by any number of threads.
+ * Schemas are immutable; their batch pools are mutex-protected.
+ */
+#ifndef SP_TYPES_H
+#define SP_TYPES_H
+
+#include <spate/types.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common/common.h"
+
+#define SP_BATCH_CAPACITY 1024 /* default rows per batch */
+
+typedef struct sp_field {
+    char *name;
+    spate_type_id_t type;
+    int precision, scale;
+    bool nullable;
+    uint8_t width; /* bytes per value for fixed-width types; 0 for var-len, BOOLEAN (bits) */
+} sp_field_t;
+
+typedef struct sp_batch sp_batch_t;
+
+struct spate_schema {
+    atomic_int refs;
+    int nfields;
+    sp_field_t *fields;
+    /* batch pool: released batches of this schema with capacity pool_capacity */
+    pthread_mutex_t pool_mu;
+    sp_batch_t *pool;
+    int pool_len;
+};
+
+typedef struct sp_column {
+    uint8_t *validity;
+    void *values;     /* fixed-width values, or int32 offsets for var-len */
+    char *data;       /* var-len bytes */
+    uint32_t data_cap;
+} sp_column_t;
+
+struct sp_batch {
+    atomic_int refs;
+    spate_schema_t *schema; /* a reference */
+    uint32_t count, capacity;
+    uint8_t *kinds;
+    int64_t *timestamps;
+    sp_column_t *cols;
+    sp_batch_t *parent; /* projected batch: columns borrowed from parent */
+    sp_batch_t *next;   /* pool link */
+    size_t bytes;       /* bytes owned (accounting) */
+};
+
+/* The row view behind spate_row_t: a batch and a row index. */
+struct spate_row {
+    const sp_batch_t *batch;
+    uint32_t index;
+};
+
+/* ---- schemas ---- */
+bool sp_type_is_varlen(spate_type_id_t t);
+const char *sp_type_name(spate_type_id_t t);
+/* Builds a schema from parallel arrays (names copied). Returns a new reference. */
+spate_schema_t *sp_schema_create(int nfields, const char *const *names, const spate_type_id_t *types,
+                                 const bool *nullable);
+/* A schema made of the listed fields of `in` ("a, c") into *out, with idx[i] = source field. */
+int sp_schema_project(const spate_schema_t *in, const char *fields, spate_schema_t **out, int *idx, int max);
+
+/* ---- batches ---- */
+/* A new empty batch (refs = 1) with room for `capacity` rows; from the schema's pool when possible. */
+sp_batch_t *sp_batch_create(const spate_schema_t *schema, uint32_t capacity);
+static inline sp_batch_t *sp_batch_acquire(sp_batch_t *b)
+{
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    return b;
+}
+void sp_batch_release(sp_batch_t *b);
+/* Zero-copy projection: columns idx[0..n) of b. */
+sp_batch_t *sp_batch_project(sp_batch_t *b, const spate_schema_t *schema, const int *idx, int n);
+/* Ensures column c's data arena can take `extra` more bytes. */
+void sp_batch_reserve_data(sp_batch_t *b, int c, size_t extra);
+/* Appends row `row` of `src` (same schema) to dst (dst must have room). */
+void sp_batch_append_row(sp_batch_t *dst, const sp_batch_t *src, uint32_t row);
+/* Frees the pooled batches of a schema (called when the schema is released). */
+void sp_batch_pool_drain(spate_schema_t *s);
+/* Bytes held by all live batches and pools of this process (for memory tests and metrics). */
+int64_t sp_batch_live_bytes(void);
+
+static inline bool sp_bit_get(const uint8_t *bits, uint32_t i)
+{
+    return (bits[i >> 3] >> (i & 7)) & 1;
+}
+static inline void sp_bit_set(uint8_t *bits, uint32_t i, bool v)
+{
+    if (v)
+        bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+    else
+        bits[i >> 3] &= (uint8_t) ~(1u << (i & 7));
+}
+
+/* ---- collector (behind spate_collector_t) ---- */
+/* Receives each full (or flushed) batch; takes over the reference. */
+typedef int (*sp_batch_sink_fn)(void *target, sp_batch_t *batch);
+
+struct spate_collector {
+    const spate_schema_t *schema;
+    sp_batch_t *batch; /* under construction, or NULL */
+    uint32_t capacity;
+    sp_batch_sink_fn sink;
+    void *target;
+    const spate_row_t *input; /* default event time and kind, may be NULL */
+    int64_t event_time;
+    int8_t kind; /* -1: from input / insert */
+    bool time_set;
+    uint64_t emitted; /* rows emitted since the counter was last reset */
+    sp_error_t *error; /* where spate_out_fail writes */
+    uint8_t *set;      /* per field: set in the current row */
+};
+
+void sp_collector_init(spate_collector_t *c, const spate_schema_t *schema, uint32_t capacity,
+                       sp_batch_sink_fn sink, void *target, sp_error_t *error);
+/* Hands the partial batch (if any rows) to the sink. */
+int sp_collector_flush(spate_collector_t *c);
+void sp_collector_fini(spate_collector_t *c);
+
+/* ---- text ---- */
+/* Parses one CSV field's text into column c of the row under construction of the collector.
+ * `quoted` tells whether the field was quoted (an empty unquoted field is NULL). */
+int sp_collector_set_text(spate_collector_t *c, int field, const char *s, size_t len, bool quoted,
+                          char *err, size_t errcap);
+/* Appends field `f` of `row` as text (CSV rules if csv, plain otherwise) to buf; returns length needed. */
+size_t sp_format_field(const spate_row_t *row, int f, char *buf, size_t cap, char delim, bool csv);
+
+#endif
