@@ -251,6 +251,17 @@ static size_t format_decimal(spate_decimal_t d, int scale, char *out)
     return k;
 }
 
+/* The shortest of %.15g..%.17g that reads back as the same double (so 0.1 prints as "0.1"). */
+static size_t format_double(double d, char *out, size_t cap)
+{
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(out, cap, "%.*g", prec, d);
+        if (strtod(out, NULL) == d) break;
+    }
+    return (size_t)n;
+}
+
 size_t sp_format_field(const spate_row_t *row, int f, char *buf, size_t cap, char delim, bool csv)
 {
     const sp_field_t *fd = &row->batch->schema->fields[f];
@@ -261,7 +272,7 @@ size_t sp_format_field(const spate_row_t *row, int f, char *buf, size_t cap, cha
     case SPATE_TYPE_BOOLEAN: len = (size_t)snprintf(tmp, sizeof tmp, "%s", spate_row_get_boolean(row, f) ? "true" : "false"); break;
     case SPATE_TYPE_INT: len = (size_t)snprintf(tmp, sizeof tmp, "%" PRId32, spate_row_get_int(row, f)); break;
     case SPATE_TYPE_BIGINT: len = (size_t)snprintf(tmp, sizeof tmp, "%" PRId64, spate_row_get_bigint(row, f)); break;
-    case SPATE_TYPE_DOUBLE: len = (size_t)snprintf(tmp, sizeof tmp, "%.17g", spate_row_get_double(row, f)); break;
+    case SPATE_TYPE_DOUBLE: len = format_double(spate_row_get_double(row, f), tmp, sizeof tmp); break;
     case SPATE_TYPE_DECIMAL: len = format_decimal(spate_row_get_decimal(row, f), fd->scale, tmp); break;
     case SPATE_TYPE_DATE: {
         int y;

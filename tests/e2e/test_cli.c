@@ -1,0 +1,250 @@
+/*
+ * test_cli.c — the `spate` command end to end: real processes running
+ * example and test jobs (build/examples, build/tests/jobs), checked by exit
+ * status, stderr text and output files.
+ */
+#include "test_main.h"
+#include "test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static const char *build_dir(void)
+{
+    const char *b = getenv("SPATE_BUILD_DIR");
+    return b ? b : "build";
+}
+
+/* Runs a shell command line with stdout+stderr captured; returns the exit status. */
+static int run(char **output, const char *fmt, ...) SPATE_PRINTF(2, 3);
+
+static int run(char **output, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[8300];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    assert_non_null(p);
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 1024) buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = '\0';
+    int st = pclose(p);
+    if (output)
+        *output = buf;
+    else
+        free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void version_and_help(void **state)
+{
+    (void)state;
+    char *out;
+    assert_int_equal(run(&out, "%s/spate --version", build_dir()), 0);
+    assert_non_null(strstr(out, "spate 0.1.0"));
+    free(out);
+    assert_int_equal(run(&out, "%s/spate --help", build_dir()), 0);
+    assert_non_null(strstr(out, "usage: spate run JOB.so"));
+    assert_non_null(strstr(out, "parallelism.default"));
+    free(out);
+    assert_int_equal(run(&out, "%s/spate frobnicate", build_dir()), 2);
+    assert_non_null(strstr(out, "unknown command 'frobnicate'"));
+    free(out);
+}
+
+static void missing_job_file(void **state)
+{
+    (void)state;
+    char *out;
+    assert_int_equal(run(&out, "%s/spate run /nonexistent/job.so", build_dir()), 2);
+    assert_non_null(strstr(out, "cannot open job '/nonexistent/job.so'"));
+    assert_non_null(strstr(out, "No such file"));
+    free(out);
+}
+
+static void shared_object_without_entry_point(void **state)
+{
+    (void)state;
+    char *out;
+    assert_int_equal(run(&out, "%s/spate run %s/libspate.so", build_dir(), build_dir()), 2);
+    assert_non_null(strstr(out, "does not export spate_job_main"));
+    free(out);
+}
+
+static void bad_config_key_names_itself(void **state)
+{
+    (void)state;
+    char *out;
+    assert_int_equal(run(&out, "%s/spate run %s/examples/wordcount.so --config no.such.key=1 -- --input x --output y",
+                         build_dir(), build_dir()),
+                     2);
+    assert_non_null(strstr(out, "'no.such.key'"));
+    free(out);
+}
+
+static void failing_operator_fails_the_job(void **state)
+{
+    (void)state;
+    for (int p = 1; p <= 4; p *= 2) {
+        char *out;
+        assert_int_equal(run(&out, "%s/spate run %s/tests/jobs/failing_job.so -p %d -- --fail-at 777", build_dir(),
+                             build_dir(), p),
+                         1);
+        assert_non_null(strstr(out, "job 'failing_job' failed: operator 'fail-on-row'"));
+        assert_non_null(strstr(out, "row 777 is cursed"));
+        free(out);
+    }
+}
+
+static void missing_input_names_the_path(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), *out;
+    assert_int_equal(run(&out, "%s/spate run %s/examples/wordcount.so -- --input %s/absent.txt --output %s/out",
+                         build_dir(), build_dir(), dir, dir),
+                     1);
+    assert_non_null(strstr(out, "absent.txt"));
+    free(out);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+/* Random text with mixed case and whitespace; writes the expected "word\tcount" lines, sorted. */
+static char *make_words(const char *path)
+{
+    static const char *const vocab[] = { "stream", "State", "flink", "spate", "KEY", "window", "a", "b", "c", "time" };
+    int counts[10] = { 0 };
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    unsigned seed = 7;
+    for (int i = 0; i < 60000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        int w = (int)((seed >> 16) % 10);
+        counts[w]++;
+        const char *word = vocab[w];
+        for (const char *c = word; *c; c++) fputc((seed >> 8) & 1 ? *c : (*c >= 'a' && *c <= 'z' ? *c - 32 : *c), f);
+        fputs((seed >> 20) % 7 == 0 ? "\n" : ((seed >> 20) % 7 == 1 ? " \t " : " "), f);
+    }
+    fclose(f);
+    char buf[4096], *p = buf;
+    for (int w = 0; w < 10; w++) {
+        char lower[32];
+        size_t k = 0;
+        for (const char *c = vocab[w]; *c; c++) lower[k++] = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+        lower[k] = '\0';
+        p += sprintf(p, "%s\t%d\n", lower, counts[w]);
+    }
+    return tu_sort_lines(buf);
+}
+
+static void wordcount_same_at_every_parallelism(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char in[512];
+    snprintf(in, sizeof in, "%s/words.txt", dir);
+    char *expected = make_words(in);
+    for (int p = 1; p <= 4; p *= 2) {
+        char *out;
+        int rc = run(&out, "%s/spate run %s/examples/wordcount.so --parallelism %d -- --input %s --output %s/out%d",
+                     build_dir(), build_dir(), p, in, dir, p);
+        if (rc) print_message("%s\n", out);
+        assert_int_equal(rc, 0);
+        free(out);
+        char od[600];
+        snprintf(od, sizeof od, "%s/out%d", dir, p);
+        char *got = tu_read_dir(od);
+        assert_non_null(got);
+        char *sorted = tu_sort_lines(got);
+        assert_string_equal(sorted, expected);
+        free(sorted);
+        free(got);
+    }
+    free(expected);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+static void running_reduce_same_at_every_parallelism(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char in[512];
+    snprintf(in, sizeof in, "%s/kv.csv", dir);
+    FILE *f = fopen(in, "w");
+    unsigned seed = 11;
+    for (int i = 0; i < 30000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        fprintf(f, "k%u,%u\n", (seed >> 16) % 97, (seed >> 4) % 1000);
+    }
+    fclose(f);
+    char *first = NULL;
+    for (int p = 1; p <= 4; p *= 2) {
+        char *out;
+        int rc = run(&out, "%s/spate run %s/tests/jobs/running_sum.so -p %d -- --input %s --output %s/out%d",
+                     build_dir(), build_dir(), p, in, dir, p);
+        if (rc) print_message("%s\n", out);
+        assert_int_equal(rc, 0);
+        free(out);
+        char od[600];
+        snprintf(od, sizeof od, "%s/out%d", dir, p);
+        char *got = tu_read_dir(od);
+        char *sorted = tu_sort_lines(got);
+        free(got);
+        /* every input row produces one update */
+        size_t lines = 0;
+        for (char *c = sorted; *c; c++) lines += *c == '\n';
+        assert_int_equal(lines, 30000);
+        if (!first)
+            first = sorted;
+        else {
+            assert_string_equal(sorted, first);
+            free(sorted);
+        }
+    }
+    free(first);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
+static void demo_job_prints_channels(void **state)
+{
+    (void)state;
+    char *out;
+    assert_int_equal(run(&out, "%s/spate run %s/examples/nexmark_demo.so -p 2 -- --events 200000", build_dir(), build_dir()), 0);
+    static const char *const ch[] = { "Google", "Facebook", "Baidu", "Apple", "other" };
+    for (int i = 0; i < 5; i++) {
+        char needle[64];
+        snprintf(needle, sizeof needle, "+I[%s, ", ch[i]);
+        assert_non_null(strstr(out, needle));
+    }
+    free(out);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(version_and_help),
+    cmocka_unit_test(missing_job_file),
+    cmocka_unit_test(shared_object_without_entry_point),
+    cmocka_unit_test(bad_config_key_names_itself),
+    cmocka_unit_test(failing_operator_fails_the_job),
+    cmocka_unit_test(missing_input_names_the_path),
+    cmocka_unit_test(wordcount_same_at_every_parallelism),
+    cmocka_unit_test(running_reduce_same_at_every_parallelism),
+    cmocka_unit_test(demo_job_prints_channels),
+};
+
+int main(int argc, char **argv)
+{
+    return sp_test_main(argc, argv, tests, sizeof tests / sizeof tests[0], "e2e_cli");
+}
