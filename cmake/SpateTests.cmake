@@ -15,6 +15,8 @@ function(spate_add_cmocka_test)
   target_include_directories(${exe} PRIVATE ${PROJECT_SOURCE_DIR}/tests/unit ${PROJECT_SOURCE_DIR}/src)
   target_link_libraries(${exe} PRIVATE spate_static cmocka)
   file(READ ${T_SOURCE} text)
+  # re-read the case list whenever the source changes
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${T_SOURCE})
   string(REGEX MATCHALL "cmocka_unit_test[a-z_]*\\([ \t\r\n]*[A-Za-z0-9_]+" cases "${text}")
   if(NOT cases)
     message(FATAL_ERROR "${T_SOURCE}: no cmocka_unit_test entries found")

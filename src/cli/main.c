@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
 
 #include "api/api.h"
@@ -104,7 +105,10 @@ static int cmd_run(run_opts_t *o)
         fprintf(stderr, "spate: cannot open job '%s': %s\n", o->job, strerror(errno));
         return 2;
     }
-    void *so = dlopen(o->job, RTLD_NOW | RTLD_LOCAL);
+    /* dlopen searches the library path for a name without '/': load the file the user named. */
+    char *path = realpath(o->job, NULL);
+    void *so = dlopen(path ? path : o->job, RTLD_NOW | RTLD_LOCAL);
+    free(path);
     if (!so) {
         fprintf(stderr, "spate: cannot load job '%s': %s\n", o->job, dlerror());
         return 2;

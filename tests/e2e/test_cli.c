@@ -232,7 +232,45 @@ static void demo_job_prints_channels(void **state)
     free(out);
 }
 
+/* cmake --install, then a job built outside the tree with pkg-config runs on the installed spate. */
+static void installed_spate_builds_and_runs_a_job(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), *out;
+    int rc = run(&out, "cmake --install %s --prefix %s/inst", build_dir(), dir);
+    if (rc) print_message("%s\n", out);
+    assert_int_equal(rc, 0);
+    free(out);
+    char job[600];
+    snprintf(job, sizeof job, "%s/job.c", dir);
+    FILE *f = fopen(job, "w");
+    fputs("#include <spate/spate.h>\n"
+          "int spate_job_main(spate_env_t *env, int argc, char **argv)\n"
+          "{\n"
+          "    (void)argc; (void)argv;\n"
+          "    spate_schema_t *s = spate_schema_of(\"word STRING, n BIGINT\");\n"
+          "    const char *rows[] = { \"outside,1\", \"the,2\", \"tree,3\" };\n"
+          "    spate_stream_t *in = spate_env_add_source(env, spate_collection_source(s, rows, 3), \"rows\");\n"
+          "    spate_stream_sink(in, spate_print_sink(NULL), \"print\");\n"
+          "    spate_schema_release(s);\n"
+          "    return SPATE_OK;\n"
+          "}\n",
+          f);
+    fclose(f);
+    rc = run(&out, "cd %s && PKG_CONFIG_PATH=%s/inst/lib/pkgconfig && export PKG_CONFIG_PATH && "
+                   "cc -std=c11 -Wall -Werror -shared -fPIC job.c $(pkg-config --cflags --libs spate) -o job.so && "
+                   "%s/inst/bin/spate run job.so",
+             dir, dir, dir);
+    if (rc) print_message("%s\n", out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "+I[outside, 1]\n+I[the, 2]\n+I[tree, 3]\n"));
+    free(out);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(installed_spate_builds_and_runs_a_job),
     cmocka_unit_test(version_and_help),
     cmocka_unit_test(missing_job_file),
     cmocka_unit_test(shared_object_without_entry_point),

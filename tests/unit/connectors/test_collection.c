@@ -3,6 +3,7 @@
 
 #include "test_main.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* ---- harness: drive a source the way the runtime does ---- */
