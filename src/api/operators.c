@@ -164,8 +164,13 @@ static void rowfn_destroy(void *spec)
     free(spec);
 }
 
-const sp_op_vtable_t sp_rowfn_op = { "process", rowfn_open, rowfn_process_batch, rowfn_watermark, rowfn_end_input,
-                                     rowfn_close, rowfn_destroy };
+const sp_op_vtable_t sp_rowfn_op = { .kind = "process",
+                                     .open = rowfn_open,
+                                     .process_batch = rowfn_process_batch,
+                                     .process_watermark = rowfn_watermark,
+                                     .end_input = rowfn_end_input,
+                                     .close = rowfn_close,
+                                     .destroy_spec = rowfn_destroy };
 
 /* ---- projection: zero-copy, the output shares the input's column buffers ---- */
 
@@ -202,8 +207,11 @@ static void project_destroy(void *spec)
     free(s);
 }
 
-const sp_op_vtable_t sp_project_op = { "project", project_open, project_process_batch, NULL, NULL, project_close,
-                                       project_destroy };
+const sp_op_vtable_t sp_project_op = { .kind = "project",
+                                       .open = project_open,
+                                       .process_batch = project_process_batch,
+                                       .close = project_close,
+                                       .destroy_spec = project_destroy };
 
 /* ---- keyed reduce ----
  * State: key bytes -> [int64 event time][encoded row] in a heap map, with the
@@ -348,8 +356,12 @@ static void reduce_destroy(void *spec)
     free(spec);
 }
 
-const sp_op_vtable_t sp_reduce_op = { "reduce", reduce_open, reduce_process_batch, NULL, reduce_end_input,
-                                      reduce_close, reduce_destroy };
+const sp_op_vtable_t sp_reduce_op = { .kind = "reduce",
+                                      .open = reduce_open,
+                                      .process_batch = reduce_process_batch,
+                                      .end_input = reduce_end_input,
+                                      .close = reduce_close,
+                                      .destroy_spec = reduce_destroy };
 
 int sp_sum_reduce_fn(void *ctx, const spate_row_t *acc, const spate_row_t *in, spate_collector_t *out)
 {
@@ -439,5 +451,17 @@ static void sink_destroy(void *spec)
     spate_sink_destroy(spec);
 }
 
-const sp_op_vtable_t sp_sink_op = { "sink", sink_open, sink_process_batch, sink_watermark, sink_end_input, sink_close,
-                                    sink_destroy };
+static int sink_barrier(void *inst, int64_t id)
+{
+    sink_op_t *s = inst;
+    return s->sink->vt->on_barrier ? s->sink->vt->on_barrier(s->writer, id, s->ctx->error) : SPATE_OK;
+}
+
+const sp_op_vtable_t sp_sink_op = { .kind = "sink",
+                                    .open = sink_open,
+                                    .process_batch = sink_process_batch,
+                                    .process_watermark = sink_watermark,
+                                    .end_input = sink_end_input,
+                                    .close = sink_close,
+                                    .destroy_spec = sink_destroy,
+                                    .process_barrier = sink_barrier };

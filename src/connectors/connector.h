@@ -61,6 +61,9 @@ typedef struct sp_sink_vtable {
     int (*finish)(void *writer, sp_error_t *err);
     void (*close)(void *writer);
     void (*destroy)(void *spec);
+    /* A checkpoint barrier reached the sink after all rows before it (optional): the place
+     * where a two-phase-commit sink pre-commits. */
+    int (*on_barrier)(void *writer, int64_t checkpoint_id, sp_error_t *err);
 } sp_sink_vtable_t;
 
 struct spate_sink {

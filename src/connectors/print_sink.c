@@ -49,6 +49,7 @@ static void reserve(print_writer_t *w, size_t extra)
 
 static void append(print_writer_t *w, const char *s, size_t n)
 {
+    if (n == 0) return;
     reserve(w, n);
     memcpy(w->buf + w->len, s, n);
     w->len += n;

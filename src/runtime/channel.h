@@ -17,12 +17,13 @@
 
 #include "runtime/runtime.h"
 
-typedef enum sp_elem_kind { SP_ELEM_BATCH = 0, SP_ELEM_WATERMARK, SP_ELEM_END } sp_elem_kind_t;
+/* In-band elements: data and the control events that must stay in order with it. */
+typedef enum sp_elem_kind { SP_ELEM_BATCH = 0, SP_ELEM_WATERMARK, SP_ELEM_BARRIER, SP_ELEM_END } sp_elem_kind_t;
 
 typedef struct sp_elem {
     sp_elem_kind_t kind;
     sp_batch_t *batch; /* SP_ELEM_BATCH: a reference owned by the element */
-    int64_t value;     /* SP_ELEM_WATERMARK */
+    int64_t value;     /* SP_ELEM_WATERMARK: the watermark; SP_ELEM_BARRIER: the checkpoint id */
 } sp_elem_t;
 
 typedef struct sp_notifier {

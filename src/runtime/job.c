@@ -101,7 +101,7 @@ static sp_channel_t *new_channel(sp_job_t *job, sp_task_t *consumer, uint32_t ca
 static void add_input(sp_task_t *t, sp_channel_t *ch, int input)
 {
     t->inputs = sp_xrealloc(t->inputs, sizeof *t->inputs * (size_t)(t->ninputs + 1));
-    t->inputs[t->ninputs++] = (sp_input_t){ ch, input, SP_WATERMARK_MIN, false };
+    t->inputs[t->ninputs++] = (sp_input_t){ ch, input, SP_WATERMARK_MIN, 0, false };
 }
 
 static sp_writer_t *new_writer(sp_job_t *job, sp_task_t *t, const sp_edge_t *e, int nch)
@@ -152,6 +152,7 @@ static void job_free(sp_job_t *job)
             }
             free(t->ops);
             free(t->inputs);
+            sp_mailbox_fini(&t->mailbox);
             sp_notifier_fini(&t->notifier);
         }
         free(ch->tasks);
@@ -264,6 +265,7 @@ static void build_tasks(sp_job_t *job, const sp_edge_t *edges, const char *name)
             t->parallelism = ch->parallelism;
             t->watermark = SP_WATERMARK_MIN;
             sp_notifier_init(&t->notifier);
+            sp_mailbox_init(&t->mailbox);
             t->nops = ch->nnodes;
             t->ops = sp_xcalloc((size_t)ch->nnodes, sizeof *t->ops);
             for (int k = 0; k < ch->nnodes; k++) {
@@ -379,6 +381,21 @@ int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const char *nam
         }
     pthread_mutex_unlock(&job->mu);
     *out = job;
+    return SPATE_OK;
+}
+
+int sp_job_trigger_barrier(sp_job_t *job, int64_t id)
+{
+    if (id <= 0) return SPATE_EINVAL;
+    pthread_mutex_lock(&job->mu);
+    bool running = job->status == SPATE_JOB_RUNNING && job->running > 0;
+    pthread_mutex_unlock(&job->mu);
+    if (!running) return SPATE_ESTATE;
+    for (int c = 0; c < job->nchains; c++)
+        for (int i = 0; i < job->chains[c].parallelism; i++) {
+            sp_task_t *t = &job->chains[c].tasks[i];
+            if (t->source) sp_task_post(t, sp_task_mail_barrier, id);
+        }
     return SPATE_OK;
 }
 

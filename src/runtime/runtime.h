@@ -12,8 +12,9 @@
  *               → writers (partitioner + channels to downstream tasks)
  *
  * Everything a task does happens on its thread, in its mailbox loop: input
- * batches, control events (watermark, end of input; checkpoint barriers come
- * later), source polls.  Channels are bounded single-producer/single-consumer
+ * batches, control events (watermark, checkpoint barrier, end of input),
+ * mails posted by other threads (barrier triggers now; timers and
+ * checkpoint acknowledgements later), source polls.  Channels are bounded single-producer/single-consumer
  * queues of elements; a full channel blocks its producer (back-pressure).
  * Control events travel in the same queues as batches, so order is kept.
  *
@@ -67,6 +68,9 @@ typedef struct sp_op_vtable {
     int (*end_input)(void *inst);
     void (*close)(void *inst);
     void (*destroy_spec)(void *spec);
+    /* A checkpoint barrier passes this operator (after all data before it); NULL = nothing to do.
+     * Snapshots hang here in the checkpoint issue; sinks pre-commit here. */
+    int (*process_barrier)(void *inst, int64_t checkpoint_id);
 } sp_op_vtable_t;
 
 /* Emitting from an operator: each takes over the batch reference. */
@@ -160,6 +164,10 @@ size_t sp_graph_describe(const sp_graph_t *g, int default_parallelism, char *buf
 /* ---- jobs ---- */
 
 typedef struct spate_job sp_job_t;
+
+/* Injects checkpoint barrier `id` at every source task (through their mailboxes); the barrier
+ * travels in-band to the sinks.  Ids must increase.  Safe from any thread. */
+int sp_job_trigger_barrier(sp_job_t *job, int64_t id);
 
 /* Starts a job running graph g with config (both borrowed: they must outlive the job). */
 int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const char *name, sp_job_t **out, sp_error_t *err);

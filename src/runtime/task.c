@@ -11,6 +11,14 @@
  *
  * Loop (source tasks): poll the source reader, flush its collector, sleep
  * on IDLE for the hinted time (a cancel wakes it), finish as above on END.
+ *
+ * Both loops first run the mails posted to the task (sp_task_post), so
+ * other threads never touch operator state.  A checkpoint barrier is
+ * injected at sources by a mail and travels in-band; a task with several
+ * input channels passes it on once every channel that has not ended has
+ * delivered it (no blocking alignment yet: exactly-once alignment comes
+ * with checkpoints), calling process_barrier on each chained operator in
+ * order, then broadcasting it on every writer.
  */
 #include "runtime/task.h"
 
@@ -158,6 +166,98 @@ int sp_output_push_watermark(sp_output_t *out, int64_t wm)
 
 /* ---- the chain ---- */
 
+/* ---- mailbox ---- */
+
+void sp_mailbox_init(sp_mailbox_t *m)
+{
+    pthread_mutex_init(&m->mu, NULL);
+    m->head = m->tail = NULL;
+}
+
+void sp_mailbox_fini(sp_mailbox_t *m)
+{
+    for (sp_mail_t *x = m->head; x;) {
+        sp_mail_t *next = x->next;
+        free(x);
+        x = next;
+    }
+    m->head = m->tail = NULL;
+    pthread_mutex_destroy(&m->mu);
+}
+
+void sp_task_post(sp_task_t *t, void (*fn)(sp_task_t *t, int64_t arg), int64_t arg)
+{
+    sp_mail_t *m = sp_xmalloc(sizeof *m);
+    m->fn = fn;
+    m->arg = arg;
+    m->next = NULL;
+    pthread_mutex_lock(&t->mailbox.mu);
+    if (t->mailbox.tail)
+        t->mailbox.tail->next = m;
+    else
+        t->mailbox.head = m;
+    t->mailbox.tail = m;
+    pthread_mutex_unlock(&t->mailbox.mu);
+    sp_notifier_notify(&t->notifier);
+}
+
+/* Runs the queued mails; returns the first failure of their work. */
+static int run_mails(sp_task_t *t)
+{
+    for (;;) {
+        pthread_mutex_lock(&t->mailbox.mu);
+        sp_mail_t *m = t->mailbox.head;
+        if (m) {
+            t->mailbox.head = m->next;
+            if (!t->mailbox.head) t->mailbox.tail = NULL;
+        }
+        pthread_mutex_unlock(&t->mailbox.mu);
+        if (!m) return t->mail_rc;
+        m->fn(t, m->arg);
+        free(m);
+        if (t->mail_rc) return t->mail_rc;
+    }
+}
+
+/* ---- barriers ---- */
+
+/* The barrier passes the chain: each operator in order, then out on its writers. */
+static int chain_barrier(sp_task_t *t, int64_t id)
+{
+    int rc = SPATE_OK;
+    for (int i = 0; rc == SPATE_OK && i < t->nops; i++) {
+        sp_opinst_t *op = &t->ops[i];
+        if (op->vt && op->vt->process_barrier) rc = fail_at(t, op->node, op->vt->process_barrier(op->inst, id));
+        for (int k = 0; rc == SPATE_OK && k < op->out.nwriters; k++)
+            rc = writer_broadcast_event(op->out.writers[k], SP_ELEM_BARRIER, id);
+    }
+    return rc;
+}
+
+void sp_task_mail_barrier(sp_task_t *t, int64_t id)
+{
+    if (!t->reader || t->mail_rc) return; /* not running (yet or any more) */
+    int rc = sp_collector_flush(&t->src_out);
+    if (rc == SPATE_OK) rc = chain_barrier(t, id);
+    t->mail_rc = fail_at(t, t->ops[0].node, rc);
+}
+
+/* A barrier arrived on one input channel. */
+static int input_barrier(sp_task_t *t, sp_input_t *in, int64_t id)
+{
+    in->barrier = id;
+    if (id > t->pending_barrier) { /* a newer barrier supersedes one never completed */
+        t->pending_barrier = id;
+        t->barrier_count = 0;
+    }
+    if (id < t->pending_barrier) return SPATE_OK;
+    t->barrier_count++;
+    if (t->barrier_count < t->ninputs - t->nended) return SPATE_OK;
+    t->pending_barrier = 0;
+    t->barrier_count = 0;
+    return chain_barrier(t, id);
+}
+
 static int chain_open(sp_task_t *t)
 {
     /* Tail first, as Flink does, so every operator's downstream is ready before it emits. */
@@ -229,10 +329,12 @@ static int run_source(sp_task_t *t)
     atomic_bool *stop = sp_job_stop_flag(t->job);
     const sp_node_t *node = t->ops[0].node;
     while (!atomic_load(stop)) {
+        int rc = run_mails(t);
+        if (rc) return rc;
         int64_t wait_ms = 0;
         int flow = t->source->vt->poll(t->reader, &t->sctx, &wait_ms);
         if (flow < 0) return fail_at(t, node, flow);
-        int rc = sp_collector_flush(&t->src_out);
+        rc = sp_collector_flush(&t->src_out);
         if (rc) return fail_at(t, node, rc);
         if (flow == SP_FLOW_END) return chain_finish(t);
         if (flow == SP_FLOW_IDLE) {
@@ -265,10 +367,18 @@ static int handle(sp_task_t *t, sp_input_t *in, sp_elem_t *e)
     case SP_ELEM_WATERMARK:
         if (e->value > in->watermark) in->watermark = e->value;
         return update_watermark(t);
+    case SP_ELEM_BARRIER: return input_barrier(t, in, e->value);
     case SP_ELEM_END:
         in->ended = true;
         t->nended++;
         if (t->nended == t->ninputs) return chain_finish(t);
+        if (t->pending_barrier && in->barrier < t->pending_barrier && t->barrier_count >= t->ninputs - t->nended) {
+            int64_t id = t->pending_barrier; /* the channel that ended was the last one missing */
+            t->pending_barrier = 0;
+            t->barrier_count = 0;
+            rc = chain_barrier(t, id);
+            if (rc) return rc;
+        }
         return update_watermark(t);
     }
     return SPATE_EINTERNAL;
@@ -280,13 +390,15 @@ static int run_inputs(sp_task_t *t)
     int start = 0;
     while (!atomic_load(stop)) {
         uint64_t seq = sp_notifier_seq(&t->notifier);
+        int rc = run_mails(t);
+        if (rc) return rc;
         bool progress = false;
         for (int k = 0; k < t->ninputs; k++) {
             sp_input_t *in = &t->inputs[(start + k) % t->ninputs];
             sp_elem_t e;
             for (int n = 0; n < ELEMS_PER_TURN && !in->ended && sp_channel_pop(in->ch, &e); n++) {
                 progress = true;
-                int rc = handle(t, in, &e);
+                rc = handle(t, in, &e);
                 if (rc) return rc;
                 if (t->nended == t->ninputs) return SPATE_OK;
             }

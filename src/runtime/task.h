@@ -49,8 +49,21 @@ typedef struct sp_input {
     sp_channel_t *ch;
     int input;
     int64_t watermark;
+    int64_t barrier; /* id of the last barrier received on this channel */
     bool ended;
 } sp_input_t;
+
+/* A mail: work another thread asks the task to do on its own thread. */
+typedef struct sp_mail {
+    void (*fn)(sp_task_t *t, int64_t arg);
+    int64_t arg;
+    struct sp_mail *next;
+} sp_mail_t;
+
+typedef struct sp_mailbox {
+    pthread_mutex_t mu;
+    sp_mail_t *head, *tail;
+} sp_mailbox_t;
 
 struct sp_task {
     sp_job_t *job;
@@ -69,13 +82,24 @@ struct sp_task {
     sp_input_t *inputs;
     int ninputs, nended;
     int64_t watermark;
+    int64_t pending_barrier; /* barrier being gathered from the input channels, 0 = none */
+    int barrier_count;       /* channels that delivered it */
     sp_notifier_t notifier;
+    sp_mailbox_t mailbox;
+    int mail_rc; /* failure of a mail's work, reported by the loop */
     sp_error_t error;
     const sp_node_t *failed_node; /* the operator whose call failed first */
 };
 
 /* Runs one task to completion on the calling thread (task.c). */
 void *sp_task_main(void *task);
+void sp_mailbox_init(sp_mailbox_t *m);
+/* Frees mails never run. */
+void sp_mailbox_fini(sp_mailbox_t *m);
+/* Queues fn(t, arg) to run on t's thread and wakes it. Safe from any thread. */
+void sp_task_post(sp_task_t *t, void (*fn)(sp_task_t *t, int64_t arg), int64_t arg);
+/* Mail: a source task emits checkpoint barrier `id` after the rows it has emitted. */
+void sp_task_mail_barrier(sp_task_t *t, int64_t id);
 /* job.c: report the end of a task (rc = its outcome). */
 void sp_job_task_done(sp_job_t *job, sp_task_t *t, int rc);
 bool sp_job_stopping(const sp_job_t *job);

@@ -283,8 +283,11 @@ size_t sp_format_field(const spate_row_t *row, int f, char *buf, size_t cap, cha
     }
     case SPATE_TYPE_TIMESTAMP: {
         int64_t ms = spate_row_get_timestamp(row, f);
-        int64_t days = ms / 86400000 - (ms % 86400000 < 0); /* floor, also for INT64_MIN */
-        int64_t rem = ms - days * 86400000;
+        int64_t rem = ms % 86400000, days = ms / 86400000; /* floor division, also for INT64_MIN */
+        if (rem < 0) {
+            rem += 86400000;
+            days--;
+        }
         int y;
         unsigned m, d;
         civil_from_days(days, &y, &m, &d);

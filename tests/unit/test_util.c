@@ -95,6 +95,8 @@ static int cap_open(const void *spec, const spate_task_info_t *info, sp_error_t 
     return SPATE_OK;
 }
 
+static void cap_add(tu_capture_t *c, const char *row);
+
 static int cap_write(void *writer, const sp_batch_t *b, sp_error_t *err)
 {
     cap_writer_t *w = writer;
@@ -108,11 +110,7 @@ static int cap_write(void *writer, const sp_batch_t *b, sp_error_t *err)
         char buf[512];
         int k = snprintf(buf, sizeof buf, "%d|", w->subtask);
         spate_row_format(&row, buf + k, sizeof buf - (size_t)k);
-        if (c->n == c->cap) {
-            c->cap = c->cap ? 2 * c->cap : 1024;
-            c->rows = sp_xrealloc(c->rows, sizeof *c->rows * c->cap);
-        }
-        c->rows[c->n++] = sp_xstrdup(buf);
+        cap_add(c, buf);
     }
     pthread_mutex_unlock(&c->mu);
     return SPATE_OK;
@@ -133,7 +131,34 @@ static void cap_close(void *writer)
     free(writer);
 }
 
-static const sp_sink_vtable_t cap_vt = { "test-capture", cap_open, cap_write, cap_finish, cap_close, NULL };
+static void cap_add(tu_capture_t *c, const char *row)
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 1024;
+        c->rows = sp_xrealloc(c->rows, sizeof *c->rows * c->cap);
+    }
+    c->rows[c->n++] = sp_xstrdup(row);
+}
+
+static int cap_barrier(void *writer, int64_t id, sp_error_t *err)
+{
+    cap_writer_t *w = writer;
+    (void)err;
+    if (!w->c->record_barriers) return SPATE_OK;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%d|BARRIER %lld", w->subtask, (long long)id);
+    pthread_mutex_lock(&w->c->mu);
+    cap_add(w->c, buf);
+    pthread_mutex_unlock(&w->c->mu);
+    return SPATE_OK;
+}
+
+static const sp_sink_vtable_t cap_vt = { .kind = "test-capture",
+                                         .open = cap_open,
+                                         .write = cap_write,
+                                         .finish = cap_finish,
+                                         .close = cap_close,
+                                         .on_barrier = cap_barrier };
 
 spate_sink_t *tu_capture_sink(tu_capture_t *c)
 {

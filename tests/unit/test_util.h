@@ -6,7 +6,8 @@
  *                  split across subtasks (subtask i emits v ≡ i mod p);
  *                  n = 0 means unbounded; optional event time = v.
  *   capture sink   appends every row, formatted "subtask|csv", to a
- *                  shared, mutex-protected list; can sleep per batch (slow sink).
+ *                  shared, mutex-protected list; can sleep per batch (slow sink)
+ *                  and record the checkpoint barriers it sees.
  */
 #ifndef SPATE_TEST_UTIL_H
 #define SPATE_TEST_UTIL_H
@@ -30,7 +31,7 @@ typedef struct tu_capture {
     size_t n, cap;
     int sleep_ms_per_batch;
     int64_t batches;
-    int64_t watermark_seen; /* not used by the sink itself */
+    bool record_barriers; /* add "subtask|BARRIER id" rows when a checkpoint barrier arrives */
     bool finished;
 } tu_capture_t;
 void tu_capture_init(tu_capture_t *c);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/runtime.h"
 #include "types/types.h"
 
 static spate_stream_t *seq(spate_env_t *env, int64_t n, int64_t keys, bool parallel)
@@ -592,7 +593,70 @@ static void invalid_graphs_are_rejected(void **state)
     spate_env_destroy(env);
 }
 
+/* Barriers injected at the source arrive at every sink subtask, in id order and in order with the data. */
+static void run_barriers(bool through_two_channels)
+{
+    tu_capture_t cap;
+    tu_capture_init(&cap);
+    cap.record_barriers = true;
+    spate_env_t *env = spate_env_create();
+    spate_env_set_parallelism(env, 2);
+    tu_seq_opts_t o = { .n = 0, .keys = 1, .parallel = false, .rows_per_poll = 50 };
+    spate_stream_t *s = spate_env_add_source(env, tu_seq_source(&o), "single");
+    /* one channel into each sink subtask makes the order of a channel observable; with a
+     * parallel map between, each sink subtask has two input channels to gather the barrier from */
+    s = spate_stream_map(s, "double", double_v, NULL, NULL);
+    if (!through_two_channels) spate_stream_set_parallelism(s, 1);
+    spate_stream_sink(spate_stream_rebalance(s), tu_capture_sink(&cap), "capture");
+    spate_job_t *job;
+    assert_int_equal(spate_env_start(env, "barriers", &job), SPATE_OK);
+    for (int64_t id = 1; id <= 5; id++) {
+        int rc;
+        assert_int_equal(spate_job_wait_for(job, 30, &rc), 0);
+        assert_int_equal(sp_job_trigger_barrier(job, id), SPATE_OK);
+    }
+    /* wait until both sink subtasks saw barrier 5 (bounded: 10 s) */
+    for (int i = 0; i < 1000; i++) {
+        int seen = 0;
+        pthread_mutex_lock(&cap.mu);
+        for (size_t r = 0; r < cap.n; r++) seen += strstr(cap.rows[r], "BARRIER 5") != NULL;
+        pthread_mutex_unlock(&cap.mu);
+        if (seen == 2) break;
+        sp_sleep_ms(10);
+    }
+    spate_job_cancel(job);
+    assert_int_equal(spate_job_wait(job), SPATE_ECANCELED);
+    for (int st = 0; st < 2; st++) {
+        int64_t next_barrier = 1, max_v = -1, max_v_at_barrier = -1;
+        for (size_t r = 0; r < cap.n; r++) {
+            if (atoi(cap.rows[r]) != st) continue;
+            const char *b = strstr(cap.rows[r], "BARRIER ");
+            if (b) {
+                assert_int_equal(atoll(b + 8), next_barrier); /* each id once, in order */
+                next_barrier++;
+                max_v_at_barrier = max_v;
+            } else {
+                long long v = atoll(strrchr(cap.rows[r], ',') + 1);
+                if (!through_two_channels) assert_true(v > max_v_at_barrier); /* no row from before a barrier arrives after it */
+                if (v > max_v) max_v = v;
+            }
+        }
+        assert_int_equal(next_barrier, 6);
+    }
+    spate_job_destroy(job);
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+}
+
+static void barriers_travel_in_band(void **state)
+{
+    (void)state;
+    run_barriers(false);
+    run_barriers(true);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup(barriers_travel_in_band, setup),
     cmocka_unit_test_setup(keyed_sum_same_at_every_parallelism, setup),
     cmocka_unit_test_setup(batch_mode_emits_final_values_only, setup),
     cmocka_unit_test_setup(batch_mode_rejects_unbounded_sources, setup),

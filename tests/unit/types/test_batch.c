@@ -808,7 +808,7 @@ static void text_parse_every_type(void **state)
     CHECK(7, "1900-01-01", false, assert_int_equal(spate_row_get_date(&r, 7), -25567));
     CHECK(7, "0001-01-01", false, assert_int_equal(spate_row_get_date(&r, 7), -719162));
     CHECK(7, "2024-02-29", false, assert_int_equal(spate_row_get_date(&r, 7), 19782));
-    CHECK(7, "2000-2-3", false, assert_int_equal(spate_row_get_date(&r, 7), 10995));
+    CHECK(7, "2000-2-3", false, assert_int_equal(spate_row_get_date(&r, 7), 10990));
     CHECK(8, "1970-01-01 00:00:00.001", false, assert_int_equal(spate_row_get_timestamp(&r, 8), 1));
     CHECK(8, "1969-12-31 23:59:59.999", false, assert_int_equal(spate_row_get_timestamp(&r, 8), -1));
     CHECK(8, "2023-11-14T22:13:20.12", false, assert_int_equal(spate_row_get_timestamp(&r, 8), 1700000000120));
@@ -942,6 +942,10 @@ static void text_format_every_type(void **state)
         /* and the text parses back to the same value (timestamps and dates through the parser) */
         sp_batch_t *back = NULL;
         char err[128];
+        if (f == 5 && cases[k].hi != 0 && cases[k].hi != -1) { /* 39 digits: beyond DECIMAL(38) */
+            assert_int_equal(parse_text(s, f, cases[k].want, false, &back, err, sizeof err), SPATE_EPARSE);
+            continue;
+        }
         if (parse_text(s, f, cases[k].want, false, &back, err, sizeof err) != SPATE_OK)
             fail_msg("\"%s\" does not parse back: %s", cases[k].want, err);
         assert_string_equal(fmt_field(back, 0, f, false), cases[k].want);
@@ -953,11 +957,11 @@ static void text_format_every_type(void **state)
     sp_batch_release(b);
     spate_schema_release(s);
 
-    /* doubles: shortest exact form %.17g, and special values */
+    /* doubles: the shortest form that reads back exactly, and special values */
     spate_schema_t *ds = schema("d DOUBLE");
     sp_batch_t *db = sp_batch_create(ds, 8);
     const double dv[] = { 0.1, -2.5, 1e300, INFINITY, -INFINITY };
-    const char *dw[] = { "0.10000000000000001", "-2.5", "1.0000000000000001e+300", "inf", "-inf" };
+    const char *dw[] = { "0.1", "-2.5", "1e+300", "inf", "-inf" };
     for (uint32_t k = 0; k < 5; k++) {
         sp_bit_set(db->cols[0].validity, k, true);
         ((double *)db->cols[0].values)[k] = dv[k];
