@@ -18,7 +18,7 @@ extern "C" {
 /* What a source does with a malformed record. */
 typedef enum spate_error_policy {
     SPATE_ON_ERROR_FAIL = 0, /* fail the job with "path:line: problem" */
-    SPATE_ON_ERROR_SKIP = 1  /* skip the record and count it (spate_source_skipped) */
+    SPATE_ON_ERROR_SKIP = 1  /* skip the record and count it (spate_job_records_skipped) */
 } spate_error_policy_t;
 
 /* Destroys a source or sink that was never handed to an environment. */
@@ -40,18 +40,19 @@ spate_source_t *spate_collection_source(const spate_schema_t *schema, const char
 spate_source_t *spate_file_text_source(const char *path);
 
 typedef struct spate_csv_options {
-    char delimiter;                 /* default ',' */
-    bool skip_header;               /* skip the first line */
-    spate_error_policy_t on_error;  /* default SPATE_ON_ERROR_FAIL */
-    int64_t rows_per_second;        /* 0 = unlimited */
-    int timestamp_field;            /* >= 0: that BIGINT/TIMESTAMP field is the event time; -1: none */
+    char delimiter;                /* default ',' */
+    bool skip_header;              /* skip the first line */
+    spate_error_policy_t on_error; /* default SPATE_ON_ERROR_FAIL */
+    int64_t rows_per_second;       /* 0 = unlimited */
+    int timestamp_field;           /* >= 0: that BIGINT/TIMESTAMP field is the event time; -1: none */
 } spate_csv_options_t;
 void spate_csv_options_init(spate_csv_options_t *opts);
 /* CSV file with a schema (RFC 4180 quoting: quoted fields may hold the delimiter, "" and newlines).
  * An empty unquoted field is NULL, a quoted empty field ("") the empty string; blank lines are ignored.
  * Malformed records (field count, unparsable value, NULL in a NOT NULL field, unterminated quote)
  * follow opts->on_error.  Bounded; parallelism 1. opts may be NULL (defaults). */
-spate_source_t *spate_file_csv_source(const char *path, const spate_schema_t *schema, const spate_csv_options_t *opts);
+spate_source_t *spate_file_csv_source(const char *path, const spate_schema_t *schema,
+                                      const spate_csv_options_t *opts);
 
 /* Text lines read from a TCP socket (schema "line STRING"); ends when the peer closes. Parallelism 1. */
 spate_source_t *spate_socket_text_source(const char *host, int port);
@@ -80,10 +81,11 @@ typedef struct spate_datagen_field {
 } spate_datagen_field_t;
 void spate_datagen_field_init(spate_datagen_field_t *field);
 typedef struct spate_datagen_options {
-    int64_t rows_per_second;             /* total over all subtasks; 0 = unlimited (Flink's default is 10000) */
-    int64_t number_of_rows;              /* total over all subtasks; 0 = unbounded (unless a sequence bounds it) */
-    uint64_t seed;                       /* random streams derive from (seed, subtask index) */
-    const spate_datagen_field_t *fields; /* NULL = random for every field; else one per schema field (copied) */
+    int64_t rows_per_second; /* total over all subtasks; 0 = unlimited (Flink's default is 10000) */
+    int64_t number_of_rows;  /* total over all subtasks; 0 = unbounded (unless a sequence bounds it) */
+    uint64_t seed;           /* random streams derive from (seed, subtask index) */
+    /* NULL = random for every field; else one per schema field (copied) */
+    const spate_datagen_field_t *fields;
 } spate_datagen_options_t;
 void spate_datagen_options_init(spate_datagen_options_t *opts);
 spate_source_t *spate_datagen_source(const spate_schema_t *schema, const spate_datagen_options_t *opts);
@@ -99,9 +101,9 @@ typedef enum spate_nexmark_stream {
     SPATE_NEXMARK_BIDS
 } spate_nexmark_stream_t;
 typedef struct spate_nexmark_options {
-    uint64_t events_num;       /* events.num: total over all subtasks; 0 = unbounded */
-    uint64_t first_event_rate; /* first-event.rate, events per event-time second (10000) */
-    int64_t base_time_ms;      /* event time of the first event; 0 = wall clock at start */
+    uint64_t events_num;           /* events.num: total over all subtasks; 0 = unbounded */
+    uint64_t first_event_rate;     /* first-event.rate, events per event-time second (10000) */
+    int64_t base_time_ms;          /* event time of the first event; 0 = wall clock at start */
     int64_t max_events_per_second; /* wall-clock emission limit per job, 0 = as fast as possible */
     uint64_t seed;
 } spate_nexmark_options_t;
@@ -111,8 +113,8 @@ spate_source_t *spate_nexmark_source(const spate_nexmark_options_t *opts, spate_
 /* ---- sinks ---- */
 
 typedef struct spate_print_options {
-    bool to_stderr;          /* print to stderr instead of stdout */
-    const char *prefix;      /* "prefix:" before each line, as Flink's print(prefix) */
+    bool to_stderr;     /* print to stderr instead of stdout */
+    const char *prefix; /* "prefix:" before each line, as Flink's print(prefix) */
 } spate_print_options_t;
 /* Prints rows as Flink's print sink does, one line per row:
  *   "+I[f1, f2, ...]"          parallelism 1, no prefix
@@ -129,8 +131,9 @@ typedef enum spate_file_format {
 } spate_file_format_t;
 typedef struct spate_file_sink_options {
     spate_file_format_t format;
-    char delimiter;            /* 0 = format's default (',' for CSV, '\t' for TEXT) */
-    int64_t rolling_max_bytes; /* roll to a new part file once a part reaches this size (0 = default 128 MiB) */
+    char delimiter; /* 0 = format's default (',' for CSV, '\t' for TEXT) */
+    int64_t
+        rolling_max_bytes; /* roll to a new part file once a part reaches this size (0 = default 128 MiB) */
 } spate_file_sink_options_t;
 void spate_file_sink_options_init(spate_file_sink_options_t *opts);
 /* Writes part files into directory `path` (created if missing, with its parents):

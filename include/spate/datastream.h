@@ -130,6 +130,9 @@ int spate_job_wait_for(spate_job_t *job, int64_t timeout_ms, int *rc);
 /* Asks every task to stop; returns at once (use wait). Safe from any thread. */
 void spate_job_cancel(spate_job_t *job);
 spate_job_status_t spate_job_status(spate_job_t *job);
+/* Malformed records the job's sources skipped under SPATE_ON_ERROR_SKIP (counted as source
+ * subtasks finish, so final once the job has ended). */
+int64_t spate_job_records_skipped(spate_job_t *job);
 /* Failure message ("operator 'tokenize' (2/4) failed: ..."), or "". Borrowed until destroy. */
 const char *spate_job_error(spate_job_t *job);
 /* Cancels if still running, waits, releases everything. */

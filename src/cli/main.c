@@ -155,6 +155,8 @@ static int cmd_run(run_opts_t *o)
                     spate_job_cancel(job);
                     canceled = true;
                 }
+            int64_t skipped = spate_job_records_skipped(job);
+            if (skipped > 0) fprintf(stderr, "spate: job '%s' skipped %lld malformed records\n", name, (long long)skipped);
             if (rc == SPATE_ECANCELED)
                 fprintf(stderr, "spate: job '%s' was cancelled\n", name);
             else if (rc)

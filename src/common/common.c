@@ -53,14 +53,12 @@ char *sp_xstrndup(const char *s, size_t n)
 
 char *sp_xasprintf(const char *fmt, ...)
 {
-    va_list ap, ap2;
+    va_list ap;
     va_start(ap, fmt);
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *p = NULL;
+    int n = vasprintf(&p, fmt, ap);
     va_end(ap);
-    char *p = sp_xmalloc((size_t)(n < 0 ? 0 : n) + 1);
-    vsnprintf(p, (size_t)(n < 0 ? 0 : n) + 1, fmt, ap2);
-    va_end(ap2);
+    if (SP_UNLIKELY(n < 0)) out_of_memory(strlen(fmt));
     return p;
 }
 

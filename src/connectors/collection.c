@@ -95,7 +95,8 @@ static int parse_line(spate_collector_t *c, char *line, char *err, size_t errcap
         }
         if (f < nfields) {
             if (flen == 0 && !quoted && !spate_schema_field_nullable(c->schema, f)) {
-                snprintf(err, errcap, "field '%s' is NOT NULL but empty", spate_schema_field_name(c->schema, f));
+                snprintf(err, errcap, "field '%s' is NOT NULL but empty",
+                         spate_schema_field_name(c->schema, f));
                 return SPATE_EPARSE;
             }
             int rc = sp_collector_set_text(c, f, start, flen, quoted, err, errcap);

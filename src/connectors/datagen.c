@@ -212,7 +212,9 @@ static void set_value(spate_collector_t *out, int f, dg_reader_t *r, const dg_fi
     int64_t v = seq ? r->seq_lo[f] + r->made : 0;
     switch (fd->type) {
     case SPATE_TYPE_BOOLEAN: spate_out_set_boolean(out, f, rng_next(&r->rng) >> 63); break;
-    case SPATE_TYPE_INT: spate_out_set_int(out, f, (int32_t)(seq ? v : rng_range(&r->rng, fd->lo, fd->hi))); break;
+    case SPATE_TYPE_INT:
+        spate_out_set_int(out, f, (int32_t)(seq ? v : rng_range(&r->rng, fd->lo, fd->hi)));
+        break;
     case SPATE_TYPE_BIGINT: spate_out_set_bigint(out, f, seq ? v : rng_range(&r->rng, fd->lo, fd->hi)); break;
     case SPATE_TYPE_DOUBLE:
         spate_out_set_double(out, f, seq ? (double)v : fd->dmin + rng_unit(&r->rng) * (fd->dmax - fd->dmin));
@@ -356,8 +358,8 @@ static int check_field(const spate_schema_t *schema, int f, const spate_datagen_
         case SPATE_TYPE_INT:
         case SPATE_TYPE_DATE:
             if (in->start < INT32_MIN || in->end > INT32_MAX)
-                return sp_set_error(SPATE_EINVAL, "datagen field '%s': sequence exceeds the range of %s", name,
-                                    sp_type_name(out->type));
+                return sp_set_error(SPATE_EINVAL, "datagen field '%s': sequence exceeds the range of %s",
+                                    name, sp_type_name(out->type));
             break;
         case SPATE_TYPE_DECIMAL: {
             __int128 lim = pow10_i128(out->precision - out->scale);

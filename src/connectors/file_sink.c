@@ -85,7 +85,8 @@ static int part_flush(fsink_writer_t *w, sp_error_t *err)
         ssize_t n = write(w->fd, w->buf + off, w->len - off);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0)
-            return sp_error_set(err, SPATE_EIO, "cannot write '%s': %s", w->path, strerror(n < 0 ? errno : EIO));
+            return sp_error_set(err, SPATE_EIO, "cannot write '%s': %s", w->path,
+                                strerror(n < 0 ? errno : EIO));
         off += (size_t)n;
     }
     w->len = 0;

@@ -123,8 +123,8 @@ static int fill(file_reader_t *r, const sp_source_ctx_t *ctx)
     }
     if (r->cap - r->end < READ_CHUNK / 2) {
         if (r->end >= MAX_RECORD)
-            return sp_error_set(ctx->error, SPATE_EPARSE, "%s:%lld: record longer than %d bytes%s", r->spec->path,
-                                (long long)r->line, MAX_RECORD,
+            return sp_error_set(ctx->error, SPATE_EPARSE, "%s:%lld: record longer than %d bytes%s",
+                                r->spec->path, (long long)r->line, MAX_RECORD,
                                 r->spec->csv && r->state == S_QUOTED ? " (unterminated quote?)" : "");
         r->cap *= 2;
         r->buf = sp_xrealloc(r->buf, r->cap);
@@ -362,8 +362,8 @@ static int file_open(const void *spec, const sp_source_ctx_t *ctx, void **reader
     const file_spec_t *s = spec;
     int fd = open(s->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return sp_error_set(ctx->error, errno == ENOENT ? SPATE_ENOENT : SPATE_EIO, "cannot open '%s': %s", s->path,
-                            strerror(errno));
+        return sp_error_set(ctx->error, errno == ENOENT ? SPATE_ENOENT : SPATE_EIO, "cannot open '%s': %s",
+                            s->path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         close(fd);
@@ -541,7 +541,8 @@ spate_source_t *spate_file_text_source(const char *path)
     return src;
 }
 
-spate_source_t *spate_file_csv_source(const char *path, const spate_schema_t *schema, const spate_csv_options_t *opts)
+spate_source_t *spate_file_csv_source(const char *path, const spate_schema_t *schema,
+                                      const spate_csv_options_t *opts)
 {
     spate_csv_options_t o;
     if (opts)
@@ -576,8 +577,8 @@ spate_source_t *spate_file_csv_source(const char *path, const spate_schema_t *sc
     if (o.timestamp_field >= 0) {
         spate_type_id_t t = spate_schema_field_type(schema, o.timestamp_field);
         if (t != SPATE_TYPE_BIGINT && t != SPATE_TYPE_TIMESTAMP) {
-            sp_set_error(SPATE_EINVAL, "csv source '%s': timestamp field '%s' must be BIGINT or TIMESTAMP", path,
-                         spate_schema_field_name(schema, o.timestamp_field));
+            sp_set_error(SPATE_EINVAL, "csv source '%s': timestamp field '%s' must be BIGINT or TIMESTAMP",
+                         path, spate_schema_field_name(schema, o.timestamp_field));
             return NULL;
         }
     }

@@ -116,7 +116,8 @@ static int print_finish(void *writer, sp_error_t *err)
 {
     print_writer_t *w = writer;
     if (fflush(w->stream) != 0)
-        return sp_error_set(err, SPATE_EIO, "print sink: cannot write to %s: %s", w->stream_name, strerror(errno));
+        return sp_error_set(err, SPATE_EIO, "print sink: cannot write to %s: %s", w->stream_name,
+                            strerror(errno));
     return SPATE_OK;
 }
 

@@ -6,7 +6,9 @@
  * socket to non-blocking.  poll() first emits complete lines already
  * buffered (at most one batch); with none, it waits in poll(2) for at most
  * WAIT_MS, reads what is there and emits the complete lines.  No data:
- * SP_FLOW_IDLE with *wait_ms = 0 (the poll has already waited).  A partial
+ * SP_FLOW_IDLE with *wait_ms = 1 (the poll itself has already waited; the
+ * wait is in poll(2) rather than in the task's sleep so that a line is
+ * picked up as soon as it arrives).  A partial
  * last line stays buffered until its '\n' arrives or the peer closes; when
  * the peer closes, the rest (if any) is emitted as a last line and the
  * source ends.  Lines lose their "\n" or "\r\n".
@@ -26,9 +28,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define WAIT_MS            50                /* longest wait inside one poll */
-#define CONNECT_TIMEOUT_MS 10000             /* open() gives up after this */
-#define READ_CHUNK         (64 * 1024)       /* initial buffer, free space kept per read */
+#define WAIT_MS            50                 /* longest wait inside one poll */
+#define CONNECT_TIMEOUT_MS 10000              /* open() gives up after this */
+#define READ_CHUNK         (64 * 1024)        /* initial buffer, free space kept per read */
 #define MAX_LINE           (64 * 1024 * 1024) /* longest line accepted */
 
 typedef struct socket_spec {
@@ -72,7 +74,7 @@ static int connect_addr(const struct addrinfo *ai, int timeout_ms)
         goto fail;
     }
     return fd;
-fail: {
+fail : {
     int e = errno;
     close(fd);
     errno = e;
@@ -184,15 +186,15 @@ static int sock_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
         struct pollfd p = { .fd = r->fd, .events = POLLIN };
         int n = poll(&p, 1, WAIT_MS);
         if (n < 0 && errno != EINTR)
-            return sp_error_set(ctx->error, SPATE_EIO, "socket '%s:%d': poll: %s", r->spec->host, r->spec->port,
-                                strerror(errno));
+            return sp_error_set(ctx->error, SPATE_EIO, "socket '%s:%d': poll: %s", r->spec->host,
+                                r->spec->port, strerror(errno));
         if (n > 0) rc = read_some(r, ctx);
     }
     if (rc < 0) return rc;
     if ((rc = emit_lines(r, ctx, &emitted)) != SPATE_OK) return rc;
     if (emitted) return SP_FLOW_MORE;
     if (r->eof) return SP_FLOW_END;
-    *wait_ms = 0; /* this poll already waited up to WAIT_MS */
+    *wait_ms = 1; /* this poll already waited WAIT_MS: ask for the shortest sleep (0 would mean a default) */
     return SP_FLOW_IDLE;
 }
 

@@ -47,7 +47,18 @@ struct spate_job {
     int nwriters, cap_writers;
     int max_parallelism;
     bool batch_mode;
+    atomic_llong skipped;
 };
+
+void sp_job_add_skipped(sp_job_t *job, int64_t n)
+{
+    atomic_fetch_add(&job->skipped, (long long)n);
+}
+
+int64_t spate_job_records_skipped(spate_job_t *job)
+{
+    return (int64_t)atomic_load(&job->skipped);
+}
 
 bool sp_job_stopping(const sp_job_t *job)
 {

@@ -285,6 +285,7 @@ static int chain_open(sp_task_t *t)
 static void chain_close(sp_task_t *t)
 {
     if (t->reader) {
+        if (t->source->vt->skipped) sp_job_add_skipped(t->job, t->source->vt->skipped(t->reader));
         t->source->vt->close(t->reader);
         t->reader = NULL;
     }

@@ -103,6 +103,8 @@ void sp_task_mail_barrier(sp_task_t *t, int64_t id);
 /* job.c: report the end of a task (rc = its outcome). */
 void sp_job_task_done(sp_job_t *job, sp_task_t *t, int rc);
 bool sp_job_stopping(const sp_job_t *job);
+/* Adds to the job's count of skipped malformed records. */
+void sp_job_add_skipped(sp_job_t *job, int64_t n);
 atomic_bool *sp_job_stop_flag(sp_job_t *job);
 
 #endif

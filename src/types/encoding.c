@@ -18,13 +18,13 @@
 #error "Spate's batch and row encodings assume a little-endian host"
 #endif
 
-#define ALIGN8(n)          (((uint64_t)(n) + 7u) & ~(uint64_t)7u)
-#define DESC_SIZE          8u
-#define DESC_HAS_VALIDITY  0x01u
-#define ROW_HAS_TIMESTAMP  0x04u
-#define ROW_RESERVED_BIT   0x08u
-#define ROW_VERSION_SHIFT  4
-#define MAX_VARINT_BYTES   5
+#define ALIGN8(n)         (((uint64_t)(n) + 7u) & ~(uint64_t)7u)
+#define DESC_SIZE         8u
+#define DESC_HAS_VALIDITY 0x01u
+#define ROW_HAS_TIMESTAMP 0x04u
+#define ROW_RESERVED_BIT  0x08u
+#define ROW_VERSION_SHIFT 4
+#define MAX_VARINT_BYTES  5
 
 static const uint8_t batch_magic[4] = { 'S', 'P', 'T', 'B' };
 
@@ -113,7 +113,8 @@ size_t sp_batch_encoded_size(const sp_batch_t *b)
 {
     const spate_schema_t *s = b->schema;
     uint32_t n = b->count;
-    uint64_t size = ALIGN8(SP_BATCH_ENCODED_HEADER + DESC_SIZE * (uint64_t)s->nfields) + ALIGN8(n) + 8 * (uint64_t)n;
+    uint64_t size =
+        ALIGN8(SP_BATCH_ENCODED_HEADER + DESC_SIZE * (uint64_t)s->nfields) + ALIGN8(n) + 8 * (uint64_t)n;
     for (int i = 0; i < s->nfields; i++) {
         const sp_field_t *f = &s->fields[i];
         const sp_column_t *c = &b->cols[i];
@@ -223,7 +224,8 @@ static int check_layout(const spate_schema_t *s, const uint8_t *buf, size_t len,
     if (get16(buf + 6) != 0) return BAD("unknown flags 0x%04x", get16(buf + 6));
     uint32_t n = get32(buf + 8), ncols = get32(buf + 12);
     uint64_t total = get64(buf + 16);
-    if (n > SP_BATCH_ENCODED_MAX_ROWS) return BAD("row count %" PRIu32 " over the limit %u", n, SP_BATCH_ENCODED_MAX_ROWS);
+    if (n > SP_BATCH_ENCODED_MAX_ROWS)
+        return BAD("row count %" PRIu32 " over the limit %u", n, SP_BATCH_ENCODED_MAX_ROWS);
     if (ncols != (uint32_t)s->nfields)
         return BAD("%" PRIu32 " columns, the schema has %d fields", ncols, s->nfields);
     if (total != len) return BAD("header says %" PRIu64 " bytes, buffer holds %zu", total, len);
@@ -243,9 +245,11 @@ static int check_layout(const spate_schema_t *s, const uint8_t *buf, size_t len,
         if (d[1] != prec || d[2] != scale)
             return BAD("column %d ('%s') has precision/scale (%u, %u), the schema says (%d, %d)", i, f->name,
                        d[1], d[2], prec, scale);
-        if (d[3] & ~DESC_HAS_VALIDITY) return BAD("column %d ('%s') has unknown flags 0x%02x", i, f->name, d[3]);
+        if (d[3] & ~DESC_HAS_VALIDITY)
+            return BAD("column %d ('%s') has unknown flags 0x%02x", i, f->name, d[3]);
         if (sp_type_is_varlen(f->type)) {
-            if (dlen > INT32_MAX) return BAD("column %d ('%s') data length %" PRIu32 " too large", i, f->name, dlen);
+            if (dlen > INT32_MAX)
+                return BAD("column %d ('%s') data length %" PRIu32 " too large", i, f->name, dlen);
         } else if (dlen != 0) {
             return BAD("column %d ('%s') of fixed width has data length %" PRIu32, i, f->name, dlen);
         }
@@ -253,7 +257,9 @@ static int check_layout(const spate_schema_t *s, const uint8_t *buf, size_t len,
         need += ALIGN8(values_bytes(f, n)) + ALIGN8(dlen);
         if (need > len) break; /* no overflow: each step adds < 2^36 to a value <= len */
     }
-    if (need != len) return BAD("sections need %s%" PRIu64 " bytes, the encoding has %zu", need > len ? "over " : "", need, len);
+    if (need != len)
+        return BAD("sections need %s%" PRIu64 " bytes, the encoding has %zu", need > len ? "over " : "", need,
+                   len);
     *rows = n;
     return SPATE_OK;
 }
@@ -322,8 +328,8 @@ int sp_batch_decode(const spate_schema_t *schema, const uint8_t *buf, size_t len
                     goto fail;
                 }
             if ((uint32_t)o[n] != dlen) {
-                rc = BAD("column %d ('%s') offsets end at %" PRId32 ", data holds %" PRIu32 " bytes", i, f->name,
-                         o[n], dlen);
+                rc = BAD("column %d ('%s') offsets end at %" PRId32 ", data holds %" PRIu32 " bytes", i,
+                         f->name, o[n], dlen);
                 goto fail;
             }
             sp_batch_reserve_data(b, i, dlen); /* b->count is 0: reserves from offset 0 */
@@ -453,7 +459,8 @@ int sp_row_decode_append(sp_batch_t *b, const uint8_t *buf, size_t len, sp_error
     const spate_schema_t *s = b->schema;
     assert(!b->parent);
     if (b->count >= b->capacity)
-        return sp_error_set(err, SPATE_EINVAL, "row encoding: the batch is full (%" PRIu32 " rows)", b->count);
+        return sp_error_set(err, SPATE_EINVAL, "row encoding: the batch is full (%" PRIu32 " rows)",
+                            b->count);
     if (len < 1) return BADROW("empty input");
     uint8_t head = buf[0];
     if (head >> ROW_VERSION_SHIFT != SP_ROW_ENCODING_VERSION)
@@ -475,7 +482,8 @@ int sp_row_decode_append(sp_batch_t *b, const uint8_t *buf, size_t len, sp_error
     if (len - p < nb) return BADROW("truncated NULL bitmap");
     const uint8_t *nulls = buf + p;
     p += nb;
-    if (nb && (nulls[nb - 1] & ~last_byte_mask(nf))) return BADROW("NULL bitmap has bits past the last field");
+    if (nb && (nulls[nb - 1] & ~last_byte_mask(nf)))
+        return BADROW("NULL bitmap has bits past the last field");
 
     /* Values go to slot b->count; the row becomes visible only when all are read. */
     uint32_t i = b->count;
@@ -502,8 +510,8 @@ int sp_row_decode_append(sp_batch_t *b, const uint8_t *buf, size_t len, sp_error
             if (len - p < l) return BADROW("truncated value of field '%s'", fd->name);
             int32_t *o = c->values;
             if ((uint64_t)o[i] + l > INT32_MAX)
-                return sp_error_set(err, SPATE_EINVAL, "row encoding: field '%s' does not fit the batch's 2 GiB",
-                                    fd->name);
+                return sp_error_set(err, SPATE_EINVAL,
+                                    "row encoding: field '%s' does not fit the batch's 2 GiB", fd->name);
             sp_batch_reserve_data(b, f, l);
             if (l) memcpy(c->data + o[i], buf + p, l);
             o[i + 1] = o[i] + (int32_t)l;

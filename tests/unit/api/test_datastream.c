@@ -265,6 +265,50 @@ static void errors_are_sticky_and_null_safe(void **state)
     spate_env_destroy(env);
 }
 
+/* A malformed CSV record follows the job's policy: skip and count, or fail with path:line. */
+static void malformed_records_follow_the_policy(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char path[512];
+    snprintf(path, sizeof path, "%s/in.csv", dir);
+    FILE *f = fopen(path, "w");
+    fputs("a,1\nb,x\nc,3\nd\ne,5\n", f);
+    fclose(f);
+    spate_schema_t *schema = spate_schema_of("name STRING, n BIGINT");
+    for (int policy = 0; policy < 2; policy++) {
+        tu_capture_t cap;
+        tu_capture_init(&cap);
+        spate_env_t *env = spate_env_create();
+        spate_csv_options_t o;
+        spate_csv_options_init(&o);
+        o.on_error = policy ? SPATE_ON_ERROR_SKIP : SPATE_ON_ERROR_FAIL;
+        spate_stream_t *s = spate_env_add_source(env, spate_file_csv_source(path, schema, &o), "csv");
+        spate_stream_sink(s, tu_capture_sink(&cap), "capture");
+        spate_job_t *job;
+        assert_int_equal(spate_env_start(env, "csv", &job), SPATE_OK);
+        int rc = spate_job_wait(job);
+        if (policy) {
+            assert_int_equal(rc, SPATE_OK);
+            assert_int_equal(spate_job_records_skipped(job), 2);
+            char *rows = tu_capture_sorted(&cap, true);
+            assert_string_equal(rows, "a,1\nc,3\ne,5\n");
+            free(rows);
+        } else {
+            assert_int_equal(rc, SPATE_EPARSE);
+            char where[600];
+            snprintf(where, sizeof where, "%s:2", path);
+            assert_non_null(strstr(spate_job_error(job), where));
+        }
+        spate_job_destroy(job);
+        spate_env_destroy(env);
+        tu_capture_fini(&cap);
+    }
+    spate_schema_release(schema);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 static void args_are_found(void **state)
 {
     (void)state;
@@ -283,6 +327,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(reduce_with_user_key_and_function),
     cmocka_unit_test(co_flat_map_routes_each_input),
     cmocka_unit_test(errors_are_sticky_and_null_safe),
+    cmocka_unit_test(malformed_records_follow_the_policy),
     cmocka_unit_test(args_are_found),
 };
 

@@ -83,11 +83,8 @@ static void reads_rows_and_values(void **state)
     (void)state;
     spate_schema_t *schema = spate_schema_of("id INT, name STRING, price DOUBLE, ok BOOLEAN, d DATE");
     const char *rows[] = {
-        "1,apple,1.5,true,2024-01-31",
-        "2,\"b, \"\"quoted\"\"\",2.25,false,",
-        "3,,,,1970-01-01",
-        "4,\"\",0,TRUE,2000-02-29\r\n",
-        "5,\"two\nlines\",-1e3,false,1969-12-31",
+        "1,apple,1.5,true,2024-01-31",  "2,\"b, \"\"quoted\"\"\",2.25,false,",    "3,,,,1970-01-01",
+        "4,\"\",0,TRUE,2000-02-29\r\n", "5,\"two\nlines\",-1e3,false,1969-12-31",
     };
     spate_source_t *src = spate_collection_source(schema, rows, 5);
     assert_non_null(src);

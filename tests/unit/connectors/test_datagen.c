@@ -242,10 +242,11 @@ static bool is_hex(spate_str_t s)
 static void random_values_respect_bounds_for_every_type(void **state)
 {
     (void)state;
-    spate_schema_t *schema = spate_schema_of("b BOOLEAN NOT NULL, i INT NOT NULL, l BIGINT NOT NULL, "
-                                             "d DOUBLE NOT NULL, m DECIMAL(10,2) NOT NULL, s STRING NOT NULL, "
-                                             "y BYTES NOT NULL, dt DATE NOT NULL, ts TIMESTAMP(3) NOT NULL, "
-                                             "n INT, dd DATE, tt TIMESTAMP(3), w STRING");
+    spate_schema_t *schema =
+        spate_schema_of("b BOOLEAN NOT NULL, i INT NOT NULL, l BIGINT NOT NULL, "
+                        "d DOUBLE NOT NULL, m DECIMAL(10,2) NOT NULL, s STRING NOT NULL, "
+                        "y BYTES NOT NULL, dt DATE NOT NULL, ts TIMESTAMP(3) NOT NULL, "
+                        "n INT, dd DATE, tt TIMESTAMP(3), w STRING");
     spate_datagen_field_t f[13];
     for (int k = 0; k < 13; k++) spate_datagen_field_init(&f[k]);
     f[1].min = -5, f[1].max = 5;
@@ -301,7 +302,8 @@ static void random_values_respect_bounds_for_every_type(void **state)
         /* DATE / TIMESTAMP without a range: today / now, as Flink */
         int64_t today = before_ms / 86400000;
         assert_true(spate_row_get_date(&r, 10) >= today && spate_row_get_date(&r, 10) <= after_ms / 86400000);
-        assert_true(spate_row_get_timestamp(&r, 11) >= before_ms && spate_row_get_timestamp(&r, 11) <= after_ms);
+        assert_true(spate_row_get_timestamp(&r, 11) >= before_ms &&
+                    spate_row_get_timestamp(&r, 11) <= after_ms);
         assert_int_equal(spate_row_get_string(&r, 12).len, 10);
     }
     assert_true(trues > 1600 && trues < 2400);

@@ -102,14 +102,15 @@ static const row_in_t sample[] = {
     { 2, "with,comma", 2, false },
     { 3, "with \"quote\"", 3.25, false },
     { 4, "two\nlines", -1, false },
-    { 5, "", 0, true },   /* empty string, NULL price */
+    { 5, "", 0, true },     /* empty string, NULL price */
     { -1, NULL, 7, false }, /* NULL id and name */
     { 7, "tab\there", 8, false },
 };
 #define NSAMPLE ((int)(sizeof sample / sizeof sample[0]))
 
 /* Opens subtask `index` of `p`, writes the batches, finishes, closes; returns the first failure. */
-static int write_all(const spate_sink_t *sink, int index, int p, sp_batch_t *const *batches, int n, sp_error_t *err)
+static int write_all(const spate_sink_t *sink, int index, int p, sp_batch_t *const *batches, int n,
+                     sp_error_t *err)
 {
     spate_task_info_t info = { "sink", index, p, 128, 0 };
     void *w = NULL;
@@ -219,8 +220,9 @@ static void rolling_makes_parts_that_concatenate_to_the_input(void **state)
                 int id = sub * 1000000 + b * ROWS + k;
                 snprintf(names[k], sizeof names[k], "n%d%s", id, k % 7 ? "" : ",q");
                 rows[k] = (row_in_t){ id, names[k], k * 0.25, false };
-                want_len += (size_t)snprintf(want + want_len, want_cap - want_len, k % 7 ? "%d,%s,%.17g\n" : "%d,\"%s\",%.17g\n",
-                                             id, names[k], k * 0.25);
+                want_len +=
+                    (size_t)snprintf(want + want_len, want_cap - want_len,
+                                     k % 7 ? "%d,%s,%.17g\n" : "%d,\"%s\",%.17g\n", id, names[k], k * 0.25);
             }
             batches[b] = make_batch(schema, rows, ROWS);
         }
@@ -240,7 +242,7 @@ static void rolling_makes_parts_that_concatenate_to_the_input(void **state)
             if (!part) break;
             assert_true(len > 0);
             assert_int_equal(part[len - 1], '\n'); /* a part never splits a row */
-            assert_true(len < MAX + 64);            /* rolled once it reached MAX */
+            assert_true(len < MAX + 64);           /* rolled once it reached MAX */
             assert_true(cat_len + len <= want_len);
             memcpy(cat + cat_len, part, len);
             cat_len += len;
@@ -337,15 +339,14 @@ static void constructor_checks_arguments(void **state)
     assert_null(spate_file_sink("/tmp/x", &o));
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup_dir, teardown_dir)
 static const struct CMUnitTest tests[] = {
-    T(csv_exact_text),
-    T(csv_custom_delimiter),
-    T(text_format_joins_with_tab),
-    T(rolling_makes_parts_that_concatenate_to_the_input),
-    T(no_rows_no_file),
-    T(directory_error_names_the_path),
-    T(write_error_names_part_and_reason),
+    cmocka_unit_test_setup_teardown(csv_exact_text, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(csv_custom_delimiter, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(text_format_joins_with_tab, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(rolling_makes_parts_that_concatenate_to_the_input, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(no_rows_no_file, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(directory_error_names_the_path, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(write_error_names_part_and_reason, setup_dir, teardown_dir),
     cmocka_unit_test(constructor_checks_arguments),
 };
 

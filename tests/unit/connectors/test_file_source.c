@@ -62,7 +62,8 @@ static int drain(const spate_source_t *src, got_t *g, sp_error_t *err)
         int64_t wait = 0;
         int flow = src->vt->poll(reader, &ctx, &wait);
         g->polls++;
-        assert_int_equal(sp_collector_flush(&out), SPATE_OK); /* also on failure: counts rows read before it */
+        assert_int_equal(sp_collector_flush(&out),
+                         SPATE_OK); /* also on failure: counts rows read before it */
         if (flow < 0) {
             rc = flow;
             break;
@@ -173,7 +174,9 @@ static void text_large_file_across_buffers(void **state)
             data[len++] = '\n';
             continue;
         }
-        len += (size_t)sprintf(data + len, "line %d %.*s\n", i, i % 97, "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
+        len += (size_t)sprintf(data + len, "line %d %.*s\n", i, i % 97,
+                               "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxy"
+                               "zabcdefghijklmnopqrstuvwxyz");
     }
     char *path = write_file(state, "big.txt", data, len);
     spate_source_t *src = spate_file_text_source(path);
@@ -251,7 +254,8 @@ static void csv_quoting_nulls_header_and_crlf(void **state)
     sp_error_t err = { 0 };
     assert_int_equal(drain(src, &g, &err), SPATE_OK);
     assert_int_equal(g.rows, 7);
-    const char *names[] = { "plain", "with, comma", "doubled \"quotes\"", "multi\nline\r\nvalue", NULL, "", "a\"b" };
+    const char *names[] = { "plain", "with, comma", "doubled \"quotes\"", "multi\nline\r\nvalue", NULL,
+                            "",      "a\"b" };
     for (int i = 0; i < 7; i++) {
         spate_row_t r = row_at(&g, (size_t)i);
         assert_int_equal(spate_row_get_int(&r, 0), i + 1);
@@ -315,13 +319,15 @@ static void expect_failure(void **state, const char *data, const char *ddl, cons
 
 static void csv_fail_policy_names_path_and_line(void **state)
 {
-    expect_failure(state, "1,a,1\n2,b\n3,c,3\n", "id INT, s STRING, d DOUBLE", "expected 3 fields, found 2", 2,
-                   1);
+    expect_failure(state, "1,a,1\n2,b\n3,c,3\n", "id INT, s STRING, d DOUBLE", "expected 3 fields, found 2",
+                   2, 1);
     expect_failure(state, "1,a\n2,b\nthree,c\n", "id INT, s STRING",
                    "field 'id': cannot read \"three\" as INT", 3, 2);
     /* Line numbers count the newlines inside quoted fields. */
-    expect_failure(state, "1,\"x\ny\nz\"\n2,b,extra\n", "id INT, s STRING", "expected 2 fields, found 3", 4, 1);
-    expect_failure(state, "1,a\n2,\"never closed\n3,c\n", "id INT, s STRING", "unterminated quoted field", 2, 1);
+    expect_failure(state, "1,\"x\ny\nz\"\n2,b,extra\n", "id INT, s STRING", "expected 2 fields, found 3", 4,
+                   1);
+    expect_failure(state, "1,a\n2,\"never closed\n3,c\n", "id INT, s STRING", "unterminated quoted field", 2,
+                   1);
     expect_failure(state, "1,\"ab\"c\n", "id INT, s STRING", "unexpected text after a closing quote", 1, 0);
     expect_failure(state, "1,a\n,b\n", "id INT NOT NULL, s STRING", "field 'id' is NOT NULL but empty", 2, 1);
 }
@@ -329,12 +335,12 @@ static void csv_fail_policy_names_path_and_line(void **state)
 static void csv_skip_policy_counts_skipped(void **state)
 {
     const char data[] = "1,a\n"
-                        "oops,b\n"         /* unparsable */
+                        "oops,b\n" /* unparsable */
                         "3,c\n"
-                        "4\n"              /* too few fields */
-                        "5,\"e\"x\n"       /* text after quote */
+                        "4\n"        /* too few fields */
+                        "5,\"e\"x\n" /* text after quote */
                         "6,\"multi\nline\"\n"
-                        "7,g,extra\n"      /* too many */
+                        "7,g,extra\n" /* too many */
                         "8,h\n";
     char *path = write_file(state, "skip.csv", data, sizeof data - 1);
     spate_schema_t *schema = spate_schema_of("id INT, s STRING");
@@ -502,18 +508,17 @@ static void csv_constructor_checks_arguments(void **state)
     spate_schema_release(schema);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup_dir, teardown_dir)
 static const struct CMUnitTest tests[] = {
-    T(text_lines_without_terminators),
-    T(text_large_file_across_buffers),
-    T(missing_file_fails_open_naming_path),
-    T(csv_quoting_nulls_header_and_crlf),
-    T(csv_custom_delimiter),
-    T(csv_fail_policy_names_path_and_line),
-    T(csv_skip_policy_counts_skipped),
-    T(csv_large_file_with_quoted_newlines),
-    T(csv_timestamp_field_sets_event_time),
-    T(csv_rate_limit_yields_idle),
+    cmocka_unit_test_setup_teardown(text_lines_without_terminators, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(text_large_file_across_buffers, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(missing_file_fails_open_naming_path, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(csv_quoting_nulls_header_and_crlf, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(csv_custom_delimiter, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(csv_fail_policy_names_path_and_line, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(csv_skip_policy_counts_skipped, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(csv_large_file_with_quoted_newlines, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(csv_timestamp_field_sets_event_time, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(csv_rate_limit_yields_idle, setup_dir, teardown_dir),
     cmocka_unit_test(csv_constructor_checks_arguments),
 };
 

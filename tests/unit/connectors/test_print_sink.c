@@ -209,8 +209,9 @@ static void parallel_lines_never_interleave(void **state)
         if (row == 1)
             snprintf(want, sizeof want, "%d> -U[1, null, null, null]", k + 1);
         else
-            snprintf(want, sizeof want, "%d> %s[%d, subtask-%d-with-a-long-name-to-make-lines-long-%d, %d.5, %s]",
-                     k + 1, kinds[row % 4], row, k, row, row, row % 2 == 0 ? "true" : "false");
+            snprintf(want, sizeof want,
+                     "%d> %s[%d, subtask-%d-with-a-long-name-to-make-lines-long-%d, %d.5, %s]", k + 1,
+                     kinds[row % 4], row, k, row, row, row % 2 == 0 ? "true" : "false");
         assert_string_equal(line, want);
         lines++;
     }

@@ -176,7 +176,7 @@ static void reads_lines_until_peer_closes(void **state)
     const char *want[] = { "hello", "world", "second", "", "last without newline" };
     assert_int_equal(g.rows, 5);
     for (int i = 0; i < 5; i++) assert_str(line_at(&g, (size_t)i), want[i]);
-    assert_true(run.idle > 0);                           /* pauses without data are IDLE, not busy MORE */
+    assert_true(run.idle > 0);                          /* pauses without data are IDLE, not busy MORE */
     assert_true(run.longest_poll_ns < 150 * 1000000LL); /* a poll never blocks long */
     got_free(&g);
     spate_source_destroy(src);

@@ -73,7 +73,7 @@ static void assert_dec(spate_decimal_t d, int64_t hi, uint64_t lo)
     assert_int_equal(d.lo, lo);
 }
 
-#define ALL_TYPES                                                                                                \
+#define ALL_TYPES                                                                                            \
     "b BOOLEAN, i INT, l BIGINT, d DOUBLE, m DECIMAL(20,4), v STRING, y BYTES, dt DATE, ts TIMESTAMP(3)"
 enum { F_B, F_I, F_L, F_D, F_M, F_V, F_Y, F_DT, F_TS, NF };
 
@@ -433,11 +433,15 @@ static void assert_rows_equal(const sp_batch_t *a, uint32_t i, const sp_batch_t 
         assert_int_equal(null, spate_row_is_null(&y, f));
         if (null) continue;
         switch (s->fields[f].type) {
-        case SPATE_TYPE_BOOLEAN: assert_int_equal(spate_row_get_boolean(&x, f), spate_row_get_boolean(&y, f)); break;
+        case SPATE_TYPE_BOOLEAN:
+            assert_int_equal(spate_row_get_boolean(&x, f), spate_row_get_boolean(&y, f));
+            break;
         case SPATE_TYPE_INT:
         case SPATE_TYPE_DATE: assert_int_equal(spate_row_get_int(&x, f), spate_row_get_int(&y, f)); break;
         case SPATE_TYPE_BIGINT:
-        case SPATE_TYPE_TIMESTAMP: assert_int_equal(spate_row_get_bigint(&x, f), spate_row_get_bigint(&y, f)); break;
+        case SPATE_TYPE_TIMESTAMP:
+            assert_int_equal(spate_row_get_bigint(&x, f), spate_row_get_bigint(&y, f));
+            break;
         case SPATE_TYPE_DOUBLE: {
             double p = spate_row_get_double(&x, f), q = spate_row_get_double(&y, f);
             assert_memory_equal(&p, &q, sizeof p);
@@ -540,7 +544,7 @@ static void batch_refcounts(void **state)
     sp_batch_release(b);
     assert_int_equal(atomic_load(&b->refs), 1);
     assert_int_equal(b->capacity, 16); /* still alive */
-    sp_batch_release(b);                /* not pooled: capacity is not the default */
+    sp_batch_release(b);               /* not pooled: capacity is not the default */
     assert_int_equal(sp_batch_live_bytes(), base);
     assert_int_equal(atomic_load(&s->refs), 1);
     sp_batch_release(NULL); /* no-op */
@@ -581,7 +585,8 @@ static void batch_pool_reuse_resets(void **state)
     assert_int_equal(atomic_load(&again->refs), 1);
     assert_int_equal(again->count, 0);
     for (int f = 0; f < 3; f++)
-        for (uint32_t k = 0; k < (again->capacity + 7) / 8; k++) assert_int_equal(again->cols[f].validity[k], 0);
+        for (uint32_t k = 0; k < (again->capacity + 7) / 8; k++)
+            assert_int_equal(again->cols[f].validity[k], 0);
     assert_int_equal(((int32_t *)again->cols[1].values)[0], 0);
 
     /* writing the reused batch works from scratch: unset fields read NULL, strings start at 0 */
@@ -635,7 +640,8 @@ static void batch_projection_shares_columns(void **state)
         char text[32];
         int len = snprintf(text, sizeof text, "s%u-%d", i, F_V);
         assert_int_equal(spate_row_is_null(&r, 0), (i + F_V) % 3 == 2);
-        if (!spate_row_is_null(&r, 0)) assert_str(spate_row_get_string(&r, 0), text, (size_t)(i % 5 == 0 ? 0 : len));
+        if (!spate_row_is_null(&r, 0))
+            assert_str(spate_row_get_string(&r, 0), text, (size_t)(i % 5 == 0 ? 0 : len));
         if (!spate_row_is_null(&r, 1)) assert_int_equal(spate_row_get_bigint(&r, 1), (int64_t)i << 33);
         if (!spate_row_is_null(&r, 2)) assert_int_equal(spate_row_get_boolean(&r, 2), i % 2);
         assert_int_equal(spate_row_event_time(&r), (int64_t)i * 10);
@@ -725,8 +731,8 @@ static void batch_large_strings_grow_arena(void **state)
 /* ---- text ---- */
 
 /* Parses one text into field f of a one-row batch (collector capacity 1); returns rc, *out the batch on success. */
-static int parse_text(const spate_schema_t *s, int f, const char *text, bool quoted, sp_batch_t **out, char *err,
-                      size_t errcap)
+static int parse_text(const spate_schema_t *s, int f, const char *text, bool quoted, sp_batch_t **out,
+                      char *err, size_t errcap)
 {
     sink_t sink = { 0 };
     spate_collector_t c;
@@ -768,12 +774,12 @@ static void text_parse_every_type(void **state)
                                "dt DATE, ts TIMESTAMP(3), m0 DECIMAL(38,0)");
     sp_batch_t *b;
     spate_row_t r;
-#define CHECK(f, text, quoted, expr)                                                                             \
-    do {                                                                                                         \
-        r = parse_ok(s, f, text, quoted, &b);                                                                    \
-        assert_false(spate_row_is_null(&r, f));                                                                  \
-        expr;                                                                                                    \
-        sp_batch_release(b);                                                                                     \
+#define CHECK(f, text, quoted, expr)                                                                         \
+    do {                                                                                                     \
+        r = parse_ok(s, f, text, quoted, &b);                                                                \
+        assert_false(spate_row_is_null(&r, f));                                                              \
+        expr;                                                                                                \
+        sp_batch_release(b);                                                                                 \
     } while (0)
     CHECK(0, "true", false, assert_true(spate_row_get_boolean(&r, 0)));
     CHECK(0, "FALSE", false, assert_false(spate_row_get_boolean(&r, 0)));
@@ -811,8 +817,10 @@ static void text_parse_every_type(void **state)
     CHECK(7, "2000-2-3", false, assert_int_equal(spate_row_get_date(&r, 7), 10990));
     CHECK(8, "1970-01-01 00:00:00.001", false, assert_int_equal(spate_row_get_timestamp(&r, 8), 1));
     CHECK(8, "1969-12-31 23:59:59.999", false, assert_int_equal(spate_row_get_timestamp(&r, 8), -1));
-    CHECK(8, "2023-11-14T22:13:20.12", false, assert_int_equal(spate_row_get_timestamp(&r, 8), 1700000000120));
-    CHECK(8, "2023-11-14 22:13:20.1239", false, assert_int_equal(spate_row_get_timestamp(&r, 8), 1700000000123));
+    CHECK(8, "2023-11-14T22:13:20.12", false,
+          assert_int_equal(spate_row_get_timestamp(&r, 8), 1700000000120));
+    CHECK(8, "2023-11-14 22:13:20.1239", false,
+          assert_int_equal(spate_row_get_timestamp(&r, 8), 1700000000123));
     CHECK(8, "2023-11-14 22:13:20", false, assert_int_equal(spate_row_get_timestamp(&r, 8), 1700000000000));
     CHECK(8, "2023-11-14", false, assert_int_equal(spate_row_get_timestamp(&r, 8), 1699920000000));
     CHECK(8, "1700000000123", false, assert_int_equal(spate_row_get_timestamp(&r, 8), 1700000000123));
@@ -834,22 +842,45 @@ static void text_parse_errors(void **state)
 {
     (void)state;
     int64_t base = sp_batch_live_bytes();
-    spate_schema_t *s = schema("b BOOLEAN, i INT, l BIGINT, d DOUBLE, m DECIMAL(5,2), dt DATE, ts TIMESTAMP(3)");
+    spate_schema_t *s =
+        schema("b BOOLEAN, i INT, l BIGINT, d DOUBLE, m DECIMAL(5,2), dt DATE, ts TIMESTAMP(3)");
     static const struct {
         int field;
         const char *text;
     } bad[] = {
-        { 0, "yes" },        { 0, "1" },           { 0, "truex" },
-        { 1, "abc" },        { 1, "2147483648" },  { 1, "-2147483649" },
-        { 1, "1.5" },        { 1, "12 " },         { 2, "9223372036854775808" },
-        { 2, "0x10" },       { 3, "1.5x" },        { 3, "x" },
-        { 4, "1000" },       { 4, "1.2.3" },       { 4, "-" },
-        { 4, "." },          { 4, "1e5" },         { 4, "12a" },
-        { 5, "2021-02-29" }, { 5, "2021-02-30" },  { 5, "2021-13-01" },
-        { 5, "2021-00-10" }, { 5, "2021-1-1x" },   { 5, "20210101" },
-        { 5, "2021/01/01" }, { 5, "999999999-12-31" }, { 6, "2021-01-01 24:00:00" },
-        { 6, "2021-01-01 -1:00:00" }, { 6, "2021-01-01 10:60:00" }, { 6, "2021-01-01 10:00:00." },
-        { 6, "2021-01-01 10:00" }, { 6, "2021-01-01x10:00:00" }, { 6, "2021-04-31 00:00:00" },
+        { 0, "yes" },
+        { 0, "1" },
+        { 0, "truex" },
+        { 1, "abc" },
+        { 1, "2147483648" },
+        { 1, "-2147483649" },
+        { 1, "1.5" },
+        { 1, "12 " },
+        { 2, "9223372036854775808" },
+        { 2, "0x10" },
+        { 3, "1.5x" },
+        { 3, "x" },
+        { 4, "1000" },
+        { 4, "1.2.3" },
+        { 4, "-" },
+        { 4, "." },
+        { 4, "1e5" },
+        { 4, "12a" },
+        { 5, "2021-02-29" },
+        { 5, "2021-02-30" },
+        { 5, "2021-13-01" },
+        { 5, "2021-00-10" },
+        { 5, "2021-1-1x" },
+        { 5, "20210101" },
+        { 5, "2021/01/01" },
+        { 5, "999999999-12-31" },
+        { 6, "2021-01-01 24:00:00" },
+        { 6, "2021-01-01 -1:00:00" },
+        { 6, "2021-01-01 10:60:00" },
+        { 6, "2021-01-01 10:00:00." },
+        { 6, "2021-01-01 10:00" },
+        { 6, "2021-01-01x10:00:00" },
+        { 6, "2021-04-31 00:00:00" },
         { 6, "999999999-01-01 00:00:00" },
     };
     for (size_t k = 0; k < SP_ARRAY_LEN(bad); k++) {
@@ -1059,8 +1090,9 @@ static void text_round_trip_random(void **state)
 {
     (void)state;
     int64_t base = sp_batch_live_bytes();
-    spate_schema_t *s = schema("b BOOLEAN, i INT, l BIGINT, d DOUBLE, m DECIMAL(38,10), dt DATE, ts TIMESTAMP(3), "
-                               "v STRING");
+    spate_schema_t *s =
+        schema("b BOOLEAN, i INT, l BIGINT, d DOUBLE, m DECIMAL(38,10), dt DATE, ts TIMESTAMP(3), "
+               "v STRING");
     sink_t sink = { 0 };
     spate_collector_t c;
     sp_collector_init(&c, s, 0, sink_fn, &sink, NULL);
@@ -1116,7 +1148,8 @@ static void text_round_trip_random(void **state)
     assert_int_equal(back.n, sink.n);
     for (int k = 0; k < sink.n; k++) {
         assert_int_equal(back.batches[k]->count, sink.batches[k]->count);
-        for (uint32_t i = 0; i < sink.batches[k]->count; i++) assert_rows_equal(sink.batches[k], i, back.batches[k], i);
+        for (uint32_t i = 0; i < sink.batches[k]->count; i++)
+            assert_rows_equal(sink.batches[k], i, back.batches[k], i);
     }
     sink_release(&back);
     sink_release(&sink);

@@ -29,11 +29,12 @@ static void parse_fails(const char *ddl, const char *const *want)
     }
     const char *msg = spate_last_error();
     for (; *want; want++)
-        if (!strstr(msg, *want)) fail_msg("error for \"%s\" is \"%s\", expected it to contain \"%s\"", ddl, msg, *want);
+        if (!strstr(msg, *want))
+            fail_msg("error for \"%s\" is \"%s\", expected it to contain \"%s\"", ddl, msg, *want);
 }
 
-static void expect_field(const spate_schema_t *s, int i, const char *name, spate_type_id_t type, bool nullable,
-                         int precision, int scale)
+static void expect_field(const spate_schema_t *s, int i, const char *name, spate_type_id_t type,
+                         bool nullable, int precision, int scale)
 {
     assert_string_equal(spate_schema_field_name(s, i), name);
     assert_int_equal(spate_schema_field_type(s, i), type);
@@ -100,7 +101,8 @@ static void schema_keywords_are_case_insensitive(void **state)
 static void schema_not_null(void **state)
 {
     (void)state;
-    spate_schema_t *s = parse_ok("id BIGINT NOT NULL, name STRING, price DECIMAL(10,2) NOT NULL, ok BOOLEAN NULL");
+    spate_schema_t *s =
+        parse_ok("id BIGINT NOT NULL, name STRING, price DECIMAL(10,2) NOT NULL, ok BOOLEAN NULL");
     assert_false(spate_schema_field_nullable(s, 0));
     assert_true(spate_schema_field_nullable(s, 1));
     assert_false(spate_schema_field_nullable(s, 2));
@@ -111,7 +113,8 @@ static void schema_not_null(void **state)
 static void schema_backquoted_names(void **state)
 {
     (void)state;
-    spate_schema_t *s = parse_ok("`my field` INT, `select` STRING NOT NULL, `a,b` DOUBLE, `1st` DATE, plain_2 BYTES");
+    spate_schema_t *s =
+        parse_ok("`my field` INT, `select` STRING NOT NULL, `a,b` DOUBLE, `1st` DATE, plain_2 BYTES");
     expect_field(s, 0, "my field", SPATE_TYPE_INT, true, 0, 0);
     expect_field(s, 1, "select", SPATE_TYPE_VARCHAR, false, 0, 0);
     expect_field(s, 2, "a,b", SPATE_TYPE_DOUBLE, true, 0, 0);
@@ -186,7 +189,8 @@ static void schema_format_exact_text(void **state)
         parse_ok("a int not null, b Decimal(10,2), c varchar(5), d TIMESTAMP, e bool, f BYTES, `g h` DATE");
     char buf[256];
     size_t n = spate_schema_format(s, buf, sizeof buf);
-    const char *want = "a INT NOT NULL, b DECIMAL(10, 2), c STRING, d TIMESTAMP(3), e BOOLEAN, f BYTES, `g h` DATE";
+    const char *want =
+        "a INT NOT NULL, b DECIMAL(10, 2), c STRING, d TIMESTAMP(3), e BOOLEAN, f BYTES, `g h` DATE";
     assert_string_equal(buf, want);
     assert_int_equal(n, strlen(want));
 
@@ -205,7 +209,8 @@ static void schema_format_round_trips(void **state)
     (void)state;
     const char *ddls[] = {
         "a INT",
-        "b BOOLEAN NOT NULL, i INT, l BIGINT NOT NULL, d DOUBLE, m DECIMAL(38,18), v STRING, y BYTES, dt DATE, "
+        "b BOOLEAN NOT NULL, i INT, l BIGINT NOT NULL, d DOUBLE, m DECIMAL(38,18), v STRING, y BYTES, dt "
+        "DATE, "
         "ts TIMESTAMP(3) NOT NULL",
         "m1 DECIMAL(1,0), m2 DECIMAL(38,38) NOT NULL, m3 DECIMAL(12, 4)",
         "`with space` INT, `select` STRING, `x-y` BIGINT NOT NULL, _under DOUBLE",
@@ -240,13 +245,13 @@ static void schema_equality(void **state)
     spate_schema_t *a = parse_ok("x INT, y DECIMAL(10,2) NOT NULL");
     spate_schema_t *same = parse_ok("x INTEGER, y DECIMAL(10, 2) NOT NULL");
     const char *other[] = {
-        "x INT, y DECIMAL(10,2)",              /* nullability */
-        "x INT, y DECIMAL(10,3) NOT NULL",     /* scale */
-        "x INT, y DECIMAL(11,2) NOT NULL",     /* precision */
-        "x BIGINT, y DECIMAL(10,2) NOT NULL",  /* type */
-        "X INT, y DECIMAL(10,2) NOT NULL",     /* name */
-        "x INT",                               /* field count */
-        "y DECIMAL(10,2) NOT NULL, x INT",     /* order */
+        "x INT, y DECIMAL(10,2)",             /* nullability */
+        "x INT, y DECIMAL(10,3) NOT NULL",    /* scale */
+        "x INT, y DECIMAL(11,2) NOT NULL",    /* precision */
+        "x BIGINT, y DECIMAL(10,2) NOT NULL", /* type */
+        "X INT, y DECIMAL(10,2) NOT NULL",    /* name */
+        "x INT",                              /* field count */
+        "y DECIMAL(10,2) NOT NULL, x INT",    /* order */
     };
     assert_true(spate_schema_equal(a, a));
     assert_true(spate_schema_equal(a, same));
