@@ -64,8 +64,10 @@ int spate_job_main(spate_env_t *env, int argc, char **argv)
     spate_env_set_config(env, "execution.runtime-mode", "AUTOMATIC");
 
     spate_schema_t *stats = spate_schema_of("channel STRING, bids BIGINT, volume BIGINT, max_price BIGINT");
-    spate_schema_t *report = spate_schema_of("channel STRING, bids BIGINT, avg_price DOUBLE, max_price BIGINT");
-    spate_stream_t *bids = spate_env_add_source(env, spate_nexmark_source(&opts, SPATE_NEXMARK_BIDS), "nexmark-bids");
+    spate_schema_t *report =
+        spate_schema_of("channel STRING, bids BIGINT, avg_price DOUBLE, max_price BIGINT");
+    spate_stream_t *bids =
+        spate_env_add_source(env, spate_nexmark_source(&opts, SPATE_NEXMARK_BIDS), "nexmark-bids");
     spate_stream_t *s = spate_stream_map(bids, "per-channel", to_stats, NULL, stats);
     s = spate_keyed_reduce(spate_stream_key_by_field(s, "channel"), "combine", combine, NULL);
     s = spate_stream_map(s, "report", to_report, NULL, report);

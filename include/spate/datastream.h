@@ -63,7 +63,8 @@ typedef int (*spate_filter_fn)(void *ctx, const spate_row_t *in);
 /* key selector: appends the key's bytes with spate_key_append_*(). */
 typedef int (*spate_key_fn)(void *ctx, const spate_row_t *in, spate_key_t *key);
 /* reduce: combines the accumulated row and a new row into one emitted row of the same schema. */
-typedef int (*spate_reduce_fn)(void *ctx, const spate_row_t *acc, const spate_row_t *in, spate_collector_t *out);
+typedef int (*spate_reduce_fn)(void *ctx, const spate_row_t *acc, const spate_row_t *in,
+                               spate_collector_t *out);
 /* custom partitioner: returns the target partition 0..num_partitions-1 (or < 0 to fail). */
 typedef int (*spate_partition_fn)(void *ctx, const spate_row_t *in, int num_partitions);
 
@@ -165,8 +166,8 @@ spate_stream_t *spate_keyed_sum(spate_keyed_t *k, const char *field);
 /* All streams must have equal schemas. */
 spate_stream_t *spate_stream_union(spate_stream_t *a, spate_stream_t *b);
 spate_connected_t *spate_stream_connect(spate_stream_t *a, spate_stream_t *b);
-spate_stream_t *spate_connected_map(spate_connected_t *c, const char *name, spate_map_fn fn1, spate_map_fn fn2,
-                                    void *ctx, const spate_schema_t *out_schema);
+spate_stream_t *spate_connected_map(spate_connected_t *c, const char *name, spate_map_fn fn1,
+                                    spate_map_fn fn2, void *ctx, const spate_schema_t *out_schema);
 spate_stream_t *spate_connected_flat_map(spate_connected_t *c, const char *name, spate_flat_map_fn fn1,
                                          spate_flat_map_fn fn2, void *ctx, const spate_schema_t *out_schema);
 

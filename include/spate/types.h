@@ -25,14 +25,14 @@ extern "C" {
 
 typedef enum spate_type_id {
     SPATE_TYPE_BOOLEAN = 1,
-    SPATE_TYPE_INT,       /* int32 */
-    SPATE_TYPE_BIGINT,    /* int64 */
-    SPATE_TYPE_DOUBLE,    /* IEEE 754 binary64 */
-    SPATE_TYPE_DECIMAL,   /* DECIMAL(p,s), p <= 38: 128-bit unscaled value */
-    SPATE_TYPE_VARCHAR,   /* UTF-8 text (STRING is VARCHAR of max length) */
-    SPATE_TYPE_BYTES,     /* binary */
-    SPATE_TYPE_DATE,      /* int32 days since 1970-01-01 */
-    SPATE_TYPE_TIMESTAMP  /* TIMESTAMP(3): int64 milliseconds since the epoch */
+    SPATE_TYPE_INT,      /* int32 */
+    SPATE_TYPE_BIGINT,   /* int64 */
+    SPATE_TYPE_DOUBLE,   /* IEEE 754 binary64 */
+    SPATE_TYPE_DECIMAL,  /* DECIMAL(p,s), p <= 38: 128-bit unscaled value */
+    SPATE_TYPE_VARCHAR,  /* UTF-8 text (STRING is VARCHAR of max length) */
+    SPATE_TYPE_BYTES,    /* binary */
+    SPATE_TYPE_DATE,     /* int32 days since 1970-01-01 */
+    SPATE_TYPE_TIMESTAMP /* TIMESTAMP(3): int64 milliseconds since the epoch */
 } spate_type_id_t;
 
 /* Changelog kind of a row, as in Flink's RowKind. */

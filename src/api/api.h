@@ -24,10 +24,10 @@ typedef struct sp_stream_input {
 
 struct spate_stream {
     spate_env_t *env;
-    int self;                   /* node this handle configures (set_parallelism, uid) */
+    int self; /* node this handle configures (set_parallelism, uid) */
     const spate_schema_t *schema;
     int ninputs;
-    sp_stream_input_t *inputs;  /* what a consumer connects to */
+    sp_stream_input_t *inputs;        /* what a consumer connects to */
     struct spate_stream *next_handle; /* env's list of handles */
 };
 
@@ -53,7 +53,12 @@ struct spate_env {
 };
 
 /* ---- built-in operators (operators.c) ---- */
-typedef enum sp_rowfn_kind { SP_ROWFN_MAP, SP_ROWFN_FLAT_MAP, SP_ROWFN_FILTER, SP_ROWFN_PROCESS } sp_rowfn_kind_t;
+typedef enum sp_rowfn_kind {
+    SP_ROWFN_MAP,
+    SP_ROWFN_FLAT_MAP,
+    SP_ROWFN_FILTER,
+    SP_ROWFN_PROCESS
+} sp_rowfn_kind_t;
 
 /* map / flat_map / filter / process / co_map / co_flat_map: one spec, per-input functions. */
 typedef struct sp_rowfn_spec {

@@ -87,7 +87,8 @@ const char *spate_env_error(const spate_env_t *env)
 
 size_t spate_env_describe(spate_env_t *env, char *buf, size_t cap)
 {
-    return sp_graph_describe(&env->graph, (int)sp_config_get_int(env->config, "parallelism.default"), buf, cap);
+    return sp_graph_describe(&env->graph, (int)sp_config_get_int(env->config, "parallelism.default"), buf,
+                             cap);
 }
 
 /* ---- handles ---- */
@@ -120,7 +121,9 @@ static spate_stream_t *copy_handle(const spate_stream_t *s, size_t size)
 static void default_uid(sp_node_t *n)
 {
     char buf[64];
-    snprintf(buf, sizeof buf, "%016llx", (unsigned long long)(sp_hash_bytes(n->name, strlen(n->name)) ^ (uint64_t)n->id * 0x9E3779B97F4A7C15ull));
+    snprintf(buf, sizeof buf, "%016llx",
+             (unsigned long long)(sp_hash_bytes(n->name, strlen(n->name)) ^
+                                  (uint64_t)n->id * 0x9E3779B97F4A7C15ull));
     n->uid = sp_xstrdup(buf);
 }
 
@@ -149,16 +152,16 @@ static bool usable(const spate_stream_t *s)
     return s && s->env && !s->env->graph.nodes[s->self]->is_sink;
 }
 
-#define CHECK_STREAM(s, what)                                                                                 \
-    do {                                                                                                      \
-        if (!(s)) {                                                                                           \
-            sp_set_error(SPATE_EINVAL, "%s: NULL stream (an earlier call failed)", what);                     \
-            return NULL;                                                                                      \
-        }                                                                                                     \
-        if (!usable(s)) {                                                                                     \
-            env_fail((s)->env, SPATE_EINVAL, "%s: a sink has no output stream", what);                        \
-            return NULL;                                                                                      \
-        }                                                                                                     \
+#define CHECK_STREAM(s, what)                                                                                \
+    do {                                                                                                     \
+        if (!(s)) {                                                                                          \
+            sp_set_error(SPATE_EINVAL, "%s: NULL stream (an earlier call failed)", what);                    \
+            return NULL;                                                                                     \
+        }                                                                                                    \
+        if (!usable(s)) {                                                                                    \
+            env_fail((s)->env, SPATE_EINVAL, "%s: a sink has no output stream", what);                       \
+            return NULL;                                                                                     \
+        }                                                                                                    \
     } while (0)
 
 spate_stream_t *spate_env_add_source(spate_env_t *env, spate_source_t *source, const char *name)
@@ -248,7 +251,8 @@ spate_stream_t *spate_stream_project(spate_stream_t *s, const char *fields)
 {
     CHECK_STREAM(s, "Project");
     sp_project_spec_t *spec = sp_xcalloc(1, sizeof *spec);
-    int n = sp_schema_project(s->schema, fields ? fields : "", &spec->schema, spec->idx, (int)SP_ARRAY_LEN(spec->idx));
+    int n = sp_schema_project(s->schema, fields ? fields : "", &spec->schema, spec->idx,
+                              (int)SP_ARRAY_LEN(spec->idx));
     if (n < 0) {
         free(spec);
         env_fail(s->env, SPATE_EINVAL, "project: %s", spate_last_error());
@@ -287,7 +291,8 @@ spate_keyed_t *spate_stream_key_by_field(spate_stream_t *s, const char *fields)
 {
     CHECK_STREAM(s, "key_by");
     sp_field_key_t *fk = sp_xcalloc(1, sizeof *fk);
-    int n = sp_schema_project(s->schema, fields ? fields : "", NULL, fk->fields, (int)SP_ARRAY_LEN(fk->fields));
+    int n =
+        sp_schema_project(s->schema, fields ? fields : "", NULL, fk->fields, (int)SP_ARRAY_LEN(fk->fields));
     if (n < 0) {
         free(fk);
         env_fail(s->env, SPATE_EINVAL, "key_by: %s", spate_last_error());
@@ -300,7 +305,8 @@ spate_keyed_t *spate_stream_key_by_field(spate_stream_t *s, const char *fields)
     return keyed(s, sp_field_key_fn, fk);
 }
 
-static spate_stream_t *reduce_node(spate_keyed_t *k, const char *name, spate_reduce_fn fn, void *ctx, int sum_field)
+static spate_stream_t *reduce_node(spate_keyed_t *k, const char *name, spate_reduce_fn fn, void *ctx,
+                                   int sum_field)
 {
     sp_reduce_spec_t *spec = sp_xcalloc(1, sizeof *spec);
     spec->key = k->s.inputs[0].key;
@@ -379,7 +385,8 @@ static spate_stream_t *co_rowfn(spate_connected_t *c, const char *name, sp_rowfn
     if (!c) return NULL;
     spate_env_t *env = c->a->env;
     if (!f1 || !f2 || !out_schema) {
-        env_fail(env, SPATE_EINVAL, "co-function '%s': needs two functions and an output schema", name ? name : "");
+        env_fail(env, SPATE_EINVAL, "co-function '%s': needs two functions and an output schema",
+                 name ? name : "");
         return NULL;
     }
     sp_rowfn_spec_t *spec = sp_xcalloc(1, sizeof *spec);
@@ -397,8 +404,8 @@ static spate_stream_t *co_rowfn(spate_connected_t *c, const char *name, sp_rowfn
     return new_handle(env, n->id, n->out_schema, sizeof(spate_stream_t));
 }
 
-spate_stream_t *spate_connected_map(spate_connected_t *c, const char *name, spate_map_fn fn1, spate_map_fn fn2,
-                                    void *ctx, const spate_schema_t *out_schema)
+spate_stream_t *spate_connected_map(spate_connected_t *c, const char *name, spate_map_fn fn1,
+                                    spate_map_fn fn2, void *ctx, const spate_schema_t *out_schema)
 {
     return co_rowfn(c, name, SP_ROWFN_MAP, fn1, fn2, ctx, out_schema);
 }

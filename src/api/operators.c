@@ -127,7 +127,8 @@ static int rowfn_process_batch(void *inst, int input, sp_batch_t *b)
         case SP_ROWFN_MAP:
             rc = s->fn[input](s->ctx, &row, &r->out);
             if (rc == SPATE_OK && r->out.emitted != before + 1)
-                rc = sp_error_set(err, SPATE_EUSER, "a map function must emit exactly one row per input row (emitted %llu)",
+                rc = sp_error_set(err, SPATE_EUSER,
+                                  "a map function must emit exactly one row per input row (emitted %llu)",
                                   (unsigned long long)(r->out.emitted - before));
             break;
         case SP_ROWFN_FLAT_MAP: rc = s->fn[input](s->ctx, &row, &r->out); break;
@@ -154,7 +155,8 @@ static int rowfn_end_input(void *inst)
     rowfn_t *r = inst;
     if (r->spec->kind == SP_ROWFN_PROCESS && r->spec->process.end_input) {
         int rc = r->spec->process.end_input(r->state, &r->pctx, &r->out);
-        if (rc) return r->ctx->error->code ? r->ctx->error->code : user_failed(r->ctx->error, rc, "end_input");
+        if (rc)
+            return r->ctx->error->code ? r->ctx->error->code : user_failed(r->ctx->error, rc, "end_input");
     }
     return sp_collector_flush(&r->out);
 }
@@ -321,12 +323,14 @@ static int reduce_process_batch(void *inst, int input, sp_batch_t *b)
             rc = s->fn(s->sum_field >= 0 ? (void *)s : s->ctx, &acc, &row, &r->res);
             if (rc) return err->code ? err->code : user_failed(err, rc, "reduce function");
             if (r->res.emitted != before + 1)
-                return sp_error_set(err, SPATE_EUSER, "a reduce function must emit exactly one row (emitted %llu)",
+                return sp_error_set(err, SPATE_EUSER,
+                                    "a reduce function must emit exactly one row (emitted %llu)",
                                     (unsigned long long)(r->res.emitted - before));
             result = &res_row;
         }
         size_t n = encode_state(r, result);
-        sp_hmap_put(&r->map, r->key.buf, r->key.len, h, sp_key_group(r->key.buf, r->key.len, maxp), r->enc, n);
+        sp_hmap_put(&r->map, r->key.buf, r->key.len, h, sp_key_group(r->key.buf, r->key.len, maxp), r->enc,
+                    n);
         if (!r->ctx->batch_mode) {
             rc = spate_out_emit_row(&r->out, result);
             if (rc) return rc;
@@ -377,13 +381,17 @@ int sp_sum_reduce_fn(void *ctx, const spate_row_t *acc, const spate_row_t *in, s
     } else {
         switch (spate_schema_field_type(spate_out_schema(out), f)) {
         case SPATE_TYPE_INT:
-            spate_out_set_int(out, f, (int32_t)((uint32_t)spate_row_get_int(acc, f) + (uint32_t)spate_row_get_int(in, f)));
+            spate_out_set_int(
+                out, f, (int32_t)((uint32_t)spate_row_get_int(acc, f) + (uint32_t)spate_row_get_int(in, f)));
             break;
         case SPATE_TYPE_BIGINT:
-            spate_out_set_bigint(out, f,
-                                 (int64_t)((uint64_t)spate_row_get_bigint(acc, f) + (uint64_t)spate_row_get_bigint(in, f)));
+            spate_out_set_bigint(
+                out, f,
+                (int64_t)((uint64_t)spate_row_get_bigint(acc, f) + (uint64_t)spate_row_get_bigint(in, f)));
             break;
-        case SPATE_TYPE_DOUBLE: spate_out_set_double(out, f, spate_row_get_double(acc, f) + spate_row_get_double(in, f)); break;
+        case SPATE_TYPE_DOUBLE:
+            spate_out_set_double(out, f, spate_row_get_double(acc, f) + spate_row_get_double(in, f));
+            break;
         case SPATE_TYPE_DECIMAL: {
             spate_decimal_t a = spate_row_get_decimal(acc, f), b = spate_row_get_decimal(in, f), c;
             c.lo = a.lo + b.lo;

@@ -27,20 +27,22 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--verbose] [-- JOB ARGS ...]\n"
-               "       spate --version\n"
-               "       spate --help\n"
-               "\n"
-               "Runs a Spate job, a shared object exporting\n"
-               "    int spate_job_main(spate_env_t *env, int argc, char **argv)\n"
-               "embedded in this process.\n"
-               "\n"
-               "options of run:\n"
-               "  -p, --parallelism N      default parallelism of the job's operators (parallelism.default)\n"
-               "  -D, --config KEY=VALUE   a configuration key by its Flink name; repeatable\n"
-               "  -v, --verbose            print the job graph before running\n"
-               "\n"
-               "configuration keys:\n");
+    fprintf(
+        f,
+        "usage: spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--verbose] [-- JOB ARGS ...]\n"
+        "       spate --version\n"
+        "       spate --help\n"
+        "\n"
+        "Runs a Spate job, a shared object exporting\n"
+        "    int spate_job_main(spate_env_t *env, int argc, char **argv)\n"
+        "embedded in this process.\n"
+        "\n"
+        "options of run:\n"
+        "  -p, --parallelism N      default parallelism of the job's operators (parallelism.default)\n"
+        "  -D, --config KEY=VALUE   a configuration key by its Flink name; repeatable\n"
+        "  -v, --verbose            print the job graph before running\n"
+        "\n"
+        "configuration keys:\n");
     const char *key, *type, *def, *desc;
     for (int i = 0; sp_config_key_info(i, &key, &type, &def, &desc); i++)
         fprintf(f, "  %-50s %s (default %s)\n", key, type, *def ? def : "none");
@@ -156,7 +158,8 @@ static int cmd_run(run_opts_t *o)
                     canceled = true;
                 }
             int64_t skipped = spate_job_records_skipped(job);
-            if (skipped > 0) fprintf(stderr, "spate: job '%s' skipped %lld malformed records\n", name, (long long)skipped);
+            if (skipped > 0)
+                fprintf(stderr, "spate: job '%s' skipped %lld malformed records\n", name, (long long)skipped);
             if (rc == SPATE_ECANCELED)
                 fprintf(stderr, "spate: job '%s' was cancelled\n", name);
             else if (rc)

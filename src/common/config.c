@@ -13,8 +13,8 @@ typedef struct key_def {
     const char *key;
     key_type_t type;
     const char *def;
-    int64_t min, max;     /* T_INT bounds */
-    const char *choices;  /* T_ENUM: "A|B|C" */
+    int64_t min, max;    /* T_INT bounds */
+    const char *choices; /* T_ENUM: "A|B|C" */
     const char *desc;
 } key_def_t;
 
@@ -23,7 +23,8 @@ static const key_def_t KEYS[] = {
     { "pipeline.max-parallelism", T_INT, "128", 1, 32768, NULL,
       "Number of key groups: the upper bound for rescaling keyed state." },
     { "execution.runtime-mode", T_ENUM, "STREAMING", 0, 0, "STREAMING|BATCH|AUTOMATIC",
-      "STREAMING emits results continuously; BATCH emits final results at end of input; AUTOMATIC picks BATCH "
+      "STREAMING emits results continuously; BATCH emits final results at end of input; AUTOMATIC picks "
+      "BATCH "
       "when every source is bounded." },
     { "pipeline.name", T_STRING, "", 0, 0, NULL, "Name of the job (default: the name given to execute)." },
     { "taskmanager.network.memory.buffers-per-channel", T_INT, "8", 1, 1024, NULL,
@@ -79,12 +80,17 @@ bool sp_parse_duration_ms(const char *s, int64_t *ms)
     long long v = strtoll(s, &end, 10);
     if (errno) return false;
     while (isspace((unsigned char)*end)) end++;
-    static const struct { const char *unit; int64_t mul; } units[] = {
-        { "", 1 }, { "ms", 1 }, { "milli", 1 }, { "millis", 1 }, { "milliseconds", 1 },
-        { "s", 1000 }, { "sec", 1000 }, { "secs", 1000 }, { "second", 1000 }, { "seconds", 1000 },
-        { "min", 60000 }, { "mins", 60000 }, { "minute", 60000 }, { "minutes", 60000 },
-        { "h", 3600000 }, { "hour", 3600000 }, { "hours", 3600000 },
-        { "d", 86400000 }, { "day", 86400000 }, { "days", 86400000 },
+    static const struct {
+        const char *unit;
+        int64_t mul;
+    } units[] = {
+        { "", 1 },           { "ms", 1 },           { "milli", 1 },
+        { "millis", 1 },     { "milliseconds", 1 }, { "s", 1000 },
+        { "sec", 1000 },     { "secs", 1000 },      { "second", 1000 },
+        { "seconds", 1000 }, { "min", 60000 },      { "mins", 60000 },
+        { "minute", 60000 }, { "minutes", 60000 },  { "h", 3600000 },
+        { "hour", 3600000 }, { "hours", 3600000 },  { "d", 86400000 },
+        { "day", 86400000 }, { "days", 86400000 },
     };
     size_t n = strlen(end);
     while (n && isspace((unsigned char)end[n - 1])) n--;
@@ -106,15 +112,16 @@ static int validate(const key_def_t *d, const char *value)
         errno = 0;
         long long v = strtoll(value, &end, 10);
         if (errno || end == value || *end || v < d->min || v > d->max)
-            return sp_set_error(SPATE_ECONFIG, "config key '%s': '%s' is not an integer in %lld..%lld", d->key,
-                                value, (long long)d->min, (long long)d->max);
+            return sp_set_error(SPATE_ECONFIG, "config key '%s': '%s' is not an integer in %lld..%lld",
+                                d->key, value, (long long)d->min, (long long)d->max);
         return SPATE_OK;
     }
     case T_DURATION: {
         int64_t ms;
         if (!sp_parse_duration_ms(value, &ms))
-            return sp_set_error(SPATE_ECONFIG, "config key '%s': '%s' is not a duration (e.g. '200 ms', '10 s')",
-                                d->key, value);
+            return sp_set_error(SPATE_ECONFIG,
+                                "config key '%s': '%s' is not a duration (e.g. '200 ms', '10 s')", d->key,
+                                value);
         return SPATE_OK;
     }
     case T_ENUM: {
@@ -126,7 +133,8 @@ static int validate(const key_def_t *d, const char *value)
             if (len == n && strncasecmp(p, value, n) == 0) return SPATE_OK;
             p = bar ? bar + 1 : NULL;
         }
-        return sp_set_error(SPATE_ECONFIG, "config key '%s': '%s' is not one of %s", d->key, value, d->choices);
+        return sp_set_error(SPATE_ECONFIG, "config key '%s': '%s' is not one of %s", d->key, value,
+                            d->choices);
     }
     case T_STRING: return SPATE_OK;
     }

@@ -1,8 +1,8 @@
 /* connector.c — source/sink wrappers shared by every connector. */
 #include "connectors/connector.h"
 
-spate_source_t *sp_source_new(const sp_source_vtable_t *vt, void *spec, const spate_schema_t *schema, bool bounded,
-                              bool parallel)
+spate_source_t *sp_source_new(const sp_source_vtable_t *vt, void *spec, const spate_schema_t *schema,
+                              bool bounded, bool parallel)
 {
     spate_source_t *s = sp_xcalloc(1, sizeof *s);
     s->vt = vt;

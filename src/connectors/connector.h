@@ -73,8 +73,8 @@ struct spate_sink {
 
 /* Helpers for connector constructors: wrap a spec (ownership of spec and a new
  * reference to schema pass to the result). */
-spate_source_t *sp_source_new(const sp_source_vtable_t *vt, void *spec, const spate_schema_t *schema, bool bounded,
-                              bool parallel);
+spate_source_t *sp_source_new(const sp_source_vtable_t *vt, void *spec, const spate_schema_t *schema,
+                              bool bounded, bool parallel);
 spate_sink_t *sp_sink_new(const sp_sink_vtable_t *vt, void *spec);
 
 #endif

@@ -44,22 +44,24 @@
 #define NUM_LAST_NAMES   9
 #define NUM_CITIES       10
 #define NUM_STATES       6
-#define CHAN_NAME_CAP    16 /* "channel-9999" */
-#define CHAN_URL_CAP     80 /* 24 + 3 * 5 + 16 + 12 + 11 = 78 at most */
-#define NAME_CAP         16 /* "Deiter Bartels" */
+#define CHAN_NAME_CAP    16  /* "channel-9999" */
+#define CHAN_URL_CAP     80  /* 24 + 3 * 5 + 16 + 12 + 11 = 78 at most */
+#define NAME_CAP         16  /* "Deiter Bartels" */
 #define TEXT_OUTCOMES    338 /* 13 * 26: 26 of them (1/13) mean "special" */
 #define TEXT_POOL        (1u << 16)
-#define PRICE_BITS       10 /* two tables of 2^10 entries: 16 KB */
+#define PRICE_BITS       10  /* two tables of 2^10 entries: 16 KB */
 #define TEXT_COPY_MAX    128 /* text_copy copies 8, 32 or 128 bytes, see there */
 
-static const char *const first_names[NUM_FIRST_NAMES] = { "Peter", "Paul",  "Luke",  "John",   "Saul",  "Vicky",
-                                                          "Kate",  "Julie", "Sarah", "Deiter", "Walter" };
+static const char *const first_names[NUM_FIRST_NAMES] = { "Peter", "Paul",   "Luke",  "John",
+                                                          "Saul",  "Vicky",  "Kate",  "Julie",
+                                                          "Sarah", "Deiter", "Walter" };
 static const char *const last_names[NUM_LAST_NAMES] = { "Shultz", "Abrams", "Spencer", "White", "Bartels",
                                                         "Walton", "Smith",  "Jones",   "Noris" };
 static const char *const hot_channels[NUM_HOT_CHANNELS] = { "Google", "Facebook", "Baidu", "Apple" };
-static const char digits2[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-                                 "8081828384858687888990919293949596979899";
+static const char digits2[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
 static const sp_str_t cities[NUM_CITIES] = {
     { "Phoenix", 7 }, { "Los Angeles", 11 }, { "San Francisco", 13 }, { "Boise", 5 }, { "Portland", 8 },
     { "Bend", 4 },    { "Redmond", 7 },      { "Seattle", 7 },        { "Kent", 4 },  { "Cheyenne", 8 },
@@ -71,7 +73,7 @@ static const sp_str_t states[NUM_STATES] = { { "AZ", 2 }, { "CA", 2 }, { "ID", 2
  * compact length arrays (20 KB) and the price tables (16 KB); the string
  * bytes cost cache only to the consumer that copies the slices. */
 static struct {
-    char extra[SP_NEXMARK_EXTRA_POOL]; /* random a-z padding for `extra` */
+    char extra[SP_NEXMARK_EXTRA_POOL];    /* random a-z padding for `extra` */
     char text[TEXT_POOL + TEXT_COPY_MAX]; /* random a-z and ' ' (1/13), for item names etc.;
                                            * padded so fixed-size copies stay inside */
     /* channel i < 10000 is "channel-<i>"; 10000 + h is hot channel h */
@@ -81,7 +83,7 @@ static struct {
     uint8_t chan_url_len[NUM_CHAN_ENTRIES];
     char name[NUM_FIRST_NAMES * NUM_LAST_NAMES][NAME_CAP]; /* "First Last" */
     uint8_t name_len[NUM_FIRST_NAMES * NUM_LAST_NAMES];
-    char outcome[TEXT_OUTCOMES]; /* 16-bit draw outcome -> 'a'..'z', or 0 = special */
+    char outcome[TEXT_OUTCOMES];      /* 16-bit draw outcome -> 'a'..'z', or 0 = special */
     double price_hi[1 << PRICE_BITS]; /* 100 * 10^(6 i / 2^10) */
     double price_lo[1 << PRICE_BITS]; /* 10^(6 j / 2^20) */
 } T;

@@ -81,10 +81,10 @@ extern "C" {
 typedef struct sp_nexmark_config {
     uint64_t events_num;       /* total over all splits; 0 = unbounded */
     uint64_t first_event_rate; /* events per event-time second, all splits together */
-    uint32_t person_proportion, auction_proportion, bid_proportion; /* 1, 3, 46 */
-    uint32_t avg_person_size, avg_auction_size, avg_bid_size;       /* 200, 500, 100 */
+    uint32_t person_proportion, auction_proportion, bid_proportion;   /* 1, 3, 46 */
+    uint32_t avg_person_size, avg_auction_size, avg_bid_size;         /* 200, 500, 100 */
     uint32_t hot_auction_ratio, hot_sellers_ratio, hot_bidders_ratio; /* 2, 4, 4 */
-    uint32_t num_in_flight_auctions, num_active_people;             /* 100, 1000 */
+    uint32_t num_in_flight_auctions, num_active_people;               /* 100, 1000 */
     int64_t base_time_ms; /* event time of event number 0; the source sets it to the wall clock */
     uint64_t seed;        /* keys all per-event randomness */
 } sp_nexmark_config_t;
@@ -146,23 +146,23 @@ typedef struct sp_nexmark_gen {
     uint64_t key;            /* hash of the seed: keys per-event streams */
     uint32_t total_prop;     /* person + auction + bid proportions */
     uint32_t split_count;
-    uint64_t ts_num;           /* split_count * 1000: ms numerator per event */
-    uint64_t ts_step_q;        /* ts_num / rate */
-    uint64_t ts_step_r;        /* ts_num % rate */
-    uint64_t horizon_q;         /* auction horizon, see make_auction */
+    uint64_t ts_num;    /* split_count * 1000: ms numerator per event */
+    uint64_t ts_step_q; /* ts_num / rate */
+    uint64_t ts_step_r; /* ts_num % rate */
+    uint64_t horizon_q; /* auction horizon, see make_auction */
     uint64_t horizon_r;
-    uint32_t bid_extra_min;     /* bid extra length: min + uniform(span) ... */
+    uint32_t bid_extra_min; /* bid extra length: min + uniform(span) ... */
     uint32_t bid_extra_span;
     uint32_t bid_extra_offsets; /* ... at offset uniform(offsets) in the pool */
     uint64_t hot_auction_min;   /* a 32-bit draw >= this picks the hot auction (bids) */
     uint64_t hot_bidder_min;    /* ... the hot bidder (bids) */
     uint64_t hot_seller_min;    /* ... the hot seller (auctions) */
     /* Cursor: the next event. */
-    uint64_t pos;      /* events emitted by this split */
-    uint64_t epoch;    /* (first_event_id + pos) / total_prop */
-    uint32_t offset;   /* (first_event_id + pos) % total_prop */
-    uint64_t ts_rem;   /* remainder of pos * ts_num / rate */
-    int64_t ts_ms;     /* date_time of the next event */
+    uint64_t pos;    /* events emitted by this split */
+    uint64_t epoch;  /* (first_event_id + pos) / total_prop */
+    uint32_t offset; /* (first_event_id + pos) % total_prop */
+    uint64_t ts_rem; /* remainder of pos * ts_num / rate */
+    int64_t ts_ms;   /* date_time of the next event */
     /* Bid references for the current epoch (they change once per epoch),
      * final ids including FIRST_*_ID and the bidder quirk. */
     int64_t ep_hot_auction, ep_min_auction;

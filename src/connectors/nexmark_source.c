@@ -23,7 +23,8 @@ static const char *const SCHEMAS[] = {
         "person_id BIGINT, person_name STRING, person_emailAddress STRING, person_creditCard STRING, "
         "person_city STRING, person_state STRING, person_dateTime TIMESTAMP(3), person_extra STRING, "
         "auction_id BIGINT, auction_itemName STRING, auction_description STRING, auction_initialBid BIGINT, "
-        "auction_reserve BIGINT, auction_dateTime TIMESTAMP(3), auction_expires TIMESTAMP(3), auction_seller BIGINT, "
+        "auction_reserve BIGINT, auction_dateTime TIMESTAMP(3), auction_expires TIMESTAMP(3), auction_seller "
+        "BIGINT, "
         "auction_category BIGINT, auction_extra STRING, "
         "bid_auction BIGINT, bid_bidder BIGINT, bid_price BIGINT, bid_channel STRING, bid_url STRING, "
         "bid_dateTime TIMESTAMP(3), bid_extra STRING, "
@@ -31,10 +32,11 @@ static const char *const SCHEMAS[] = {
     [SPATE_NEXMARK_PERSONS] = "id BIGINT NOT NULL, name STRING NOT NULL, emailAddress STRING NOT NULL, "
                               "creditCard STRING NOT NULL, city STRING NOT NULL, state STRING NOT NULL, "
                               "dateTime TIMESTAMP(3) NOT NULL, extra STRING NOT NULL",
-    [SPATE_NEXMARK_AUCTIONS] = "id BIGINT NOT NULL, itemName STRING NOT NULL, description STRING NOT NULL, "
-                               "initialBid BIGINT NOT NULL, reserve BIGINT NOT NULL, dateTime TIMESTAMP(3) NOT NULL, "
-                               "expires TIMESTAMP(3) NOT NULL, seller BIGINT NOT NULL, category BIGINT NOT NULL, "
-                               "extra STRING NOT NULL",
+    [SPATE_NEXMARK_AUCTIONS] =
+        "id BIGINT NOT NULL, itemName STRING NOT NULL, description STRING NOT NULL, "
+        "initialBid BIGINT NOT NULL, reserve BIGINT NOT NULL, dateTime TIMESTAMP(3) NOT NULL, "
+        "expires TIMESTAMP(3) NOT NULL, seller BIGINT NOT NULL, category BIGINT NOT NULL, "
+        "extra STRING NOT NULL",
     [SPATE_NEXMARK_BIDS] = "auction BIGINT NOT NULL, bidder BIGINT NOT NULL, price BIGINT NOT NULL, "
                            "channel STRING NOT NULL, url STRING NOT NULL, dateTime TIMESTAMP(3) NOT NULL, "
                            "extra STRING NOT NULL",
@@ -74,9 +76,11 @@ static int nx_open(const void *spec, const sp_source_ctx_t *ctx, void **reader)
     cfg.first_event_rate = s->o.first_event_rate;
     cfg.base_time_ms = s->o.base_time_ms;
     cfg.seed = s->o.seed;
-    if (sp_nexmark_gen_init(&r->gen, &cfg, (uint32_t)ctx->info.subtask_index, (uint32_t)ctx->info.parallelism) != 0) {
+    if (sp_nexmark_gen_init(&r->gen, &cfg, (uint32_t)ctx->info.subtask_index,
+                            (uint32_t)ctx->info.parallelism) != 0) {
         free(r);
-        return sp_error_set(ctx->error, SPATE_EINVAL, "nexmark: invalid options (first-event.rate must be > 0)");
+        return sp_error_set(ctx->error, SPATE_EINVAL,
+                            "nexmark: invalid options (first-event.rate must be > 0)");
     }
     if (s->o.max_events_per_second > 0) {
         r->rate = s->o.max_events_per_second / ctx->info.parallelism;
@@ -131,7 +135,8 @@ static inline void fill_bid_fast(sp_batch_t *b, uint32_t i, const sp_nexmark_bid
     for (int k = 0; k < 3; k++) {
         sp_column_t *c = &b->cols[col[k]];
         int32_t *o = c->values;
-        if (SP_UNLIKELY((uint32_t)o[i] + str[k]->len > c->data_cap)) sp_batch_reserve_data(b, col[k], str[k]->len);
+        if (SP_UNLIKELY((uint32_t)o[i] + str[k]->len > c->data_cap))
+            sp_batch_reserve_data(b, col[k], str[k]->len);
         memcpy(c->data + o[i], str[k]->ptr, str[k]->len);
         o[i + 1] = o[i] + (int32_t)str[k]->len;
     }

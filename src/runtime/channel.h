@@ -18,7 +18,12 @@
 #include "runtime/runtime.h"
 
 /* In-band elements: data and the control events that must stay in order with it. */
-typedef enum sp_elem_kind { SP_ELEM_BATCH = 0, SP_ELEM_WATERMARK, SP_ELEM_BARRIER, SP_ELEM_END } sp_elem_kind_t;
+typedef enum sp_elem_kind {
+    SP_ELEM_BATCH = 0,
+    SP_ELEM_WATERMARK,
+    SP_ELEM_BARRIER,
+    SP_ELEM_END
+} sp_elem_kind_t;
 
 typedef struct sp_elem {
     sp_elem_kind_t kind;

@@ -71,10 +71,10 @@ const char *sp_part_name(sp_part_kind_t k)
 size_t sp_graph_describe(const sp_graph_t *g, int default_parallelism, char *buf, size_t cap)
 {
     size_t n = 0;
-#define OUT(...)                                                                                           \
-    do {                                                                                                   \
-        int k_ = snprintf(n < cap ? buf + n : NULL, n < cap ? cap - n : 0, __VA_ARGS__);                  \
-        if (k_ > 0) n += (size_t)k_;                                                                       \
+#define OUT(...)                                                                                             \
+    do {                                                                                                     \
+        int k_ = snprintf(n < cap ? buf + n : NULL, n < cap ? cap - n : 0, __VA_ARGS__);                     \
+        if (k_ > 0) n += (size_t)k_;                                                                         \
     } while (0)
     if (cap) buf[0] = '\0';
     for (int i = 0; i < g->nnodes; i++) {

@@ -36,8 +36,8 @@ struct spate_job {
     bool joined;
     const sp_graph_t *g;
     const sp_config_t *config;
-    int *par;       /* resolved parallelism per node */
-    int *chain_of;  /* node -> chain */
+    int *par;      /* resolved parallelism per node */
+    int *chain_of; /* node -> chain */
     int *pos_in_chain;
     sp_chain_t *chains;
     int nchains;
@@ -74,7 +74,8 @@ static void job_stop(sp_job_t *job)
 {
     atomic_store(&job->stop, true);
     for (int c = 0; c < job->nchains; c++)
-        for (int i = 0; i < job->chains[c].parallelism; i++) sp_notifier_notify(&job->chains[c].tasks[i].notifier);
+        for (int i = 0; i < job->chains[c].parallelism; i++)
+            sp_notifier_notify(&job->chains[c].tasks[i].notifier);
     for (int i = 0; i < job->nchannels; i++) sp_channel_wake(job->channels[i]);
 }
 
@@ -204,8 +205,8 @@ static int resolve(sp_job_t *job, sp_edge_t *edges, sp_error_t *err)
         int p = n->parallelism ? n->parallelism : def;
         if (n->source && !n->source->parallel) {
             if (n->parallelism > 1)
-                return sp_error_set(err, SPATE_EINVAL, "source '%s' is not parallel: its parallelism must be 1",
-                                    n->name);
+                return sp_error_set(err, SPATE_EINVAL,
+                                    "source '%s' is not parallel: its parallelism must be 1", n->name);
             p = 1;
         }
         if (p > job->max_parallelism)
@@ -218,10 +219,11 @@ static int resolve(sp_job_t *job, sp_edge_t *edges, sp_error_t *err)
         int pf = job->par[e->from], pt = job->par[e->to];
         if (e->part == SP_PART_DEFAULT) e->part = pf == pt ? SP_PART_FORWARD : SP_PART_REBALANCE;
         if (e->part == SP_PART_FORWARD && pf != pt)
-            return sp_error_set(err, SPATE_EINVAL,
-                                "forward partitioning from '%s' (parallelism %d) to '%s' (parallelism %d) needs "
-                                "equal parallelism",
-                                g->nodes[e->from]->name, pf, g->nodes[e->to]->name, pt);
+            return sp_error_set(
+                err, SPATE_EINVAL,
+                "forward partitioning from '%s' (parallelism %d) to '%s' (parallelism %d) needs "
+                "equal parallelism",
+                g->nodes[e->from]->name, pf, g->nodes[e->to]->name, pt);
     }
     return SPATE_OK;
 }
@@ -334,13 +336,15 @@ static void build_tasks(sp_job_t *job, const sp_edge_t *edges, const char *name)
     }
 }
 
-int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const char *name, sp_job_t **out, sp_error_t *err)
+int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const char *name, sp_job_t **out,
+                 sp_error_t *err)
 {
     *out = NULL;
     if (g->nnodes == 0) return sp_error_set(err, SPATE_EINVAL, "the job has no operators");
     bool has_sink = false;
     for (int i = 0; i < g->nnodes; i++) has_sink |= g->nodes[i]->is_sink;
-    if (!has_sink) return sp_error_set(err, SPATE_EINVAL, "the job has no sink: add one with spate_stream_sink()");
+    if (!has_sink)
+        return sp_error_set(err, SPATE_EINVAL, "the job has no sink: add one with spate_stream_sink()");
 
     sp_job_t *job = sp_xcalloc(1, sizeof *job);
     pthread_mutex_init(&job->mu, NULL);
@@ -356,8 +360,9 @@ int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const char *nam
         if (g->nodes[i]->source && !g->nodes[i]->source->bounded) all_bounded = false;
     if (!strcmp(mode, "BATCH") && !all_bounded) {
         job_free(job);
-        return sp_error_set(err, SPATE_EINVAL,
-                            "execution.runtime-mode BATCH needs bounded sources, and this job has an unbounded one");
+        return sp_error_set(
+            err, SPATE_EINVAL,
+            "execution.runtime-mode BATCH needs bounded sources, and this job has an unbounded one");
     }
     job->batch_mode = !strcmp(mode, "BATCH") || (!strcmp(mode, "AUTOMATIC") && all_bounded);
     job->par = sp_xcalloc((size_t)g->nnodes, sizeof(int));

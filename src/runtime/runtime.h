@@ -43,9 +43,9 @@ typedef struct sp_output sp_output_t;
 /* What an operator instance gets at open (borrowed; lives as long as the instance). */
 typedef struct sp_op_ctx {
     spate_task_info_t info;
-    sp_output_t *out;       /* where the operator emits */
-    sp_error_t *error;      /* the task's error record */
-    bool batch_mode;        /* execution.runtime-mode resolved to BATCH */
+    sp_output_t *out;  /* where the operator emits */
+    sp_error_t *error; /* the task's error record */
+    bool batch_mode;   /* execution.runtime-mode resolved to BATCH */
     const sp_config_t *config;
     const spate_schema_t *in_schema[2];
     const spate_schema_t *out_schema;
@@ -128,19 +128,19 @@ int sp_key_compute(const sp_key_selector_t *sel, const spate_row_t *row, spate_k
 typedef struct sp_edge {
     int from, to, input; /* input: 0 or 1 on the `to` node */
     sp_part_kind_t part;
-    sp_key_selector_t key;            /* SP_PART_HASH */
-    spate_partition_fn custom_fn;     /* SP_PART_CUSTOM */
+    sp_key_selector_t key;        /* SP_PART_HASH */
+    spate_partition_fn custom_fn; /* SP_PART_CUSTOM */
     void *custom_ctx;
 } sp_edge_t;
 
 typedef struct sp_node {
     int id;
     char *name;
-    char *uid; /* stable id: user-given, else derived from name and position */
+    char *uid;           /* stable id: user-given, else derived from name and position */
     int parallelism;     /* 0 = job default */
     int max_parallelism; /* 1 for non-parallel sources */
     bool chaining_disabled;
-    spate_source_t *source; /* source nodes */
+    spate_source_t *source;   /* source nodes */
     const sp_op_vtable_t *vt; /* other nodes */
     void *spec;
     spate_schema_t *out_schema; /* NULL for sinks */
@@ -170,6 +170,7 @@ typedef struct spate_job sp_job_t;
 int sp_job_trigger_barrier(sp_job_t *job, int64_t id);
 
 /* Starts a job running graph g with config (both borrowed: they must outlive the job). */
-int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const char *name, sp_job_t **out, sp_error_t *err);
+int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const char *name, sp_job_t **out,
+                 sp_error_t *err);
 
 #endif

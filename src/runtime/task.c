@@ -105,8 +105,8 @@ static int writer_push(sp_writer_t *w, sp_batch_t *b)
             spate_row_t row = { b, r };
             int target = w->custom_fn(w->custom_ctx, &row, w->nch);
             if (target < 0 || target >= w->nch)
-                return sp_error_set(&t->error, SPATE_EUSER,
-                                    "custom partitioner returned %d, outside 0..%d", target, w->nch - 1);
+                return sp_error_set(&t->error, SPATE_EUSER, "custom partitioner returned %d, outside 0..%d",
+                                    target, w->nch - 1);
             int rc = scatter_row(w, target, b, r);
             if (rc) return rc;
         }
@@ -227,7 +227,8 @@ static int chain_barrier(sp_task_t *t, int64_t id)
     int rc = SPATE_OK;
     for (int i = 0; rc == SPATE_OK && i < t->nops; i++) {
         sp_opinst_t *op = &t->ops[i];
-        if (op->vt && op->vt->process_barrier) rc = fail_at(t, op->node, op->vt->process_barrier(op->inst, id));
+        if (op->vt && op->vt->process_barrier)
+            rc = fail_at(t, op->node, op->vt->process_barrier(op->inst, id));
         for (int k = 0; rc == SPATE_OK && k < op->out.nwriters; k++)
             rc = writer_broadcast_event(op->out.writers[k], SP_ELEM_BARRIER, id);
     }
@@ -373,7 +374,8 @@ static int handle(sp_task_t *t, sp_input_t *in, sp_elem_t *e)
         in->ended = true;
         t->nended++;
         if (t->nended == t->ninputs) return chain_finish(t);
-        if (t->pending_barrier && in->barrier < t->pending_barrier && t->barrier_count >= t->ninputs - t->nended) {
+        if (t->pending_barrier && in->barrier < t->pending_barrier &&
+            t->barrier_count >= t->ninputs - t->nended) {
             int64_t id = t->pending_barrier; /* the channel that ended was the last one missing */
             t->pending_barrier = 0;
             t->barrier_count = 0;

@@ -65,7 +65,8 @@ sp_batch_t *sp_batch_create(const spate_schema_t *schema, uint32_t capacity)
     }
     size_t size = ALIGN8(sizeof *b) + ALIGN8(sizeof(sp_column_t) * (size_t)s->nfields) + ALIGN8(capacity) +
                   8 * (size_t)capacity;
-    for (int i = 0; i < s->nfields; i++) size += ALIGN8((capacity + 7) / 8) + values_size(&s->fields[i], capacity);
+    for (int i = 0; i < s->nfields; i++)
+        size += ALIGN8((capacity + 7) / 8) + values_size(&s->fields[i], capacity);
     char *mem = sp_xmalloc(size);
     b = (sp_batch_t *)mem;
     memset(b, 0, sizeof *b);

@@ -263,7 +263,8 @@ int spate_out_emit(spate_collector_t *c)
             o[i + 1] = o[i];
         }
     }
-    b->timestamps[i] = c->time_set ? c->event_time : (c->input ? spate_row_event_time(c->input) : SPATE_NO_TIMESTAMP);
+    b->timestamps[i] =
+        c->time_set ? c->event_time : (c->input ? spate_row_event_time(c->input) : SPATE_NO_TIMESTAMP);
     b->kinds[i] = (uint8_t)(c->kind >= 0 ? c->kind : (c->input ? (int8_t)spate_row_kind(c->input) : 0));
     c->time_set = false;
     c->kind = -1;
@@ -279,7 +280,8 @@ int spate_out_emit(spate_collector_t *c)
 int spate_out_emit_row(spate_collector_t *c, const spate_row_t *row)
 {
     if (row->batch->schema != c->schema && !spate_schema_equal(row->batch->schema, c->schema))
-        return sp_error_set(c->error, SPATE_EINVAL, "spate_out_emit_row: the row's schema differs from the output's");
+        return sp_error_set(c->error, SPATE_EINVAL,
+                            "spate_out_emit_row: the row's schema differs from the output's");
     sp_batch_t *b = cur(c);
     sp_batch_append_row(b, row->batch, row->index);
     if (c->time_set) b->timestamps[b->count - 1] = c->event_time;

@@ -380,7 +380,8 @@ int sp_schema_project(const spate_schema_t *in, const char *list, spate_schema_t
         if (f < 0) return sp_set_error(SPATE_EINVAL, "no field named '%s' in the stream's schema", name);
         if (n == max) return sp_set_error(SPATE_EINVAL, "too many fields in \"%s\"", list);
         for (int i = 0; i < n; i++)
-            if (idx[i] == f) return sp_set_error(SPATE_EINVAL, "field '%s' listed twice in \"%s\"", name, list);
+            if (idx[i] == f)
+                return sp_set_error(SPATE_EINVAL, "field '%s' listed twice in \"%s\"", name, list);
         idx[n++] = f;
     }
     if (n == 0) return sp_set_error(SPATE_EINVAL, "empty field list");

@@ -144,7 +144,8 @@ static bool parse_decimal(const char *s, size_t len, int precision, int scale, s
         if (ch < '0' || ch > '9') return false;
         any = true;
         if (dot) {
-            if (frac_digits == scale) continue; /* extra fraction digits are cut, as a cast to the scale would */
+            if (frac_digits == scale)
+                continue; /* extra fraction digits are cut, as a cast to the scale would */
             frac_digits++;
         } else if (v != 0 || ch != '0')
             int_digits++;
@@ -269,9 +270,15 @@ size_t sp_format_field(const spate_row_t *row, int f, char *buf, size_t cap, cha
     size_t len = 0;
     if (spate_row_is_null(row, f)) return 0;
     switch (fd->type) {
-    case SPATE_TYPE_BOOLEAN: len = (size_t)snprintf(tmp, sizeof tmp, "%s", spate_row_get_boolean(row, f) ? "true" : "false"); break;
-    case SPATE_TYPE_INT: len = (size_t)snprintf(tmp, sizeof tmp, "%" PRId32, spate_row_get_int(row, f)); break;
-    case SPATE_TYPE_BIGINT: len = (size_t)snprintf(tmp, sizeof tmp, "%" PRId64, spate_row_get_bigint(row, f)); break;
+    case SPATE_TYPE_BOOLEAN:
+        len = (size_t)snprintf(tmp, sizeof tmp, "%s", spate_row_get_boolean(row, f) ? "true" : "false");
+        break;
+    case SPATE_TYPE_INT:
+        len = (size_t)snprintf(tmp, sizeof tmp, "%" PRId32, spate_row_get_int(row, f));
+        break;
+    case SPATE_TYPE_BIGINT:
+        len = (size_t)snprintf(tmp, sizeof tmp, "%" PRId64, spate_row_get_bigint(row, f));
+        break;
     case SPATE_TYPE_DOUBLE: len = format_double(spate_row_get_double(row, f), tmp, sizeof tmp); break;
     case SPATE_TYPE_DECIMAL: len = format_decimal(spate_row_get_decimal(row, f), fd->scale, tmp); break;
     case SPATE_TYPE_DATE: {
@@ -291,8 +298,9 @@ size_t sp_format_field(const spate_row_t *row, int f, char *buf, size_t cap, cha
         int y;
         unsigned m, d;
         civil_from_days(days, &y, &m, &d);
-        len = (size_t)snprintf(tmp, sizeof tmp, "%04d-%02u-%02u %02d:%02d:%02d.%03d", y, m, d, (int)(rem / 3600000),
-                               (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
+        len = (size_t)snprintf(tmp, sizeof tmp, "%04d-%02u-%02u %02d:%02d:%02d.%03d", y, m, d,
+                               (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
+                               (int)(rem % 1000));
         break;
     }
     case SPATE_TYPE_VARCHAR:

@@ -58,8 +58,8 @@ struct spate_schema {
 
 typedef struct sp_column {
     uint8_t *validity;
-    void *values;     /* fixed-width values, or int32 offsets for var-len */
-    char *data;       /* var-len bytes */
+    void *values; /* fixed-width values, or int32 offsets for var-len */
+    char *data;   /* var-len bytes */
     uint32_t data_cap;
 } sp_column_t;
 
@@ -136,7 +136,7 @@ struct spate_collector {
     int64_t event_time;
     int8_t kind; /* -1: from input / insert */
     bool time_set;
-    uint64_t emitted; /* rows emitted since the counter was last reset */
+    uint64_t emitted;  /* rows emitted since the counter was last reset */
     sp_error_t *error; /* where spate_out_fail writes */
     uint8_t *set;      /* per field: set in the current row */
 };
@@ -150,8 +150,8 @@ void sp_collector_fini(spate_collector_t *c);
 /* ---- text ---- */
 /* Parses one CSV field's text into column c of the row under construction of the collector.
  * `quoted` tells whether the field was quoted (an empty unquoted field is NULL). */
-int sp_collector_set_text(spate_collector_t *c, int field, const char *s, size_t len, bool quoted,
-                          char *err, size_t errcap);
+int sp_collector_set_text(spate_collector_t *c, int field, const char *s, size_t len, bool quoted, char *err,
+                          size_t errcap);
 /* Appends field `f` of `row` as text (CSV rules if csv, plain otherwise) to buf; returns length needed. */
 size_t sp_format_field(const spate_row_t *row, int f, char *buf, size_t cap, char delim, bool csv);
 

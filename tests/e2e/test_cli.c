@@ -86,9 +86,10 @@ static void bad_config_key_names_itself(void **state)
 {
     (void)state;
     char *out;
-    assert_int_equal(run(&out, "%s/spate run %s/examples/wordcount.so --config no.such.key=1 -- --input x --output y",
-                         build_dir(), build_dir()),
-                     2);
+    assert_int_equal(
+        run(&out, "%s/spate run %s/examples/wordcount.so --config no.such.key=1 -- --input x --output y",
+            build_dir(), build_dir()),
+        2);
     assert_non_null(strstr(out, "'no.such.key'"));
     free(out);
 }
@@ -98,8 +99,8 @@ static void failing_operator_fails_the_job(void **state)
     (void)state;
     for (int p = 1; p <= 4; p *= 2) {
         char *out;
-        assert_int_equal(run(&out, "%s/spate run %s/tests/jobs/failing_job.so -p %d -- --fail-at 777", build_dir(),
-                             build_dir(), p),
+        assert_int_equal(run(&out, "%s/spate run %s/tests/jobs/failing_job.so -p %d -- --fail-at 777",
+                             build_dir(), build_dir(), p),
                          1);
         assert_non_null(strstr(out, "job 'failing_job' failed: operator 'fail-on-row'"));
         assert_non_null(strstr(out, "row 777 is cursed"));
@@ -111,7 +112,8 @@ static void missing_input_names_the_path(void **state)
 {
     (void)state;
     char *dir = tu_mkdtemp(), *out;
-    assert_int_equal(run(&out, "%s/spate run %s/examples/wordcount.so -- --input %s/absent.txt --output %s/out",
+    assert_int_equal(run(&out,
+                         "%s/spate run %s/examples/wordcount.so -- --input %s/absent.txt --output %s/out",
                          build_dir(), build_dir(), dir, dir),
                      1);
     assert_non_null(strstr(out, "absent.txt"));
@@ -123,7 +125,8 @@ static void missing_input_names_the_path(void **state)
 /* Random text with mixed case and whitespace; writes the expected "word\tcount" lines, sorted. */
 static char *make_words(const char *path)
 {
-    static const char *const vocab[] = { "stream", "State", "flink", "spate", "KEY", "window", "a", "b", "c", "time" };
+    static const char *const vocab[] = { "stream", "State", "flink", "spate", "KEY",
+                                         "window", "a",     "b",     "c",     "time" };
     int counts[10] = { 0 };
     FILE *f = fopen(path, "w");
     assert_non_null(f);
@@ -133,7 +136,8 @@ static char *make_words(const char *path)
         int w = (int)((seed >> 16) % 10);
         counts[w]++;
         const char *word = vocab[w];
-        for (const char *c = word; *c; c++) fputc((seed >> 8) & 1 ? *c : (*c >= 'a' && *c <= 'z' ? *c - 32 : *c), f);
+        for (const char *c = word; *c; c++)
+            fputc((seed >> 8) & 1 ? *c : (*c >= 'a' && *c <= 'z' ? *c - 32 : *c), f);
         fputs((seed >> 20) % 7 == 0 ? "\n" : ((seed >> 20) % 7 == 1 ? " \t " : " "), f);
     }
     fclose(f);
@@ -157,7 +161,8 @@ static void wordcount_same_at_every_parallelism(void **state)
     char *expected = make_words(in);
     for (int p = 1; p <= 4; p *= 2) {
         char *out;
-        int rc = run(&out, "%s/spate run %s/examples/wordcount.so --parallelism %d -- --input %s --output %s/out%d",
+        int rc = run(&out,
+                     "%s/spate run %s/examples/wordcount.so --parallelism %d -- --input %s --output %s/out%d",
                      build_dir(), build_dir(), p, in, dir, p);
         if (rc) print_message("%s\n", out);
         assert_int_equal(rc, 0);
@@ -222,7 +227,9 @@ static void demo_job_prints_channels(void **state)
 {
     (void)state;
     char *out;
-    assert_int_equal(run(&out, "%s/spate run %s/examples/nexmark_demo.so -p 2 -- --events 200000", build_dir(), build_dir()), 0);
+    assert_int_equal(run(&out, "%s/spate run %s/examples/nexmark_demo.so -p 2 -- --events 200000",
+                         build_dir(), build_dir()),
+                     0);
     static const char *const ch[] = { "Google", "Facebook", "Baidu", "Apple", "other" };
     for (int i = 0; i < 5; i++) {
         char needle[64];
@@ -244,22 +251,24 @@ static void installed_spate_builds_and_runs_a_job(void **state)
     char job[600];
     snprintf(job, sizeof job, "%s/job.c", dir);
     FILE *f = fopen(job, "w");
-    fputs("#include <spate/spate.h>\n"
-          "int spate_job_main(spate_env_t *env, int argc, char **argv)\n"
-          "{\n"
-          "    (void)argc; (void)argv;\n"
-          "    spate_schema_t *s = spate_schema_of(\"word STRING, n BIGINT\");\n"
-          "    const char *rows[] = { \"outside,1\", \"the,2\", \"tree,3\" };\n"
-          "    spate_stream_t *in = spate_env_add_source(env, spate_collection_source(s, rows, 3), \"rows\");\n"
-          "    spate_stream_sink(in, spate_print_sink(NULL), \"print\");\n"
-          "    spate_schema_release(s);\n"
-          "    return SPATE_OK;\n"
-          "}\n",
-          f);
+    fputs(
+        "#include <spate/spate.h>\n"
+        "int spate_job_main(spate_env_t *env, int argc, char **argv)\n"
+        "{\n"
+        "    (void)argc; (void)argv;\n"
+        "    spate_schema_t *s = spate_schema_of(\"word STRING, n BIGINT\");\n"
+        "    const char *rows[] = { \"outside,1\", \"the,2\", \"tree,3\" };\n"
+        "    spate_stream_t *in = spate_env_add_source(env, spate_collection_source(s, rows, 3), \"rows\");\n"
+        "    spate_stream_sink(in, spate_print_sink(NULL), \"print\");\n"
+        "    spate_schema_release(s);\n"
+        "    return SPATE_OK;\n"
+        "}\n",
+        f);
     fclose(f);
-    rc = run(&out, "cd %s && PKG_CONFIG_PATH=%s/inst/lib/pkgconfig && export PKG_CONFIG_PATH && "
-                   "cc -std=c11 -Wall -Werror -shared -fPIC job.c $(pkg-config --cflags --libs spate) -o job.so && "
-                   "%s/inst/bin/spate run job.so",
+    rc = run(&out,
+             "cd %s && PKG_CONFIG_PATH=%s/inst/lib/pkgconfig && export PKG_CONFIG_PATH && "
+             "cc -std=c11 -Wall -Werror -shared -fPIC job.c $(pkg-config --cflags --libs spate) -o job.so && "
+             "%s/inst/bin/spate run job.so",
              dir, dir, dir);
     if (rc) print_message("%s\n", out);
     assert_int_equal(rc, 0);

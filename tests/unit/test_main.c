@@ -6,8 +6,7 @@
 
 int sp_test_main(int argc, char **argv, const struct CMUnitTest *tests, size_t n, const char *group)
 {
-    if (argc < 2)
-        return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+    if (argc < 2) return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
         if (strcmp(tests[i].name, argv[1]) == 0)
             return _cmocka_run_group_tests(group, &tests[i], 1, NULL, NULL);

@@ -17,8 +17,8 @@
 #include "connectors/connector.h"
 
 typedef struct tu_seq_opts {
-    int64_t n;       /* rows in all; 0 = unbounded */
-    int64_t keys;    /* k = v % keys (keys > 0) */
+    int64_t n;    /* rows in all; 0 = unbounded */
+    int64_t keys; /* k = v % keys (keys > 0) */
     bool parallel;
     bool event_time; /* event timestamp = v */
     int rows_per_poll;

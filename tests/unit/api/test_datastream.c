@@ -100,8 +100,8 @@ static void map_must_emit_exactly_one_row(void **state)
 {
     (void)state;
     spate_env_t *env = spate_env_create();
-    spate_stream_sink(spate_stream_map(seq(env, 10, 1), "lazy", emits_nothing, NULL, NULL), spate_blackhole_sink(),
-                      "out");
+    spate_stream_sink(spate_stream_map(seq(env, 10, 1), "lazy", emits_nothing, NULL, NULL),
+                      spate_blackhole_sink(), "out");
     assert_int_equal(spate_env_execute(env, "map"), SPATE_EUSER);
     assert_non_null(strstr(spate_env_error(env), "operator 'lazy'"));
     assert_non_null(strstr(spate_env_error(env), "exactly one row"));
@@ -225,8 +225,8 @@ static void co_flat_map_routes_each_input(void **state)
     spate_env_set_parallelism(env, 2);
     spate_connected_t *c = spate_stream_connect(seq(env, 100, 1), seq(env, 100, 1));
     spate_schema_t *schema = spate_schema_of("k BIGINT, v BIGINT");
-    spate_stream_sink(spate_connected_flat_map(c, "co", left_twice, right_none, NULL, schema), tu_capture_sink(&cap),
-                      "capture");
+    spate_stream_sink(spate_connected_flat_map(c, "co", left_twice, right_none, NULL, schema),
+                      tu_capture_sink(&cap), "capture");
     spate_schema_release(schema);
     assert_int_equal(spate_env_execute(env, "co"), SPATE_OK);
     assert_int_equal(cap.n, 200);

@@ -190,7 +190,8 @@ static void references_follow_the_model(void **state)
         if (e.type == SP_NEXMARK_AUCTION) {
             int64_t s = e.u.auction.seller - 1000;
             auctions++;
-            if (s == lp / 100 * 100) hot_sellers++;
+            if (s == lp / 100 * 100)
+                hot_sellers++;
             else {
                 assert_true(s >= num - active);
                 assert_true(s < num + 10);
@@ -200,12 +201,14 @@ static void references_follow_the_model(void **state)
             int64_t b = e.u.bid.bidder - 2000, a = e.u.bid.auction - 1000;
             bids++;
             min_bidder = e.u.bid.bidder < min_bidder ? e.u.bid.bidder : min_bidder;
-            if (b == lp / 100 * 100 + 1) hot_bidders++;
+            if (b == lp / 100 * 100 + 1)
+                hot_bidders++;
             else {
                 assert_true(b >= num - active);
                 assert_true(b < num + 10);
             }
-            if (a == la / 100 * 100) hot_auctions++;
+            if (a == la / 100 * 100)
+                hot_auctions++;
             else {
                 int64_t lo = la - 100 < 0 ? 0 : la - 100;
                 assert_true(a >= lo);
@@ -216,7 +219,8 @@ static void references_follow_the_model(void **state)
     assert_true(min_bidder >= 2000);
     /* hot shares 3/4, 3/4, 1/2, plus the random picks that land on the
      * hot id by chance (< 1 %) */
-    double fs = (double)hot_sellers / auctions, fb = (double)hot_bidders / bids, fa = (double)hot_auctions / bids;
+    double fs = (double)hot_sellers / auctions, fb = (double)hot_bidders / bids,
+           fa = (double)hot_auctions / bids;
     assert_true(fs > 0.73 && fs < 0.78);
     assert_true(fb > 0.74 && fb < 0.77);
     assert_true(fa > 0.49 && fa < 0.52);
@@ -408,8 +412,8 @@ static void person_and_auction_strings_have_model_shape(void **state)
                                           "Kate",  "Julie", "Sarah", "Deiter", "Walter" };
     static const char *const lasts[] = { "Shultz", "Abrams", "Spencer", "White", "Bartels",
                                          "Walton", "Smith",  "Jones",   "Noris" };
-    static const char *const cities[] = { "Phoenix",  "Los Angeles", "San Francisco", "Boise", "Portland",
-                                          "Bend",     "Redmond",     "Seattle",       "Kent",  "Cheyenne" };
+    static const char *const cities[] = { "Phoenix", "Los Angeles", "San Francisco", "Boise", "Portland",
+                                          "Bend",    "Redmond",     "Seattle",       "Kent",  "Cheyenne" };
     static const char *const states[] = { "AZ", "CA", "ID", "OR", "WA", "WY" };
     sp_nexmark_config_t c = config(100000);
     sp_nexmark_gen_t g;
@@ -436,8 +440,10 @@ static void person_and_auction_strings_have_model_shape(void **state)
             /* credit card: dddd dddd dddd dddd */
             assert_int_equal(p->credit_card.len, 19);
             for (uint32_t i = 0; i < 19; i++) {
-                if (i % 5 == 4) assert_int_equal(p->credit_card.ptr[i], ' ');
-                else assert_true(p->credit_card.ptr[i] >= '0' && p->credit_card.ptr[i] <= '9');
+                if (i % 5 == 4)
+                    assert_int_equal(p->credit_card.ptr[i], ' ');
+                else
+                    assert_true(p->credit_card.ptr[i] >= '0' && p->credit_card.ptr[i] <= '9');
             }
             int ci = -1, si = -1;
             for (int k = 0; k < 10; k++)
@@ -450,7 +456,8 @@ static void person_and_auction_strings_have_model_shape(void **state)
             const sp_nexmark_auction_t *a = &e.u.auction;
             assert_text(a->item_name.ptr, a->item_name.len, 3, 19);
             assert_text(a->description.ptr, a->description.len, 3, 99);
-            for (uint32_t i = 1; i + 1 < a->description.len; i++, chars++) specials += a->description.ptr[i] == ' ';
+            for (uint32_t i = 1; i + 1 < a->description.len; i++, chars++)
+                specials += a->description.ptr[i] == ' ';
         }
     }
     /* city and state are drawn independently: all 60 pairs occur */
@@ -484,14 +491,15 @@ static void timestamps_follow_the_rate(void **state)
                 assert_true(t >= prev);
                 prev = t;
                 if (e.type == SP_NEXMARK_AUCTION) {
-                    int64_t later = BASE_TIME + (int64_t)((unsigned __int128)(n + 1666) * count * 1000 / rates[r]);
+                    int64_t later =
+                        BASE_TIME + (int64_t)((unsigned __int128)(n + 1666) * count * 1000 / rates[r]);
                     int64_t horizon = later - t;
                     int64_t span = 2 * horizon > 1 ? 2 * horizon : 1;
                     assert_true(e.u.auction.expires >= t + 1);
                     assert_true(e.u.auction.expires <= t + span);
                 }
-                assert_int_equal(sp_nexmark_gen_next_time(&g), BASE_TIME + (int64_t)((unsigned __int128)(n + 1) *
-                                                                                      count * 1000 / rates[r]));
+                assert_int_equal(sp_nexmark_gen_next_time(&g),
+                                 BASE_TIME + (int64_t)((unsigned __int128)(n + 1) * count * 1000 / rates[r]));
             }
             assert_int_equal(sp_nexmark_gen_position(&g), 30000);
             sp_nexmark_gen_fini(&g);

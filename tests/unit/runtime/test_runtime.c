@@ -374,7 +374,8 @@ typedef struct fail_ctx {
 static int fail_on(void *ctx, const spate_row_t *in, spate_collector_t *out)
 {
     const fail_ctx_t *f = ctx;
-    if (spate_row_get_bigint(in, 1) == f->fail_at) return spate_out_fail(out, "boom at %lld", (long long)f->fail_at);
+    if (spate_row_get_bigint(in, 1) == f->fail_at)
+        return spate_out_fail(out, "boom at %lld", (long long)f->fail_at);
     return spate_out_emit_row(out, in);
 }
 
@@ -498,7 +499,8 @@ static int wm_end(void *state, spate_context_t *c, spate_collector_t *out)
     wm_state_t *w = state;
     (void)out;
     /* end of input arrives after the final watermark */
-    if (spate_context_watermark(c) != INT64_MAX || !w->ordered) return spate_out_fail(out, "watermark out of order");
+    if (spate_context_watermark(c) != INT64_MAX || !w->ordered)
+        return spate_out_fail(out, "watermark out of order");
     return SPATE_OK;
 }
 
@@ -515,7 +517,8 @@ static void end_of_input_sends_max_watermark(void **state)
     spate_env_t *env = spate_env_create();
     spate_env_set_parallelism(env, 2);
     spate_process_function_t pf = { NULL, wm_open, wm_process, wm_end, wm_close };
-    spate_stream_t *s = spate_stream_process(spate_stream_rebalance(seq(env, 5000, 1, true)), "wm", &pf, NULL);
+    spate_stream_t *s =
+        spate_stream_process(spate_stream_rebalance(seq(env, 5000, 1, true)), "wm", &pf, NULL);
     spate_stream_sink(s, tu_capture_sink(&cap), "capture");
     assert_int_equal(spate_env_execute(env, "wm"), SPATE_OK);
     assert_int_equal(cap.n, 5000);
@@ -551,7 +554,8 @@ static void configuration_errors_name_the_key(void **state)
     assert_int_equal(spate_env_set_config(env, "parallelism.default", "zero"), SPATE_ECONFIG);
     assert_non_null(strstr(spate_last_error(), "'parallelism.default'"));
     assert_int_equal(spate_env_set_config(env, "execution.runtime-mode", "sometimes"), SPATE_ECONFIG);
-    assert_int_equal(spate_env_set_config(env, "pipeline.auto-watermark-interval", "1 fortnight"), SPATE_ECONFIG);
+    assert_int_equal(spate_env_set_config(env, "pipeline.auto-watermark-interval", "1 fortnight"),
+                     SPATE_ECONFIG);
     spate_env_destroy(env);
 
     env = spate_env_create();
@@ -637,7 +641,8 @@ static void run_barriers(bool through_two_channels)
                 max_v_at_barrier = max_v;
             } else {
                 long long v = atoll(strrchr(cap.rows[r], ',') + 1);
-                if (!through_two_channels) assert_true(v > max_v_at_barrier); /* no row from before a barrier arrives after it */
+                if (!through_two_channels)
+                    assert_true(v > max_v_at_barrier); /* no row from before a barrier arrives after it */
                 if (v > max_v) max_v = v;
             }
         }
