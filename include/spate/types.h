@@ -84,39 +84,162 @@ int spate_schema_field_scale(const spate_schema_t *schema, int field);
 size_t spate_schema_format(const spate_schema_t *schema, char *buf, size_t cap);
 bool spate_schema_equal(const spate_schema_t *a, const spate_schema_t *b);
 
-/* ---- row views (borrowed; see the file comment) ---- */
+/* ---- row views (borrowed; see the file comment) ----
+ *
+ * The accessors are inline: a user function calls them for every field of
+ * every row, and a call per value costs more than the read (measured: the
+ * Nexmark q0 map ran 1.6x faster inline).  For that the head of a batch is
+ * public below: the Arrow layout of src/types/types.h, read-only for jobs.
+ * The accessors do not check types or bounds: the field's type must match
+ * (spate_schema_field_type), as with Arrow arrays.
+ */
 typedef struct spate_row spate_row_t;
 
+typedef struct spate_column {
+    uint8_t *validity; /* bit i (LSB first) set: row i is not NULL */
+    void *values;      /* fixed-width values; for VARCHAR/BYTES int32 offsets[count + 1] */
+    char *data;        /* VARCHAR/BYTES bytes */
+    uint32_t data_cap;
+} spate_column_t;
+
+/* The first members of every batch, in this order (checked by a static assertion in batch.c). */
+typedef struct spate_batch_head {
+    spate_column_t *cols;
+    int64_t *timestamps;
+    uint8_t *kinds;
+    uint32_t count, capacity;
+} spate_batch_head_t;
+
+struct sp_batch;
+struct spate_row {
+    const struct sp_batch *batch;
+    uint32_t index;
+};
+
+static inline const spate_column_t *spate_row_column_(const spate_row_t *row, int field)
+{
+    return &((const spate_batch_head_t *)(const void *)row->batch)->cols[field];
+}
+
 const spate_schema_t *spate_row_schema(const spate_row_t *row);
-bool spate_row_is_null(const spate_row_t *row, int field);
-bool spate_row_get_boolean(const spate_row_t *row, int field);
-int32_t spate_row_get_int(const spate_row_t *row, int field);
-int64_t spate_row_get_bigint(const spate_row_t *row, int field);
-double spate_row_get_double(const spate_row_t *row, int field);
-spate_decimal_t spate_row_get_decimal(const spate_row_t *row, int field);
-spate_str_t spate_row_get_string(const spate_row_t *row, int field); /* VARCHAR and BYTES */
-int32_t spate_row_get_date(const spate_row_t *row, int field);
-int64_t spate_row_get_timestamp(const spate_row_t *row, int field);
+
+static inline bool spate_row_is_null(const spate_row_t *row, int field)
+{
+    return !((spate_row_column_(row, field)->validity[row->index >> 3] >> (row->index & 7)) & 1);
+}
+static inline bool spate_row_get_boolean(const spate_row_t *row, int field)
+{
+    return (((const uint8_t *)spate_row_column_(row, field)->values)[row->index >> 3] >> (row->index & 7)) &
+           1;
+}
+static inline int32_t spate_row_get_int(const spate_row_t *row, int field)
+{
+    return ((const int32_t *)spate_row_column_(row, field)->values)[row->index];
+}
+static inline int64_t spate_row_get_bigint(const spate_row_t *row, int field)
+{
+    return ((const int64_t *)spate_row_column_(row, field)->values)[row->index];
+}
+static inline double spate_row_get_double(const spate_row_t *row, int field)
+{
+    return ((const double *)spate_row_column_(row, field)->values)[row->index];
+}
+static inline spate_decimal_t spate_row_get_decimal(const spate_row_t *row, int field)
+{
+    return ((const spate_decimal_t *)spate_row_column_(row, field)->values)[row->index];
+}
+/* VARCHAR and BYTES: a slice into the batch. */
+static inline spate_str_t spate_row_get_string(const spate_row_t *row, int field)
+{
+    const spate_column_t *c = spate_row_column_(row, field);
+    const int32_t *o = (const int32_t *)c->values;
+    spate_str_t s = { c->data + o[row->index], (size_t)(o[row->index + 1] - o[row->index]) };
+    return s;
+}
+static inline int32_t spate_row_get_date(const spate_row_t *row, int field)
+{
+    return spate_row_get_int(row, field);
+}
+static inline int64_t spate_row_get_timestamp(const spate_row_t *row, int field)
+{
+    return spate_row_get_bigint(row, field);
+}
 /* Event timestamp of the record (SPATE_NO_TIMESTAMP if none) and its kind. */
-int64_t spate_row_event_time(const spate_row_t *row);
-spate_row_kind_t spate_row_kind(const spate_row_t *row);
+static inline int64_t spate_row_event_time(const spate_row_t *row)
+{
+    return ((const spate_batch_head_t *)(const void *)row->batch)->timestamps[row->index];
+}
+static inline spate_row_kind_t spate_row_kind(const spate_row_t *row)
+{
+    return (spate_row_kind_t)((const spate_batch_head_t *)(const void *)row->batch)->kinds[row->index];
+}
 /* Formats the row as CSV text into buf (truncated to cap); returns the full length. */
 size_t spate_row_format(const spate_row_t *row, char *buf, size_t cap);
 
-/* ---- collector ---- */
+/* ---- collector ----
+ * Fixed-width setters are inline for the same reason as the row accessors:
+ * they write the value into the batch under construction, whose head and
+ * the collector's head are public here (read-only for jobs).
+ */
 typedef struct spate_collector spate_collector_t;
+
+/* The first members of every collector (src/types/types.h keeps them first). */
+typedef struct spate_collector_head {
+    struct sp_batch *batch; /* the batch under construction, or NULL */
+    uint8_t *set;           /* per field: set in the row under construction */
+} spate_collector_head_t;
+
+/* Makes sure the collector has a batch with room for the next row (used by the inline setters). */
+void spate_out_prepare(spate_collector_t *out);
+
+static inline spate_batch_head_t *spate_out_head_(spate_collector_t *out, int field)
+{
+    spate_collector_head_t *h = (spate_collector_head_t *)(void *)out;
+    if (!h->batch) spate_out_prepare(out);
+    h->set[field] = 1;
+    spate_batch_head_t *b = (spate_batch_head_t *)(void *)h->batch;
+    b->cols[field].validity[b->count >> 3] |= (uint8_t)(1u << (b->count & 7));
+    return b;
+}
 
 const spate_schema_t *spate_out_schema(const spate_collector_t *out);
 void spate_out_set_null(spate_collector_t *out, int field);
-void spate_out_set_boolean(spate_collector_t *out, int field, bool v);
-void spate_out_set_int(spate_collector_t *out, int field, int32_t v);
-void spate_out_set_bigint(spate_collector_t *out, int field, int64_t v);
-void spate_out_set_double(spate_collector_t *out, int field, double v);
-void spate_out_set_decimal(spate_collector_t *out, int field, spate_decimal_t v);
+static inline void spate_out_set_boolean(spate_collector_t *out, int field, bool v)
+{
+    spate_batch_head_t *b = spate_out_head_(out, field);
+    uint8_t *bits = (uint8_t *)b->cols[field].values, bit = (uint8_t)(1u << (b->count & 7));
+    bits[b->count >> 3] = v ? (uint8_t)(bits[b->count >> 3] | bit) : (uint8_t)(bits[b->count >> 3] & ~bit);
+}
+static inline void spate_out_set_int(spate_collector_t *out, int field, int32_t v)
+{
+    spate_batch_head_t *b = spate_out_head_(out, field);
+    ((int32_t *)b->cols[field].values)[b->count] = v;
+}
+static inline void spate_out_set_bigint(spate_collector_t *out, int field, int64_t v)
+{
+    spate_batch_head_t *b = spate_out_head_(out, field);
+    ((int64_t *)b->cols[field].values)[b->count] = v;
+}
+static inline void spate_out_set_double(spate_collector_t *out, int field, double v)
+{
+    spate_batch_head_t *b = spate_out_head_(out, field);
+    ((double *)b->cols[field].values)[b->count] = v;
+}
+static inline void spate_out_set_decimal(spate_collector_t *out, int field, spate_decimal_t v)
+{
+    spate_batch_head_t *b = spate_out_head_(out, field);
+    ((spate_decimal_t *)b->cols[field].values)[b->count] = v;
+}
+static inline void spate_out_set_date(spate_collector_t *out, int field, int32_t days)
+{
+    spate_out_set_int(out, field, days);
+}
+static inline void spate_out_set_timestamp(spate_collector_t *out, int field, int64_t ms)
+{
+    spate_out_set_bigint(out, field, ms);
+}
 /* Copies len bytes (VARCHAR and BYTES). */
 void spate_out_set_string(spate_collector_t *out, int field, const char *s, size_t len);
-void spate_out_set_date(spate_collector_t *out, int field, int32_t days);
-void spate_out_set_timestamp(spate_collector_t *out, int field, int64_t ms);
 /* Copies field `from` of `row` (same type required) into field `field`. */
 void spate_out_copy_field(spate_collector_t *out, int field, const spate_row_t *row, int from);
 void spate_out_set_event_time(spate_collector_t *out, int64_t ts);

@@ -5,12 +5,26 @@
 #include "types/types.h"
 
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/types.h>
 
 #define POOL_MAX      32 /* batches kept per schema; bounds pooled memory */
 #define ALIGN8(n)     (((n) + 7u) & ~(size_t)7u)
 #define INIT_DATA_PER 16 /* initial var-len arena bytes per row */
+
+/* The public heads (include/spate/types.h) must describe the first members exactly. */
+#define SAME_MEMBER(a, b, m) (offsetof(a, m) == offsetof(b, m) && sizeof(((a *)0)->m) == sizeof(((b *)0)->m))
+_Static_assert(SAME_MEMBER(sp_batch_t, spate_batch_head_t, cols) &&
+                   SAME_MEMBER(sp_batch_t, spate_batch_head_t, timestamps) &&
+                   SAME_MEMBER(sp_batch_t, spate_batch_head_t, kinds) &&
+                   SAME_MEMBER(sp_batch_t, spate_batch_head_t, count) &&
+                   SAME_MEMBER(sp_batch_t, spate_batch_head_t, capacity),
+               "sp_batch_t must begin with spate_batch_head_t");
+_Static_assert(SAME_MEMBER(spate_collector_t, spate_collector_head_t, batch) &&
+                   SAME_MEMBER(spate_collector_t, spate_collector_head_t, set),
+               "spate_collector_t must begin with spate_collector_head_t");
+_Static_assert(sizeof(spate_decimal_t) == 16, "decimal values are 16 bytes");
 
 static atomic_llong live_bytes;
 

@@ -17,66 +17,6 @@ const spate_schema_t *spate_row_schema(const spate_row_t *row)
     return row->batch->schema;
 }
 
-bool spate_row_is_null(const spate_row_t *row, int f)
-{
-    return !sp_bit_get(row->batch->cols[f].validity, row->index);
-}
-
-bool spate_row_get_boolean(const spate_row_t *row, int f)
-{
-    return sp_bit_get(row->batch->cols[f].values, row->index);
-}
-
-int32_t spate_row_get_int(const spate_row_t *row, int f)
-{
-    return ((const int32_t *)row->batch->cols[f].values)[row->index];
-}
-
-int64_t spate_row_get_bigint(const spate_row_t *row, int f)
-{
-    return ((const int64_t *)row->batch->cols[f].values)[row->index];
-}
-
-double spate_row_get_double(const spate_row_t *row, int f)
-{
-    return ((const double *)row->batch->cols[f].values)[row->index];
-}
-
-spate_decimal_t spate_row_get_decimal(const spate_row_t *row, int f)
-{
-    spate_decimal_t d;
-    memcpy(&d, (const char *)row->batch->cols[f].values + 16 * (size_t)row->index, 16);
-    return d;
-}
-
-spate_str_t spate_row_get_string(const spate_row_t *row, int f)
-{
-    const sp_column_t *c = &row->batch->cols[f];
-    const int32_t *o = c->values;
-    spate_str_t s = { c->data + o[row->index], (size_t)(o[row->index + 1] - o[row->index]) };
-    return s;
-}
-
-int32_t spate_row_get_date(const spate_row_t *row, int f)
-{
-    return spate_row_get_int(row, f);
-}
-
-int64_t spate_row_get_timestamp(const spate_row_t *row, int f)
-{
-    return spate_row_get_bigint(row, f);
-}
-
-int64_t spate_row_event_time(const spate_row_t *row)
-{
-    return row->batch->timestamps[row->index];
-}
-
-spate_row_kind_t spate_row_kind(const spate_row_t *row)
-{
-    return (spate_row_kind_t)row->batch->kinds[row->index];
-}
-
 /* ---- decimals ---- */
 
 spate_decimal_t spate_decimal_from_i64(int64_t v)
@@ -129,6 +69,11 @@ static inline sp_batch_t *cur(spate_collector_t *c)
     return c->batch;
 }
 
+void spate_out_prepare(spate_collector_t *c)
+{
+    cur(c);
+}
+
 const spate_schema_t *spate_out_schema(const spate_collector_t *out)
 {
     return out->schema;
@@ -150,41 +95,6 @@ void spate_out_set_null(spate_collector_t *c, int f)
     }
 }
 
-void spate_out_set_boolean(spate_collector_t *c, int f, bool v)
-{
-    sp_batch_t *b = cur(c);
-    sp_bit_set(b->cols[f].values, b->count, v);
-    mark(c, b, f, true);
-}
-
-void spate_out_set_int(spate_collector_t *c, int f, int32_t v)
-{
-    sp_batch_t *b = cur(c);
-    ((int32_t *)b->cols[f].values)[b->count] = v;
-    mark(c, b, f, true);
-}
-
-void spate_out_set_bigint(spate_collector_t *c, int f, int64_t v)
-{
-    sp_batch_t *b = cur(c);
-    ((int64_t *)b->cols[f].values)[b->count] = v;
-    mark(c, b, f, true);
-}
-
-void spate_out_set_double(spate_collector_t *c, int f, double v)
-{
-    sp_batch_t *b = cur(c);
-    ((double *)b->cols[f].values)[b->count] = v;
-    mark(c, b, f, true);
-}
-
-void spate_out_set_decimal(spate_collector_t *c, int f, spate_decimal_t v)
-{
-    sp_batch_t *b = cur(c);
-    memcpy((char *)b->cols[f].values + 16 * (size_t)b->count, &v, 16);
-    mark(c, b, f, true);
-}
-
 void spate_out_set_string(spate_collector_t *c, int f, const char *s, size_t len)
 {
     sp_batch_t *b = cur(c);
@@ -195,36 +105,29 @@ void spate_out_set_string(spate_collector_t *c, int f, const char *s, size_t len
     mark(c, b, f, true);
 }
 
-void spate_out_set_date(spate_collector_t *c, int f, int32_t days)
-{
-    spate_out_set_int(c, f, days);
-}
-
-void spate_out_set_timestamp(spate_collector_t *c, int f, int64_t ms)
-{
-    spate_out_set_bigint(c, f, ms);
-}
-
 void spate_out_copy_field(spate_collector_t *c, int f, const spate_row_t *row, int from)
 {
     if (spate_row_is_null(row, from)) {
         spate_out_set_null(c, f);
         return;
     }
-    switch (c->schema->fields[f].type) {
-    case SPATE_TYPE_BOOLEAN: spate_out_set_boolean(c, f, spate_row_get_boolean(row, from)); break;
-    case SPATE_TYPE_INT:
-    case SPATE_TYPE_DATE: spate_out_set_int(c, f, spate_row_get_int(row, from)); break;
-    case SPATE_TYPE_BIGINT:
-    case SPATE_TYPE_TIMESTAMP: spate_out_set_bigint(c, f, spate_row_get_bigint(row, from)); break;
-    case SPATE_TYPE_DOUBLE: spate_out_set_double(c, f, spate_row_get_double(row, from)); break;
-    case SPATE_TYPE_DECIMAL: spate_out_set_decimal(c, f, spate_row_get_decimal(row, from)); break;
-    case SPATE_TYPE_VARCHAR:
-    case SPATE_TYPE_BYTES: {
-        spate_str_t s = spate_row_get_string(row, from);
-        spate_out_set_string(c, f, s.ptr, s.len);
-        break;
-    }
+    const sp_field_t *fd = &c->schema->fields[f];
+    if (fd->width) { /* fixed width: copy the value's bytes */
+        sp_batch_t *b = cur(c);
+        const sp_column_t *src = &row->batch->cols[from];
+        char *dst = (char *)b->cols[f].values + (size_t)fd->width * b->count;
+        const char *val = (const char *)src->values + (size_t)fd->width * row->index;
+        switch (fd->width) {
+        case 4: memcpy(dst, val, 4); break;
+        case 8: memcpy(dst, val, 8); break;
+        default: memcpy(dst, val, 16); break;
+        }
+        mark(c, b, f, true);
+    } else if (fd->type == SPATE_TYPE_BOOLEAN) {
+        spate_out_set_boolean(c, f, spate_row_get_boolean(row, from));
+    } else {
+        spate_str_t str = spate_row_get_string(row, from);
+        spate_out_set_string(c, f, str.ptr, str.len);
     }
 }
 

@@ -56,30 +56,24 @@ struct spate_schema {
     int pool_len;
 };
 
-typedef struct sp_column {
-    uint8_t *validity;
-    void *values; /* fixed-width values, or int32 offsets for var-len */
-    char *data;   /* var-len bytes */
-    uint32_t data_cap;
-} sp_column_t;
+/* A column: its layout is public (spate_column_t in include/spate/types.h). */
+typedef spate_column_t sp_column_t;
 
 struct sp_batch {
+    /* spate_batch_head_t: public, must stay first and in this order */
+    sp_column_t *cols;
+    int64_t *timestamps;
+    uint8_t *kinds;
+    uint32_t count, capacity;
+    /* private */
     atomic_int refs;
     spate_schema_t *schema; /* a reference */
-    uint32_t count, capacity;
-    uint8_t *kinds;
-    int64_t *timestamps;
-    sp_column_t *cols;
-    sp_batch_t *parent; /* projected batch: columns borrowed from parent */
-    sp_batch_t *next;   /* pool link */
-    size_t bytes;       /* bytes owned (accounting) */
+    sp_batch_t *parent;     /* projected batch: columns borrowed from parent */
+    sp_batch_t *next;       /* pool link */
+    size_t bytes;           /* bytes owned (accounting) */
 };
 
-/* The row view behind spate_row_t: a batch and a row index. */
-struct spate_row {
-    const sp_batch_t *batch;
-    uint32_t index;
-};
+/* The row view behind spate_row_t (a batch and a row index) is public: include/spate/types.h. */
 
 /* ---- schemas ---- */
 bool sp_type_is_varlen(spate_type_id_t t);
@@ -127,8 +121,11 @@ static inline void sp_bit_set(uint8_t *bits, uint32_t i, bool v)
 typedef int (*sp_batch_sink_fn)(void *target, sp_batch_t *batch);
 
 struct spate_collector {
-    const spate_schema_t *schema;
+    /* spate_collector_head_t: public, must stay first and in this order */
     sp_batch_t *batch; /* under construction, or NULL */
+    uint8_t *set;      /* per field: set in the current row */
+    /* private */
+    const spate_schema_t *schema;
     uint32_t capacity;
     sp_batch_sink_fn sink;
     void *target;
@@ -138,7 +135,6 @@ struct spate_collector {
     bool time_set;
     uint64_t emitted;  /* rows emitted since the counter was last reset */
     sp_error_t *error; /* where spate_out_fail writes */
-    uint8_t *set;      /* per field: set in the current row */
 };
 
 void sp_collector_init(spate_collector_t *c, const spate_schema_t *schema, uint32_t capacity,
