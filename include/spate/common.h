@@ -27,7 +27,7 @@ extern "C" {
 #define SPATE_PRINTF(f, a)
 #endif
 
-/* Status codes.  Keep spate_strerror() in step (src/common/error.c). */
+/* Status codes.  Keep spate_strerror() in step (src/common/common.c). */
 enum {
     SPATE_OK = 0,
     SPATE_EINVAL = -1,    /* invalid argument, schema, config value */

@@ -48,8 +48,7 @@ struct spate_env {
     int nconnected;
     sp_field_key_t **field_keys;
     int nfield_keys;
-    bool executed;
-    spate_job_t *job;
+    bool executed; /* a job was started from this environment (the graph runs once) */
 };
 
 /* ---- built-in operators (operators.c) ---- */

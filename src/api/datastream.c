@@ -38,7 +38,6 @@ spate_env_t *spate_env_create(void)
 void spate_env_destroy(spate_env_t *env)
 {
     if (!env) return;
-    if (env->job) spate_job_destroy(env->job);
     for (spate_stream_t *h = env->handles; h;) {
         spate_stream_t *next = h->next_handle;
         free(h->inputs);
@@ -166,7 +165,10 @@ static bool usable(const spate_stream_t *s)
 
 spate_stream_t *spate_env_add_source(spate_env_t *env, spate_source_t *source, const char *name)
 {
-    if (!env) return NULL;
+    if (!env) {
+        spate_source_destroy(source);
+        return NULL;
+    }
     if (!source) {
         env_fail(env, SPATE_EINVAL, "source '%s': %s", name ? name : "?",
                  *spate_last_error() ? spate_last_error() : "NULL source");
@@ -318,6 +320,7 @@ static spate_stream_t *reduce_node(spate_keyed_t *k, const char *name, spate_red
 
 spate_stream_t *spate_keyed_reduce(spate_keyed_t *k, const char *name, spate_reduce_fn fn, void *ctx)
 {
+    if (!k) return NULL;
     CHECK_STREAM(&k->s, "reduce");
     if (!fn) {
         env_fail(k->s.env, SPATE_EINVAL, "reduce '%s': NULL function", name ? name : "");
@@ -533,8 +536,10 @@ int spate_env_start(spate_env_t *env, const char *job_name, spate_job_t **job)
 {
     *job = NULL;
     if (env->error.code) return env->error.code;
-    if (env->job) return env_fail(env, SPATE_ESTATE, "this environment already started a job");
-    int rc = sp_job_start(&env->graph, env->config, job_name ? job_name : "job", job, &env->error);
+    if (env->executed) return env_fail(env, SPATE_ESTATE, "this environment already ran its job");
+    const char *name = sp_config_get(env->config, "pipeline.name");
+    if (!*name) name = job_name ? job_name : "job";
+    int rc = sp_job_start(&env->graph, env->config, name, job, &env->error);
     if (rc) return rc;
     env->executed = true;
     return SPATE_OK;

@@ -2,8 +2,10 @@
  * main.c — the `spate` command: a thin command line over libspate.
  *
  *   spate --version | --help
- *   spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--verbose] [-- JOB ARGS ...]
+ *   spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--verbose] [--] [JOB ARGS ...]
  *
+ * After JOB.so, the options of run are still recognised; the first other
+ * argument (or everything after "--") goes to the job.
  * `run` loads the job's shared object, calls its spate_job_main(env, argc,
  * argv) to build the graph, then executes it embedded in this process
  * (unless the program executed it itself).  Settings given on the command
@@ -29,7 +31,7 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--verbose] [-- JOB ARGS ...]\n"
+        "usage: spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--verbose] [--] [JOB ARGS ...]\n"
         "       spate --version\n"
         "       spate --help\n"
         "\n"
@@ -80,8 +82,14 @@ static int apply_settings(spate_env_t *env, const run_opts_t *o)
             fprintf(stderr, "spate: --config: expected KEY=VALUE, got '%s'\n", o->configs[i]);
             return -1;
         }
-        char *key = strndup(o->configs[i], (size_t)(eq - o->configs[i]));
-        int rc = spate_env_set_config(env, key, eq + 1);
+        /* "key = value" is accepted as well: spaces around both are dropped */
+        const char *k = o->configs[i], *v = eq + 1;
+        while (*k == ' ' || *k == '\t') k++;
+        size_t klen = (size_t)(eq - k);
+        while (klen && (k[klen - 1] == ' ' || k[klen - 1] == '\t')) klen--;
+        while (*v == ' ' || *v == '\t') v++;
+        char *key = strndup(k, klen);
+        int rc = spate_env_set_config(env, key, v);
         free(key);
         if (rc) {
             fprintf(stderr, "spate: --config: %s\n", spate_last_error());
@@ -130,13 +138,21 @@ static int cmd_run(run_opts_t *o)
         goto out;
     }
     int rc = job_main(env, o->job_argc, o->job_argv);
+    if (env->executed) { /* the program ran its job itself */
+        if (rc != SPATE_OK || *spate_env_error(env)) {
+            fprintf(stderr, "spate: job '%s' failed: %s\n", name,
+                    *spate_env_error(env) ? spate_env_error(env) : spate_strerror(rc));
+            status = 1;
+        }
+        goto out;
+    }
     if (rc != SPATE_OK || *spate_env_error(env)) {
         const char *msg = *spate_env_error(env) ? spate_env_error(env) : spate_strerror(rc);
         fprintf(stderr, "spate: job '%s' could not be built: %s\n", name, msg);
         status = rc == SPATE_EINVAL || rc == SPATE_OK ? 2 : 1;
         goto out;
     }
-    if (!env->executed) {
+    {
         if (apply_settings(env, o) != 0) {
             status = 2;
             goto out;
@@ -169,9 +185,6 @@ static int cmd_run(run_opts_t *o)
             fprintf(stderr, "spate: job '%s' could not start: %s\n", name, spate_env_error(env));
         }
         status = rc ? 1 : 0;
-    } else if (*spate_env_error(env)) {
-        fprintf(stderr, "spate: job '%s' failed: %s\n", name, spate_env_error(env));
-        status = 1;
     }
 out:
     spate_env_destroy(env);
@@ -213,14 +226,14 @@ int main(int argc, char **argv)
             o.configs[o.nconfigs++] = argv[++i];
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             o.verbose = true;
+        } else if (o.job) {
+            break; /* after JOB.so, the first argument that is not an option of run starts the job's own */
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "spate run: unknown or incomplete option '%s'\n", a);
             free(o.configs);
             return 2;
-        } else if (!o.job) {
-            o.job = a;
         } else {
-            break; /* job arguments without "--" */
+            o.job = a;
         }
     }
     if (!o.job) {

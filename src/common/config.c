@@ -26,11 +26,13 @@ static const key_def_t KEYS[] = {
       "STREAMING emits results continuously; BATCH emits final results at end of input; AUTOMATIC picks "
       "BATCH "
       "when every source is bounded." },
-    { "pipeline.name", T_STRING, "", 0, 0, NULL, "Name of the job (default: the name given to execute)." },
+    { "pipeline.name", T_STRING, "", 0, 0, NULL,
+      "Name of the job in messages (default: the name given to execute; `spate run`: the job file's name)." },
     { "taskmanager.network.memory.buffers-per-channel", T_INT, "8", 1, 1024, NULL,
       "Batches a channel between two tasks holds before its producer is back-pressured." },
     { "pipeline.auto-watermark-interval", T_DURATION, "200 ms", 0, 0, NULL,
-      "Interval of periodic watermark generation." },
+      "Interval of periodic watermark generation (accepted now; read by the watermark generators of the "
+      "event-time work)." },
 };
 
 typedef struct entry {

@@ -9,21 +9,30 @@
  * computes them in parallel.  An event is thus a function of (config, e,
  * position) alone, which makes seek O(1).
  *
- * Speed notes (AMD EPYC VM, 2.4 GHz, gcc 12 -O2; a first version with a
- * chained splitmix64 stream, pow()-like price code, branchy selects and
- * per-char string generation ran at 46 ns/bid and 250 ns/auction):
+ * Speed notes (2-vCPU AMD EPYC VM shared with other builds, gcc 12 -O2;
+ * timings vary +-20 % between runs there).  A first version with a chained
+ * splitmix64 stream per event, a pow()-style price, branches on the coin
+ * flips and strings generated char by char ran at 46 ns a bid, 95 ns a
+ * person and 250 ns an auction.  Now: ~17-20 ns a bid (next_bid), ~19-25 ns
+ * an event over the 1:3:46 mix (next), ~60 ns a person or an auction.
+ * What made the difference:
+ *   - hot/random choices are computed both ways and combined with a mask:
+ *     they are coin flips, and gcc turned ?: into branches that mispredict
+ *     half the time (46 -> 30 ns);
+ *   - everything a bid derives from the epoch (hot ids, reference windows)
+ *     is recomputed once per epoch, not per bid (epoch_refresh);
  *   - bounded draws use the multiply-shift reduction (x * n) >> 32 of a
  *     32-bit half of a draw instead of Java's rejection loop: bias below
- *     n / 2^32, no division;
- *   - hot/random choices are computed both ways and selected (cmov): they
- *     are coin flips, so branches on them mispredict half the time;
+ *     n / 2^32, no division; the hot coin flips compare against a
+ *     precomputed threshold;
  *   - the price 100 * 10^(6U) is two table loads (top 20 bits of U) times a
  *     2nd-order series for the rest, exact to < 0.01 at 1e8;
- *   - itemName, description and email parts are copied from a 64 KB pool
- *     of random text at a random offset (then their ends are made letters),
- *     not generated char by char: generation branched on every char (the
- *     1/13 special) and cost ~2 ns a char.
- * The resulting numbers are in the module report (see the bench program).
+ *   - the auction horizon is derived from the timestamp remainder, not
+ *     from two timestamps computed with 64-bit divisions;
+ *   - itemName, description and email parts are fixed-size copies from a
+ *     64 KB pool of random text at a random offset (ends then made
+ *     letters), not generated char by char (that branched on every char
+ *     for the 1/13 special and cost ~2 ns a char).
  */
 #include "nexmark_gen.h"
 
@@ -548,7 +557,6 @@ int sp_nexmark_gen_init(sp_nexmark_gen_t *g, const sp_nexmark_config_t *cfg, uin
 
     g->cfg = *cfg;
     g->total_prop = (uint32_t)total;
-    g->split_count = count;
     g->key = mix64(cfg->seed ^ UINT64_C(0x243f6a8885a308d3));
     if (cfg->events_num == 0) {
         g->share = (UINT64_C(1) << 62) / count;

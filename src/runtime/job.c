@@ -132,6 +132,7 @@ static sp_writer_t *new_writer(sp_job_t *job, sp_task_t *t, const sp_edge_t *e, 
     w->custom_fn = e->custom_fn;
     w->custom_ctx = e->custom_ctx;
     w->task = t;
+    w->rr = (uint32_t)t->subtask; /* producers start on different targets, so small inputs spread */
     sp_key_init(&w->keybuf);
     job->writers[job->nwriters++] = w;
     return w;
@@ -348,7 +349,11 @@ int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const char *nam
 
     sp_job_t *job = sp_xcalloc(1, sizeof *job);
     pthread_mutex_init(&job->mu, NULL);
-    pthread_cond_init(&job->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* timed waits immune to wall-clock jumps */
+    pthread_cond_init(&job->cv, &ca);
+    pthread_condattr_destroy(&ca);
     atomic_init(&job->stop, false);
     job->status = SPATE_JOB_RUNNING;
     job->g = g;
@@ -447,7 +452,7 @@ int spate_job_wait(spate_job_t *job)
 int spate_job_wait_for(spate_job_t *job, int64_t timeout_ms, int *rc)
 {
     struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += timeout_ms / 1000;
     deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
     if (deadline.tv_nsec >= 1000000000) {

@@ -158,6 +158,7 @@ static int op_watermark(sp_opinst_t *op, int64_t wm)
 int sp_output_push_watermark(sp_output_t *out, int64_t wm)
 {
     int rc = SPATE_OK;
+    if (out->task->finishing) return SPATE_OK; /* chain_finish passes the final watermark on itself */
     for (int i = 0; rc == SPATE_OK && i < out->nchained; i++) rc = op_watermark(out->chained[i], wm);
     for (int i = 0; rc == SPATE_OK && i < out->nwriters; i++)
         rc = writer_broadcast_event(out->writers[i], SP_ELEM_WATERMARK, wm);
@@ -308,17 +309,28 @@ static void chain_close(sp_task_t *t)
         }
 }
 
-/* Final watermark, end_input head to tail, then END on every writer. */
+/*
+ * End of input, operator by operator from head to tail: the final watermark
+ * (MAX: every event-time window fires), then end_input (a BATCH reduce emits
+ * here), then MAX on the operator's writers.  Watermarks the operators
+ * forward meanwhile are held back (t->finishing), so an operator downstream
+ * in the chain sees the rows its upstream emits at end of input before its
+ * own final watermark: nothing emitted at the end is late.  Then END on
+ * every writer.
+ */
 static int chain_finish(sp_task_t *t)
 {
     int rc = SPATE_OK;
-    if (t->watermark < SP_WATERMARK_MAX) {
-        t->watermark = SP_WATERMARK_MAX;
-        rc = op_watermark(&t->ops[0], SP_WATERMARK_MAX);
-    }
+    t->finishing = true;
+    t->watermark = SP_WATERMARK_MAX;
     for (int i = 0; rc == SPATE_OK && i < t->nops; i++) {
         sp_opinst_t *op = &t->ops[i];
-        if (op->vt && op->vt->end_input) rc = fail_at(t, op->node, op->vt->end_input(op->inst));
+        if (op->vt && op->vt->process_watermark)
+            rc = fail_at(t, op->node, op->vt->process_watermark(op->inst, SP_WATERMARK_MAX));
+        if (rc == SPATE_OK && op->vt && op->vt->end_input)
+            rc = fail_at(t, op->node, op->vt->end_input(op->inst));
+        for (int k = 0; rc == SPATE_OK && k < op->out.nwriters; k++)
+            rc = writer_broadcast_event(op->out.writers[k], SP_ELEM_WATERMARK, SP_WATERMARK_MAX);
     }
     for (int i = 0; rc == SPATE_OK && i < t->nops; i++)
         for (int k = 0; rc == SPATE_OK && k < t->ops[i].out.nwriters; k++)
@@ -352,7 +364,8 @@ static int update_watermark(sp_task_t *t)
     int64_t wm = SP_WATERMARK_MAX;
     for (int i = 0; i < t->ninputs; i++)
         if (!t->inputs[i].ended && t->inputs[i].watermark < wm) wm = t->inputs[i].watermark;
-    if (wm <= t->watermark || t->nended == t->ninputs) return SPATE_OK; /* the end sends MAX itself */
+    /* MAX means the inputs are done: chain_finish delivers it, in order with end_input, when END arrives */
+    if (wm <= t->watermark || wm == SP_WATERMARK_MAX || t->nended == t->ninputs) return SPATE_OK;
     t->watermark = wm;
     return op_watermark(&t->ops[0], wm);
 }

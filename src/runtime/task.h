@@ -82,6 +82,7 @@ struct sp_task {
     sp_input_t *inputs;
     int ninputs, nended;
     int64_t watermark;
+    bool finishing;          /* in chain_finish: forwarded watermarks are held back */
     int64_t pending_barrier; /* barrier being gathered from the input channels, 0 = none */
     int barrier_count;       /* channels that delivered it */
     sp_notifier_t notifier;

@@ -252,15 +252,59 @@ static size_t format_decimal(spate_decimal_t d, int scale, char *out)
     return k;
 }
 
-/* The shortest of %.15g..%.17g that reads back as the same double (so 0.1 prints as "0.1"). */
+/*
+ * Doubles as Java's Double.toString prints them (so output matches Flink's):
+ * the shortest digits that read back as the same value, fixed notation with
+ * at least one fraction digit for 1e-3 <= |d| < 1e7 ("2.0", "0.001"),
+ * otherwise scientific ("1.0E7", "1.5E-5"); "NaN", "Infinity".
+ */
 static size_t format_double(double d, char *out, size_t cap)
 {
-    int n = 0;
-    for (int prec = 15; prec <= 17; prec++) {
-        n = snprintf(out, cap, "%.*g", prec, d);
-        if (strtod(out, NULL) == d) break;
+    if (isnan(d)) return (size_t)snprintf(out, cap, "NaN");
+    if (isinf(d)) return (size_t)snprintf(out, cap, d < 0 ? "-Infinity" : "Infinity");
+    if (d == 0) return (size_t)snprintf(out, cap, signbit(d) ? "-0.0" : "0.0");
+    char sci[40];
+    for (int prec = 1; prec <= 17; prec++) { /* shortest round-trip digits, as d.ddde±x */
+        snprintf(sci, sizeof sci, "%.*e", prec - 1, d);
+        if (strtod(sci, NULL) == d) break;
     }
-    return (size_t)n;
+    bool neg = sci[0] == '-';
+    char digits[24];
+    int nd = 0;
+    const char *p = sci + neg;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.') digits[nd++] = *p;
+    int exp = atoi(p + 1);
+    while (nd > 1 && digits[nd - 1] == '0') nd--; /* 1.50e+00 -> digits "15" */
+    char buf[64];
+    size_t n = 0;
+    if (neg) buf[n++] = '-';
+    double a = fabs(d);
+    if (a >= 1e-3 && a < 1e7) {
+        if (exp >= 0) {
+            for (int i = 0; i <= exp; i++) buf[n++] = i < nd ? digits[i] : '0';
+            buf[n++] = '.';
+            if (nd > exp + 1)
+                for (int i = exp + 1; i < nd; i++) buf[n++] = digits[i];
+            else
+                buf[n++] = '0';
+        } else {
+            buf[n++] = '0';
+            buf[n++] = '.';
+            for (int i = 0; i < -exp - 1; i++) buf[n++] = '0';
+            for (int i = 0; i < nd; i++) buf[n++] = digits[i];
+        }
+    } else {
+        buf[n++] = digits[0];
+        buf[n++] = '.';
+        if (nd > 1)
+            for (int i = 1; i < nd; i++) buf[n++] = digits[i];
+        else
+            buf[n++] = '0';
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "E%d", exp);
+    }
+    buf[n] = '\0';
+    return (size_t)snprintf(out, cap, "%s", buf);
 }
 
 size_t sp_format_field(const spate_row_t *row, int f, char *buf, size_t cap, char delim, bool csv)

@@ -149,12 +149,12 @@ static void csv_exact_text(void **state)
     /* "nested/out" does not exist yet: it is created with its parent */
     char *got = write_sample(state, NULL, "nested/out/");
     assert_string_equal(got, "1,plain,1.5\n"
-                             "2,\"with,comma\",2\n"
+                             "2,\"with,comma\",2.0\n"
                              "3,\"with \"\"quote\"\"\",3.25\n"
-                             "4,\"two\nlines\",-1\n"
+                             "4,\"two\nlines\",-1.0\n"
                              "5,\"\",\n"
-                             ",,7\n"
-                             "7,tab\there,8\n");
+                             ",,7.0\n"
+                             "7,tab\there,8.0\n");
     free(got);
 }
 
@@ -165,12 +165,12 @@ static void csv_custom_delimiter(void **state)
     o.delimiter = '\t';
     char *got = write_sample(state, &o, "tsv");
     assert_string_equal(got, "1\tplain\t1.5\n"
-                             "2\twith,comma\t2\n"
+                             "2\twith,comma\t2.0\n"
                              "3\t\"with \"\"quote\"\"\"\t3.25\n"
-                             "4\t\"two\nlines\"\t-1\n"
+                             "4\t\"two\nlines\"\t-1.0\n"
                              "5\t\"\"\t\n"
-                             "\t\t7\n"
-                             "7\t\"tab\there\"\t8\n");
+                             "\t\t7.0\n"
+                             "7\t\"tab\there\"\t8.0\n");
     free(got);
 }
 
@@ -181,21 +181,30 @@ static void text_format_joins_with_tab(void **state)
     o.format = SPATE_FORMAT_TEXT;
     char *got = write_sample(state, &o, "text");
     assert_string_equal(got, "1\tplain\t1.5\n"
-                             "2\twith,comma\t2\n"
+                             "2\twith,comma\t2.0\n"
                              "3\twith \"quote\"\t3.25\n"
-                             "4\ttwo\nlines\t-1\n"
+                             "4\ttwo\nlines\t-1.0\n"
                              "5\t\t\n"
-                             "\t\t7\n"
-                             "7\ttab\there\t8\n");
+                             "\t\t7.0\n"
+                             "7\ttab\there\t8.0\n");
     free(got);
     o.delimiter = '|';
     got = write_sample(state, &o, "text2");
-    assert_string_equal(got + strlen("1|plain|1.5\n2|with,comma|2\n"), "3|with \"quote\"|3.25\n"
-                                                                       "4|two\nlines|-1\n"
-                                                                       "5||\n"
-                                                                       "||7\n"
-                                                                       "7|tab\there|8\n");
+    assert_string_equal(got + strlen("1|plain|1.5\n2|with,comma|2.0\n"), "3|with \"quote\"|3.25\n"
+                                                                         "4|two\nlines|-1.0\n"
+                                                                         "5||\n"
+                                                                         "||7.0\n"
+                                                                         "7|tab\there|8.0\n");
     free(got);
+}
+
+/* k * 0.25 as the sink prints a DOUBLE (Java's Double.toString): "0.0", "0.25", "1.0", "1.75" */
+static const char *quarter(int k, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%.2f", k * 0.25);
+    size_t n = strlen(buf);
+    while (n > 2 && buf[n - 1] == '0' && buf[n - 2] != '.') buf[--n] = '\0';
+    return buf;
 }
 
 static void rolling_makes_parts_that_concatenate_to_the_input(void **state)
@@ -220,9 +229,10 @@ static void rolling_makes_parts_that_concatenate_to_the_input(void **state)
                 int id = sub * 1000000 + b * ROWS + k;
                 snprintf(names[k], sizeof names[k], "n%d%s", id, k % 7 ? "" : ",q");
                 rows[k] = (row_in_t){ id, names[k], k * 0.25, false };
-                want_len +=
-                    (size_t)snprintf(want + want_len, want_cap - want_len,
-                                     k % 7 ? "%d,%s,%.17g\n" : "%d,\"%s\",%.17g\n", id, names[k], k * 0.25);
+                char q[32];
+                want_len += (size_t)snprintf(want + want_len, want_cap - want_len,
+                                             k % 7 ? "%d,%s,%s\n" : "%d,\"%s\",%s\n", id, names[k],
+                                             quarter(k, q, sizeof q));
             }
             batches[b] = make_batch(schema, rows, ROWS);
         }

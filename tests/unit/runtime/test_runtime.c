@@ -526,6 +526,37 @@ static void end_of_input_sends_max_watermark(void **state)
     tu_capture_fini(&cap);
 }
 
+static int no_row_after_final_watermark(void *state, const spate_row_t *in, spate_context_t *c,
+                                        spate_collector_t *out)
+{
+    (void)state;
+    if (spate_context_watermark(c) == INT64_MAX)
+        return spate_out_fail(out, "a row arrived after the final watermark");
+    return spate_out_emit_row(out, in);
+}
+
+/* Rows a BATCH reduce emits at end of input reach the operators after it before their final watermark. */
+static void end_of_input_rows_precede_the_final_watermark(void **state)
+{
+    (void)state;
+    for (int chained = 0; chained < 2; chained++) {
+        tu_capture_t cap;
+        tu_capture_init(&cap);
+        spate_env_t *env = spate_env_create();
+        spate_env_set_parallelism(env, 2);
+        spate_env_set_config(env, "execution.runtime-mode", "BATCH");
+        spate_stream_t *s = spate_keyed_sum(spate_stream_key_by_field(seq(env, 1000, 10, true), "k"), "v");
+        if (!chained) s = spate_stream_rebalance(s);
+        spate_process_function_t pf = { .process = no_row_after_final_watermark };
+        s = spate_stream_process(s, "check", &pf, NULL);
+        spate_stream_sink(s, tu_capture_sink(&cap), "capture");
+        assert_int_equal(spate_env_execute(env, "order"), SPATE_OK);
+        assert_int_equal(cap.n, 10);
+        spate_env_destroy(env);
+        tu_capture_fini(&cap);
+    }
+}
+
 static void graph_is_deterministic(void **state)
 {
     (void)state;
@@ -673,6 +704,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup(cancel_from_another_thread, setup),
     cmocka_unit_test_setup(slow_sink_backpressures_source, setup),
     cmocka_unit_test_setup(end_of_input_sends_max_watermark, setup),
+    cmocka_unit_test_setup(end_of_input_rows_precede_the_final_watermark, setup),
     cmocka_unit_test_setup(graph_is_deterministic, setup),
     cmocka_unit_test_setup(configuration_errors_name_the_key, setup),
     cmocka_unit_test_setup(invalid_graphs_are_rejected, setup),

@@ -988,12 +988,13 @@ static void text_format_every_type(void **state)
     sp_batch_release(b);
     spate_schema_release(s);
 
-    /* doubles: the shortest form that reads back exactly, and special values */
+    /* doubles as Java (and so Flink) prints them: shortest exact digits, ".0", E-notation, names */
     spate_schema_t *ds = schema("d DOUBLE");
-    sp_batch_t *db = sp_batch_create(ds, 8);
-    const double dv[] = { 0.1, -2.5, 1e300, INFINITY, -INFINITY };
-    const char *dw[] = { "0.1", "-2.5", "1e+300", "inf", "-inf" };
-    for (uint32_t k = 0; k < 5; k++) {
+    sp_batch_t *db = sp_batch_create(ds, 16);
+    const double dv[] = { 0.1, -2.5, 1e300, INFINITY, -INFINITY, 2.0, 1e7, 0.001, 1.5e-5, 123456.789, NAN };
+    const char *dw[] = { "0.1",   "-2.5",  "1.0E300", "Infinity",   "-Infinity", "2.0",
+                         "1.0E7", "0.001", "1.5E-5",  "123456.789", "NaN" };
+    for (uint32_t k = 0; k < 11; k++) {
         sp_bit_set(db->cols[0].validity, k, true);
         ((double *)db->cols[0].values)[k] = dv[k];
         db->count = k + 1;
