@@ -326,6 +326,7 @@ static int reduce_process_batch(void *inst, int input, sp_batch_t *b)
                 return sp_error_set(err, SPATE_EUSER,
                                     "a reduce function must emit exactly one row (emitted %llu)",
                                     (unsigned long long)(r->res.emitted - before));
+            sp_collector_settle(&r->res); /* res_batch is read directly below */
             result = &res_row;
         }
         size_t n = encode_state(r, result);

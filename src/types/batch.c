@@ -77,8 +77,8 @@ sp_batch_t *sp_batch_create(const spate_schema_t *schema, uint32_t capacity)
         batch_reset(b);
         return b;
     }
-    size_t size = ALIGN8(sizeof *b) + ALIGN8(sizeof(sp_column_t) * (size_t)s->nfields) + ALIGN8(capacity) +
-                  8 * (size_t)capacity;
+    size_t size = ALIGN8(sizeof *b) + 2 * ALIGN8(sizeof(sp_column_t) * (size_t)s->nfields) +
+                  ALIGN8(capacity) + 8 * (size_t)capacity;
     for (int i = 0; i < s->nfields; i++)
         size += ALIGN8((capacity + 7) / 8) + values_size(&s->fields[i], capacity);
     char *mem = sp_xmalloc(size);
@@ -86,6 +86,9 @@ sp_batch_t *sp_batch_create(const spate_schema_t *schema, uint32_t capacity)
     memset(b, 0, sizeof *b);
     char *p = mem + ALIGN8(sizeof *b);
     b->cols = (sp_column_t *)p;
+    p += ALIGN8(sizeof(sp_column_t) * (size_t)s->nfields);
+    b->own_cols = (sp_column_t *)p;
+    memset(b->own_cols, 0, sizeof(sp_column_t) * (size_t)s->nfields);
     p += ALIGN8(sizeof(sp_column_t) * (size_t)s->nfields);
     b->timestamps = (int64_t *)p;
     p += 8 * (size_t)capacity;
@@ -112,6 +115,28 @@ sp_batch_t *sp_batch_create(const spate_schema_t *schema, uint32_t capacity)
     account((ssize_t)b->bytes);
     batch_reset(b);
     return b;
+}
+
+/* Gives borrowed columns their own buffers back and drops the reference to their owner. */
+static void unborrow(sp_batch_t *b)
+{
+    if (!b->dep) return;
+    for (int c = 0; c < b->schema->nfields; c++)
+        if (b->own_cols[c].values) {
+            b->cols[c].values = b->own_cols[c].values;
+            b->cols[c].data = b->own_cols[c].data;
+            b->own_cols[c].values = NULL;
+        }
+    sp_batch_release(b->dep);
+    b->dep = NULL;
+}
+
+void sp_batch_borrow_column(sp_batch_t *b, int c, sp_batch_t *src, int from)
+{
+    if (!b->dep) b->dep = sp_batch_acquire(src);
+    b->own_cols[c] = b->cols[c];
+    b->cols[c].values = src->cols[from].values;
+    b->cols[c].data = src->cols[from].data;
 }
 
 static void batch_free(sp_batch_t *b, const spate_schema_t *s)
@@ -144,6 +169,7 @@ void sp_batch_release(sp_batch_t *b)
         spate_schema_release(s);
         return;
     }
+    unborrow(b);
     bool pooled = false;
     if (b->capacity == SP_BATCH_CAPACITY) {
         pthread_mutex_lock(&s->pool_mu);

@@ -4,6 +4,15 @@
  * The collector writes straight into the column vectors of the batch under
  * construction at index batch->count; spate_out_emit() seals the row
  * (count++) and hands the batch on when it is full.  No allocation per row.
+ *
+ * Strings that are only passed on are not copied (DESIGN.md §6): while every
+ * row of the batch under construction copies string field f from the same
+ * field of the same row index of one input batch (a 1:1 map passing a
+ * string through), the collector writes nothing for f; when the batch is
+ * handed on, column f borrows the input column's offsets and data (the
+ * batch keeps a reference to the input batch).  The first row that breaks
+ * the pattern materialises the rows so far with one memcpy and continues
+ * as a normal column.
  */
 #include "types/types.h"
 
@@ -45,22 +54,75 @@ void sp_collector_init(spate_collector_t *c, const spate_schema_t *schema, uint3
     c->kind = -1;
     c->error = error;
     c->set = sp_xcalloc((size_t)(schema->nfields ? schema->nfields : 1), 1);
+    c->alias = sp_xcalloc((size_t)(schema->nfields ? schema->nfields : 1), 1);
+    c->alias_from = sp_xcalloc((size_t)(schema->nfields ? schema->nfields : 1), sizeof(int));
+}
+
+/* The collector holds a reference on the batch it passes strings through from, so that
+ * batch stays valid even if the collector outlives the call that delivered it. */
+static void release_alias_src(spate_collector_t *c)
+{
+    if (c->alias_src) sp_batch_release((sp_batch_t *)c->alias_src);
+    c->alias_src = NULL;
 }
 
 void sp_collector_fini(spate_collector_t *c)
 {
     if (c->batch) sp_batch_release(c->batch);
     c->batch = NULL;
+    release_alias_src(c);
     free(c->set);
-    c->set = NULL;
+    free(c->alias);
+    free(c->alias_from);
+    c->set = c->alias = NULL;
+    c->alias_from = NULL;
+}
+
+/* Copies the rows 0..count-1 of aliased string field f into the batch's own column. */
+static void materialize(spate_collector_t *c, int f)
+{
+    sp_batch_t *b = c->batch;
+    const sp_column_t *src = &c->alias_src->cols[c->alias_from[f]];
+    const int32_t *so = src->values;
+    int32_t *o = b->cols[f].values;
+    uint32_t n = b->count;
+    for (uint32_t k = 0; k <= n; k++) o[k] = so[k] - so[0];
+    sp_batch_reserve_data(b, f, 0); /* room for o[n] bytes */
+    memcpy(b->cols[f].data, src->data + so[0], (size_t)o[n]);
+    c->alias[f] = 0;
+    if (--c->naliased == 0) release_alias_src(c);
+}
+
+static void materialize_all(spate_collector_t *c)
+{
+    for (int f = 0; c->naliased && f < c->schema->nfields; f++)
+        if (c->alias[f]) materialize(c, f);
+}
+
+void sp_collector_settle(spate_collector_t *c)
+{
+    if (c->batch) materialize_all(c);
+}
+
+/* Hands the batch on: aliased columns borrow their input column first. */
+static int hand_on(spate_collector_t *c, sp_batch_t *b)
+{
+    c->batch = NULL;
+    for (int f = 0; c->naliased && f < c->schema->nfields; f++)
+        if (c->alias[f]) {
+            sp_batch_borrow_column(b, f, (sp_batch_t *)c->alias_src, c->alias_from[f]);
+            c->alias[f] = 0;
+            c->naliased--;
+        }
+    release_alias_src(c);
+    return c->sink(c->target, b);
 }
 
 int sp_collector_flush(spate_collector_t *c)
 {
     sp_batch_t *b = c->batch;
     if (!b || b->count == 0) return SPATE_OK;
-    c->batch = NULL;
-    return c->sink(c->target, b);
+    return hand_on(c, b);
 }
 
 static inline sp_batch_t *cur(spate_collector_t *c)
@@ -88,6 +150,7 @@ static inline void mark(spate_collector_t *c, sp_batch_t *b, int f, bool valid)
 void spate_out_set_null(spate_collector_t *c, int f)
 {
     sp_batch_t *b = cur(c);
+    if (c->alias[f]) materialize(c, f);
     mark(c, b, f, false);
     if (sp_type_is_varlen(c->schema->fields[f].type)) {
         int32_t *o = b->cols[f].values;
@@ -98,6 +161,7 @@ void spate_out_set_null(spate_collector_t *c, int f)
 void spate_out_set_string(spate_collector_t *c, int f, const char *s, size_t len)
 {
     sp_batch_t *b = cur(c);
+    if (c->alias[f]) materialize(c, f);
     int32_t *o = b->cols[f].values;
     sp_batch_reserve_data(b, f, len); /* a second set of the same field overwrites the first */
     memcpy(b->cols[f].data + o[b->count], s, len);
@@ -125,7 +189,22 @@ void spate_out_copy_field(spate_collector_t *c, int f, const spate_row_t *row, i
         mark(c, b, f, true);
     } else if (fd->type == SPATE_TYPE_BOOLEAN) {
         spate_out_set_boolean(c, f, spate_row_get_boolean(row, from));
-    } else {
+    } else { /* string: pass through without a copy while the rows line up (see the file comment) */
+        sp_batch_t *b = cur(c);
+        if (c->alias[f]) {
+            if (row->batch == c->alias_src && row->index == b->count && c->alias_from[f] == from) {
+                mark(c, b, f, true);
+                return;
+            }
+            materialize(c, f);
+        } else if (b->count == 0 && row->index == 0 && (!c->alias_src || c->alias_src == row->batch)) {
+            if (!c->alias_src) c->alias_src = sp_batch_acquire((sp_batch_t *)row->batch);
+            c->alias[f] = 1;
+            c->alias_from[f] = from;
+            c->naliased++;
+            mark(c, b, f, true);
+            return;
+        }
         spate_str_t str = spate_row_get_string(row, from);
         spate_out_set_string(c, f, str.ptr, str.len);
     }
@@ -160,6 +239,7 @@ int spate_out_emit(spate_collector_t *c)
             return sp_error_set(c->error, SPATE_EINVAL, "field '%s' is NOT NULL but was not set",
                                 s->fields[f].name);
         }
+        if (c->alias[f]) materialize(c, f);
         sp_bit_set(b->cols[f].validity, i, false);
         if (sp_type_is_varlen(s->fields[f].type)) {
             int32_t *o = b->cols[f].values;
@@ -173,10 +253,7 @@ int spate_out_emit(spate_collector_t *c)
     c->kind = -1;
     b->count = i + 1;
     c->emitted++;
-    if (b->count == b->capacity) {
-        c->batch = NULL;
-        return c->sink(c->target, b);
-    }
+    if (b->count == b->capacity) return hand_on(c, b);
     return SPATE_OK;
 }
 
@@ -186,6 +263,7 @@ int spate_out_emit_row(spate_collector_t *c, const spate_row_t *row)
         return sp_error_set(c->error, SPATE_EINVAL,
                             "spate_out_emit_row: the row's schema differs from the output's");
     sp_batch_t *b = cur(c);
+    materialize_all(c);
     sp_batch_append_row(b, row->batch, row->index);
     if (c->time_set) b->timestamps[b->count - 1] = c->event_time;
     if (c->kind >= 0) b->kinds[b->count - 1] = (uint8_t)c->kind;
@@ -193,10 +271,7 @@ int spate_out_emit_row(spate_collector_t *c, const spate_row_t *row)
     c->kind = -1;
     memset(c->set, 0, (size_t)c->schema->nfields);
     c->emitted++;
-    if (b->count == b->capacity) {
-        c->batch = NULL;
-        return c->sink(c->target, b);
-    }
+    if (b->count == b->capacity) return hand_on(c, b);
     return SPATE_OK;
 }
 

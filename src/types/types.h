@@ -71,6 +71,11 @@ struct sp_batch {
     sp_batch_t *parent;     /* projected batch: columns borrowed from parent */
     sp_batch_t *next;       /* pool link */
     size_t bytes;           /* bytes owned (accounting) */
+    /* Zero-copy string pass-through (see the collector in row.c): columns whose offsets and
+     * data are borrowed from `dep` (a reference), with the batch's own buffers saved in
+     * own_cols[c] (values == NULL: the column is not borrowed). */
+    sp_batch_t *dep;
+    sp_column_t *own_cols;
 };
 
 /* The row view behind spate_row_t (a batch and a row index) is public: include/spate/types.h. */
@@ -95,6 +100,9 @@ static inline sp_batch_t *sp_batch_acquire(sp_batch_t *b)
 void sp_batch_release(sp_batch_t *b);
 /* Zero-copy projection: columns idx[0..n) of b. */
 sp_batch_t *sp_batch_project(sp_batch_t *b, const spate_schema_t *schema, const int *idx, int n);
+/* Makes string column c of b (count rows, about to be published) share the offsets and data of
+ * column `from` of src, whose rows 0..count-1 are b's rows; b keeps a reference to src. */
+void sp_batch_borrow_column(sp_batch_t *b, int c, sp_batch_t *src, int from);
 /* Ensures column c's data arena can take `extra` more bytes. */
 void sp_batch_reserve_data(sp_batch_t *b, int c, size_t extra);
 /* Appends row `row` of `src` (same schema) to dst (dst must have room). */
@@ -135,10 +143,19 @@ struct spate_collector {
     bool time_set;
     uint64_t emitted;  /* rows emitted since the counter was last reset */
     sp_error_t *error; /* where spate_out_fail writes */
+    /* String columns passed through unchanged: alias[f] = 1 while every row of the batch under
+     * construction took field f from field alias_from[f] of the same row index of alias_src. */
+    uint8_t *alias;
+    int *alias_from;
+    const sp_batch_t *alias_src;
+    int naliased;
 };
 
 void sp_collector_init(spate_collector_t *c, const spate_schema_t *schema, uint32_t capacity,
                        sp_batch_sink_fn sink, void *target, sp_error_t *error);
+/* Makes every row of the batch under construction self-contained (copies strings that were
+ * being passed through), for callers that read c->batch directly instead of handing it on. */
+void sp_collector_settle(spate_collector_t *c);
 /* Hands the partial batch (if any rows) to the sink. */
 int sp_collector_flush(spate_collector_t *c);
 void sp_collector_fini(spate_collector_t *c);
