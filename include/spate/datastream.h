@@ -140,6 +140,9 @@ const char *spate_job_error(spate_job_t *job);
 void spate_job_destroy(spate_job_t *job);
 
 /* ---- streams ---- */
+/* The schema of the rows a stream carries (borrowed: valid while the environment lives). */
+const spate_schema_t *spate_stream_schema(const spate_stream_t *s);
+
 /* Adds a source (ownership of `source` passes to the environment). */
 spate_stream_t *spate_env_add_source(spate_env_t *env, spate_source_t *source, const char *name);
 

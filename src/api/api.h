@@ -48,6 +48,8 @@ struct spate_env {
     int nconnected;
     sp_field_key_t **field_keys;
     int nfield_keys;
+    spate_schema_t **retired; /* schemas replaced by projection push-down (handles may point at them) */
+    int nretired;
     bool executed; /* a job was started from this environment (the graph runs once) */
 };
 
@@ -73,6 +75,7 @@ typedef struct sp_project_spec {
     int n;
     int idx[64];
     spate_schema_t *schema;
+    bool pushed_down; /* the source produces these columns itself (datastream.c push_projections) */
 } sp_project_spec_t;
 extern const sp_op_vtable_t sp_project_op;
 

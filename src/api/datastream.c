@@ -48,6 +48,8 @@ void spate_env_destroy(spate_env_t *env)
     free(env->connected);
     for (int i = 0; i < env->nfield_keys; i++) free(env->field_keys[i]);
     free(env->field_keys);
+    for (int i = 0; i < env->nretired; i++) spate_schema_release(env->retired[i]);
+    free(env->retired);
     sp_graph_fini(&env->graph);
     sp_config_destroy(env->config);
     free(env);
@@ -82,6 +84,58 @@ const char *spate_env_get_config(const spate_env_t *env, const char *key)
 const char *spate_env_error(const spate_env_t *env)
 {
     return env->error.code ? env->error.message : "";
+}
+
+/* Effective parallelism of a node, as the runtime resolves it. */
+static int node_parallelism(const spate_env_t *env, const sp_node_t *n)
+{
+    if (n->source && !n->source->parallel) return 1;
+    return n->parallelism ? n->parallelism : (int)sp_config_get_int(env->config, "parallelism.default");
+}
+
+/*
+ * Projection push-down, as Flink's SupportsProjectionPushDown: a projection
+ * that directly follows a source (its only consumer, same parallelism, a
+ * forward edge) is handed to the source when the connector supports it, so
+ * the source produces only those columns.  The projection node stays in the
+ * graph (ids and uids do not change) as an identity, which costs nothing.
+ */
+static void push_projections(spate_env_t *env)
+{
+    sp_graph_t *g = &env->graph;
+    for (int i = 0; i < g->nedges; i++) {
+        sp_edge_t *e = &g->edges[i];
+        sp_node_t *src = g->nodes[e->from], *p = g->nodes[e->to];
+        if (p->vt != &sp_project_op || ((sp_project_spec_t *)p->spec)->pushed_down || !src->source ||
+            !src->source->vt->project)
+            continue;
+        if (e->part != SP_PART_DEFAULT && e->part != SP_PART_FORWARD) continue;
+        if (node_parallelism(env, src) != node_parallelism(env, p) || src->chaining_disabled ||
+            p->chaining_disabled)
+            continue;
+        int outs = 0, ins = 0;
+        for (int k = 0; k < g->nedges; k++) {
+            outs += g->edges[k].from == src->id;
+            ins += g->edges[k].to == p->id;
+        }
+        if (outs != 1 || ins != 1) continue;
+        sp_project_spec_t *ps = p->spec;
+        void *spec = src->source->vt->project(src->source->spec, ps->idx, ps->n);
+        if (!spec) continue;
+        if (src->source->vt->destroy) src->source->vt->destroy(src->source->spec);
+        src->source->spec = spec;
+        /* handles may still point at the old schema: keep it alive with the environment */
+        env->retired = sp_xrealloc(env->retired, sizeof *env->retired * (size_t)(env->nretired + 2));
+        env->retired[env->nretired++] = src->source->schema;
+        env->retired[env->nretired++] = src->out_schema;
+        src->source->schema = spate_schema_acquire(ps->schema);
+        src->out_schema = spate_schema_acquire(ps->schema);
+        for (int k = 0; k < ps->n; k++) ps->idx[k] = k;
+        ps->pushed_down = true;
+        char *name = sp_xasprintf("%s (pushed into %s)", p->name, src->name);
+        free(p->name);
+        p->name = name;
+    }
 }
 
 size_t spate_env_describe(spate_env_t *env, char *buf, size_t cap)
@@ -162,6 +216,11 @@ static bool usable(const spate_stream_t *s)
             return NULL;                                                                                     \
         }                                                                                                    \
     } while (0)
+
+const spate_schema_t *spate_stream_schema(const spate_stream_t *s)
+{
+    return s ? s->schema : NULL;
+}
 
 spate_stream_t *spate_env_add_source(spate_env_t *env, spate_source_t *source, const char *name)
 {
@@ -537,6 +596,7 @@ int spate_env_start(spate_env_t *env, const char *job_name, spate_job_t **job)
     *job = NULL;
     if (env->error.code) return env->error.code;
     if (env->executed) return env_fail(env, SPATE_ESTATE, "this environment already ran its job");
+    push_projections(env);
     const char *name = sp_config_get(env->config, "pipeline.name");
     if (!*name) name = job_name ? job_name : "job";
     int rc = sp_job_start(&env->graph, env->config, name, job, &env->error);

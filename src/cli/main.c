@@ -157,13 +157,13 @@ static int cmd_run(run_opts_t *o)
             status = 2;
             goto out;
         }
-        if (o->verbose) {
+        spate_job_t *job;
+        rc = spate_env_start(env, name, &job);
+        if (rc == SPATE_OK && o->verbose) { /* after start: the graph as it runs (projections pushed down) */
             char plan[16384];
             spate_env_describe(env, plan, sizeof plan);
             fprintf(stderr, "job graph of '%s':\n%s", name, plan);
         }
-        spate_job_t *job;
-        rc = spate_env_start(env, name, &job);
         if (rc == SPATE_OK) {
             signal(SIGINT, on_signal);
             signal(SIGTERM, on_signal);
