@@ -44,6 +44,9 @@ typedef struct sp_source_vtable {
     void (*destroy)(void *spec);
     /* records skipped under SPATE_ON_ERROR_SKIP so far (may be NULL) */
     int64_t (*skipped)(void *reader);
+    /* Projection push-down (optional): a new spec that produces only fields idx[0..n) of this
+     * spec's schema, in that order, or NULL when the connector cannot. */
+    void *(*project)(const void *spec, const int *idx, int n);
 } sp_source_vtable_t;
 
 struct spate_source {

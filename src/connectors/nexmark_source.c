@@ -48,6 +48,11 @@ enum { ALL_PERSON = 1, ALL_AUCTION = 9, ALL_BID = 19, ALL_TIME = 26 };
 typedef struct nx_spec {
     spate_nexmark_options_t o;
     spate_nexmark_stream_t which;
+    /* Projection push-down (bids): output column k is bid field field[k] (0 auction, 1 bidder,
+     * 2 price, 3 channel, 4 url, 5 dateTime, 6 extra); projected = false: all seven in order. */
+    bool projected;
+    int ncols;
+    int8_t field[7];
 } nx_spec_t;
 
 typedef struct nx_reader {
@@ -142,6 +147,32 @@ static inline void fill_bid_fast(sp_batch_t *b, uint32_t i, const sp_nexmark_bid
     }
 }
 
+/* Bids with a pushed-down projection: only the requested columns are written (a string nobody
+ * reads is never copied). */
+static inline void fill_bid_projected(const nx_spec_t *s, sp_batch_t *b, uint32_t i,
+                                      const sp_nexmark_bid_t *x)
+{
+    for (int k = 0; k < s->ncols; k++) {
+        const sp_str_t *str = NULL;
+        switch (s->field[k]) {
+        case 0: ((int64_t *)b->cols[k].values)[i] = x->auction; break;
+        case 1: ((int64_t *)b->cols[k].values)[i] = x->bidder; break;
+        case 2: ((int64_t *)b->cols[k].values)[i] = x->price; break;
+        case 3: str = &x->channel; break;
+        case 4: str = &x->url; break;
+        case 5: ((int64_t *)b->cols[k].values)[i] = x->date_time; break;
+        default: str = &x->extra; break;
+        }
+        if (str) {
+            sp_column_t *c = &b->cols[k];
+            int32_t *o = c->values;
+            if (SP_UNLIKELY((uint32_t)o[i] + str->len > c->data_cap)) sp_batch_reserve_data(b, k, str->len);
+            memcpy(c->data + o[i], str->ptr, str->len);
+            o[i + 1] = o[i] + (int32_t)str->len;
+        }
+    }
+}
+
 static void fill_bid(sp_batch_t *b, int c, uint32_t i, const sp_nexmark_bid_t *x)
 {
     put_i64(b, c + 0, i, x->auction);
@@ -192,7 +223,10 @@ static bool gen_row(nx_reader_t *r, sp_batch_t *b, uint32_t i, int64_t *ts)
     case SPATE_NEXMARK_BIDS: {
         sp_nexmark_bid_t bid;
         if (!sp_nexmark_gen_next_bid(&r->gen, &bid)) return false;
-        fill_bid_fast(b, i, &bid);
+        if (r->spec->projected)
+            fill_bid_projected(r->spec, b, i, &bid);
+        else
+            fill_bid_fast(b, i, &bid);
         *ts = bid.date_time;
         return true;
     }
@@ -283,7 +317,24 @@ static void nx_destroy(void *spec)
     free(spec);
 }
 
-static const sp_source_vtable_t nexmark_vt = { "nexmark", nx_open, nx_poll, nx_close, nx_destroy, NULL };
+static void *nx_project(const void *spec, const int *idx, int n)
+{
+    const nx_spec_t *s = spec;
+    if (s->which != SPATE_NEXMARK_BIDS || n < 1 || n > 7) return NULL;
+    nx_spec_t *p = sp_xmalloc(sizeof *p);
+    *p = *s;
+    p->projected = true;
+    p->ncols = n;
+    for (int k = 0; k < n; k++) p->field[k] = s->projected ? s->field[idx[k]] : (int8_t)idx[k];
+    return p;
+}
+
+static const sp_source_vtable_t nexmark_vt = { .kind = "nexmark",
+                                               .open = nx_open,
+                                               .poll = nx_poll,
+                                               .close = nx_close,
+                                               .destroy = nx_destroy,
+                                               .project = nx_project };
 
 spate_source_t *spate_nexmark_source(const spate_nexmark_options_t *opts, spate_nexmark_stream_t which)
 {

@@ -52,7 +52,9 @@ static void seq_destroy(void *spec)
     free(spec);
 }
 
-static const sp_source_vtable_t seq_vt = { "test-seq", seq_open, seq_poll, seq_close, seq_destroy, NULL };
+static const sp_source_vtable_t seq_vt = {
+    .kind = "test-seq", .open = seq_open, .poll = seq_poll, .close = seq_close, .destroy = seq_destroy
+};
 
 spate_source_t *tu_seq_source(const tu_seq_opts_t *o)
 {

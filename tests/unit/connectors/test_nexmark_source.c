@@ -151,7 +151,80 @@ static void emission_rate_is_limited(void **state)
     tu_capture_fini(&cap);
 }
 
+/* Runs bids -> project(fields) -> capture; push = false puts a rebalance in between (no push-down). */
+static char *projected_bids(const char *fields, bool push, bool *pushed)
+{
+    tu_capture_t cap;
+    tu_capture_init(&cap);
+    spate_env_t *env = spate_env_create();
+    spate_env_set_parallelism(env, 2);
+    spate_nexmark_options_t o;
+    spate_nexmark_options_init(&o);
+    o.events_num = 20000;
+    o.base_time_ms = 1700000000000;
+    spate_stream_t *s = spate_env_add_source(env, spate_nexmark_source(&o, SPATE_NEXMARK_BIDS), "bids");
+    if (!push) s = spate_stream_rebalance(s);
+    spate_stream_sink(spate_stream_project(s, fields), tu_capture_sink(&cap), "capture");
+    spate_job_t *job;
+    assert_int_equal(spate_env_start(env, "projection", &job), SPATE_OK);
+    char plan[4096];
+    spate_env_describe(env, plan, sizeof plan);
+    *pushed = strstr(plan, "(pushed into bids)") != NULL;
+    assert_int_equal(spate_job_wait(job), SPATE_OK);
+    spate_job_destroy(job);
+    spate_env_destroy(env);
+    char *rows = tu_capture_sorted(&cap, true);
+    assert_int_equal(cap.n, 18400);
+    tu_capture_fini(&cap);
+    return rows;
+}
+
+/* A projection right after the bid source is pushed into it: same rows, fewer columns generated. */
+static void projection_is_pushed_into_the_source(void **state)
+{
+    (void)state;
+    const char *lists[] = { "price, extra, auction", "url", "dateTime, bidder, channel" };
+    for (int i = 0; i < 3; i++) {
+        bool pushed_a, pushed_b;
+        char *a = projected_bids(lists[i], true, &pushed_a);
+        char *b = projected_bids(lists[i], false, &pushed_b);
+        assert_true(pushed_a);
+        assert_false(pushed_b);
+        assert_string_equal(a, b);
+        free(a);
+        free(b);
+    }
+}
+
+/* A source with two consumers keeps all its columns. */
+static void projection_is_not_pushed_when_the_source_has_other_consumers(void **state)
+{
+    (void)state;
+    tu_capture_t cap, full;
+    tu_capture_init(&cap);
+    tu_capture_init(&full);
+    spate_env_t *env = spate_env_create();
+    spate_nexmark_options_t o;
+    spate_nexmark_options_init(&o);
+    o.events_num = 5000;
+    spate_stream_t *s = spate_env_add_source(env, spate_nexmark_source(&o, SPATE_NEXMARK_BIDS), "bids");
+    spate_stream_sink(spate_stream_project(s, "price"), tu_capture_sink(&cap), "prices");
+    spate_stream_sink(s, tu_capture_sink(&full), "all");
+    assert_int_equal(spate_env_execute(env, "two"), SPATE_OK);
+    assert_int_equal(cap.n, 4600);
+    assert_int_equal(full.n, 4600);
+    /* full rows have 7 fields: 6 commas at least */
+    int commas = 0;
+    for (const char *c = full.rows[0]; *c; c++) commas += *c == ',';
+    assert_true(commas >= 6);
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+    tu_capture_fini(&full);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(projection_is_pushed_into_the_source),
+    cmocka_unit_test(projection_is_not_pushed_when_the_source_has_other_consumers),
     cmocka_unit_test(schemas_follow_the_reference),
     cmocka_unit_test(event_counts_are_exact_at_any_parallelism),
     cmocka_unit_test(person_ids_are_disjoint_across_subtasks),
