@@ -88,9 +88,12 @@ static int apply_settings(spate_env_t *env, const run_opts_t *o)
         size_t klen = (size_t)(eq - k);
         while (klen && (k[klen - 1] == ' ' || k[klen - 1] == '\t')) klen--;
         while (*v == ' ' || *v == '\t') v++;
-        char *key = strndup(k, klen);
-        int rc = spate_env_set_config(env, key, v);
+        size_t vlen = strlen(v);
+        while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) vlen--;
+        char *key = strndup(k, klen), *value = strndup(v, vlen);
+        int rc = spate_env_set_config(env, key, value);
         free(key);
+        free(value);
         if (rc) {
             fprintf(stderr, "spate: --config: %s\n", spate_last_error());
             return -1;
@@ -138,6 +141,11 @@ static int cmd_run(run_opts_t *o)
         goto out;
     }
     int rc = job_main(env, o->job_argc, o->job_argv);
+    const char *pname = spate_env_get_config(env, "pipeline.name");
+    if (pname && *pname) { /* the job's own name, when set, names it in messages */
+        free(name);
+        name = strdup(pname);
+    }
     if (env->executed) { /* the program ran its job itself */
         if (rc != SPATE_OK || *spate_env_error(env)) {
             fprintf(stderr, "spate: job '%s' failed: %s\n", name,

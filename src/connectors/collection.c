@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "connectors/csv.h"
+
 typedef struct coll_spec {
     sp_batch_t **batches; /* parsed rows, in order; each batch a reference */
     size_t nbatches;
@@ -61,27 +63,27 @@ static int parse_line(spate_collector_t *c, char *line, char *err, size_t errcap
         size_t flen;
         bool quoted = false;
         if (line[i] == '"') {
-            /* Quoted field: unescape "" into " in place. */
+            /* Quoted field: ends at the '"' not followed by another; "" is unescaped in place. */
             quoted = true;
             start = line + i + 1;
-            size_t w = 0, r = i + 1;
+            size_t r = i + 1;
+            bool escaped = false;
             for (;;) {
-                if (r >= len) {
+                const char *q = memchr(line + r, '"', len - r);
+                if (!q) {
                     snprintf(err, errcap, "unterminated quoted field %d", f + 1);
                     return SPATE_EPARSE;
                 }
-                if (line[r] == '"') {
-                    if (r + 1 < len && line[r + 1] == '"') {
-                        start[w++] = '"';
-                        r += 2;
-                        continue;
-                    }
+                r = (size_t)(q - line) + 1;
+                if (r < len && line[r] == '"') {
+                    escaped = true;
                     r++;
-                    break;
+                    continue;
                 }
-                start[w++] = line[r++];
+                break;
             }
-            flen = w;
+            flen = r - 1 - (i + 1); /* between the quotes */
+            if (escaped) flen = sp_csv_unescape(start, flen);
             i = r;
             if (i < len && line[i] != ',') {
                 snprintf(err, errcap, "unexpected text after the closing quote of field %d", f + 1);
@@ -94,12 +96,7 @@ static int parse_line(spate_collector_t *c, char *line, char *err, size_t errcap
             i += flen;
         }
         if (f < nfields) {
-            if (flen == 0 && !quoted && !spate_schema_field_nullable(c->schema, f)) {
-                snprintf(err, errcap, "field '%s' is NOT NULL but empty",
-                         spate_schema_field_name(c->schema, f));
-                return SPATE_EPARSE;
-            }
-            int rc = sp_collector_set_text(c, f, start, flen, quoted, err, errcap);
+            int rc = sp_csv_set_field(c, f, start, flen, quoted, err, errcap);
             if (rc != SPATE_OK) return rc;
         }
         f++;

@@ -1,5 +1,7 @@
-/* connector.c — source/sink wrappers shared by every connector. */
+/* connector.c — source/sink wrappers and the rows-per-second limit shared by the connectors. */
 #include "connectors/connector.h"
+
+#include <math.h>
 
 spate_source_t *sp_source_new(const sp_source_vtable_t *vt, void *spec, const spate_schema_t *schema,
                               bool bounded, bool parallel)
@@ -39,4 +41,32 @@ void spate_sink_destroy(spate_sink_t *s)
 const spate_schema_t *spate_source_schema(const spate_source_t *s)
 {
     return s ? s->schema : NULL;
+}
+
+/* ---- rows-per-second limit ---- */
+
+void sp_rate_limit_init(sp_rate_limit_t *l, double rows_per_second)
+{
+    l->per_sec = rows_per_second > 0 ? rows_per_second : 0;
+    l->t0_ns = 0;
+    l->sent = 0;
+}
+
+int64_t sp_rate_limit_budget(sp_rate_limit_t *l, int64_t *wait_ms)
+{
+    if (l->per_sec <= 0) return INT64_MAX;
+    int64_t now = sp_clock_mono_ns();
+    if (l->t0_ns == 0) l->t0_ns = now;
+    double elapsed = (double)(now - l->t0_ns) / 1e9;
+    int64_t allowed = (int64_t)floor(elapsed * l->per_sec) + 1; /* the first row goes at once */
+    if (allowed > l->sent) return allowed - l->sent;
+    double next = (double)l->sent / l->per_sec; /* seconds after t0 when row `sent` may go */
+    int64_t ms = (int64_t)ceil((next - elapsed) * 1000.0);
+    *wait_ms = SP_MAX(1, SP_MIN(ms, 100));
+    return 0;
+}
+
+void sp_rate_limit_sent(sp_rate_limit_t *l, int64_t n)
+{
+    l->sent += n;
 }

@@ -80,4 +80,34 @@ spate_source_t *sp_source_new(const sp_source_vtable_t *vt, void *spec, const sp
                               bool bounded, bool parallel);
 spate_sink_t *sp_sink_new(const sp_sink_vtable_t *vt, void *spec);
 
+/*
+ * Rows-per-second limit for sources (file, datagen, Nexmark).  The n-th row
+ * (counted from 0) may go at t0 + n / rate, where t0 is the first call of
+ * sp_rate_limit_budget: the first row goes at once, and a source that fell
+ * behind (a slow downstream) catches up in bursts bounded by its per-poll
+ * cap.  Lives in the reader (caller's storage, nothing to release); used
+ * only from the reader's task thread.
+ *
+ * A poll asks for its budget, emits at most that many rows and reports
+ * them; with no budget it returns SP_FLOW_IDLE with the *wait_ms given:
+ *
+ *     int64_t n = sp_rate_limit_budget(&r->rate, wait_ms);
+ *     if (n == 0) return SP_FLOW_IDLE;
+ *     ... emit at most SP_MIN(n, SP_BATCH_CAPACITY) rows ...
+ *     sp_rate_limit_sent(&r->rate, emitted);
+ */
+typedef struct sp_rate_limit {
+    double per_sec; /* <= 0: unlimited */
+    int64_t t0_ns;  /* monotonic time of the first budget call; 0 before it */
+    int64_t sent;   /* rows reported through sp_rate_limit_sent */
+} sp_rate_limit_t;
+
+/* Sets up a limit of rows_per_second (may be fractional; <= 0 means unlimited). */
+void sp_rate_limit_init(sp_rate_limit_t *l, double rows_per_second);
+/* How many rows may go now: INT64_MAX when unlimited; 0 when ahead of schedule, with *wait_ms set
+ * to the time until the next row may go, clamped to 1..100 (otherwise *wait_ms is untouched). */
+int64_t sp_rate_limit_budget(sp_rate_limit_t *l, int64_t *wait_ms);
+/* Counts n rows as sent. */
+void sp_rate_limit_sent(sp_rate_limit_t *l, int64_t n);
+
 #endif

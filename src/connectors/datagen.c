@@ -65,13 +65,6 @@ typedef struct dg_spec {
     uint64_t seed;
 } dg_spec_t;
 
-/* Rows-per-second limiter: the n-th row (from 0) may go at t0 + n / rate. */
-typedef struct rate_limit {
-    double per_sec; /* 0 = unlimited */
-    int64_t t0_ns;
-    int64_t sent;
-} rate_limit_t;
-
 typedef struct dg_reader {
     const dg_spec_t *spec;
     uint64_t rng;
@@ -79,24 +72,10 @@ typedef struct dg_reader {
     int64_t made;    /* rows made so far (index into the sequence ranges) */
     int64_t *seq_lo; /* per field: this subtask's first sequence value */
     char *text;      /* scratch for string values */
-    rate_limit_t rate;
+    sp_rate_limit_t rate;
 } dg_reader_t;
 
 /* ---- helpers ---- */
-
-static int64_t rate_budget(rate_limit_t *r, int64_t *wait_ms)
-{
-    if (r->per_sec <= 0) return INT64_MAX;
-    int64_t now = sp_clock_mono_ns();
-    if (r->t0_ns == 0) r->t0_ns = now;
-    double elapsed = (double)(now - r->t0_ns) / 1e9;
-    int64_t allowed = (int64_t)floor(elapsed * r->per_sec) + 1; /* the first row goes at once */
-    if (allowed > r->sent) return allowed - r->sent;
-    double next = (double)r->sent / r->per_sec;
-    int64_t ms = (int64_t)ceil((next - elapsed) * 1000.0);
-    *wait_ms = SP_MAX(1, SP_MIN(ms, 100));
-    return 0;
-}
 
 static inline uint64_t rng_next(uint64_t *s)
 {
@@ -173,7 +152,7 @@ static int dg_open(const void *spec, const sp_source_ctx_t *ctx, void **reader)
     }
     r->left = left == ~(unsigned __int128)0 ? -1 : (int64_t)SP_MIN(left, (unsigned __int128)INT64_MAX);
     r->text = sp_xmalloc(text + 1);
-    r->rate.per_sec = (double)s->rows_per_second / p;
+    sp_rate_limit_init(&r->rate, (double)s->rows_per_second / p);
     *reader = r;
     return SPATE_OK;
 }
@@ -252,7 +231,7 @@ static int dg_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
     dg_reader_t *r = reader;
     const dg_spec_t *s = r->spec;
     if (r->left == 0) return SP_FLOW_END;
-    int64_t n = rate_budget(&r->rate, wait_ms);
+    int64_t n = sp_rate_limit_budget(&r->rate, wait_ms);
     if (n == 0) return SP_FLOW_IDLE;
     n = SP_MIN(n, SP_BATCH_CAPACITY);
     if (r->left > 0) n = SP_MIN(n, r->left);
@@ -264,7 +243,7 @@ static int dg_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
         r->made++;
     }
     if (r->left > 0) r->left -= n;
-    r->rate.sent += n;
+    sp_rate_limit_sent(&r->rate, n);
     return SP_FLOW_MORE;
 }
 

@@ -38,6 +38,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "connectors/csv.h"
+
 #define BUF_FLUSH       (1024 * 1024)
 #define DEFAULT_ROLLING (128 * 1024 * 1024)
 
@@ -56,9 +58,7 @@ typedef struct fsink_writer {
     char *path;         /* its path (NULL when none) */
     int part;           /* n of the current (or next) part */
     int64_t part_bytes; /* bytes of the current part, written + buffered */
-    /* buffered, not yet written bytes of the current part */
-    char *buf;
-    size_t len, cap;
+    sp_text_buf_t out;  /* buffered, not yet written bytes of the current part */
 } fsink_writer_t;
 
 /* ---- part files ---- */
@@ -81,15 +81,15 @@ static int part_create(fsink_writer_t *w, sp_error_t *err)
 static int part_flush(fsink_writer_t *w, sp_error_t *err)
 {
     size_t off = 0;
-    while (off < w->len) {
-        ssize_t n = write(w->fd, w->buf + off, w->len - off);
+    while (off < w->out.len) {
+        ssize_t n = write(w->fd, w->out.data + off, w->out.len - off);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0)
             return sp_error_set(err, SPATE_EIO, "cannot write '%s': %s", w->path,
                                 strerror(n < 0 ? errno : EIO));
         off += (size_t)n;
     }
-    w->len = 0;
+    w->out.len = 0;
     return SPATE_OK;
 }
 
@@ -112,40 +112,25 @@ static int part_complete(fsink_writer_t *w, sp_error_t *err)
 static int part_maybe_roll(fsink_writer_t *w, sp_error_t *err)
 {
     if (w->part_bytes >= w->spec->rolling_max_bytes) return part_complete(w, err);
-    if (w->len >= BUF_FLUSH) return part_flush(w, err);
+    if (w->out.len >= BUF_FLUSH) return part_flush(w, err);
     return SPATE_OK;
 }
 
 /* ---- formatting ---- */
-
-static void reserve(fsink_writer_t *w, size_t extra)
-{
-    if (w->len + extra <= w->cap) return;
-    size_t cap = w->cap ? w->cap : BUF_FLUSH + 4096;
-    while (cap < w->len + extra) cap *= 2;
-    w->buf = sp_xrealloc(w->buf, cap);
-    w->cap = cap;
-}
 
 /* Appends one row as a line to the buffer; returns its length. */
 static size_t format_row(fsink_writer_t *w, const spate_row_t *row, int nf)
 {
     const bool csv = w->spec->format == SPATE_FORMAT_CSV;
     const char delim = w->spec->delimiter;
-    size_t start = w->len;
+    sp_text_buf_t *out = &w->out;
+    size_t start = out->len;
     for (int f = 0; f < nf; f++) {
-        reserve(w, 64);
-        if (f) w->buf[w->len++] = delim;
-        size_t n = sp_format_field(row, f, w->buf + w->len, w->cap - w->len, delim, csv);
-        if (n > w->cap - w->len) { /* did not fit: grow and format again */
-            reserve(w, n);
-            n = sp_format_field(row, f, w->buf + w->len, w->cap - w->len, delim, csv);
-        }
-        w->len += n;
+        if (f) sp_text_buf_append(out, &delim, 1);
+        sp_text_buf_append_field(out, row, f, delim, csv);
     }
-    reserve(w, 1);
-    w->buf[w->len++] = '\n';
-    return w->len - start;
+    sp_text_buf_append(out, "\n", 1);
+    return out->len - start;
 }
 
 /* ---- vtable ---- */
@@ -187,6 +172,7 @@ static int fsink_open(const void *spec, const spate_task_info_t *info, sp_error_
     w->spec = s;
     w->subtask = info ? info->subtask_index : 0;
     w->fd = -1;
+    sp_text_buf_init(&w->out, BUF_FLUSH + 4096); /* BUF_FLUSH bytes and the row that crosses it */
     *writer = w;
     return SPATE_OK;
 }
@@ -227,7 +213,7 @@ static void fsink_close(void *writer)
     if (!w) return;
     if (w->fd >= 0) close(w->fd); /* after a failure: the part stays as written so far */
     free(w->path);
-    free(w->buf);
+    sp_text_buf_fini(&w->out);
     free(w);
 }
 

@@ -39,11 +39,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "connectors/csv.h"
 
 #define READ_CHUNK (256 * 1024)       /* initial buffer and minimum free space per read(2) */
 #define MAX_RECORD (64 * 1024 * 1024) /* longest record (line) accepted */
@@ -64,13 +65,6 @@ typedef struct field_pos {
     bool escaped; /* holds "" pairs still to be collapsed */
 } field_pos_t;
 
-/* Rows-per-second limiter: the n-th row (from 0) may go at t0 + n / rate. */
-typedef struct rate_limit {
-    double per_sec; /* 0 = unlimited */
-    int64_t t0_ns;
-    int64_t sent;
-} rate_limit_t;
-
 typedef struct file_reader {
     const file_spec_t *spec;
     int fd;
@@ -90,25 +84,8 @@ typedef struct file_reader {
     field_pos_t *fields;
     int nf, fcap;
     const char *problem; /* S_BAD: what is wrong */
-    rate_limit_t rate;
+    sp_rate_limit_t rate;
 } file_reader_t;
-
-/* ---- rate limit ---- */
-
-/* Rows that may be emitted now; when none, *wait_ms says how long until the next may. */
-static int64_t rate_budget(rate_limit_t *r, int64_t *wait_ms)
-{
-    if (r->per_sec <= 0) return INT64_MAX;
-    int64_t now = sp_clock_mono_ns();
-    if (r->t0_ns == 0) r->t0_ns = now;
-    double elapsed = (double)(now - r->t0_ns) / 1e9;
-    int64_t allowed = (int64_t)floor(elapsed * r->per_sec) + 1; /* the first row goes at once */
-    if (allowed > r->sent) return allowed - r->sent;
-    double next = (double)r->sent / r->per_sec; /* seconds after t0 when row `sent` may go */
-    int64_t ms = (int64_t)ceil((next - elapsed) * 1000.0);
-    *wait_ms = SP_MAX(1, SP_MIN(ms, 100));
-    return 0;
-}
 
 /* ---- buffer ---- */
 
@@ -288,17 +265,6 @@ static void scan_reset(file_reader_t *r)
     memset(&r->cur, 0, sizeof r->cur);
 }
 
-/* Collapses "" into " in place; returns the new length. */
-static size_t unescape(char *s, size_t len)
-{
-    size_t w = 0;
-    for (size_t i = 0; i < len; i++) {
-        s[w++] = s[i];
-        if (s[i] == '"' && i + 1 < len && s[i + 1] == '"') i++;
-    }
-    return w;
-}
-
 /* Forgets the fields of a row given up half-way (the next row overwrites their values). */
 static void drop_partial_row(spate_collector_t *c)
 {
@@ -335,12 +301,8 @@ static int emit_csv(file_reader_t *r, const sp_source_ctx_t *ctx, char *rec, int
     for (int f = 0; f < r->nf; f++) {
         field_pos_t *fp = &r->fields[f];
         char *s = rec + fp->off;
-        size_t len = fp->escaped ? unescape(s, fp->len) : fp->len;
-        if (len == 0 && !fp->quoted && !spate_schema_field_nullable(schema, f)) {
-            snprintf(err, sizeof err, "field '%s' is NOT NULL but empty", spate_schema_field_name(schema, f));
-            return malformed(r, ctx, line, err);
-        }
-        if (sp_collector_set_text(out, f, s, len, fp->quoted, err, sizeof err) != SPATE_OK)
+        size_t len = fp->escaped ? sp_csv_unescape(s, fp->len) : fp->len;
+        if (sp_csv_set_field(out, f, s, len, fp->quoted, err, sizeof err) != SPATE_OK)
             return malformed(r, ctx, line, err);
     }
     int tf = r->spec->opts.timestamp_field;
@@ -381,7 +343,7 @@ static int file_open(const void *spec, const sp_source_ctx_t *ctx, void **reader
     r->header_pending = s->csv && s->opts.skip_header;
     r->at_file_start = s->csv;
     r->nfields = spate_schema_field_count(ctx->out->schema);
-    r->rate.per_sec = (double)s->opts.rows_per_second;
+    sp_rate_limit_init(&r->rate, (double)s->opts.rows_per_second);
     scan_reset(r);
     *reader = r;
     return SPATE_OK;
@@ -452,7 +414,7 @@ static int next_csv_record(file_reader_t *r, const sp_source_ctx_t *ctx, size_t 
 static int file_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
 {
     file_reader_t *r = reader;
-    int64_t budget = rate_budget(&r->rate, wait_ms);
+    int64_t budget = sp_rate_limit_budget(&r->rate, wait_ms);
     if (budget == 0) return SP_FLOW_IDLE;
     budget = SP_MIN(budget, SP_BATCH_CAPACITY);
     uint64_t before = ctx->out->emitted;
@@ -462,12 +424,12 @@ static int file_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
         if (rc < 0) return rc;
         if (rc == 0) {
             int64_t sent = (int64_t)(ctx->out->emitted - before);
-            r->rate.sent += sent;
+            sp_rate_limit_sent(&r->rate, sent);
             return sent > 0 ? SP_FLOW_MORE : SP_FLOW_END;
         }
         if ((int64_t)(ctx->out->emitted - before) >= budget) break;
     }
-    r->rate.sent += (int64_t)(ctx->out->emitted - before);
+    sp_rate_limit_sent(&r->rate, (int64_t)(ctx->out->emitted - before));
     return SP_FLOW_MORE;
 }
 

@@ -5,7 +5,10 @@
  * lock-step, see nexmark_gen.h); events.num is split across subtasks.  The
  * event time of every row is its dateTime.  The base time is fixed when the
  * source is constructed (wall clock, as Flink's table source does), so all
- * subtasks share it.
+ * subtasks share it.  max_events_per_second is split evenly over the
+ * subtasks (at least 1 each) and paced with sp_rate_limit (connector.h);
+ * it counts generator events, of which a one-kind stream (persons,
+ * auctions, bids) emits only its share.
  *
  * Speed: rows are written straight into the output batch's column vectors
  * (no per-field calls); the bids-only stream uses the generator's bid fast
@@ -58,9 +61,8 @@ typedef struct nx_spec {
 typedef struct nx_reader {
     const nx_spec_t *spec;
     sp_nexmark_gen_t gen;
-    int64_t rate;     /* this subtask's events per wall-clock second, 0 = unlimited */
-    int64_t start_ns; /* wall-clock start for pacing */
-    uint64_t emitted_events;
+    sp_rate_limit_t rate; /* this subtask's generator events per second (all kinds, also those a
+                           * one-kind stream skips) */
 } nx_reader_t;
 
 void spate_nexmark_options_init(spate_nexmark_options_t *o)
@@ -87,11 +89,12 @@ static int nx_open(const void *spec, const sp_source_ctx_t *ctx, void **reader)
         return sp_error_set(ctx->error, SPATE_EINVAL,
                             "nexmark: invalid options (first-event.rate must be > 0)");
     }
+    int64_t rate = 0; /* unlimited */
     if (s->o.max_events_per_second > 0) {
-        r->rate = s->o.max_events_per_second / ctx->info.parallelism;
-        if (r->rate < 1) r->rate = 1;
+        rate = s->o.max_events_per_second / ctx->info.parallelism;
+        if (rate < 1) rate = 1;
     }
-    r->start_ns = sp_clock_mono_ns();
+    sp_rate_limit_init(&r->rate, (double)rate);
     *reader = r;
     return SPATE_OK;
 }
@@ -272,16 +275,9 @@ static bool gen_row(nx_reader_t *r, sp_batch_t *b, uint32_t i, int64_t *ts)
 static int nx_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
 {
     nx_reader_t *r = reader;
-    uint32_t budget = SP_BATCH_CAPACITY;
-    if (r->rate > 0) {
-        int64_t due = (sp_clock_mono_ns() - r->start_ns) / 1000 * r->rate / 1000000 + 1;
-        int64_t allowed = due - (int64_t)r->emitted_events;
-        if (allowed <= 0) {
-            *wait_ms = 1 + (-allowed) * 1000 / r->rate;
-            return SP_FLOW_IDLE;
-        }
-        if ((int64_t)budget > allowed) budget = (uint32_t)allowed;
-    }
+    int64_t allowed = sp_rate_limit_budget(&r->rate, wait_ms);
+    if (allowed == 0) return SP_FLOW_IDLE;
+    uint32_t budget = (uint32_t)SP_MIN(allowed, SP_BATCH_CAPACITY);
     spate_collector_t *out = ctx->out;
     if (!out->batch) out->batch = sp_batch_create(out->schema, out->capacity);
     sp_batch_t *b = out->batch;
@@ -301,7 +297,7 @@ static int nx_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
     }
     if (r->spec->which == SPATE_NEXMARK_BIDS) /* fill_bid_fast leaves validity to here */
         for (int c = 0; c < b->schema->nfields; c++) memset(b->cols[c].validity, 0xFF, (b->count + 7) / 8);
-    r->emitted_events += sp_nexmark_gen_position(&r->gen) - pos0;
+    sp_rate_limit_sent(&r->rate, (int64_t)(sp_nexmark_gen_position(&r->gen) - pos0));
     return end ? SP_FLOW_END : SP_FLOW_MORE;
 }
 

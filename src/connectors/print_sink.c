@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "connectors/csv.h"
+
 typedef struct print_spec {
     bool to_stderr;
     char *prefix; /* NULL or "" = none */
@@ -32,42 +34,17 @@ typedef struct print_writer {
     const char *stream_name;
     char *head; /* "prefix:k> " etc., may be "" */
     size_t head_len;
-    char *buf; /* one batch of formatted lines */
-    size_t len, cap;
+    sp_text_buf_t out; /* one batch of formatted lines */
 } print_writer_t;
 
 static const char *const kind_names[] = { "+I", "-U", "+U", "-D" };
 
-static void reserve(print_writer_t *w, size_t extra)
-{
-    if (w->len + extra <= w->cap) return;
-    size_t cap = w->cap ? w->cap : 4096;
-    while (cap < w->len + extra) cap *= 2;
-    w->buf = sp_xrealloc(w->buf, cap);
-    w->cap = cap;
-}
-
-static void append(print_writer_t *w, const char *s, size_t n)
-{
-    if (n == 0) return;
-    reserve(w, n);
-    memcpy(w->buf + w->len, s, n);
-    w->len += n;
-}
-
 static void append_field(print_writer_t *w, const spate_row_t *row, int f)
 {
-    if (spate_row_is_null(row, f)) {
-        append(w, "null", 4);
-        return;
-    }
-    reserve(w, 64);
-    size_t n = sp_format_field(row, f, w->buf + w->len, w->cap - w->len, ',', false);
-    if (n > w->cap - w->len) { /* did not fit: grow and format again */
-        reserve(w, n);
-        n = sp_format_field(row, f, w->buf + w->len, w->cap - w->len, ',', false);
-    }
-    w->len += n;
+    if (spate_row_is_null(row, f))
+        sp_text_buf_append(&w->out, "null", 4);
+    else
+        sp_text_buf_append_field(&w->out, row, f, ',', false);
 }
 
 static int print_open(const void *spec, const spate_task_info_t *info, sp_error_t *err, void **writer)
@@ -92,21 +69,22 @@ static int print_write(void *writer, const sp_batch_t *batch, sp_error_t *err)
 {
     print_writer_t *w = writer;
     int nf = spate_schema_field_count(batch->schema);
-    w->len = 0;
+    sp_text_buf_t *out = &w->out;
+    out->len = 0;
     for (uint32_t i = 0; i < batch->count; i++) {
         spate_row_t row = { batch, i };
-        append(w, w->head, w->head_len);
-        append(w, kind_names[batch->kinds[i] & 3], 2);
-        append(w, "[", 1);
+        sp_text_buf_append(out, w->head, w->head_len);
+        sp_text_buf_append(out, kind_names[batch->kinds[i] & 3], 2);
+        sp_text_buf_append(out, "[", 1);
         for (int f = 0; f < nf; f++) {
-            if (f) append(w, ", ", 2);
+            if (f) sp_text_buf_append(out, ", ", 2);
             append_field(w, &row, f);
         }
-        append(w, "]\n", 2);
+        sp_text_buf_append(out, "]\n", 2);
     }
-    if (w->len == 0) return SPATE_OK;
+    if (out->len == 0) return SPATE_OK;
     errno = 0;
-    if (fwrite(w->buf, 1, w->len, w->stream) != w->len || fflush(w->stream) != 0)
+    if (fwrite(out->data, 1, out->len, w->stream) != out->len || fflush(w->stream) != 0)
         return sp_error_set(err, SPATE_EIO, "print sink: cannot write to %s: %s", w->stream_name,
                             strerror(errno ? errno : EIO));
     return SPATE_OK;
@@ -126,7 +104,7 @@ static void print_close(void *writer)
     print_writer_t *w = writer;
     if (!w) return;
     free(w->head);
-    free(w->buf);
+    sp_text_buf_fini(&w->out);
     free(w);
 }
 

@@ -343,6 +343,7 @@ static int run_source(sp_task_t *t)
     atomic_bool *stop = sp_job_stop_flag(t->job);
     const sp_node_t *node = t->ops[0].node;
     while (!atomic_load(stop)) {
+        uint64_t seq = sp_notifier_seq(&t->notifier); /* before the mails: one posted later wakes the wait */
         int rc = run_mails(t);
         if (rc) return rc;
         int64_t wait_ms = 0;
@@ -351,10 +352,7 @@ static int run_source(sp_task_t *t)
         rc = sp_collector_flush(&t->src_out);
         if (rc) return fail_at(t, node, rc);
         if (flow == SP_FLOW_END) return chain_finish(t);
-        if (flow == SP_FLOW_IDLE) {
-            uint64_t seq = sp_notifier_seq(&t->notifier);
-            sp_notifier_wait(&t->notifier, seq, stop, wait_ms > 0 ? wait_ms : 10);
-        }
+        if (flow == SP_FLOW_IDLE) sp_notifier_wait(&t->notifier, seq, stop, wait_ms > 0 ? wait_ms : 10);
     }
     return SPATE_ECANCELED;
 }

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "test_main.h"
+
 /* ---- seq source ---- */
 
 typedef struct seq_reader {
@@ -199,9 +201,116 @@ char *tu_capture_sorted(tu_capture_t *c, bool strip)
     return out;
 }
 
+/* ---- driving a source ---- */
+
+int tu_collect(void *target, sp_batch_t *b)
+{
+    tu_got_t *g = target;
+    g->b = sp_xrealloc(g->b, (g->n + 1) * sizeof *g->b);
+    g->b[g->n++] = b;
+    g->rows += b->count;
+    if (b->count > g->max_batch) g->max_batch = b->count;
+    return SPATE_OK;
+}
+
+void tu_got_free(tu_got_t *g)
+{
+    for (size_t i = 0; i < g->n; i++) sp_batch_release(g->b[i]);
+    free(g->b);
+    memset(g, 0, sizeof *g);
+}
+
+spate_row_t tu_row_at(const tu_got_t *g, size_t i)
+{
+    for (size_t k = 0; k < g->n; k++) {
+        if (i < g->b[k]->count) {
+            spate_row_t r = { g->b[k], (uint32_t)i };
+            return r;
+        }
+        i -= g->b[k]->count;
+    }
+    fail_msg("row %zu out of range", i);
+    spate_row_t none = { NULL, 0 };
+    return none;
+}
+
+int tu_drain(const spate_source_t *src, const tu_drain_opts_t *o, tu_got_t *g, sp_error_t *err)
+{
+    tu_drain_opts_t none = { 0 };
+    if (!o) o = &none;
+    spate_collector_t out;
+    sp_collector_init(&out, src->schema, 0, tu_collect, g, err);
+    int p = o->parallelism > 0 ? o->parallelism : 1;
+    sp_source_ctx_t ctx = { { src->vt->kind, o->subtask, p, 128, 0 }, &out, err };
+    void *reader = NULL;
+    int rc = src->vt->open(src->spec, &ctx, &reader);
+    int64_t t0 = sp_clock_mono_ns();
+    for (int polls = 0; rc == SPATE_OK; polls++) {
+        if (o->max_polls > 0 && polls >= o->max_polls) break;
+        if (o->max_ms > 0 && sp_clock_mono_ns() - t0 >= o->max_ms * 1000000) break;
+        int64_t wait = -1, start = sp_clock_mono_ns();
+        int flow = src->vt->poll(reader, &ctx, &wait);
+        int64_t took = sp_clock_mono_ns() - start;
+        if (took > g->longest_poll_ns) g->longest_poll_ns = took;
+        g->polls++;
+        assert_int_equal(sp_collector_flush(&out), SPATE_OK);
+        if (flow < 0) {
+            rc = flow;
+        } else if (flow == SP_FLOW_END) {
+            g->ended = true;
+            break;
+        } else if (flow == SP_FLOW_IDLE) {
+            assert_true(wait >= 0 && wait <= 100);
+            if (g->idle == 0 || wait < g->min_wait_ms) g->min_wait_ms = wait;
+            if (g->idle == 0 || wait > g->max_wait_ms) g->max_wait_ms = wait;
+            g->idle++;
+            sp_sleep_ms(wait);
+        }
+    }
+    g->elapsed_ns = sp_clock_mono_ns() - t0;
+    if (reader) {
+        if (src->vt->skipped) g->skipped = src->vt->skipped(reader);
+        src->vt->close(reader);
+    }
+    sp_collector_fini(&out);
+    return rc;
+}
+
+void tu_assert_str(spate_str_t s, const char *want)
+{
+    if (s.len != strlen(want) || memcmp(s.ptr, want, s.len) != 0)
+        fail_msg("got \"%.*s\", want \"%s\"", (int)s.len, s.ptr, want);
+}
+
+int tu_keep_batch(void *target, sp_batch_t *b)
+{
+    *(sp_batch_t **)target = b;
+    return SPATE_OK;
+}
+
 /* ---- files ---- */
 
+int tu_setup_tmpdir(void **state)
+{
+    char *dir = tu_mkdtemp();
+    if (!dir) return -1;
+    *state = dir;
+    return 0;
+}
+
+int tu_teardown_tmpdir(void **state)
+{
+    tu_rm_rf(*state);
+    free(*state);
+    return 0;
+}
+
 char *tu_read_file(const char *path)
+{
+    return tu_read_file_len(path, NULL);
+}
+
+char *tu_read_file_len(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -210,8 +319,10 @@ char *tu_read_file(const char *path)
     fseek(f, 0, SEEK_SET);
     char *buf = sp_xmalloc((size_t)n + 1);
     size_t got = fread(buf, 1, (size_t)n, f);
-    buf[got] = '\0';
     fclose(f);
+    assert_int_equal(got, (size_t)n);
+    buf[got] = '\0';
+    if (len) *len = got;
     return buf;
 }
 

@@ -3,6 +3,7 @@
 #include "connectors/connector.h"
 
 #include "test_main.h"
+#include "test_util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -10,66 +11,12 @@
 
 /* ---- harness ---- */
 
-typedef struct got {
-    sp_batch_t **b;
-    size_t n, rows;
-    uint32_t max_batch;
-} got_t;
-
-static int collect(void *target, sp_batch_t *b)
-{
-    got_t *g = target;
-    g->b = sp_xrealloc(g->b, (g->n + 1) * sizeof *g->b);
-    g->b[g->n++] = b;
-    g->rows += b->count;
-    if (b->count > g->max_batch) g->max_batch = b->count;
-    return SPATE_OK;
-}
-
-static void got_free(got_t *g)
-{
-    for (size_t i = 0; i < g->n; i++) sp_batch_release(g->b[i]);
-    free(g->b);
-    memset(g, 0, sizeof *g);
-}
-
-static spate_row_t row_at(const got_t *g, size_t i)
-{
-    for (size_t k = 0; k < g->n; k++) {
-        if (i < g->b[k]->count) {
-            spate_row_t r = { g->b[k], (uint32_t)i };
-            return r;
-        }
-        i -= g->b[k]->count;
-    }
-    fail_msg("row %zu out of range", i);
-    spate_row_t none = { NULL, 0 };
-    return none;
-}
-
 /* Runs subtask `index` of `p` to the end (at most max_polls polls). Returns the status. */
-static int run_subtask(const spate_source_t *src, int index, int p, got_t *g, int max_polls)
+static int run_subtask(const spate_source_t *src, int index, int p, tu_got_t *g, int max_polls)
 {
     sp_error_t err = { 0 };
-    spate_collector_t out;
-    sp_collector_init(&out, src->schema, 0, collect, g, &err);
-    sp_source_ctx_t ctx = { { "datagen", index, p, 128, 0 }, &out, &err };
-    void *reader = NULL;
-    int rc = src->vt->open(src->spec, &ctx, &reader);
-    for (int polls = 0; rc == SPATE_OK && polls < max_polls; polls++) {
-        int64_t wait = 0;
-        int flow = src->vt->poll(reader, &ctx, &wait);
-        if (flow < 0) {
-            rc = flow;
-            break;
-        }
-        assert_int_equal(sp_collector_flush(&out), SPATE_OK);
-        if (flow == SP_FLOW_END) break;
-        if (flow == SP_FLOW_IDLE) sp_sleep_ms(wait);
-    }
-    if (reader) src->vt->close(reader);
-    sp_collector_fini(&out);
-    return rc;
+    tu_drain_opts_t o = { .subtask = index, .parallelism = p, .max_polls = max_polls };
+    return tu_drain(src, &o, g, &err);
 }
 
 /* ---- cases ---- */
@@ -97,7 +44,7 @@ static void sequence_is_split_disjointly(void **state)
         unsigned char *seen = calloc(LEN, 1);
         size_t total = 0;
         for (int i = 0; i < p; i++) {
-            got_t g = { 0 };
+            tu_got_t g = { 0 };
             assert_int_equal(run_subtask(src, i, p, &g, 100000), SPATE_OK);
             assert_true(g.max_batch <= SP_BATCH_CAPACITY);
             /* each subtask: a contiguous ascending range of LEN / p (+1) values */
@@ -105,7 +52,7 @@ static void sequence_is_split_disjointly(void **state)
             assert_int_equal(g.rows, share);
             int64_t prev = 0;
             for (size_t k = 0; k < g.rows; k++) {
-                spate_row_t r = row_at(&g, k);
+                spate_row_t r = tu_row_at(&g, k);
                 int64_t id = spate_row_get_bigint(&r, 0);
                 assert_true(id >= START && id <= END);
                 if (k) assert_int_equal(id, prev + 1);
@@ -114,7 +61,7 @@ static void sequence_is_split_disjointly(void **state)
                 seen[id - START] = 1;
             }
             total += g.rows;
-            got_free(&g);
+            tu_got_free(&g);
         }
         assert_int_equal(total, LEN);
         for (int k = 0; k < LEN; k++) assert_int_equal(seen[k], 1);
@@ -136,11 +83,11 @@ static void number_of_rows_is_exact_over_subtasks(void **state)
     for (int p = 1; p <= 4; p++) {
         size_t total = 0;
         for (int i = 0; i < p; i++) {
-            got_t g = { 0 };
+            tu_got_t g = { 0 };
             assert_int_equal(run_subtask(src, i, p, &g, 100000), SPATE_OK);
             assert_int_equal(g.rows, 2501 / p + (i < 2501 % p ? 1 : 0));
             total += g.rows;
-            got_free(&g);
+            tu_got_free(&g);
         }
         assert_int_equal(total, 2501);
     }
@@ -157,16 +104,16 @@ static void number_of_rows_is_exact_over_subtasks(void **state)
     int seen[1001] = { 0 };
     size_t total = 0;
     for (int i = 0; i < 3; i++) {
-        got_t g = { 0 };
+        tu_got_t g = { 0 };
         assert_int_equal(run_subtask(src, i, 3, &g, 1000), SPATE_OK);
         for (size_t k = 0; k < g.rows; k++) {
-            spate_row_t r = row_at(&g, k);
+            spate_row_t r = tu_row_at(&g, k);
             int v = spate_row_get_int(&r, 0);
             assert_true(v >= 1 && v <= 1000000);
             if (v <= 1000) assert_int_equal(seen[v]++, 0);
         }
         total += g.rows;
-        got_free(&g);
+        tu_got_free(&g);
     }
     assert_int_equal(total, 100);
     spate_source_destroy(src);
@@ -187,14 +134,14 @@ static void more_subtasks_than_rows(void **state)
     spate_source_t *src = spate_datagen_source(schema, &o);
     size_t rows[4];
     for (int i = 0; i < 4; i++) {
-        got_t g = { 0 };
+        tu_got_t g = { 0 };
         assert_int_equal(run_subtask(src, i, 4, &g, 10), SPATE_OK);
         rows[i] = g.rows;
         if (g.rows) {
-            spate_row_t r = row_at(&g, 0);
+            spate_row_t r = tu_row_at(&g, 0);
             assert_int_equal(spate_row_get_bigint(&r, 0), 7 + i);
         }
-        got_free(&g);
+        tu_got_free(&g);
     }
     assert_int_equal(rows[0], 1);
     assert_int_equal(rows[1], 1);
@@ -219,12 +166,12 @@ static void full_range_sequence(void **state)
     assert_true(src->bounded);
     int64_t first[2];
     for (int i = 0; i < 2; i++) {
-        got_t g = { 0 };
+        tu_got_t g = { 0 };
         assert_int_equal(run_subtask(src, i, 2, &g, 2), SPATE_OK);
         assert_int_equal(g.rows, 2 * SP_BATCH_CAPACITY);
-        spate_row_t r = row_at(&g, 0);
+        spate_row_t r = tu_row_at(&g, 0);
         first[i] = spate_row_get_bigint(&r, 0);
-        got_free(&g);
+        tu_got_free(&g);
     }
     assert_true(first[0] == INT64_MIN);
     assert_true(first[1] == 0); /* INT64_MIN + 2^63 */
@@ -267,14 +214,14 @@ static void random_values_respect_bounds_for_every_type(void **state)
     o.seed = 42;
     spate_source_t *src = spate_datagen_source(schema, &o);
     assert_non_null(src);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     int64_t before_ms = sp_clock_wall_ms();
     assert_int_equal(run_subtask(src, 0, 1, &g, 100), SPATE_OK);
     int64_t after_ms = sp_clock_wall_ms();
     assert_int_equal(g.rows, 4000);
     int trues = 0, nulls = 0, ints_seen[11] = { 0 };
     for (size_t k = 0; k < g.rows; k++) {
-        spate_row_t r = row_at(&g, k);
+        spate_row_t r = tu_row_at(&g, k);
         for (int c = 0; c < 9; c++) assert_false(spate_row_is_null(&r, c));
         trues += spate_row_get_boolean(&r, 0);
         int32_t i = spate_row_get_int(&r, 1);
@@ -309,7 +256,7 @@ static void random_values_respect_bounds_for_every_type(void **state)
     assert_true(trues > 1600 && trues < 2400);
     assert_true(nulls > 1600 && nulls < 2400);
     for (int k = 0; k < 11; k++) assert_true(ints_seen[k] > 200); /* both bounds are reachable */
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     spate_schema_release(schema);
 }
@@ -330,11 +277,11 @@ static void sequences_of_every_type(void **state)
     o.fields = f;
     spate_source_t *src = spate_datagen_source(schema, &o);
     assert_non_null(src);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     assert_int_equal(run_subtask(src, 1, 2, &g, 100), SPATE_OK); /* second half: 4997 .. 9996 */
     assert_int_equal(g.rows, 5000);
     for (size_t k = 0; k < g.rows; k += 499) {
-        spate_row_t r = row_at(&g, k);
+        spate_row_t r = tu_row_at(&g, k);
         int64_t v = 4997 + (int64_t)k;
         assert_int_equal(spate_row_get_int(&r, 0), v);
         assert_true(spate_row_get_double(&r, 1) == (double)v);
@@ -348,7 +295,7 @@ static void sequences_of_every_type(void **state)
         assert_int_equal(spate_row_get_date(&r, 5), v);
         assert_int_equal(spate_row_get_timestamp(&r, 6), v);
     }
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     spate_schema_release(schema);
 }
@@ -356,18 +303,18 @@ static void sequences_of_every_type(void **state)
 /* Formats all rows of a subtask as CSV text (for comparing runs). */
 static char *run_as_text(const spate_source_t *src, int index, int p)
 {
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     assert_int_equal(run_subtask(src, index, p, &g, 100), SPATE_OK);
     size_t cap = 1 << 20, len = 0;
     char *out = malloc(cap);
     for (size_t k = 0; k < g.rows; k++) {
-        spate_row_t r = row_at(&g, k);
+        spate_row_t r = tu_row_at(&g, k);
         len += spate_row_format(&r, out + len, cap - len);
         assert_true(len + 1 < cap);
         out[len++] = '\n';
     }
     out[len] = '\0';
-    got_free(&g);
+    tu_got_free(&g);
     return out;
 }
 
@@ -403,10 +350,10 @@ static void unbounded_without_limits(void **state)
     spate_source_t *src = spate_datagen_source(schema, NULL);
     assert_non_null(src);
     assert_false(src->bounded);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     assert_int_equal(run_subtask(src, 0, 1, &g, 20), SPATE_OK); /* stops after 20 polls, not by END */
     assert_int_equal(g.rows, 20 * SP_BATCH_CAPACITY);
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     spate_schema_release(schema);
 }
@@ -419,34 +366,17 @@ static void rate_limit_is_split_and_yields_idle(void **state)
     spate_datagen_options_init(&o);
     o.rows_per_second = 100; /* two subtasks: 50 rows/s each */
     spate_source_t *src = spate_datagen_source(schema, &o);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    spate_collector_t out;
-    sp_collector_init(&out, schema, 0, collect, &g, &err);
-    sp_source_ctx_t ctx = { { "datagen", 1, 2, 128, 0 }, &out, &err };
-    void *reader = NULL;
-    assert_int_equal(src->vt->open(src->spec, &ctx, &reader), SPATE_OK);
-    int idle = 0;
-    int64_t t0 = sp_clock_mono_ns();
-    while (sp_clock_mono_ns() - t0 < 400 * 1000000LL) {
-        int64_t wait = -1;
-        int flow = src->vt->poll(reader, &ctx, &wait);
-        sp_collector_flush(&out);
-        if (flow == SP_FLOW_IDLE) {
-            idle++;
-            assert_true(wait >= 1 && wait <= 100);
-            sp_sleep_ms(wait);
-        } else {
-            assert_int_equal(flow, SP_FLOW_MORE);
-        }
-    }
-    double secs = (double)(sp_clock_mono_ns() - t0) / 1e9;
-    assert_true(idle > 0);
+    tu_drain_opts_t run = { .subtask = 1, .parallelism = 2, .max_ms = 400 };
+    assert_int_equal(tu_drain(src, &run, &g, &err), SPATE_OK);
+    assert_false(g.ended); /* every poll was MORE or IDLE */
+    double secs = (double)g.elapsed_ns / 1e9;
+    assert_true(g.idle > 0);
+    assert_true(g.min_wait_ms >= 1 && g.max_wait_ms <= 100);
     assert_true(g.rows >= 10);
     assert_true((double)g.rows <= 50 * secs + 2);
-    src->vt->close(reader);
-    sp_collector_fini(&out);
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     spate_schema_release(schema);
 }

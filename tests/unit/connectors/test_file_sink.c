@@ -2,67 +2,14 @@
 #include "connectors/connector.h"
 
 #include "test_main.h"
+#include "test_util.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- temp dir ---- */
-
-typedef struct tmpdir {
-    char dir[64];
-} tmpdir_t;
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int setup_dir(void **state)
-{
-    tmpdir_t *t = calloc(1, sizeof *t);
-    strcpy(t->dir, "/tmp/spate_file_sink_XXXXXX");
-    if (!mkdtemp(t->dir)) return -1;
-    *state = t;
-    return 0;
-}
-
-static int teardown_dir(void **state)
-{
-    tmpdir_t *t = *state;
-    nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(t);
-    return 0;
-}
-
-/* Contents of a file (caller frees), or NULL when it does not exist. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return s;
-}
-
 /* ---- batches ---- */
-
-static int keep(void *target, sp_batch_t *b)
-{
-    *(sp_batch_t **)target = b;
-    return SPATE_OK;
-}
 
 typedef struct row_in {
     int id;           /* < 0: NULL */
@@ -76,7 +23,7 @@ static sp_batch_t *make_batch(const spate_schema_t *schema, const row_in_t *rows
     sp_batch_t *b = NULL;
     sp_error_t err = { 0 };
     spate_collector_t c;
-    sp_collector_init(&c, schema, (uint32_t)n, keep, &b, &err);
+    sp_collector_init(&c, schema, (uint32_t)n, tu_keep_batch, &b, &err);
     for (int i = 0; i < n; i++) {
         if (rows[i].id < 0)
             spate_out_set_null(&c, 0);
@@ -123,8 +70,8 @@ static int write_all(const spate_sink_t *sink, int index, int p, sp_batch_t *con
 
 static char *write_sample(void **state, const spate_file_sink_options_t *o, const char *sub)
 {
-    tmpdir_t *t = *state;
-    char *dir = sp_xasprintf("%s/%s", t->dir, sub);
+    const char *tmp = *state;
+    char *dir = sp_xasprintf("%s/%s", tmp, sub);
     spate_schema_t *schema = spate_schema_of("id BIGINT, name STRING, price DOUBLE");
     spate_sink_t *sink = spate_file_sink(dir, o);
     assert_non_null(sink);
@@ -135,7 +82,7 @@ static char *write_sample(void **state, const spate_file_sink_options_t *o, cons
     spate_sink_destroy(sink);
     spate_schema_release(schema);
     char *path = sp_xasprintf("%s/part-0-0", dir);
-    char *got = slurp(path, NULL);
+    char *got = tu_read_file(path);
     assert_non_null(got);
     free(path);
     free(dir);
@@ -209,9 +156,9 @@ static const char *quarter(int k, char *buf, size_t cap)
 
 static void rolling_makes_parts_that_concatenate_to_the_input(void **state)
 {
-    tmpdir_t *t = *state;
+    const char *tmp = *state;
     enum { BATCHES = 20, ROWS = 250, MAX = 4000 };
-    char *dir = sp_xasprintf("%s/roll", t->dir);
+    char *dir = sp_xasprintf("%s/roll", tmp);
     spate_schema_t *schema = spate_schema_of("id BIGINT, name STRING, price DOUBLE");
     spate_file_sink_options_t o;
     spate_file_sink_options_init(&o);
@@ -247,7 +194,7 @@ static void rolling_makes_parts_that_concatenate_to_the_input(void **state)
         for (;; parts++) {
             char *path = sp_xasprintf("%s/part-%d-%d", dir, sub, parts);
             size_t len;
-            char *part = slurp(path, &len);
+            char *part = tu_read_file_len(path, &len);
             free(path);
             if (!part) break;
             assert_true(len > 0);
@@ -271,8 +218,8 @@ static void rolling_makes_parts_that_concatenate_to_the_input(void **state)
 
 static void no_rows_no_file(void **state)
 {
-    tmpdir_t *t = *state;
-    char *dir = sp_xasprintf("%s/empty", t->dir);
+    const char *tmp = *state;
+    char *dir = sp_xasprintf("%s/empty", tmp);
     spate_sink_t *sink = spate_file_sink(dir, NULL);
     sp_error_t err = { 0 };
     assert_int_equal(write_all(sink, 0, 1, NULL, 0, &err), SPATE_OK);
@@ -288,8 +235,8 @@ static void no_rows_no_file(void **state)
 
 static void directory_error_names_the_path(void **state)
 {
-    tmpdir_t *t = *state;
-    char *file = sp_xasprintf("%s/a-file", t->dir);
+    const char *tmp = *state;
+    char *file = sp_xasprintf("%s/a-file", tmp);
     FILE *f = fopen(file, "w");
     fclose(f);
     char *dir = sp_xasprintf("%s/sub", file); /* below a regular file */
@@ -312,8 +259,8 @@ static void directory_error_names_the_path(void **state)
 
 static void write_error_names_part_and_reason(void **state)
 {
-    tmpdir_t *t = *state;
-    char *dir = sp_xasprintf("%s/full", t->dir);
+    const char *tmp = *state;
+    char *dir = sp_xasprintf("%s/full", tmp);
     assert_int_equal(mkdir(dir, 0755), 0);
     char *part = sp_xasprintf("%s/part-0-0", dir);
     if (symlink("/dev/full", part) != 0) skip(); /* every write to /dev/full fails with ENOSPC */
@@ -350,14 +297,14 @@ static void constructor_checks_arguments(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(csv_exact_text, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(csv_custom_delimiter, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(text_format_joins_with_tab, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(rolling_makes_parts_that_concatenate_to_the_input, setup_dir,
-                                    teardown_dir),
-    cmocka_unit_test_setup_teardown(no_rows_no_file, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(directory_error_names_the_path, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(write_error_names_part_and_reason, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(csv_exact_text, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(csv_custom_delimiter, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(text_format_joins_with_tab, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(rolling_makes_parts_that_concatenate_to_the_input, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(no_rows_no_file, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(directory_error_names_the_path, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(write_error_names_part_and_reason, tu_setup_tmpdir, tu_teardown_tmpdir),
     cmocka_unit_test(constructor_checks_arguments),
 };
 

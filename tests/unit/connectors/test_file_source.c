@@ -3,130 +3,24 @@
 #include "connectors/connector.h"
 
 #include "test_main.h"
+#include "test_util.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 /* ---- harness ---- */
 
-typedef struct got {
-    sp_batch_t **b;
-    size_t n, rows;
-    int polls, idle;
-    uint32_t max_batch;
-    int64_t skipped;
-} got_t;
-
-static int collect(void *target, sp_batch_t *b)
-{
-    got_t *g = target;
-    g->b = sp_xrealloc(g->b, (g->n + 1) * sizeof *g->b);
-    g->b[g->n++] = b;
-    g->rows += b->count;
-    if (b->count > g->max_batch) g->max_batch = b->count;
-    return SPATE_OK;
-}
-
-static void got_free(got_t *g)
-{
-    for (size_t i = 0; i < g->n; i++) sp_batch_release(g->b[i]);
-    free(g->b);
-    memset(g, 0, sizeof *g);
-}
-
-static spate_row_t row_at(const got_t *g, size_t i)
-{
-    for (size_t k = 0; k < g->n; k++) {
-        if (i < g->b[k]->count) {
-            spate_row_t r = { g->b[k], (uint32_t)i };
-            return r;
-        }
-        i -= g->b[k]->count;
-    }
-    fail_msg("row %zu out of range", i);
-    spate_row_t none = { NULL, 0 };
-    return none;
-}
-
-/* Opens, polls to the end (flushing after each poll, sleeping on IDLE as the runtime would), closes. */
-static int drain(const spate_source_t *src, got_t *g, sp_error_t *err)
-{
-    spate_collector_t out;
-    sp_collector_init(&out, src->schema, 0, collect, g, err);
-    sp_source_ctx_t ctx = { { "src", 0, 1, 128, 0 }, &out, err };
-    void *reader = NULL;
-    int rc = src->vt->open(src->spec, &ctx, &reader);
-    while (rc == SPATE_OK) {
-        int64_t wait = 0;
-        int flow = src->vt->poll(reader, &ctx, &wait);
-        g->polls++;
-        assert_int_equal(sp_collector_flush(&out),
-                         SPATE_OK); /* also on failure: counts rows read before it */
-        if (flow < 0) {
-            rc = flow;
-            break;
-        }
-        if (flow == SP_FLOW_END) break;
-        if (flow == SP_FLOW_IDLE) {
-            g->idle++;
-            sp_sleep_ms(wait);
-        }
-    }
-    if (reader) {
-        if (src->vt->skipped) g->skipped = src->vt->skipped(reader);
-        src->vt->close(reader);
-    }
-    sp_collector_fini(&out);
-    return rc;
-}
-
-static void assert_str(spate_str_t s, const char *want)
-{
-    if (s.len != strlen(want) || memcmp(s.ptr, want, s.len) != 0)
-        fail_msg("got \"%.*s\", want \"%s\"", (int)s.len, s.ptr, want);
-}
-
 static void assert_contains(const char *s, const char *want)
 {
     if (!strstr(s, want)) fail_msg("\"%s\" does not contain \"%s\"", s, want);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-typedef struct tmpdir {
-    char dir[64];
-} tmpdir_t;
-
-static int setup_dir(void **state)
-{
-    tmpdir_t *t = calloc(1, sizeof *t);
-    strcpy(t->dir, "/tmp/spate_file_source_XXXXXX");
-    if (!mkdtemp(t->dir)) return -1;
-    *state = t;
-    return 0;
-}
-
-static int teardown_dir(void **state)
-{
-    tmpdir_t *t = *state;
-    nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(t);
-    return 0;
-}
-
 /* Writes `len` bytes to dir/name; returns the path (caller frees). */
 static char *write_file(void **state, const char *name, const char *data, size_t len)
 {
-    tmpdir_t *t = *state;
-    char *path = sp_xasprintf("%s/%s", t->dir, name);
+    const char *tmp = *state;
+    char *path = sp_xasprintf("%s/%s", tmp, name);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, len, f), len);
@@ -146,17 +40,17 @@ static void text_lines_without_terminators(void **state)
     assert_string_equal(spate_schema_field_name(src->schema, 0), "line");
     assert_true(src->bounded);
     assert_false(src->parallel);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    assert_int_equal(drain(src, &g, &err), SPATE_OK);
+    assert_int_equal(tu_drain(src, NULL, &g, &err), SPATE_OK);
     const char *want[] = { "first", "second", "", "fourth, with \"quotes\"", "last without newline" };
     assert_int_equal(g.rows, 5);
     for (int i = 0; i < 5; i++) {
-        spate_row_t r = row_at(&g, (size_t)i);
+        spate_row_t r = tu_row_at(&g, (size_t)i);
         assert_false(spate_row_is_null(&r, 0));
-        assert_str(spate_row_get_string(&r, 0), want[i]);
+        tu_assert_str(spate_row_get_string(&r, 0), want[i]);
     }
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     free(path);
 }
@@ -180,15 +74,15 @@ static void text_large_file_across_buffers(void **state)
     }
     char *path = write_file(state, "big.txt", data, len);
     spate_source_t *src = spate_file_text_source(path);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    assert_int_equal(drain(src, &g, &err), SPATE_OK);
+    assert_int_equal(tu_drain(src, NULL, &g, &err), SPATE_OK);
     assert_int_equal(g.rows, N);
     assert_true(g.max_batch <= SP_BATCH_CAPACITY);
     /* The concatenation of the lines (with "\n") is the file. */
     size_t off = 0;
     for (size_t i = 0; i < g.rows; i++) {
-        spate_row_t r = row_at(&g, i);
+        spate_row_t r = tu_row_at(&g, i);
         spate_str_t s = spate_row_get_string(&r, 0);
         assert_true(off + s.len < len + 1);
         assert_memory_equal(s.ptr, data + off, s.len);
@@ -196,7 +90,7 @@ static void text_large_file_across_buffers(void **state)
         off += s.len + 1;
     }
     assert_int_equal(off, len);
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     free(path);
     free(data);
@@ -204,26 +98,26 @@ static void text_large_file_across_buffers(void **state)
 
 static void missing_file_fails_open_naming_path(void **state)
 {
-    tmpdir_t *t = *state;
-    char *path = sp_xasprintf("%s/no-such-file.csv", t->dir);
+    const char *tmp = *state;
+    char *path = sp_xasprintf("%s/no-such-file.csv", tmp);
     spate_source_t *src = spate_file_text_source(path);
     assert_non_null(src); /* paths are checked when the job starts */
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    assert_int_equal(drain(src, &g, &err), SPATE_ENOENT);
+    assert_int_equal(tu_drain(src, NULL, &g, &err), SPATE_ENOENT);
     char *want = sp_xasprintf("cannot open '%s': No such file or directory", path);
     assert_string_equal(err.message, want);
     free(want);
     spate_source_destroy(src);
 
     /* A directory is not a readable file either. */
-    src = spate_file_text_source(t->dir);
+    src = spate_file_text_source(tmp);
     sp_error_t err2 = { 0 };
-    assert_int_equal(drain(src, &g, &err2), SPATE_EIO);
-    assert_contains(err2.message, t->dir);
+    assert_int_equal(tu_drain(src, NULL, &g, &err2), SPATE_EIO);
+    assert_contains(err2.message, tmp);
     assert_contains(err2.message, "Is a directory");
     spate_source_destroy(src);
-    got_free(&g);
+    tu_got_free(&g);
     free(path);
 }
 
@@ -250,26 +144,26 @@ static void csv_quoting_nulls_header_and_crlf(void **state)
     o.skip_header = true;
     spate_source_t *src = spate_file_csv_source(path, schema, &o);
     assert_non_null(src);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    assert_int_equal(drain(src, &g, &err), SPATE_OK);
+    assert_int_equal(tu_drain(src, NULL, &g, &err), SPATE_OK);
     assert_int_equal(g.rows, 7);
     const char *names[] = { "plain", "with, comma", "doubled \"quotes\"", "multi\nline\r\nvalue", NULL,
                             "",      "a\"b" };
     for (int i = 0; i < 7; i++) {
-        spate_row_t r = row_at(&g, (size_t)i);
+        spate_row_t r = tu_row_at(&g, (size_t)i);
         assert_int_equal(spate_row_get_int(&r, 0), i + 1);
         if (names[i])
-            assert_str(spate_row_get_string(&r, 1), names[i]);
+            tu_assert_str(spate_row_get_string(&r, 1), names[i]);
         else
             assert_true(spate_row_is_null(&r, 1));
     }
-    spate_row_t r = row_at(&g, 4);
+    spate_row_t r = tu_row_at(&g, 4);
     assert_true(spate_row_is_null(&r, 2));
-    r = row_at(&g, 0);
+    r = tu_row_at(&g, 0);
     assert_true(spate_row_get_double(&r, 2) == 1.5);
     assert_int_equal(g.skipped, 0);
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     spate_schema_release(schema);
     free(path);
@@ -284,14 +178,14 @@ static void csv_custom_delimiter(void **state)
     spate_csv_options_init(&o);
     o.delimiter = ';';
     spate_source_t *src = spate_file_csv_source(path, schema, &o);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    assert_int_equal(drain(src, &g, &err), SPATE_OK);
+    assert_int_equal(tu_drain(src, NULL, &g, &err), SPATE_OK);
     assert_int_equal(g.rows, 2);
-    spate_row_t r = row_at(&g, 1);
-    assert_str(spate_row_get_string(&r, 0), "b;c");
+    spate_row_t r = tu_row_at(&g, 1);
+    tu_assert_str(spate_row_get_string(&r, 0), "b;c");
     assert_int_equal(spate_row_get_bigint(&r, 1), 2);
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     spate_schema_release(schema);
     free(path);
@@ -304,14 +198,14 @@ static void expect_failure(void **state, const char *data, const char *ddl, cons
     char *path = write_file(state, "bad.csv", data, strlen(data));
     spate_schema_t *schema = spate_schema_of(ddl);
     spate_source_t *src = spate_file_csv_source(path, schema, NULL);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    assert_int_equal(drain(src, &g, &err), SPATE_EPARSE);
+    assert_int_equal(tu_drain(src, NULL, &g, &err), SPATE_EPARSE);
     char *want = sp_xasprintf("%s:%d: %s", path, line, problem);
     assert_string_equal(err.message, want);
     assert_int_equal(g.rows, rows_before);
     free(want);
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     spate_schema_release(schema);
     free(path);
@@ -348,20 +242,20 @@ static void csv_skip_policy_counts_skipped(void **state)
     spate_csv_options_init(&o);
     o.on_error = SPATE_ON_ERROR_SKIP;
     spate_source_t *src = spate_file_csv_source(path, schema, &o);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    assert_int_equal(drain(src, &g, &err), SPATE_OK);
+    assert_int_equal(tu_drain(src, NULL, &g, &err), SPATE_OK);
     assert_int_equal(err.code, 0);
     assert_int_equal(g.skipped, 4);
     int want_ids[] = { 1, 3, 6, 8 };
     const char *want_s[] = { "a", "c", "multi\nline", "h" };
     assert_int_equal(g.rows, 4);
     for (int i = 0; i < 4; i++) {
-        spate_row_t r = row_at(&g, (size_t)i);
+        spate_row_t r = tu_row_at(&g, (size_t)i);
         assert_int_equal(spate_row_get_int(&r, 0), want_ids[i]);
-        assert_str(spate_row_get_string(&r, 1), want_s[i]);
+        tu_assert_str(spate_row_get_string(&r, 1), want_s[i]);
     }
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     spate_schema_release(schema);
     free(path);
@@ -383,23 +277,23 @@ static void csv_large_file_with_quoted_newlines(void **state)
     char *path = write_file(state, "big.csv", data, len);
     spate_schema_t *schema = spate_schema_of("id BIGINT, s STRING, d DOUBLE");
     spate_source_t *src = spate_file_csv_source(path, schema, NULL);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    assert_int_equal(drain(src, &g, &err), SPATE_EPARSE);
+    assert_int_equal(tu_drain(src, NULL, &g, &err), SPATE_EPARSE);
     char *want = sp_xasprintf("%s:%d: expected 3 fields, found 2", path, line);
     assert_string_equal(err.message, want);
     assert_int_equal(g.rows, N);
     assert_true(g.max_batch <= SP_BATCH_CAPACITY);
     for (int i = 0; i < N; i += 997) {
-        spate_row_t r = row_at(&g, (size_t)i);
+        spate_row_t r = tu_row_at(&g, (size_t)i);
         assert_int_equal(spate_row_get_bigint(&r, 0), i);
         char s[64];
         snprintf(s, sizeof s, "v%d\n\"q\",x", i);
-        assert_str(spate_row_get_string(&r, 1), s);
+        tu_assert_str(spate_row_get_string(&r, 1), s);
         assert_true(spate_row_get_double(&r, 2) == i + 0.5);
     }
     free(want);
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     spate_schema_release(schema);
     free(path);
@@ -415,17 +309,17 @@ static void csv_timestamp_field_sets_event_time(void **state)
     spate_csv_options_init(&o);
     o.timestamp_field = 1;
     spate_source_t *src = spate_file_csv_source(path, schema, &o);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    assert_int_equal(drain(src, &g, &err), SPATE_OK);
+    assert_int_equal(tu_drain(src, NULL, &g, &err), SPATE_OK);
     assert_int_equal(g.rows, 3);
     int64_t want[] = { 1000, 2500, 1700000000000 };
     for (int i = 0; i < 3; i++) {
-        spate_row_t r = row_at(&g, (size_t)i);
+        spate_row_t r = tu_row_at(&g, (size_t)i);
         assert_int_equal(spate_row_event_time(&r), want[i]);
         assert_int_equal(spate_row_get_timestamp(&r, 1), want[i]);
     }
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     free(path);
 
@@ -433,9 +327,9 @@ static void csv_timestamp_field_sets_event_time(void **state)
     path = write_file(state, "ts2.csv", "a,5\nb,\n", 7);
     src = spate_file_csv_source(path, schema, &o);
     sp_error_t err2 = { 0 };
-    assert_int_equal(drain(src, &g, &err2), SPATE_EPARSE);
+    assert_int_equal(tu_drain(src, NULL, &g, &err2), SPATE_EPARSE);
     assert_contains(err2.message, ":2: timestamp field 'ts' is NULL");
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
 
     /* Only BIGINT / TIMESTAMP fields can be the event time. */
@@ -460,34 +354,18 @@ static void csv_rate_limit_yields_idle(void **state)
     o.rows_per_second = 50;
     spate_source_t *src = spate_file_csv_source(path, schema, &o);
 
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    spate_collector_t out;
-    sp_collector_init(&out, schema, 0, collect, &g, &err);
-    sp_source_ctx_t ctx = { { "src", 0, 1, 128, 0 }, &out, &err };
-    void *reader = NULL;
-    assert_int_equal(src->vt->open(src->spec, &ctx, &reader), SPATE_OK);
-    int64_t t0 = sp_clock_mono_ns();
-    int idle = 0;
-    while (sp_clock_mono_ns() - t0 < 300 * 1000000LL) {
-        int64_t wait = -1;
-        int flow = src->vt->poll(reader, &ctx, &wait);
-        assert_true(flow == SP_FLOW_MORE || flow == SP_FLOW_IDLE);
-        sp_collector_flush(&out);
-        if (flow == SP_FLOW_IDLE) {
-            idle++;
-            assert_true(wait >= 1 && wait <= 100);
-            sp_sleep_ms(wait);
-        }
-    }
-    double secs = (double)(sp_clock_mono_ns() - t0) / 1e9;
-    assert_true(idle > 0);
+    tu_drain_opts_t run = { .max_ms = 300 };
+    assert_int_equal(tu_drain(src, &run, &g, &err), SPATE_OK);
+    assert_false(g.ended); /* every poll was MORE or IDLE */
+    double secs = (double)g.elapsed_ns / 1e9;
+    assert_true(g.idle > 0);
+    assert_true(g.min_wait_ms >= 1 && g.max_wait_ms <= 100);
     /* 50 rows/s for ~0.3 s: about 15 rows (+1 at the start), never the whole file. */
     assert_true(g.rows >= 5);
     assert_true((double)g.rows <= 50 * secs + 2);
-    src->vt->close(reader);
-    sp_collector_fini(&out);
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     spate_schema_release(schema);
     free(path);
@@ -509,16 +387,16 @@ static void csv_constructor_checks_arguments(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(text_lines_without_terminators, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(text_large_file_across_buffers, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(missing_file_fails_open_naming_path, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(csv_quoting_nulls_header_and_crlf, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(csv_custom_delimiter, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(csv_fail_policy_names_path_and_line, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(csv_skip_policy_counts_skipped, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(csv_large_file_with_quoted_newlines, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(csv_timestamp_field_sets_event_time, setup_dir, teardown_dir),
-    cmocka_unit_test_setup_teardown(csv_rate_limit_yields_idle, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(text_lines_without_terminators, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(text_large_file_across_buffers, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(missing_file_fails_open_naming_path, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(csv_quoting_nulls_header_and_crlf, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(csv_custom_delimiter, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(csv_fail_policy_names_path_and_line, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(csv_skip_policy_counts_skipped, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(csv_large_file_with_quoted_newlines, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(csv_timestamp_field_sets_event_time, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(csv_rate_limit_yields_idle, tu_setup_tmpdir, tu_teardown_tmpdir),
     cmocka_unit_test(csv_constructor_checks_arguments),
 };
 

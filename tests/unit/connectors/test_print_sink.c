@@ -2,6 +2,7 @@
 #include "connectors/connector.h"
 
 #include "test_main.h"
+#include "test_util.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -35,26 +36,13 @@ static char *capture_end(capture_t *c)
     fflush(stderr);
     dup2(c->saved, c->fdno);
     close(c->saved);
-    FILE *f = fopen(c->path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
+    char *s = tu_read_file(c->path);
+    assert_non_null(s);
     unlink(c->path);
     return s;
 }
 
 /* ---- batches ---- */
-
-static int keep(void *target, sp_batch_t *b)
-{
-    *(sp_batch_t **)target = b;
-    return SPATE_OK;
-}
 
 /* A batch of schema "id INT, name STRING, price DOUBLE, ok BOOLEAN" with `n` rows; row i has kind i % 4,
  * and NULLs in row 1. */
@@ -63,7 +51,7 @@ static sp_batch_t *sample_batch(const spate_schema_t *schema, int n, const char 
     sp_batch_t *b = NULL;
     sp_error_t err = { 0 };
     spate_collector_t c;
-    sp_collector_init(&c, schema, (uint32_t)n + 1, keep, &b, &err);
+    sp_collector_init(&c, schema, (uint32_t)n + 1, tu_keep_batch, &b, &err);
     for (int i = 0; i < n; i++) {
         spate_out_set_int(&c, 0, i);
         if (i == 1) {

@@ -2,6 +2,7 @@
 #include "connectors/connector.h"
 
 #include "test_main.h"
+#include "test_util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -13,47 +14,10 @@
 
 /* ---- harness ---- */
 
-typedef struct got {
-    sp_batch_t **b;
-    size_t n, rows;
-    uint32_t max_batch;
-} got_t;
-
-static int collect(void *target, sp_batch_t *b)
+static spate_str_t line_at(const tu_got_t *g, size_t i)
 {
-    got_t *g = target;
-    g->b = sp_xrealloc(g->b, (g->n + 1) * sizeof *g->b);
-    g->b[g->n++] = b;
-    g->rows += b->count;
-    if (b->count > g->max_batch) g->max_batch = b->count;
-    return SPATE_OK;
-}
-
-static void got_free(got_t *g)
-{
-    for (size_t i = 0; i < g->n; i++) sp_batch_release(g->b[i]);
-    free(g->b);
-    memset(g, 0, sizeof *g);
-}
-
-static spate_str_t line_at(const got_t *g, size_t i)
-{
-    for (size_t k = 0; k < g->n; k++) {
-        if (i < g->b[k]->count) {
-            spate_row_t r = { g->b[k], (uint32_t)i };
-            return spate_row_get_string(&r, 0);
-        }
-        i -= g->b[k]->count;
-    }
-    fail_msg("row %zu out of range", i);
-    spate_str_t none = { "", 0 };
-    return none;
-}
-
-static void assert_str(spate_str_t s, const char *want)
-{
-    if (s.len != strlen(want) || memcmp(s.ptr, want, s.len) != 0)
-        fail_msg("got \"%.*s\", want \"%s\"", (int)s.len, s.ptr, want);
+    spate_row_t r = tu_row_at(g, i);
+    return spate_row_get_string(&r, 0);
 }
 
 /* ---- the peer ---- */
@@ -116,44 +80,9 @@ static void peer_join(peer_t *p)
     close(p->listen_fd);
 }
 
-typedef struct run {
-    int idle, more, polls;
-    int64_t longest_poll_ns;
-} run_t;
-
-/* Polls until END (or failure), as the runtime would; records flows and poll durations. */
-static int drain(const spate_source_t *src, got_t *g, sp_error_t *err, run_t *run)
-{
-    spate_collector_t out;
-    sp_collector_init(&out, src->schema, 0, collect, g, err);
-    sp_source_ctx_t ctx = { { "socket", 0, 1, 128, 0 }, &out, err };
-    void *reader = NULL;
-    int rc = src->vt->open(src->spec, &ctx, &reader);
-    while (rc == SPATE_OK) {
-        int64_t wait = -1, t0 = sp_clock_mono_ns();
-        int flow = src->vt->poll(reader, &ctx, &wait);
-        int64_t took = sp_clock_mono_ns() - t0;
-        if (took > run->longest_poll_ns) run->longest_poll_ns = took;
-        run->polls++;
-        sp_collector_flush(&out);
-        if (flow < 0) {
-            rc = flow;
-            break;
-        }
-        if (flow == SP_FLOW_END) break;
-        if (flow == SP_FLOW_IDLE) {
-            run->idle++;
-            assert_true(wait >= 0 && wait <= 100);
-            sp_sleep_ms(wait);
-        } else {
-            run->more++;
-        }
-        assert_true(run->polls < 10000);
-    }
-    if (reader) src->vt->close(reader);
-    sp_collector_fini(&out);
-    return rc;
-}
+/* Polls as the runtime would, until END or failure; a source that has not ended after 10,000 polls
+ * fails the test (assert g.ended). */
+static const tu_drain_opts_t poll_limit = { .max_polls = 10000 };
 
 /* ---- cases ---- */
 
@@ -167,18 +96,18 @@ static void reads_lines_until_peer_closes(void **state)
     assert_non_null(src);
     assert_false(src->bounded);
     assert_false(src->parallel);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    run_t run = { 0 };
-    assert_int_equal(drain(src, &g, &err, &run), SPATE_OK);
+    assert_int_equal(tu_drain(src, &poll_limit, &g, &err), SPATE_OK);
+    assert_true(g.ended);
     peer_join(&p);
 
     const char *want[] = { "hello", "world", "second", "", "last without newline" };
     assert_int_equal(g.rows, 5);
-    for (int i = 0; i < 5; i++) assert_str(line_at(&g, (size_t)i), want[i]);
-    assert_true(run.idle > 0);                          /* pauses without data are IDLE, not busy MORE */
-    assert_true(run.longest_poll_ns < 150 * 1000000LL); /* a poll never blocks long */
-    got_free(&g);
+    for (int i = 0; i < 5; i++) tu_assert_str(line_at(&g, (size_t)i), want[i]);
+    assert_true(g.idle > 0);                          /* pauses without data are IDLE, not busy MORE */
+    assert_true(g.longest_poll_ns < 150 * 1000000LL); /* a poll never blocks long */
+    tu_got_free(&g);
     spate_source_destroy(src);
 }
 
@@ -193,19 +122,19 @@ static void burst_is_split_into_batches(void **state)
     peer_t p = { .chunks = chunks, .nchunks = 1, .pause_ms = 20 };
     peer_start(&p);
     spate_source_t *src = spate_socket_text_source("localhost", p.port);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    run_t run = { 0 };
-    assert_int_equal(drain(src, &g, &err, &run), SPATE_OK);
+    assert_int_equal(tu_drain(src, &poll_limit, &g, &err), SPATE_OK);
+    assert_true(g.ended);
     peer_join(&p);
     assert_int_equal(g.rows, N);
     assert_true(g.max_batch <= SP_BATCH_CAPACITY);
     for (int i = 0; i < N; i++) {
         char want[32];
         snprintf(want, sizeof want, "line-%d", i);
-        assert_str(line_at(&g, (size_t)i), want);
+        tu_assert_str(line_at(&g, (size_t)i), want);
     }
-    got_free(&g);
+    tu_got_free(&g);
     spate_source_destroy(src);
     free(data);
 }
@@ -217,15 +146,14 @@ static void refused_connection_names_host_and_port(void **state)
     int fd = listen_any(&port);
     close(fd); /* nobody listens there any more */
     spate_source_t *src = spate_socket_text_source("127.0.0.1", port);
-    got_t g = { 0 };
+    tu_got_t g = { 0 };
     sp_error_t err = { 0 };
-    run_t run = { 0 };
-    assert_int_equal(drain(src, &g, &err, &run), SPATE_EIO);
+    assert_int_equal(tu_drain(src, &poll_limit, &g, &err), SPATE_EIO);
     char want[128];
     snprintf(want, sizeof want, "cannot connect to '127.0.0.1:%d': Connection refused", port);
     assert_string_equal(err.message, want);
-    assert_int_equal(run.polls, 0);
-    got_free(&g);
+    assert_int_equal(g.polls, 0);
+    tu_got_free(&g);
     spate_source_destroy(src);
 }
 
