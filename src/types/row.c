@@ -53,7 +53,9 @@ void sp_collector_init(spate_collector_t *c, const spate_schema_t *schema, uint3
     c->target = target;
     c->kind = -1;
     c->error = error;
-    c->set = sp_xcalloc((size_t)(schema->nfields ? schema->nfields : 1), 1);
+    c->set_mask = 0;
+    c->all_mask = schema->nfields >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << schema->nfields) - 1);
+    c->set_hi = schema->nfields > 64 ? sp_xcalloc((size_t)schema->nfields - 64, 1) : NULL;
     c->alias = sp_xcalloc((size_t)(schema->nfields ? schema->nfields : 1), 1);
     c->alias_from = sp_xcalloc((size_t)(schema->nfields ? schema->nfields : 1), sizeof(int));
 }
@@ -71,10 +73,10 @@ void sp_collector_fini(spate_collector_t *c)
     if (c->batch) sp_batch_release(c->batch);
     c->batch = NULL;
     release_alias_src(c);
-    free(c->set);
+    free(c->set_hi);
     free(c->alias);
     free(c->alias_from);
-    c->set = c->alias = NULL;
+    c->set_hi = c->alias = NULL;
     c->alias_from = NULL;
 }
 
@@ -144,7 +146,29 @@ const spate_schema_t *spate_out_schema(const spate_collector_t *out)
 static inline void mark(spate_collector_t *c, sp_batch_t *b, int f, bool valid)
 {
     sp_bit_set(b->cols[f].validity, b->count, valid);
-    c->set[f] = 1;
+    if (f < 64)
+        c->set_mask |= (uint64_t)1 << f;
+    else
+        c->set_hi[f - 64] = 1;
+}
+
+static inline bool was_set(const spate_collector_t *c, int f)
+{
+    return f < 64 ? (c->set_mask >> f) & 1 : c->set_hi[f - 64];
+}
+
+/* Clears the per-row state: which fields were set, explicit event time and kind. */
+static void reset_row(spate_collector_t *c)
+{
+    c->set_mask = 0;
+    if (c->set_hi) memset(c->set_hi, 0, (size_t)c->schema->nfields - 64);
+    c->time_set = false;
+    c->kind = -1;
+}
+
+void sp_collector_discard_row(spate_collector_t *c)
+{
+    reset_row(c);
 }
 
 void spate_out_set_null(spate_collector_t *c, int f)
@@ -226,29 +250,30 @@ int spate_out_emit(spate_collector_t *c)
     sp_batch_t *b = cur(c);
     const spate_schema_t *s = c->schema;
     uint32_t i = b->count;
-    for (int f = 0; f < s->nfields; f++) {
-        if (c->set[f]) {
-            c->set[f] = 0;
-            continue;
-        }
-        if (!s->fields[f].nullable) {
-            /* Undo the partial row: nothing of it becomes visible, nor leaks into the next one. */
-            memset(c->set, 0, (size_t)s->nfields);
-            c->time_set = false;
-            c->kind = -1;
-            return sp_error_set(c->error, SPATE_EINVAL, "field '%s' is NOT NULL but was not set",
-                                s->fields[f].name);
-        }
-        if (c->alias[f]) materialize(c, f);
-        sp_bit_set(b->cols[f].validity, i, false);
-        if (sp_type_is_varlen(s->fields[f].type)) {
-            int32_t *o = b->cols[f].values;
-            o[i + 1] = o[i];
+    /* Fast path: every field was set (the setters wrote values and validity). Otherwise the
+     * unset fields become NULL, which NOT NULL fields refuse. */
+    if (c->set_mask != c->all_mask || c->set_hi) {
+        for (int f = 0; f < s->nfields; f++) {
+            if (was_set(c, f)) continue;
+            if (!s->fields[f].nullable) {
+                /* Undo the partial row: nothing of it becomes visible, nor leaks into the next one. */
+                reset_row(c);
+                return sp_error_set(c->error, SPATE_EINVAL, "field '%s' is NOT NULL but was not set",
+                                    s->fields[f].name);
+            }
+            if (c->alias[f]) materialize(c, f);
+            sp_bit_set(b->cols[f].validity, i, false);
+            if (sp_type_is_varlen(s->fields[f].type)) {
+                int32_t *o = b->cols[f].values;
+                o[i + 1] = o[i];
+            }
         }
     }
     b->timestamps[i] =
         c->time_set ? c->event_time : (c->input ? spate_row_event_time(c->input) : SPATE_NO_TIMESTAMP);
     b->kinds[i] = (uint8_t)(c->kind >= 0 ? c->kind : (c->input ? (int8_t)spate_row_kind(c->input) : 0));
+    c->set_mask = 0;
+    if (c->set_hi) memset(c->set_hi, 0, (size_t)s->nfields - 64);
     c->time_set = false;
     c->kind = -1;
     b->count = i + 1;
@@ -267,9 +292,7 @@ int spate_out_emit_row(spate_collector_t *c, const spate_row_t *row)
     sp_batch_append_row(b, row->batch, row->index);
     if (c->time_set) b->timestamps[b->count - 1] = c->event_time;
     if (c->kind >= 0) b->kinds[b->count - 1] = (uint8_t)c->kind;
-    c->time_set = false;
-    c->kind = -1;
-    memset(c->set, 0, (size_t)c->schema->nfields);
+    reset_row(c);
     c->emitted++;
     if (b->count == b->capacity) return hand_on(c, b);
     return SPATE_OK;

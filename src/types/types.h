@@ -131,8 +131,10 @@ typedef int (*sp_batch_sink_fn)(void *target, sp_batch_t *batch);
 struct spate_collector {
     /* spate_collector_head_t: public, must stay first and in this order */
     sp_batch_t *batch; /* under construction, or NULL */
-    uint8_t *set;      /* per field: set in the current row */
+    uint64_t set_mask; /* fields 0..63 set in the current row */
+    uint8_t *set_hi;   /* fields 64..: set in the current row (NULL when the schema has <= 64 fields) */
     /* private */
+    uint64_t all_mask; /* set_mask when fields 0..min(63, n-1) are all set */
     const spate_schema_t *schema;
     uint32_t capacity;
     sp_batch_sink_fn sink;
@@ -156,6 +158,9 @@ void sp_collector_init(spate_collector_t *c, const spate_schema_t *schema, uint3
 /* Makes every row of the batch under construction self-contained (copies strings that were
  * being passed through), for callers that read c->batch directly instead of handing it on. */
 void sp_collector_settle(spate_collector_t *c);
+/* Forgets the fields set so far in the row under construction (a record that turned out
+ * malformed); the next row starts clean. */
+void sp_collector_discard_row(spate_collector_t *c);
 /* Hands the partial batch (if any rows) to the sink. */
 int sp_collector_flush(spate_collector_t *c);
 void sp_collector_fini(spate_collector_t *c);
