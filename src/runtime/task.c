@@ -426,9 +426,12 @@ static int run_inputs(sp_task_t *t)
 void *sp_task_main(void *arg)
 {
     sp_task_t *t = arg;
+    sp_batch_cache_t cache; /* batches recycled on this thread stay in this core's caches */
+    sp_batch_cache_begin(&cache);
     int rc = chain_open(t);
     if (rc == SPATE_OK) rc = t->source ? run_source(t) : run_inputs(t);
     chain_close(t);
+    sp_batch_cache_end(&cache);
     sp_job_task_done(t->job, t, rc);
     return NULL;
 }

@@ -109,6 +109,16 @@ void sp_batch_reserve_data(sp_batch_t *b, int c, size_t extra);
 void sp_batch_append_row(sp_batch_t *dst, const sp_batch_t *src, uint32_t row);
 /* Frees the pooled batches of a schema (called when the schema is released). */
 void sp_batch_pool_drain(spate_schema_t *s);
+/* A thread's own small set of released batches, reused first by sp_batch_create on that thread
+ * (task threads install one for their lifetime; see batch.c). */
+#define SP_BATCH_CACHE_MAX 8
+typedef struct sp_batch_cache {
+    sp_batch_t *b[SP_BATCH_CACHE_MAX];
+    int n;
+} sp_batch_cache_t;
+void sp_batch_cache_begin(sp_batch_cache_t *c);
+/* Uninstalls the cache and returns its batches to their schemas' pools. */
+void sp_batch_cache_end(sp_batch_cache_t *c);
 /* Bytes held by all live batches and pools of this process (for memory tests and metrics). */
 int64_t sp_batch_live_bytes(void);
 
