@@ -53,7 +53,7 @@ typedef struct rowfn {
 static int rowfn_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
 {
     const sp_rowfn_spec_t *s = spec;
-    rowfn_t *r = sp_xcalloc(1, sizeof *r);
+    rowfn_t *r = sp_xcalloc_aligned(sizeof *r); /* written per row: own cache lines */
     r->spec = s;
     r->ctx = ctx;
     r->pctx.info = &ctx->info;
@@ -241,7 +241,7 @@ static int no_sink(void *target, sp_batch_t *b)
 
 static int reduce_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
 {
-    reduce_t *r = sp_xcalloc(1, sizeof *r);
+    reduce_t *r = sp_xcalloc_aligned(sizeof *r);
     const spate_schema_t *schema = ctx->in_schema[0];
     r->spec = spec;
     r->ctx = ctx;

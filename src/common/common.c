@@ -38,6 +38,15 @@ void *sp_xrealloc(void *p, size_t n)
     return q;
 }
 
+void *sp_xcalloc_aligned(size_t size)
+{
+    size_t padded = (size + SP_CACHE_LINE - 1) / SP_CACHE_LINE * SP_CACHE_LINE;
+    void *p = aligned_alloc(SP_CACHE_LINE, padded ? padded : SP_CACHE_LINE);
+    if (SP_UNLIKELY(!p)) out_of_memory(padded);
+    memset(p, 0, padded ? padded : SP_CACHE_LINE);
+    return p;
+}
+
 char *sp_xstrdup(const char *s)
 {
     return sp_xstrndup(s, strlen(s));

@@ -32,6 +32,11 @@
 void *sp_xmalloc(size_t n);
 void *sp_xcalloc(size_t count, size_t n);
 void *sp_xrealloc(void *p, size_t n);
+/* Zeroed memory aligned to, and padded to a multiple of, SP_CACHE_LINE: for state that one
+ * thread writes often, so it never shares a cache line with another thread's (false sharing
+ * measured: Nexmark q2 at parallelism 2 lost 15 % per core with two generators 64 bytes apart). */
+#define SP_CACHE_LINE 128 /* two 64-byte lines: the adjacent-line prefetcher pairs them */
+void *sp_xcalloc_aligned(size_t size);
 char *sp_xstrdup(const char *s);
 char *sp_xstrndup(const char *s, size_t n);
 char *sp_xasprintf(const char *fmt, ...) SPATE_PRINTF(1, 2);

@@ -129,7 +129,7 @@ static int dg_open(const void *spec, const sp_source_ctx_t *ctx, void **reader)
     const dg_spec_t *s = spec;
     int p = ctx->info.parallelism > 0 ? ctx->info.parallelism : 1;
     int i = ctx->info.subtask_index >= 0 && ctx->info.subtask_index < p ? ctx->info.subtask_index : 0;
-    dg_reader_t *r = sp_xcalloc(1, sizeof *r);
+    dg_reader_t *r = sp_xcalloc_aligned(sizeof *r); /* written per row: own cache lines */
     r->spec = s;
     r->rng = s->seed * 0xD1B54A32D192ED03ull ^ ((uint64_t)i + 1) * 0x9E3779B97F4A7C15ull;
     (void)rng_next(&r->rng);

@@ -77,7 +77,7 @@ void spate_nexmark_options_init(spate_nexmark_options_t *o)
 static int nx_open(const void *spec, const sp_source_ctx_t *ctx, void **reader)
 {
     const nx_spec_t *s = spec;
-    nx_reader_t *r = sp_xcalloc(1, sizeof *r);
+    nx_reader_t *r = sp_xcalloc_aligned(sizeof *r); /* written per event: keep off other threads' lines */
     r->spec = s;
     sp_nexmark_config_t cfg;
     sp_nexmark_config_init(&cfg);

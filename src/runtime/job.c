@@ -270,7 +270,7 @@ static void build_tasks(sp_job_t *job, const sp_edge_t *edges, const char *name)
     SP_UNUSED(name);
     for (int c = 0; c < job->nchains; c++) {
         sp_chain_t *ch = &job->chains[c];
-        ch->tasks = sp_xcalloc((size_t)ch->parallelism, sizeof *ch->tasks);
+        ch->tasks = sp_xcalloc_aligned((size_t)ch->parallelism * sizeof *ch->tasks);
         for (int i = 0; i < ch->parallelism; i++) {
             sp_task_t *t = &ch->tasks[i];
             t->job = job;

@@ -66,7 +66,7 @@ typedef struct sp_mailbox {
 } sp_mailbox_t;
 
 struct sp_task {
-    sp_job_t *job;
+    _Alignas(SP_CACHE_LINE) sp_job_t *job; /* tasks of a chain sit in one array: no shared lines */
     int chain, subtask, parallelism;
     pthread_t thread;
     bool started;
