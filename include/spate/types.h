@@ -187,6 +187,7 @@ typedef struct spate_collector spate_collector_t;
 typedef struct spate_collector_head {
     struct sp_batch *batch; /* the batch under construction, or NULL */
     uint64_t set_mask;      /* fields 0..63 set in the row under construction, one bit each */
+    uint64_t null_mask;     /* fields 0..63 set to NULL in the row under construction */
     uint8_t *set_hi;        /* fields 64 and up: set_hi[field - 64] = 1 when set */
 } spate_collector_head_t;
 
@@ -197,12 +198,14 @@ static inline spate_batch_head_t *spate_out_head_(spate_collector_t *out, int fi
 {
     spate_collector_head_t *h = (spate_collector_head_t *)(void *)out;
     if (!h->batch) spate_out_prepare(out);
-    if (field < 64)
-        h->set_mask |= (uint64_t)1 << field;
-    else
-        h->set_hi[field - 64] = 1;
     spate_batch_head_t *b = (spate_batch_head_t *)(void *)h->batch;
-    b->cols[field].validity[b->count >> 3] |= (uint8_t)(1u << (b->count & 7));
+    if (field < 64) { /* the row's validity bits start out set; emit clears those of NULL fields */
+        h->set_mask |= (uint64_t)1 << field;
+        h->null_mask &= ~((uint64_t)1 << field);
+    } else {
+        h->set_hi[field - 64] = 1;
+        b->cols[field].validity[b->count >> 3] |= (uint8_t)(1u << (b->count & 7));
+    }
     return b;
 }
 

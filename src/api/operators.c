@@ -317,7 +317,7 @@ static int reduce_process_batch(void *inst, int input, sp_batch_t *b)
             rc = decode_state(r, sp_hmap_value(e), e->vlen);
             if (rc) return rc;
             spate_row_t acc = { r->acc_batch, 0 };
-            r->res_batch->count = 0;
+            sp_collector_rewind(&r->res);
             r->res.input = &row;
             uint64_t before = r->res.emitted;
             rc = s->fn(s->sum_field >= 0 ? (void *)s : s->ctx, &acc, &row, &r->res);

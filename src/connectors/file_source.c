@@ -300,7 +300,7 @@ static int emit_csv(file_reader_t *r, const sp_source_ctx_t *ctx, char *rec, int
     int tf = r->spec->opts.timestamp_field;
     if (tf >= 0) {
         const sp_batch_t *b = out->batch; /* the row under construction is at index b->count */
-        if (!sp_bit_get(b->cols[tf].validity, b->count)) {
+        if (sp_collector_field_is_null(out, tf)) {
             snprintf(err, sizeof err, "timestamp field '%s' is NULL", spate_schema_field_name(schema, tf));
             return malformed(r, ctx, line, err);
         }

@@ -23,6 +23,7 @@ _Static_assert(SAME_MEMBER(sp_batch_t, spate_batch_head_t, cols) &&
                "sp_batch_t must begin with spate_batch_head_t");
 _Static_assert(SAME_MEMBER(spate_collector_t, spate_collector_head_t, batch) &&
                    SAME_MEMBER(spate_collector_t, spate_collector_head_t, set_mask) &&
+                   SAME_MEMBER(spate_collector_t, spate_collector_head_t, null_mask) &&
                    SAME_MEMBER(spate_collector_t, spate_collector_head_t, set_hi),
                "spate_collector_t must begin with spate_collector_head_t");
 _Static_assert(sizeof(spate_decimal_t) == 16, "decimal values are 16 bytes");
@@ -52,7 +53,7 @@ static void batch_reset(sp_batch_t *b)
     const spate_schema_t *s = b->schema;
     b->count = 0;
     for (int i = 0; i < s->nfields; i++) {
-        memset(b->cols[i].validity, 0, (b->capacity + 7) / 8);
+        memset(b->cols[i].validity, 0xFF, (b->capacity + 7) / 8); /* the collector clears NULLs */
         if (sp_type_is_varlen(s->fields[i].type)) ((int32_t *)b->cols[i].values)[0] = 0;
     }
 }

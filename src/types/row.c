@@ -143,13 +143,19 @@ const spate_schema_t *spate_out_schema(const spate_collector_t *out)
     return out->schema;
 }
 
+/* Records that field f of the row under construction was set (to a value or NULL).  Fields
+ * 0..63 leave the validity bit alone (it starts out set; emit clears NULLs); fields from 64
+ * on write it directly. */
 static inline void mark(spate_collector_t *c, sp_batch_t *b, int f, bool valid)
 {
-    sp_bit_set(b->cols[f].validity, b->count, valid);
-    if (f < 64)
-        c->set_mask |= (uint64_t)1 << f;
-    else
+    if (f < 64) {
+        uint64_t bit = (uint64_t)1 << f;
+        c->set_mask |= bit;
+        c->null_mask = valid ? c->null_mask & ~bit : c->null_mask | bit;
+    } else {
         c->set_hi[f - 64] = 1;
+        sp_bit_set(b->cols[f].validity, b->count, valid);
+    }
 }
 
 static inline bool was_set(const spate_collector_t *c, int f)
@@ -161,6 +167,7 @@ static inline bool was_set(const spate_collector_t *c, int f)
 static void reset_row(spate_collector_t *c)
 {
     c->set_mask = 0;
+    c->null_mask = 0;
     if (c->set_hi) memset(c->set_hi, 0, (size_t)c->schema->nfields - 64);
     c->time_set = false;
     c->kind = -1;
@@ -168,6 +175,20 @@ static void reset_row(spate_collector_t *c)
 
 void sp_collector_discard_row(spate_collector_t *c)
 {
+    reset_row(c);
+}
+
+bool sp_collector_field_is_null(const spate_collector_t *c, int f)
+{
+    if (!c->batch || !was_set(c, f)) return true;
+    return f < 64 ? (c->null_mask >> f) & 1 : !sp_bit_get(c->batch->cols[f].validity, c->batch->count);
+}
+
+void sp_collector_rewind(spate_collector_t *c)
+{
+    sp_batch_t *b = cur(c);
+    b->count = 0;
+    for (int f = 0; f < c->schema->nfields; f++) b->cols[f].validity[0] |= 1; /* row 0 starts valid */
     reset_row(c);
 }
 
@@ -250,17 +271,21 @@ int spate_out_emit(spate_collector_t *c)
     sp_batch_t *b = cur(c);
     const spate_schema_t *s = c->schema;
     uint32_t i = b->count;
-    /* Fast path: every field was set (the setters wrote values and validity). Otherwise the
-     * unset fields become NULL, which NOT NULL fields refuse. */
-    if (c->set_mask != c->all_mask || c->set_hi) {
+    /* Fast path: every field was set to a value (the setters wrote the values; validity bits
+     * start out set).  Otherwise NULL and unset fields get their validity bit cleared, which
+     * NOT NULL fields refuse. */
+    if (c->set_mask != c->all_mask || c->null_mask || c->set_hi) {
         for (int f = 0; f < s->nfields; f++) {
-            if (was_set(c, f)) continue;
+            bool set = was_set(c, f);
+            bool null = !set || (f < 64 ? (c->null_mask >> f) & 1 : !sp_bit_get(b->cols[f].validity, i));
+            if (!null) continue;
             if (!s->fields[f].nullable) {
                 /* Undo the partial row: nothing of it becomes visible, nor leaks into the next one. */
                 reset_row(c);
-                return sp_error_set(c->error, SPATE_EINVAL, "field '%s' is NOT NULL but was not set",
-                                    s->fields[f].name);
+                return sp_error_set(c->error, SPATE_EINVAL, "field '%s' is NOT NULL but %s",
+                                    s->fields[f].name, set ? "was set to NULL" : "was not set");
             }
+            if (set) continue; /* set_null already wrote the offsets */
             if (c->alias[f]) materialize(c, f);
             sp_bit_set(b->cols[f].validity, i, false);
             if (sp_type_is_varlen(s->fields[f].type)) {
@@ -268,14 +293,13 @@ int spate_out_emit(spate_collector_t *c)
                 o[i + 1] = o[i];
             }
         }
+        for (uint64_t m = c->null_mask; m; m &= m - 1)
+            sp_bit_set(b->cols[__builtin_ctzll(m)].validity, i, false);
     }
     b->timestamps[i] =
         c->time_set ? c->event_time : (c->input ? spate_row_event_time(c->input) : SPATE_NO_TIMESTAMP);
     b->kinds[i] = (uint8_t)(c->kind >= 0 ? c->kind : (c->input ? (int8_t)spate_row_kind(c->input) : 0));
-    c->set_mask = 0;
-    if (c->set_hi) memset(c->set_hi, 0, (size_t)s->nfields - 64);
-    c->time_set = false;
-    c->kind = -1;
+    reset_row(c);
     b->count = i + 1;
     c->emitted++;
     if (b->count == b->capacity) return hand_on(c, b);

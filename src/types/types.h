@@ -140,9 +140,10 @@ typedef int (*sp_batch_sink_fn)(void *target, sp_batch_t *batch);
 
 struct spate_collector {
     /* spate_collector_head_t: public, must stay first and in this order */
-    sp_batch_t *batch; /* under construction, or NULL */
-    uint64_t set_mask; /* fields 0..63 set in the current row */
-    uint8_t *set_hi;   /* fields 64..: set in the current row (NULL when the schema has <= 64 fields) */
+    sp_batch_t *batch;  /* under construction, or NULL */
+    uint64_t set_mask;  /* fields 0..63 set in the current row */
+    uint64_t null_mask; /* fields 0..63 set to NULL in the current row (validity is applied at emit) */
+    uint8_t *set_hi;    /* fields 64..: set in the current row (NULL when the schema has <= 64 fields) */
     /* private */
     uint64_t all_mask; /* set_mask when fields 0..min(63, n-1) are all set */
     const spate_schema_t *schema;
@@ -168,6 +169,11 @@ void sp_collector_init(spate_collector_t *c, const spate_schema_t *schema, uint3
 /* Makes every row of the batch under construction self-contained (copies strings that were
  * being passed through), for callers that read c->batch directly instead of handing it on. */
 void sp_collector_settle(spate_collector_t *c);
+/* Whether field f of the row under construction is NULL so far (set to NULL, or not set). */
+bool sp_collector_field_is_null(const spate_collector_t *c, int f);
+/* Starts the collector's batch over at row 0 (for callers that read one row back and reuse
+ * the batch, as the keyed reduce does). */
+void sp_collector_rewind(spate_collector_t *c);
 /* Forgets the fields set so far in the row under construction (a record that turned out
  * malformed); the next row starts clean. */
 void sp_collector_discard_row(spate_collector_t *c);

@@ -251,7 +251,44 @@ static void input_released_before_the_pattern_breaks(void **state)
     sp_batch_release(y);
 }
 
+/* The last of set_null / a setter on the same field in one row wins; NOT NULL refuses NULL. */
+static void last_set_wins_and_not_null_refuses_null(void **state)
+{
+    (void)state;
+    spate_schema_t *nn = spate_schema_of("a BIGINT NOT NULL, b BIGINT, c STRING");
+    spate_collector_t c;
+    got_t g = { .n = 0 };
+    sp_error_t err = { 0 };
+    sp_collector_init(&c, nn, 1024, keep, &g, &err);
+    spate_out_set_bigint(&c, 0, 1);
+    spate_out_set_null(&c, 1);
+    spate_out_set_bigint(&c, 1, 42); /* value after NULL: the value */
+    spate_out_set_string(&c, 2, "x", 1);
+    spate_out_set_null(&c, 2); /* NULL after value: NULL */
+    assert_int_equal(spate_out_emit(&c), SPATE_OK);
+    spate_out_set_null(&c, 0);
+    spate_out_set_bigint(&c, 1, 7);
+    assert_int_equal(spate_out_emit(&c), SPATE_EINVAL);
+    assert_non_null(strstr(err.message, "field 'a' is NOT NULL but was set to NULL"));
+    spate_out_set_bigint(&c, 0, 2); /* the refused row left nothing behind */
+    assert_int_equal(spate_out_emit(&c), SPATE_OK);
+    sp_collector_flush(&c);
+    sp_collector_fini(&c);
+    sp_batch_t *b = g.b[0];
+    assert_int_equal(b->count, 2);
+    spate_row_t r0 = { b, 0 }, r1 = { b, 1 };
+    assert_false(spate_row_is_null(&r0, 1));
+    assert_int_equal(spate_row_get_bigint(&r0, 1), 42);
+    assert_true(spate_row_is_null(&r0, 2));
+    assert_int_equal(spate_row_get_bigint(&r1, 0), 2);
+    assert_true(spate_row_is_null(&r1, 1));
+    assert_true(spate_row_is_null(&r1, 2));
+    sp_batch_release(b);
+    spate_schema_release(nn);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(last_set_wins_and_not_null_refuses_null, setup, teardown),
     cmocka_unit_test_setup_teardown(one_to_one_copy_borrows_the_input_column, setup, teardown),
     cmocka_unit_test_setup_teardown(pattern_breaks_materialise_the_rows_so_far, setup, teardown),
     cmocka_unit_test_setup_teardown(two_rows_per_input_row, setup, teardown),
