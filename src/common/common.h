@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define SP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define SP_MIN(a, b)    ((a) < (b) ? (a) : (b))
@@ -56,6 +57,9 @@ typedef struct sp_error {
 int sp_error_set(sp_error_t *err, int code, const char *fmt, ...) SPATE_PRINTF(3, 4);
 int sp_error_setv(sp_error_t *err, int code, const char *fmt, va_list ap);
 
+/* The CLOCK_MONOTONIC time `ms` milliseconds from now, for pthread_cond_timedwait on a
+ * condition variable created with that clock. */
+struct timespec sp_clock_deadline(int64_t ms);
 /* Monotonic clock in nanoseconds / milliseconds; wall clock in milliseconds. */
 int64_t sp_clock_mono_ns(void);
 int64_t sp_clock_wall_ms(void);

@@ -39,16 +39,8 @@ void sp_notifier_notify(sp_notifier_t *n)
 
 void sp_notifier_wait(sp_notifier_t *n, uint64_t seen, const atomic_bool *stop, int64_t timeout_ms)
 {
-    struct timespec deadline;
-    if (timeout_ms >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
-        if (deadline.tv_nsec >= 1000000000) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000;
-        }
-    }
+    struct timespec deadline = { 0, 0 };
+    if (timeout_ms >= 0) deadline = sp_clock_deadline(timeout_ms);
     pthread_mutex_lock(&n->mu);
     while (n->seq == seen && !atomic_load(stop)) {
         if (timeout_ms < 0)

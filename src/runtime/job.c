@@ -451,14 +451,7 @@ int spate_job_wait(spate_job_t *job)
 
 int spate_job_wait_for(spate_job_t *job, int64_t timeout_ms, int *rc)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    struct timespec deadline = sp_clock_deadline(timeout_ms);
     pthread_mutex_lock(&job->mu);
     while (job->running > 0)
         if (pthread_cond_timedwait(&job->cv, &job->mu, &deadline) != 0) break;

@@ -390,3 +390,45 @@ void tu_rm_rf(const char *path)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
     if (system(cmd) != 0) fprintf(stderr, "tu_rm_rf: could not remove %s\n", path);
 }
+
+/* Asserts row i of a equals row j of b: NULLs, values (bit-exact), kind, event timestamp. */
+void tu_assert_rows_equal(const sp_batch_t *a, uint32_t i, const sp_batch_t *b, uint32_t j)
+{
+    spate_row_t x = { a, i }, y = { b, j };
+    const spate_schema_t *s = a->schema;
+    assert_int_equal(spate_row_event_time(&x), spate_row_event_time(&y));
+    assert_int_equal(spate_row_kind(&x), spate_row_kind(&y));
+    for (int f = 0; f < s->nfields; f++) {
+        bool null = spate_row_is_null(&x, f);
+        if (null != spate_row_is_null(&y, f)) fail_msg("row %u field %d: NULL %d vs %d", i, f, null, !null);
+        if (null) continue;
+        switch (s->fields[f].type) {
+        case SPATE_TYPE_BOOLEAN:
+            assert_int_equal(spate_row_get_boolean(&x, f), spate_row_get_boolean(&y, f));
+            break;
+        case SPATE_TYPE_INT:
+        case SPATE_TYPE_DATE: assert_int_equal(spate_row_get_int(&x, f), spate_row_get_int(&y, f)); break;
+        case SPATE_TYPE_BIGINT:
+        case SPATE_TYPE_TIMESTAMP:
+            assert_int_equal(spate_row_get_bigint(&x, f), spate_row_get_bigint(&y, f));
+            break;
+        case SPATE_TYPE_DOUBLE: {
+            double p = spate_row_get_double(&x, f), q = spate_row_get_double(&y, f);
+            assert_memory_equal(&p, &q, sizeof p);
+            break;
+        }
+        case SPATE_TYPE_DECIMAL: {
+            spate_decimal_t p = spate_row_get_decimal(&x, f), q = spate_row_get_decimal(&y, f);
+            assert_memory_equal(&p, &q, sizeof p);
+            break;
+        }
+        case SPATE_TYPE_VARCHAR:
+        case SPATE_TYPE_BYTES: {
+            spate_str_t p = spate_row_get_string(&x, f), q = spate_row_get_string(&y, f);
+            assert_int_equal(p.len, q.len);
+            if (p.len) assert_memory_equal(p.ptr, q.ptr, p.len);
+            break;
+        }
+        }
+    }
+}

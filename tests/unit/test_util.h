@@ -106,4 +106,7 @@ char *tu_sort_lines(const char *text);
 char *tu_mkdtemp(void);
 void tu_rm_rf(const char *path);
 
+/* Asserts row i of a equals row j of b (same schema): NULLs, values bit-exact, kind, event time. */
+void tu_assert_rows_equal(const sp_batch_t *a, uint32_t i, const sp_batch_t *b, uint32_t j);
+
 #endif

@@ -9,6 +9,7 @@
  * sp_batch_live_bytes() is back at its starting value.
  */
 #include "test_main.h"
+#include "test_util.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -421,48 +422,6 @@ static sp_batch_t *make_all_types(const spate_schema_t *s, uint32_t n, uint32_t 
     return sink.batches[0];
 }
 
-/* Asserts row i of a equals row j of b, field by field (same schema). */
-static void assert_rows_equal(const sp_batch_t *a, uint32_t i, const sp_batch_t *b, uint32_t j)
-{
-    spate_row_t x = row_at(a, i), y = row_at(b, j);
-    const spate_schema_t *s = a->schema;
-    assert_int_equal(spate_row_event_time(&x), spate_row_event_time(&y));
-    assert_int_equal(spate_row_kind(&x), spate_row_kind(&y));
-    for (int f = 0; f < s->nfields; f++) {
-        bool null = spate_row_is_null(&x, f);
-        assert_int_equal(null, spate_row_is_null(&y, f));
-        if (null) continue;
-        switch (s->fields[f].type) {
-        case SPATE_TYPE_BOOLEAN:
-            assert_int_equal(spate_row_get_boolean(&x, f), spate_row_get_boolean(&y, f));
-            break;
-        case SPATE_TYPE_INT:
-        case SPATE_TYPE_DATE: assert_int_equal(spate_row_get_int(&x, f), spate_row_get_int(&y, f)); break;
-        case SPATE_TYPE_BIGINT:
-        case SPATE_TYPE_TIMESTAMP:
-            assert_int_equal(spate_row_get_bigint(&x, f), spate_row_get_bigint(&y, f));
-            break;
-        case SPATE_TYPE_DOUBLE: {
-            double p = spate_row_get_double(&x, f), q = spate_row_get_double(&y, f);
-            assert_memory_equal(&p, &q, sizeof p);
-            break;
-        }
-        case SPATE_TYPE_DECIMAL: {
-            spate_decimal_t p = spate_row_get_decimal(&x, f), q = spate_row_get_decimal(&y, f);
-            assert_memory_equal(&p, &q, sizeof p);
-            break;
-        }
-        case SPATE_TYPE_VARCHAR:
-        case SPATE_TYPE_BYTES: {
-            spate_str_t p = spate_row_get_string(&x, f), q = spate_row_get_string(&y, f);
-            assert_int_equal(p.len, q.len);
-            if (p.len) assert_memory_equal(p.ptr, q.ptr, p.len);
-            break;
-        }
-        }
-    }
-}
-
 static void collector_copy_field_and_emit_row(void **state)
 {
     (void)state;
@@ -493,7 +452,7 @@ static void collector_copy_field_and_emit_row(void **state)
     assert_int_equal(sp_collector_flush(&c), SPATE_OK);
     sp_batch_t *out = sink.batches[0];
     assert_int_equal(out->count, src->count + 1);
-    for (uint32_t i = 0; i < src->count; i++) assert_rows_equal(src, i, out, i);
+    for (uint32_t i = 0; i < src->count; i++) tu_assert_rows_equal(src, i, out, i);
     spate_row_t last = row_at(out, src->count);
     assert_int_equal(spate_row_kind(&last), SPATE_DELETE);
     assert_int_equal(spate_row_event_time(&last), 424242);
@@ -673,7 +632,7 @@ static void batch_append_row(void **state)
     sp_batch_t *dst = sp_batch_create(s, 100); /* small initial arena: appends must grow it */
     for (uint32_t i = 0; i < src->count; i++) sp_batch_append_row(dst, src, src->count - 1 - i);
     assert_int_equal(dst->count, 100);
-    for (uint32_t i = 0; i < src->count; i++) assert_rows_equal(src, src->count - 1 - i, dst, i);
+    for (uint32_t i = 0; i < src->count; i++) tu_assert_rows_equal(src, src->count - 1 - i, dst, i);
 
     /* from a projection into a batch of the projected schema */
     spate_schema_t *ps = NULL;
@@ -682,7 +641,7 @@ static void batch_append_row(void **state)
     sp_batch_t *p = sp_batch_project(src, ps, idx, 3);
     sp_batch_t *pd = sp_batch_create(ps, 0);
     for (uint32_t i = 0; i < p->count; i++) sp_batch_append_row(pd, p, i);
-    for (uint32_t i = 0; i < p->count; i++) assert_rows_equal(p, i, pd, i);
+    for (uint32_t i = 0; i < p->count; i++) tu_assert_rows_equal(p, i, pd, i);
 
     sp_batch_release(pd);
     sp_batch_release(p);
@@ -1150,7 +1109,7 @@ static void text_round_trip_random(void **state)
     for (int k = 0; k < sink.n; k++) {
         assert_int_equal(back.batches[k]->count, sink.batches[k]->count);
         for (uint32_t i = 0; i < sink.batches[k]->count; i++)
-            assert_rows_equal(sink.batches[k], i, back.batches[k], i);
+            tu_assert_rows_equal(sink.batches[k], i, back.batches[k], i);
     }
     sink_release(&back);
     sink_release(&sink);

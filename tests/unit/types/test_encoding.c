@@ -10,6 +10,7 @@
  * Every test ends with sp_batch_live_bytes() back at its starting value.
  */
 #include "test_main.h"
+#include "test_util.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -109,52 +110,10 @@ static void decode_fails(const spate_schema_t *s, const uint8_t *buf, size_t len
         fail_msg("message \"%s\" should contain \"%s\"", err.message, want);
 }
 
-/* Asserts row i of a equals row j of b: NULLs, values (bit-exact), kind, event timestamp. */
-static void assert_rows_equal(const sp_batch_t *a, uint32_t i, const sp_batch_t *b, uint32_t j)
-{
-    spate_row_t x = row_at(a, i), y = row_at(b, j);
-    const spate_schema_t *s = a->schema;
-    assert_int_equal(spate_row_event_time(&x), spate_row_event_time(&y));
-    assert_int_equal(spate_row_kind(&x), spate_row_kind(&y));
-    for (int f = 0; f < s->nfields; f++) {
-        bool null = spate_row_is_null(&x, f);
-        if (null != spate_row_is_null(&y, f)) fail_msg("row %u field %d: NULL %d vs %d", i, f, null, !null);
-        if (null) continue;
-        switch (s->fields[f].type) {
-        case SPATE_TYPE_BOOLEAN:
-            assert_int_equal(spate_row_get_boolean(&x, f), spate_row_get_boolean(&y, f));
-            break;
-        case SPATE_TYPE_INT:
-        case SPATE_TYPE_DATE: assert_int_equal(spate_row_get_int(&x, f), spate_row_get_int(&y, f)); break;
-        case SPATE_TYPE_BIGINT:
-        case SPATE_TYPE_TIMESTAMP:
-            assert_int_equal(spate_row_get_bigint(&x, f), spate_row_get_bigint(&y, f));
-            break;
-        case SPATE_TYPE_DOUBLE: {
-            double p = spate_row_get_double(&x, f), q = spate_row_get_double(&y, f);
-            assert_memory_equal(&p, &q, sizeof p);
-            break;
-        }
-        case SPATE_TYPE_DECIMAL: {
-            spate_decimal_t p = spate_row_get_decimal(&x, f), q = spate_row_get_decimal(&y, f);
-            assert_memory_equal(&p, &q, sizeof p);
-            break;
-        }
-        case SPATE_TYPE_VARCHAR:
-        case SPATE_TYPE_BYTES: {
-            spate_str_t p = spate_row_get_string(&x, f), q = spate_row_get_string(&y, f);
-            assert_int_equal(p.len, q.len);
-            if (p.len) assert_memory_equal(p.ptr, q.ptr, p.len);
-            break;
-        }
-        }
-    }
-}
-
 static void assert_batches_equal(const sp_batch_t *a, const sp_batch_t *b)
 {
     assert_int_equal(a->count, b->count);
-    for (uint32_t i = 0; i < a->count; i++) assert_rows_equal(a, i, b, i);
+    for (uint32_t i = 0; i < a->count; i++) tu_assert_rows_equal(a, i, b, i);
 }
 
 /* Checks the invariants of a decoded batch and touches every value (ASan finds stray reads). */
@@ -313,7 +272,7 @@ static void encode_roundtrip_all_types(void **state)
     /* a decoded batch can be appended to */
     sp_batch_append_row(d2, b, 0);
     assert_int_equal(d2->count, 101);
-    assert_rows_equal(b, 0, d2, 100);
+    tu_assert_rows_equal(b, 0, d2, 100);
 
     free(odd);
     free(buf2);
