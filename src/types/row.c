@@ -266,35 +266,42 @@ void spate_out_set_kind(spate_collector_t *c, spate_row_kind_t kind)
     c->kind = (int8_t)kind;
 }
 
+/* The rows with NULL or unset fields (kept out of spate_out_emit so its common path stays
+ * small): clears their validity bits, refuses NULL in NOT NULL fields. */
+static __attribute__((noinline)) int emit_nulls(spate_collector_t *c, sp_batch_t *b, uint32_t i)
+{
+    const spate_schema_t *s = c->schema;
+    for (int f = 0; f < s->nfields; f++) {
+        bool set = was_set(c, f);
+        bool null = !set || (f < 64 ? (c->null_mask >> f) & 1 : !sp_bit_get(b->cols[f].validity, i));
+        if (!null) continue;
+        if (!s->fields[f].nullable) {
+            /* Undo the partial row: nothing of it becomes visible, nor leaks into the next one. */
+            reset_row(c);
+            return sp_error_set(c->error, SPATE_EINVAL, "field '%s' is NOT NULL but %s", s->fields[f].name,
+                                set ? "was set to NULL" : "was not set");
+        }
+        if (set) continue; /* set_null already wrote the offsets */
+        if (c->alias[f]) materialize(c, f);
+        sp_bit_set(b->cols[f].validity, i, false);
+        if (sp_type_is_varlen(s->fields[f].type)) {
+            int32_t *o = b->cols[f].values;
+            o[i + 1] = o[i];
+        }
+    }
+    for (uint64_t m = c->null_mask; m; m &= m - 1) sp_bit_set(b->cols[__builtin_ctzll(m)].validity, i, false);
+    return SPATE_OK;
+}
+
 int spate_out_emit(spate_collector_t *c)
 {
     sp_batch_t *b = cur(c);
-    const spate_schema_t *s = c->schema;
     uint32_t i = b->count;
-    /* Fast path: every field was set to a value (the setters wrote the values; validity bits
-     * start out set).  Otherwise NULL and unset fields get their validity bit cleared, which
-     * NOT NULL fields refuse. */
-    if (c->set_mask != c->all_mask || c->null_mask || c->set_hi) {
-        for (int f = 0; f < s->nfields; f++) {
-            bool set = was_set(c, f);
-            bool null = !set || (f < 64 ? (c->null_mask >> f) & 1 : !sp_bit_get(b->cols[f].validity, i));
-            if (!null) continue;
-            if (!s->fields[f].nullable) {
-                /* Undo the partial row: nothing of it becomes visible, nor leaks into the next one. */
-                reset_row(c);
-                return sp_error_set(c->error, SPATE_EINVAL, "field '%s' is NOT NULL but %s",
-                                    s->fields[f].name, set ? "was set to NULL" : "was not set");
-            }
-            if (set) continue; /* set_null already wrote the offsets */
-            if (c->alias[f]) materialize(c, f);
-            sp_bit_set(b->cols[f].validity, i, false);
-            if (sp_type_is_varlen(s->fields[f].type)) {
-                int32_t *o = b->cols[f].values;
-                o[i + 1] = o[i];
-            }
-        }
-        for (uint64_t m = c->null_mask; m; m &= m - 1)
-            sp_bit_set(b->cols[__builtin_ctzll(m)].validity, i, false);
+    /* Common path: every field was set to a value (the setters wrote the values; validity bits
+     * start out set). */
+    if (SP_UNLIKELY(c->set_mask != c->all_mask || c->null_mask || c->set_hi)) {
+        int rc = emit_nulls(c, b, i);
+        if (rc) return rc;
     }
     b->timestamps[i] =
         c->time_set ? c->event_time : (c->input ? spate_row_event_time(c->input) : SPATE_NO_TIMESTAMP);
