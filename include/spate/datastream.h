@@ -140,7 +140,8 @@ const char *spate_job_error(spate_job_t *job);
 void spate_job_destroy(spate_job_t *job);
 
 /* ---- streams ---- */
-/* The schema of the rows a stream carries (borrowed: valid while the environment lives). */
+/* The schema of the rows a stream carries (borrowed: valid while the environment lives);
+ * NULL for a sink's handle. */
 const spate_schema_t *spate_stream_schema(const spate_stream_t *s);
 
 /* Adds a source (ownership of `source` passes to the environment). */

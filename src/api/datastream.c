@@ -98,7 +98,7 @@ static int node_parallelism(const spate_env_t *env, const sp_node_t *n)
  * that directly follows a source (its only consumer, same parallelism, a
  * forward edge) is handed to the source when the connector supports it, so
  * the source produces only those columns.  The projection node stays in the
- * graph (ids and uids do not change) as an identity, which costs nothing.
+ * graph (ids and uids do not change) and passes batches on untouched.
  */
 static void push_projections(spate_env_t *env)
 {
@@ -219,7 +219,8 @@ static bool usable(const spate_stream_t *s)
 
 const spate_schema_t *spate_stream_schema(const spate_stream_t *s)
 {
-    return s ? s->schema : NULL;
+    if (!s || s->env->graph.nodes[s->self]->is_sink) return NULL; /* a sink carries no rows on */
+    return s->schema;
 }
 
 spate_stream_t *spate_env_add_source(spate_env_t *env, spate_source_t *source, const char *name)

@@ -194,6 +194,8 @@ static int project_process_batch(void *inst, int input, sp_batch_t *b)
 {
     project_t *p = inst;
     SP_UNUSED(input);
+    if (p->spec->pushed_down)
+        return sp_output_push_batch(p->ctx->out, sp_batch_acquire(b)); /* source did it */
     return sp_output_push_batch(p->ctx->out, sp_batch_project(b, p->spec->schema, p->spec->idx, p->spec->n));
 }
 

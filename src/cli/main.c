@@ -42,7 +42,7 @@ static void usage(FILE *f)
         "options of run:\n"
         "  -p, --parallelism N      default parallelism of the job's operators (parallelism.default)\n"
         "  -D, --config KEY=VALUE   a configuration key by its Flink name; repeatable\n"
-        "  -v, --verbose            print the job graph before running\n"
+        "  -v, --verbose            print the job graph as it runs (after projection push-down)\n"
         "\n"
         "configuration keys:\n");
     const char *key, *type, *def, *desc;

@@ -309,6 +309,20 @@ static void malformed_records_follow_the_policy(void **state)
     free(dir);
 }
 
+static void stream_schemas_follow_the_transformations(void **state)
+{
+    (void)state;
+    spate_env_t *env = spate_env_create();
+    spate_stream_t *s = seq(env, 10, 1);
+    assert_int_equal(spate_schema_field_count(spate_stream_schema(s)), 2);
+    spate_stream_t *p = spate_stream_project(s, "v");
+    assert_int_equal(spate_schema_field_count(spate_stream_schema(p)), 1);
+    assert_string_equal(spate_schema_field_name(spate_stream_schema(p), 0), "v");
+    assert_null(spate_stream_schema(spate_stream_sink(p, spate_blackhole_sink(), "out")));
+    assert_null(spate_stream_schema(NULL));
+    spate_env_destroy(env);
+}
+
 static void args_are_found(void **state)
 {
     (void)state;
@@ -328,6 +342,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(co_flat_map_routes_each_input),
     cmocka_unit_test(errors_are_sticky_and_null_safe),
     cmocka_unit_test(malformed_records_follow_the_policy),
+    cmocka_unit_test(stream_schemas_follow_the_transformations),
     cmocka_unit_test(args_are_found),
 };
 

@@ -287,7 +287,71 @@ static void last_set_wins_and_not_null_refuses_null(void **state)
     spate_schema_release(nn);
 }
 
+/* Schemas wider than 64 fields track fields 64.. apart (set_hi): values, NULLs, unset fields. */
+static void wide_schemas_beyond_64_fields(void **state)
+{
+    (void)state;
+    char ddl[4096], *p = ddl;
+    for (int f = 0; f < 70; f++) p += sprintf(p, "%sf%d BIGINT", f ? ", " : "", f);
+    spate_schema_t *wide = spate_schema_of(ddl);
+    assert_non_null(wide);
+    spate_collector_t c;
+    got_t g = { .n = 0 };
+    sp_collector_init(&c, wide, 1024, keep, &g, NULL);
+    for (int row = 0; row < 3; row++) {
+        for (int f = 0; f < 70; f++) {
+            if (f % 7 == row) continue; /* unset: NULL */
+            if (f % 5 == 0) {
+                spate_out_set_null(&c, f);
+                if (row == 1) spate_out_set_bigint(&c, f, 1000 + f); /* value after NULL wins */
+            } else {
+                spate_out_set_bigint(&c, f, row * 100 + f);
+            }
+        }
+        assert_int_equal(spate_out_emit(&c), SPATE_OK);
+    }
+    sp_collector_flush(&c);
+    sp_collector_fini(&c);
+    sp_batch_t *b = g.b[0];
+    for (uint32_t row = 0; row < 3; row++)
+        for (int f = 0; f < 70; f++) {
+            spate_row_t r = { b, row };
+            if (f % 7 == (int)row || (f % 5 == 0 && row != 1)) {
+                assert_true(spate_row_is_null(&r, f));
+            } else {
+                assert_false(spate_row_is_null(&r, f));
+                assert_int_equal(spate_row_get_bigint(&r, f), f % 5 == 0 ? 1000 + f : (int64_t)row * 100 + f);
+            }
+        }
+    sp_batch_release(b);
+    spate_schema_release(wide);
+}
+
+/* A thread's batch cache hands back the batch it last released, and gives all back at the end. */
+static void thread_batch_cache_reuses_on_the_same_thread(void **state)
+{
+    (void)state;
+    sp_batch_cache_t cache;
+    sp_batch_cache_begin(&cache);
+    sp_batch_t *a = sp_batch_create(schema, 0);
+    sp_batch_release(a);
+    assert_int_equal(cache.n, 1);
+    int pooled = schema->pool_len;
+    sp_batch_t *b = sp_batch_create(schema, 0);
+    assert_ptr_equal(a, b);
+    assert_int_equal(b->count, 0);
+    assert_int_equal(cache.n, 0);
+    sp_batch_release(b);
+    sp_batch_cache_end(&cache);
+    assert_int_equal(schema->pool_len, pooled + 1); /* back in the schema's shared pool */
+    sp_batch_t *c = sp_batch_create(schema, 0);     /* no cache installed: from the pool */
+    assert_ptr_equal(c, a);
+    sp_batch_release(c);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(wide_schemas_beyond_64_fields, setup, teardown),
+    cmocka_unit_test_setup_teardown(thread_batch_cache_reuses_on_the_same_thread, setup, teardown),
     cmocka_unit_test_setup_teardown(last_set_wins_and_not_null_refuses_null, setup, teardown),
     cmocka_unit_test_setup_teardown(one_to_one_copy_borrows_the_input_column, setup, teardown),
     cmocka_unit_test_setup_teardown(pattern_breaks_materialise_the_rows_so_far, setup, teardown),
