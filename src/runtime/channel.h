@@ -21,6 +21,7 @@
 typedef enum sp_elem_kind {
     SP_ELEM_BATCH = 0,
     SP_ELEM_WATERMARK,
+    SP_ELEM_STATUS, /* watermark status: value 1 = idle, 0 = active */
     SP_ELEM_BARRIER,
     SP_ELEM_END
 } sp_elem_kind_t;

@@ -113,7 +113,7 @@ static sp_channel_t *new_channel(sp_job_t *job, sp_task_t *consumer, uint32_t ca
 static void add_input(sp_task_t *t, sp_channel_t *ch, int input)
 {
     t->inputs = sp_xrealloc(t->inputs, sizeof *t->inputs * (size_t)(t->ninputs + 1));
-    t->inputs[t->ninputs++] = (sp_input_t){ ch, input, SP_WATERMARK_MIN, 0, false };
+    t->inputs[t->ninputs++] = (sp_input_t){ ch, input, SP_WATERMARK_MIN, 0, false, false, true };
 }
 
 static sp_writer_t *new_writer(sp_job_t *job, sp_task_t *t, const sp_edge_t *e, int nch)
@@ -294,6 +294,7 @@ static void build_tasks(sp_job_t *job, const sp_edge_t *edges, const char *name)
                 op->ctx.batch_mode = job->batch_mode;
                 op->ctx.config = job->config;
                 op->ctx.out_schema = n->out_schema;
+                op->ctx.timer_at = INT64_MAX;
                 if (n->source) t->source = n->source;
             }
         }

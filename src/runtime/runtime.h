@@ -49,7 +49,14 @@ typedef struct sp_op_ctx {
     const sp_config_t *config;
     const spate_schema_t *in_schema[2];
     const spate_schema_t *out_schema;
+    /* Processing-time timer: the operator sets timer_at (ms on the task's clock,
+     * sp_op_ctx_now) and its on_timer hook runs on the task's thread once that time has come
+     * (then timer_at is reset to INT64_MAX; the hook may set it again). */
+    int64_t timer_at;
 } sp_op_ctx_t;
+
+/* The task's processing-time clock, in milliseconds. */
+int64_t sp_op_ctx_now(const sp_op_ctx_t *ctx);
 
 /*
  * Operator vtable.  An operator is an immutable spec (built by the API) plus
@@ -71,11 +78,19 @@ typedef struct sp_op_vtable {
     /* A checkpoint barrier passes this operator (after all data before it); NULL = nothing to do.
      * Snapshots hang here in the checkpoint issue; sinks pre-commit here. */
     int (*process_barrier)(void *inst, int64_t checkpoint_id);
+    /* The operator's processing-time timer fired (see sp_op_ctx_t.timer_at); NULL = none. */
+    int (*on_timer)(void *inst, int64_t now_ms);
+    /* The watermark status of the operator's inputs changed: idle = every input idle (it sends
+     * no watermarks and must not hold back others); NULL forwards it. */
+    int (*process_status)(void *inst, bool idle);
 } sp_op_vtable_t;
 
 /* Emitting from an operator: each takes over the batch reference. */
 int sp_output_push_batch(sp_output_t *out, sp_batch_t *batch);
 int sp_output_push_watermark(sp_output_t *out, int64_t watermark);
+/* Watermark status: idle (no watermarks for now: downstream ignores this output in its
+ * minimum) or active again. */
+int sp_output_push_status(sp_output_t *out, bool idle);
 /* A collector sink (sp_batch_sink_fn) that pushes to an sp_output_t target. */
 int sp_output_sink_fn(void *out, sp_batch_t *batch);
 

@@ -155,6 +155,66 @@ static int op_watermark(sp_opinst_t *op, int64_t wm)
     return sp_output_push_watermark(&op->out, wm);
 }
 
+static int op_status(sp_opinst_t *op, bool idle)
+{
+    if (op->vt && op->vt->process_status)
+        return fail_at(op->out.task, op->node, op->vt->process_status(op->inst, idle));
+    return sp_output_push_status(&op->out, idle);
+}
+
+int sp_output_push_status(sp_output_t *out, bool idle)
+{
+    int rc = SPATE_OK;
+    if (out->task->finishing) return SPATE_OK;
+    for (int i = 0; rc == SPATE_OK && i < out->nchained; i++) rc = op_status(out->chained[i], idle);
+    for (int i = 0; rc == SPATE_OK && i < out->nwriters; i++)
+        rc = writer_broadcast_event(out->writers[i], SP_ELEM_STATUS, idle ? 1 : 0);
+    return rc;
+}
+
+int64_t sp_op_ctx_now(const sp_op_ctx_t *ctx)
+{
+    SP_UNUSED(ctx);
+    return sp_clock_wall_ms();
+}
+
+/* ---- processing-time timers of the chain's operators ---- */
+
+static int64_t next_timer(const sp_task_t *t)
+{
+    int64_t at = INT64_MAX;
+    for (int i = 0; i < t->nops; i++)
+        if (t->ops[i].ctx.timer_at < at) at = t->ops[i].ctx.timer_at;
+    return at;
+}
+
+/* Runs the timers that are due; returns the next deadline (INT64_MAX: none) in *next. */
+static int fire_timers(sp_task_t *t, int64_t *next)
+{
+    *next = next_timer(t);
+    if (*next == INT64_MAX) return SPATE_OK;
+    int64_t now = sp_clock_wall_ms();
+    if (now < *next) return SPATE_OK;
+    for (int i = 0; i < t->nops; i++) {
+        sp_opinst_t *op = &t->ops[i];
+        if (op->ctx.timer_at > now || !op->vt || !op->vt->on_timer) continue;
+        op->ctx.timer_at = INT64_MAX;
+        int rc = fail_at(t, op->node, op->vt->on_timer(op->inst, now));
+        if (rc) return rc;
+    }
+    *next = next_timer(t);
+    return SPATE_OK;
+}
+
+/* How long a task with nothing to do may sleep: until `limit_ms` from now or the next timer. */
+static int64_t sleep_ms(int64_t next, int64_t limit_ms)
+{
+    if (next == INT64_MAX) return limit_ms;
+    int64_t until = next - sp_clock_wall_ms();
+    if (until < 0) until = 0;
+    return limit_ms < 0 || until < limit_ms ? until : limit_ms;
+}
+
 int sp_output_push_watermark(sp_output_t *out, int64_t wm)
 {
     int rc = SPATE_OK;
@@ -352,18 +412,46 @@ static int run_source(sp_task_t *t)
         rc = sp_collector_flush(&t->src_out);
         if (rc) return fail_at(t, node, rc);
         if (flow == SP_FLOW_END) return chain_finish(t);
-        if (flow == SP_FLOW_IDLE) sp_notifier_wait(&t->notifier, seq, stop, wait_ms > 0 ? wait_ms : 10);
+        int64_t next;
+        if ((rc = fire_timers(t, &next)) != SPATE_OK) return rc;
+        if (flow == SP_FLOW_IDLE)
+            sp_notifier_wait(&t->notifier, seq, stop, sleep_ms(next, wait_ms > 0 ? wait_ms : 10));
     }
     return SPATE_ECANCELED;
 }
 
+/*
+ * The task's watermark: the minimum over the channels that count (not ended,
+ * not idle, and caught up: a channel that comes back from idleness counts
+ * again only once its watermark reaches the task's, as Flink's
+ * StatusWatermarkValve does, so it never pulls the watermark back).  When
+ * every open channel is idle the chain is told (status idle) and the
+ * watermark stays; when one becomes active again, the chain hears that too.
+ */
 static int update_watermark(sp_task_t *t)
 {
+    if (t->nended == t->ninputs) return SPATE_OK; /* chain_finish delivers the final MAX */
     int64_t wm = SP_WATERMARK_MAX;
-    for (int i = 0; i < t->ninputs; i++)
-        if (!t->inputs[i].ended && t->inputs[i].watermark < wm) wm = t->inputs[i].watermark;
+    bool active = false, counted = false;
+    for (int i = 0; i < t->ninputs; i++) {
+        sp_input_t *in = &t->inputs[i];
+        if (in->ended || in->idle) continue;
+        active = true;
+        if (!in->aligned) {
+            if (in->watermark < t->watermark) continue;
+            in->aligned = true;
+        }
+        counted = true;
+        if (in->watermark < wm) wm = in->watermark;
+    }
+    int rc = SPATE_OK;
+    if (active == t->idle) { /* status changed */
+        t->idle = !active;
+        rc = op_status(&t->ops[0], t->idle);
+        if (rc) return rc;
+    }
     /* MAX means the inputs are done: chain_finish delivers it, in order with end_input, when END arrives */
-    if (wm <= t->watermark || wm == SP_WATERMARK_MAX || t->nended == t->ninputs) return SPATE_OK;
+    if (!counted || wm <= t->watermark || wm == SP_WATERMARK_MAX) return SPATE_OK;
     t->watermark = wm;
     return op_watermark(&t->ops[0], wm);
 }
@@ -379,6 +467,10 @@ static int handle(sp_task_t *t, sp_input_t *in, sp_elem_t *e)
         return rc;
     case SP_ELEM_WATERMARK:
         if (e->value > in->watermark) in->watermark = e->value;
+        return update_watermark(t);
+    case SP_ELEM_STATUS:
+        in->idle = e->value != 0;
+        in->aligned = !in->idle && in->watermark >= t->watermark;
         return update_watermark(t);
     case SP_ELEM_BARRIER: return input_barrier(t, in, e->value);
     case SP_ELEM_END:
@@ -406,6 +498,8 @@ static int run_inputs(sp_task_t *t)
         uint64_t seq = sp_notifier_seq(&t->notifier);
         int rc = run_mails(t);
         if (rc) return rc;
+        int64_t next;
+        if ((rc = fire_timers(t, &next)) != SPATE_OK) return rc;
         bool progress = false;
         for (int k = 0; k < t->ninputs; k++) {
             sp_input_t *in = &t->inputs[(start + k) % t->ninputs];
@@ -418,7 +512,7 @@ static int run_inputs(sp_task_t *t)
             }
         }
         start = (start + 1) % (t->ninputs ? t->ninputs : 1);
-        if (!progress) sp_notifier_wait(&t->notifier, seq, stop, -1);
+        if (!progress) sp_notifier_wait(&t->notifier, seq, stop, sleep_ms(next, -1));
     }
     return SPATE_ECANCELED;
 }

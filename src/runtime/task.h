@@ -51,6 +51,8 @@ typedef struct sp_input {
     int64_t watermark;
     int64_t barrier; /* id of the last barrier received on this channel */
     bool ended;
+    bool idle;    /* the channel's producer declared itself idle */
+    bool aligned; /* counts in the minimum: not idle, and caught up with the task's watermark */
 } sp_input_t;
 
 /* A mail: work another thread asks the task to do on its own thread. */
@@ -82,6 +84,7 @@ struct sp_task {
     sp_input_t *inputs;
     int ninputs, nended;
     int64_t watermark;
+    bool idle;               /* every input channel is idle, and the chain was told so */
     bool finishing;          /* in chain_finish: forwarded watermarks are held back */
     int64_t pending_barrier; /* barrier being gathered from the input channels, 0 = none */
     int barrier_count;       /* channels that delivered it */
