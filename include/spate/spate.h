@@ -8,5 +8,6 @@
 #include "types.h"
 #include "datastream.h"
 #include "connectors.h"
+#include "eventtime.h"
 
 #endif

@@ -53,6 +53,15 @@ struct spate_env {
     bool executed; /* a job was started from this environment (the graph runs once) */
 };
 
+/* ---- shared by the API's files (datastream.c) ---- */
+/* Records the environment's first error (and spate_last_error); returns code. */
+int sp_api_fail(spate_env_t *env, int code, const char *fmt, ...) SPATE_PRINTF(3, 4);
+/* Adds a one-input operator fed by s; out_schema NULL = s's schema. Returns its handle. */
+spate_stream_t *sp_api_add_operator(spate_stream_t *s, const char *name, const char *fallback,
+                                    const sp_op_vtable_t *vt, void *spec, const spate_schema_t *out_schema);
+/* Gives the node behind `s` the same parallelism setting as the node behind `like`. */
+void sp_api_same_parallelism(spate_stream_t *s, const spate_stream_t *like);
+
 /* ---- built-in operators (operators.c) ---- */
 typedef enum sp_rowfn_kind {
     SP_ROWFN_MAP,

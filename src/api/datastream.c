@@ -11,9 +11,7 @@
 
 #include "connectors/connector.h"
 
-static int env_fail(spate_env_t *env, int code, const char *fmt, ...) SPATE_PRINTF(3, 4);
-
-static int env_fail(spate_env_t *env, int code, const char *fmt, ...)
+int sp_api_fail(spate_env_t *env, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -72,7 +70,7 @@ int spate_env_set_max_parallelism(spate_env_t *env, int p)
 int spate_env_set_config(spate_env_t *env, const char *key, const char *value)
 {
     int rc = sp_config_set(env->config, key, value);
-    if (rc) env_fail(env, rc, "%s", spate_last_error());
+    if (rc) sp_api_fail(env, rc, "%s", spate_last_error());
     return rc;
 }
 
@@ -212,7 +210,7 @@ static bool usable(const spate_stream_t *s)
             return NULL;                                                                                     \
         }                                                                                                    \
         if (!usable(s)) {                                                                                    \
-            env_fail((s)->env, SPATE_EINVAL, "%s: a sink has no output stream", what);                       \
+            sp_api_fail((s)->env, SPATE_EINVAL, "%s: a sink has no output stream", what);                    \
             return NULL;                                                                                     \
         }                                                                                                    \
     } while (0)
@@ -230,8 +228,8 @@ spate_stream_t *spate_env_add_source(spate_env_t *env, spate_source_t *source, c
         return NULL;
     }
     if (!source) {
-        env_fail(env, SPATE_EINVAL, "source '%s': %s", name ? name : "?",
-                 *spate_last_error() ? spate_last_error() : "NULL source");
+        sp_api_fail(env, SPATE_EINVAL, "source '%s': %s", name ? name : "?",
+                    *spate_last_error() ? spate_last_error() : "NULL source");
         return NULL;
     }
     sp_node_t *n = add_node(env, name, "Source");
@@ -241,8 +239,8 @@ spate_stream_t *spate_env_add_source(spate_env_t *env, spate_source_t *source, c
     return new_handle(env, n->id, n->out_schema, sizeof(spate_stream_t));
 }
 
-static spate_stream_t *add_one_input(spate_stream_t *s, const char *name, const char *fallback,
-                                     const sp_op_vtable_t *vt, void *spec, const spate_schema_t *out_schema)
+spate_stream_t *sp_api_add_operator(spate_stream_t *s, const char *name, const char *fallback,
+                                    const sp_op_vtable_t *vt, void *spec, const spate_schema_t *out_schema)
 {
     spate_env_t *env = s->env;
     sp_node_t *n = add_node(env, name, fallback);
@@ -259,14 +257,14 @@ static spate_stream_t *rowfn(spate_stream_t *s, const char *name, const char *fa
 {
     CHECK_STREAM(s, fallback);
     if (!fn) {
-        env_fail(s->env, SPATE_EINVAL, "%s '%s': NULL function", fallback, name ? name : "");
+        sp_api_fail(s->env, SPATE_EINVAL, "%s '%s': NULL function", fallback, name ? name : "");
         return NULL;
     }
     sp_rowfn_spec_t *spec = sp_xcalloc(1, sizeof *spec);
     spec->kind = kind;
     spec->fn[0] = fn;
     spec->ctx = ctx;
-    return add_one_input(s, name, fallback, &sp_rowfn_op, spec, out_schema);
+    return sp_api_add_operator(s, name, fallback, &sp_rowfn_op, spec, out_schema);
 }
 
 spate_stream_t *spate_stream_map(spate_stream_t *s, const char *name, spate_map_fn fn, void *ctx,
@@ -285,14 +283,14 @@ spate_stream_t *spate_stream_filter(spate_stream_t *s, const char *name, spate_f
 {
     CHECK_STREAM(s, "Filter");
     if (!fn) {
-        env_fail(s->env, SPATE_EINVAL, "filter '%s': NULL function", name ? name : "");
+        sp_api_fail(s->env, SPATE_EINVAL, "filter '%s': NULL function", name ? name : "");
         return NULL;
     }
     sp_rowfn_spec_t *spec = sp_xcalloc(1, sizeof *spec);
     spec->kind = SP_ROWFN_FILTER;
     spec->filter = fn;
     spec->ctx = ctx;
-    return add_one_input(s, name, "Filter", &sp_rowfn_op, spec, NULL);
+    return sp_api_add_operator(s, name, "Filter", &sp_rowfn_op, spec, NULL);
 }
 
 spate_stream_t *spate_stream_process(spate_stream_t *s, const char *name, const spate_process_function_t *fn,
@@ -300,13 +298,13 @@ spate_stream_t *spate_stream_process(spate_stream_t *s, const char *name, const 
 {
     CHECK_STREAM(s, "Process");
     if (!fn || !fn->process) {
-        env_fail(s->env, SPATE_EINVAL, "process '%s': NULL process function", name ? name : "");
+        sp_api_fail(s->env, SPATE_EINVAL, "process '%s': NULL process function", name ? name : "");
         return NULL;
     }
     sp_rowfn_spec_t *spec = sp_xcalloc(1, sizeof *spec);
     spec->kind = SP_ROWFN_PROCESS;
     spec->process = *fn;
-    return add_one_input(s, name, "Process", &sp_rowfn_op, spec, out_schema);
+    return sp_api_add_operator(s, name, "Process", &sp_rowfn_op, spec, out_schema);
 }
 
 spate_stream_t *spate_stream_project(spate_stream_t *s, const char *fields)
@@ -317,13 +315,13 @@ spate_stream_t *spate_stream_project(spate_stream_t *s, const char *fields)
                               (int)SP_ARRAY_LEN(spec->idx));
     if (n < 0) {
         free(spec);
-        env_fail(s->env, SPATE_EINVAL, "project: %s", spate_last_error());
+        sp_api_fail(s->env, SPATE_EINVAL, "project: %s", spate_last_error());
         return NULL;
     }
     spec->n = n;
     char name[256];
     snprintf(name, sizeof name, "Project(%s)", fields);
-    return add_one_input(s, name, "Project", &sp_project_op, spec, spec->schema);
+    return sp_api_add_operator(s, name, "Project", &sp_project_op, spec, spec->schema);
 }
 
 /* ---- keys and keyed operations ---- */
@@ -343,7 +341,7 @@ spate_keyed_t *spate_stream_key_by(spate_stream_t *s, spate_key_fn fn, void *ctx
 {
     CHECK_STREAM(s, "key_by");
     if (!fn) {
-        env_fail(s->env, SPATE_EINVAL, "key_by: NULL key selector");
+        sp_api_fail(s->env, SPATE_EINVAL, "key_by: NULL key selector");
         return NULL;
     }
     return keyed(s, fn, ctx);
@@ -357,7 +355,7 @@ spate_keyed_t *spate_stream_key_by_field(spate_stream_t *s, const char *fields)
         sp_schema_project(s->schema, fields ? fields : "", NULL, fk->fields, (int)SP_ARRAY_LEN(fk->fields));
     if (n < 0) {
         free(fk);
-        env_fail(s->env, SPATE_EINVAL, "key_by: %s", spate_last_error());
+        sp_api_fail(s->env, SPATE_EINVAL, "key_by: %s", spate_last_error());
         return NULL;
     }
     fk->n = n;
@@ -375,7 +373,7 @@ static spate_stream_t *reduce_node(spate_keyed_t *k, const char *name, spate_red
     spec->fn = fn;
     spec->ctx = ctx;
     spec->sum_field = sum_field;
-    return add_one_input(&k->s, name, "Reduce", &sp_reduce_op, spec, NULL);
+    return sp_api_add_operator(&k->s, name, "Reduce", &sp_reduce_op, spec, NULL);
 }
 
 spate_stream_t *spate_keyed_reduce(spate_keyed_t *k, const char *name, spate_reduce_fn fn, void *ctx)
@@ -383,7 +381,7 @@ spate_stream_t *spate_keyed_reduce(spate_keyed_t *k, const char *name, spate_red
     if (!k) return NULL;
     CHECK_STREAM(&k->s, "reduce");
     if (!fn) {
-        env_fail(k->s.env, SPATE_EINVAL, "reduce '%s': NULL function", name ? name : "");
+        sp_api_fail(k->s.env, SPATE_EINVAL, "reduce '%s': NULL function", name ? name : "");
         return NULL;
     }
     return reduce_node(k, name, fn, ctx, -1);
@@ -395,12 +393,12 @@ spate_stream_t *spate_keyed_sum(spate_keyed_t *k, const char *field)
     CHECK_STREAM(&k->s, "sum");
     int f = spate_schema_field_index(k->s.schema, field ? field : "");
     if (f < 0) {
-        env_fail(k->s.env, SPATE_EINVAL, "sum: no field named '%s'", field ? field : "(null)");
+        sp_api_fail(k->s.env, SPATE_EINVAL, "sum: no field named '%s'", field ? field : "(null)");
         return NULL;
     }
     spate_type_id_t t = spate_schema_field_type(k->s.schema, f);
     if (t != SPATE_TYPE_INT && t != SPATE_TYPE_BIGINT && t != SPATE_TYPE_DOUBLE && t != SPATE_TYPE_DECIMAL) {
-        env_fail(k->s.env, SPATE_EINVAL, "sum: field '%s' is %s, not numeric", field, sp_type_name(t));
+        sp_api_fail(k->s.env, SPATE_EINVAL, "sum: field '%s' is %s, not numeric", field, sp_type_name(t));
         return NULL;
     }
     char name[128];
@@ -415,11 +413,11 @@ spate_stream_t *spate_stream_union(spate_stream_t *a, spate_stream_t *b)
     CHECK_STREAM(a, "union");
     CHECK_STREAM(b, "union");
     if (a->env != b->env) {
-        env_fail(a->env, SPATE_EINVAL, "union: streams of different environments");
+        sp_api_fail(a->env, SPATE_EINVAL, "union: streams of different environments");
         return NULL;
     }
     if (!spate_schema_equal(a->schema, b->schema)) {
-        env_fail(a->env, SPATE_EINVAL, "union: the streams' schemas differ");
+        sp_api_fail(a->env, SPATE_EINVAL, "union: the streams' schemas differ");
         return NULL;
     }
     spate_stream_t *h = copy_handle(a, sizeof(spate_stream_t));
@@ -448,8 +446,8 @@ static spate_stream_t *co_rowfn(spate_connected_t *c, const char *name, sp_rowfn
     if (!c) return NULL;
     spate_env_t *env = c->a->env;
     if (!f1 || !f2 || !out_schema) {
-        env_fail(env, SPATE_EINVAL, "co-function '%s': needs two functions and an output schema",
-                 name ? name : "");
+        sp_api_fail(env, SPATE_EINVAL, "co-function '%s': needs two functions and an output schema",
+                    name ? name : "");
         return NULL;
     }
     sp_rowfn_spec_t *spec = sp_xcalloc(1, sizeof *spec);
@@ -516,7 +514,7 @@ spate_stream_t *spate_stream_broadcast(spate_stream_t *s)
 spate_stream_t *spate_stream_partition_custom(spate_stream_t *s, spate_partition_fn fn, void *ctx)
 {
     if (s && !fn) {
-        env_fail(s->env, SPATE_EINVAL, "partition_custom: NULL partition function");
+        sp_api_fail(s->env, SPATE_EINVAL, "partition_custom: NULL partition function");
         return NULL;
     }
     return partitioned(s, SP_PART_CUSTOM, fn, ctx);
@@ -524,16 +522,21 @@ spate_stream_t *spate_stream_partition_custom(spate_stream_t *s, spate_partition
 
 /* ---- settings ---- */
 
+void sp_api_same_parallelism(spate_stream_t *s, const spate_stream_t *like)
+{
+    s->env->graph.nodes[s->self]->parallelism = like->env->graph.nodes[like->self]->parallelism;
+}
+
 spate_stream_t *spate_stream_set_parallelism(spate_stream_t *s, int p)
 {
     if (!s) return NULL;
     sp_node_t *n = s->env->graph.nodes[s->self];
     if (p < 1) {
-        env_fail(s->env, SPATE_EINVAL, "operator '%s': parallelism must be >= 1, not %d", n->name, p);
+        sp_api_fail(s->env, SPATE_EINVAL, "operator '%s': parallelism must be >= 1, not %d", n->name, p);
         return NULL;
     }
     if (n->max_parallelism == 1 && p > 1) {
-        env_fail(s->env, SPATE_EINVAL, "operator '%s' is not parallel: parallelism must be 1", n->name);
+        sp_api_fail(s->env, SPATE_EINVAL, "operator '%s' is not parallel: parallelism must be 1", n->name);
         return NULL;
     }
     n->parallelism = p;
@@ -544,13 +547,13 @@ spate_stream_t *spate_stream_set_uid(spate_stream_t *s, const char *uid)
 {
     if (!s) return NULL;
     if (!uid || !*uid) {
-        env_fail(s->env, SPATE_EINVAL, "set_uid: empty uid");
+        sp_api_fail(s->env, SPATE_EINVAL, "set_uid: empty uid");
         return NULL;
     }
     sp_graph_t *g = &s->env->graph;
     for (int i = 0; i < g->nnodes; i++)
         if (i != s->self && g->nodes[i]->uid && strcmp(g->nodes[i]->uid, uid) == 0) {
-            env_fail(s->env, SPATE_EINVAL, "uid '%s' is used by two operators", uid);
+            sp_api_fail(s->env, SPATE_EINVAL, "uid '%s' is used by two operators", uid);
             return NULL;
         }
     sp_node_t *n = g->nodes[s->self];
@@ -573,16 +576,16 @@ spate_stream_t *spate_stream_sink(spate_stream_t *s, spate_sink_t *sink, const c
         return NULL;
     }
     if (!sink) {
-        env_fail(s->env, SPATE_EINVAL, "sink '%s': %s", name ? name : "?",
-                 *spate_last_error() ? spate_last_error() : "NULL sink");
+        sp_api_fail(s->env, SPATE_EINVAL, "sink '%s': %s", name ? name : "?",
+                    *spate_last_error() ? spate_last_error() : "NULL sink");
         return NULL;
     }
     if (!usable(s)) {
         spate_sink_destroy(sink);
-        env_fail(s->env, SPATE_EINVAL, "sink: a sink has no output stream");
+        sp_api_fail(s->env, SPATE_EINVAL, "sink: a sink has no output stream");
         return NULL;
     }
-    spate_stream_t *h = add_one_input(s, name, "Sink", &sp_sink_op, sink, NULL);
+    spate_stream_t *h = sp_api_add_operator(s, name, "Sink", &sp_sink_op, sink, NULL);
     sp_node_t *n = s->env->graph.nodes[h->self];
     spate_schema_release(n->out_schema);
     n->out_schema = NULL;
@@ -596,7 +599,7 @@ int spate_env_start(spate_env_t *env, const char *job_name, spate_job_t **job)
 {
     *job = NULL;
     if (env->error.code) return env->error.code;
-    if (env->executed) return env_fail(env, SPATE_ESTATE, "this environment already ran its job");
+    if (env->executed) return sp_api_fail(env, SPATE_ESTATE, "this environment already ran its job");
     push_projections(env);
     const char *name = sp_config_get(env->config, "pipeline.name");
     if (!*name) name = job_name ? job_name : "job";

@@ -235,6 +235,28 @@ static void pool_put(sp_batch_t *b)
     spate_schema_release(s);
 }
 
+sp_batch_t *sp_batch_retime(sp_batch_t *src)
+{
+    int n = src->schema->nfields;
+    size_t ts_off = ALIGN8(sizeof(sp_batch_t)) + ALIGN8(sizeof(sp_column_t) * (size_t)n);
+    size_t size = ts_off + 8 * (size_t)(src->count ? src->count : 1);
+    sp_batch_t *b = sp_xmalloc(size);
+    memset(b, 0, sizeof *b);
+    b->cols = (sp_column_t *)((char *)b + ALIGN8(sizeof(sp_batch_t)));
+    memcpy(b->cols, src->cols, sizeof(sp_column_t) * (size_t)n);
+    b->timestamps = (int64_t *)((char *)b + ts_off);
+    memcpy(b->timestamps, src->timestamps, 8 * (size_t)src->count);
+    atomic_init(&b->refs, 1);
+    b->schema = spate_schema_acquire(src->schema);
+    b->count = src->count;
+    b->capacity = src->count;
+    b->kinds = src->kinds;
+    b->parent = sp_batch_acquire(src);
+    b->bytes = size;
+    account((ssize_t)size);
+    return b;
+}
+
 sp_batch_t *sp_batch_project(sp_batch_t *src, const spate_schema_t *schema, const int *idx, int n)
 {
     size_t size = ALIGN8(sizeof(sp_batch_t)) + sizeof(sp_column_t) * (size_t)n;

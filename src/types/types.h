@@ -98,6 +98,9 @@ static inline sp_batch_t *sp_batch_acquire(sp_batch_t *b)
     return b;
 }
 void sp_batch_release(sp_batch_t *b);
+/* Zero-copy view of all of b's columns with its own event-timestamp vector (a copy of b's), for
+ * operators that assign timestamps. */
+sp_batch_t *sp_batch_retime(sp_batch_t *b);
 /* Zero-copy projection: columns idx[0..n) of b. */
 sp_batch_t *sp_batch_project(sp_batch_t *b, const spate_schema_t *schema, const int *idx, int n);
 /* Makes string column c of b (count rows, about to be published) share the offsets and data of

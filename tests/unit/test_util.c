@@ -58,6 +58,34 @@ static const sp_source_vtable_t seq_vt = {
     .kind = "test-seq", .open = seq_open, .poll = seq_poll, .close = seq_close, .destroy = seq_destroy
 };
 
+static int idle_open(const void *spec, const sp_source_ctx_t *ctx, void **reader)
+{
+    (void)spec;
+    (void)ctx;
+    *reader = sp_xmalloc(1);
+    return SPATE_OK;
+}
+
+static int idle_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
+{
+    (void)reader;
+    (void)ctx;
+    *wait_ms = 10;
+    return SP_FLOW_IDLE;
+}
+
+static const sp_source_vtable_t idle_vt = {
+    .kind = "test-idle", .open = idle_open, .poll = idle_poll, .close = seq_close, .destroy = seq_destroy
+};
+
+spate_source_t *tu_idle_source(void)
+{
+    spate_schema_t *schema = spate_schema_of("k BIGINT NOT NULL, v BIGINT NOT NULL");
+    spate_source_t *s = sp_source_new(&idle_vt, NULL, schema, false, false);
+    spate_schema_release(schema);
+    return s;
+}
+
 spate_source_t *tu_seq_source(const tu_seq_opts_t *o)
 {
     tu_seq_opts_t *spec = sp_xmalloc(sizeof *spec);

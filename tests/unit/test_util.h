@@ -29,6 +29,8 @@ typedef struct tu_seq_opts {
     int rows_per_poll;
 } tu_seq_opts_t;
 spate_source_t *tu_seq_source(const tu_seq_opts_t *o);
+/* A source that never emits and never ends (schema "k BIGINT, v BIGINT"); not parallel. */
+spate_source_t *tu_idle_source(void);
 
 typedef struct tu_capture {
     pthread_mutex_t mu;
