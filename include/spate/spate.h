@@ -9,5 +9,6 @@
 #include "datastream.h"
 #include "connectors.h"
 #include "eventtime.h"
+#include "process.h"
 
 #endif

@@ -69,6 +69,32 @@ sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint
     return e;
 }
 
+bool sp_hmap_remove(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash)
+{
+    size_t i = find_slot(m, key, klen, hash);
+    if (!m->slots[i].kv) return false;
+    free(m->slots[i].kv);
+    m->slots[i].kv = NULL;
+    m->count--;
+    /* Backward-shift deletion: move later entries of the probe run into the hole, so lookups
+     * never stop early at it (no tombstones). */
+    size_t hole = i, j = i;
+    for (;;) {
+        j = (j + 1) & m->mask;
+        sp_hmap_entry_t *e = &m->slots[j];
+        if (!e->kv) break;
+        size_t home = (size_t)e->hash & m->mask;
+        /* e may move to the hole when its home is not within (hole, j] cyclically */
+        bool between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (!between) {
+            m->slots[hole] = *e;
+            e->kv = NULL;
+            hole = j;
+        }
+    }
+    return true;
+}
+
 sp_hmap_entry_t *sp_hmap_next(const sp_hmap_t *m, size_t *pos)
 {
     while (*pos <= m->mask) {

@@ -13,6 +13,8 @@
 #ifndef SP_HEAP_MAP_H
 #define SP_HEAP_MAP_H
 
+#include <stdbool.h>
+
 #include "common/common.h"
 
 typedef struct sp_hmap_entry {
@@ -38,6 +40,8 @@ static inline const uint8_t *sp_hmap_value(const sp_hmap_entry_t *e)
 {
     return e->kv + e->klen;
 }
+/* Removes the entry for key; returns whether there was one.  Entries returned earlier may move. */
+bool sp_hmap_remove(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash);
 /* Iteration: for (size_t i = 0; (e = sp_hmap_next(m, &i)); ) */
 sp_hmap_entry_t *sp_hmap_next(const sp_hmap_t *m, size_t *pos);
 

@@ -53,6 +53,7 @@ void sp_collector_init(spate_collector_t *c, const spate_schema_t *schema, uint3
     c->target = target;
     c->kind = -1;
     c->error = error;
+    c->default_time = SPATE_NO_TIMESTAMP;
     c->set_mask = 0;
     c->all_mask = schema->nfields >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << schema->nfields) - 1);
     c->set_hi = schema->nfields > 64 ? sp_xcalloc((size_t)schema->nfields - 64, 1) : NULL;
@@ -304,7 +305,7 @@ int spate_out_emit(spate_collector_t *c)
         if (rc) return rc;
     }
     b->timestamps[i] =
-        c->time_set ? c->event_time : (c->input ? spate_row_event_time(c->input) : SPATE_NO_TIMESTAMP);
+        c->time_set ? c->event_time : (c->input ? spate_row_event_time(c->input) : c->default_time);
     b->kinds[i] = (uint8_t)(c->kind >= 0 ? c->kind : (c->input ? (int8_t)spate_row_kind(c->input) : 0));
     reset_row(c);
     b->count = i + 1;

@@ -154,6 +154,7 @@ struct spate_collector {
     sp_batch_sink_fn sink;
     void *target;
     const spate_row_t *input; /* default event time and kind, may be NULL */
+    int64_t default_time;     /* event time of rows emitted without an input row (a firing timer's) */
     int64_t event_time;
     int8_t kind; /* -1: from input / insert */
     bool time_set;

@@ -223,6 +223,60 @@ static void running_reduce_same_at_every_parallelism(void **state)
     free(dir);
 }
 
+/* fraud_detection's contract on generated data, with the expected alerts computed here. */
+static void fraud_detection_same_at_every_parallelism(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char in[512];
+    snprintf(in, sizeof in, "%s/tx.csv", dir);
+    FILE *f = fopen(in, "w");
+    char *expected = malloc(1 << 20), *e = expected;
+    *e = '\0';
+    int64_t last_ts[200];
+    long last_cents[200];
+    for (int a = 0; a < 200; a++) last_ts[a] = -1;
+    unsigned seed = 5;
+    int64_t t = 1700000000000;
+    for (int i = 0; i < 20000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        t += 1 + (seed >> 8) % 900;
+        int acc = (int)((seed >> 4) % 200);
+        unsigned r = (seed >> 12) % 100;
+        long cents = r < 8    ? 1 + (long)(seed >> 20) % 99
+                     : r < 16 ? 50001 + (long)(seed >> 16) % 400000
+                     : r < 17 ? ((seed >> 3) & 1 ? 100 : 50000)
+                              : 100 + (long)(seed >> 14) % 49900;
+        fprintf(f, "%d,%lld,%ld.%02ld\n", acc, (long long)t, cents / 100, cents % 100);
+        if (cents > 50000 && last_ts[acc] >= 0 && last_cents[acc] < 100 && t - last_ts[acc] <= 60000)
+            e += sprintf(e, "%d,%lld\n", acc, (long long)t);
+        last_ts[acc] = t;
+        last_cents[acc] = cents;
+    }
+    fclose(f);
+    char *want = tu_sort_lines(expected);
+    free(expected);
+    assert_true(strlen(want) > 100); /* the data has alerts to find */
+    for (int p = 1; p <= 4; p *= 2) {
+        char *out;
+        int rc = run(&out, "%s/spate run %s/examples/fraud_detection.so -p %d --input %s --output %s/out%d",
+                     build_dir(), build_dir(), p, in, dir, p);
+        if (rc) print_message("%s\n", out);
+        assert_int_equal(rc, 0);
+        free(out);
+        char od[600];
+        snprintf(od, sizeof od, "%s/out%d", dir, p);
+        char *got = tu_read_dir(od);
+        char *sorted = tu_sort_lines(got);
+        assert_string_equal(sorted, want);
+        free(sorted);
+        free(got);
+    }
+    free(want);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 static void demo_job_prints_channels(void **state)
 {
     (void)state;
@@ -288,6 +342,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(missing_input_names_the_path),
     cmocka_unit_test(wordcount_same_at_every_parallelism),
     cmocka_unit_test(running_reduce_same_at_every_parallelism),
+    cmocka_unit_test(fraud_detection_same_at_every_parallelism),
     cmocka_unit_test(demo_job_prints_channels),
 };
 

@@ -67,7 +67,39 @@ static void grows_and_iterates_every_entry(void **state)
     sp_hmap_fini(&m);
 }
 
+/* Removal keeps every other entry reachable (probe runs are repaired, no tombstones). */
+static void remove_keeps_the_rest_reachable(void **state)
+{
+    (void)state;
+    sp_hmap_t m;
+    sp_hmap_init(&m);
+    enum { N = 5000 };
+    for (int i = 0; i < N; i++) {
+        int64_t v = i;
+        /* few distinct hashes: long probe runs */
+        sp_hmap_put(&m, (const uint8_t *)&v, sizeof v, (uint64_t)(i % 97), 0, (const uint8_t *)&v, sizeof v);
+    }
+    for (int i = 0; i < N; i += 3) {
+        int64_t v = i;
+        assert_true(sp_hmap_remove(&m, (const uint8_t *)&v, sizeof v, (uint64_t)(i % 97)));
+        assert_false(sp_hmap_remove(&m, (const uint8_t *)&v, sizeof v, (uint64_t)(i % 97)));
+    }
+    for (int i = 0; i < N; i++) {
+        int64_t v = i;
+        sp_hmap_entry_t *e = sp_hmap_get(&m, (const uint8_t *)&v, sizeof v, (uint64_t)(i % 97));
+        if (i % 3 == 0)
+            assert_null(e);
+        else {
+            assert_non_null(e);
+            assert_memory_equal(sp_hmap_value(e), &v, sizeof v);
+        }
+    }
+    assert_int_equal(m.count, N - (N + 2) / 3);
+    sp_hmap_fini(&m);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(remove_keeps_the_rest_reachable),
     cmocka_unit_test(put_get_replace),
     cmocka_unit_test(grows_and_iterates_every_entry),
 };

@@ -1,0 +1,77 @@
+/*
+ * spate/process.h — keyed process functions with keyed state and timers
+ * (Flink's KeyedProcessFunction, ValueState, TimerService).
+ *
+ *     static int open_fn(void *ctx, spate_keyed_context_t *kc, void **state)
+ *     {   my_t *m = calloc(1, sizeof *m);
+ *         m->flag = spate_keyed_value_state(kc, "flag");      // declare states in open
+ *         *state = m; return SPATE_OK; }
+ *     static int process_fn(void *state, const spate_row_t *in, spate_keyed_context_t *kc,
+ *                           spate_collector_t *out)
+ *     {   ... spate_value_state_get(kc, m->flag, &v, sizeof v) ...
+ *         spate_timer_register_event_time(kc, spate_keyed_context_timestamp(kc) + 60000); ... }
+ *
+ * State is scoped to the current key (the key of the row being processed,
+ * or of the timer firing) and lives behind the state backend (heap now,
+ * RocksDB later), partitioned by key group.  Timers are per (key,
+ * timestamp) and deduplicated: registering the same one twice fires once.
+ * Event-time timers fire when the operator's watermark reaches their time,
+ * before the watermark is passed on; processing-time timers fire when the
+ * task's clock does.  Timers fire in timestamp order.  At end of input the
+ * final watermark fires every event-time timer.
+ */
+#ifndef SPATE_PROCESS_H
+#define SPATE_PROCESS_H
+
+#include "datastream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct spate_keyed_context spate_keyed_context_t;
+typedef struct spate_value_state spate_value_state_t;
+
+typedef enum spate_time_domain { SPATE_EVENT_TIME = 0, SPATE_PROCESSING_TIME = 1 } spate_time_domain_t;
+
+typedef struct spate_keyed_process_function {
+    void *ctx;
+    /* once per parallel instance, before any row: declare states; *state is passed to the others (default ctx) */
+    int (*open)(void *ctx, spate_keyed_context_t *kc, void **state);
+    int (*process)(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out);
+    int (*on_timer)(void *state, int64_t timestamp, spate_time_domain_t domain, spate_keyed_context_t *kc,
+                    spate_collector_t *out);
+    void (*close)(void *state);
+} spate_keyed_process_function_t;
+
+/* A keyed stream through a keyed process function (out_schema NULL: the input's). */
+spate_stream_t *spate_keyed_process(spate_keyed_t *k, const char *name,
+                                    const spate_keyed_process_function_t *fn,
+                                    const spate_schema_t *out_schema);
+
+/* ---- the context (borrowed for the call) ---- */
+const spate_task_info_t *spate_keyed_context_task(const spate_keyed_context_t *kc);
+/* Event timestamp of the row being processed, or of the firing event-time timer. */
+int64_t spate_keyed_context_timestamp(const spate_keyed_context_t *kc);
+int64_t spate_keyed_context_watermark(const spate_keyed_context_t *kc);
+int64_t spate_keyed_context_processing_time(const spate_keyed_context_t *kc);
+/* The current key's bytes (Spate's key encoding), borrowed for the call. */
+const void *spate_keyed_context_key(const spate_keyed_context_t *kc, size_t *len);
+
+void spate_timer_register_event_time(spate_keyed_context_t *kc, int64_t timestamp);
+void spate_timer_delete_event_time(spate_keyed_context_t *kc, int64_t timestamp);
+void spate_timer_register_processing_time(spate_keyed_context_t *kc, int64_t timestamp);
+void spate_timer_delete_processing_time(spate_keyed_context_t *kc, int64_t timestamp);
+
+/* ---- value state: bytes per key ---- */
+/* Declares (in open) the value state `name` of this operator. */
+spate_value_state_t *spate_keyed_value_state(spate_keyed_context_t *kc, const char *name);
+/* Copies the current key's value into buf (at most cap bytes); returns its length, or -1 when unset. */
+int64_t spate_value_state_get(spate_keyed_context_t *kc, spate_value_state_t *st, void *buf, size_t cap);
+void spate_value_state_set(spate_keyed_context_t *kc, spate_value_state_t *st, const void *value, size_t len);
+void spate_value_state_clear(spate_keyed_context_t *kc, spate_value_state_t *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

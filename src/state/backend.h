@@ -1,0 +1,37 @@
+/*
+ * backend.h — the keyed state backend interface (DESIGN.md §4): state is
+ * addressed by (state id, key group, key bytes, namespace bytes) and holds
+ * value bytes.  One backend instance per keyed operator instance, touched
+ * only by its task's thread.  The heap backend (heap_backend.c) keeps
+ * everything in one hash map; the RocksDB backend comes later behind the
+ * same calls.  The key group travels with every entry so that snapshots can
+ * be cut by key-group range (rescaling).
+ *
+ * Namespaces: 0 bytes for plain keyed state; windows use the window as
+ * namespace (next step of the state work).
+ */
+#ifndef SP_STATE_BACKEND_H
+#define SP_STATE_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/common.h"
+
+typedef struct sp_state_backend sp_state_backend_t;
+
+sp_state_backend_t *sp_heap_backend_create(void);
+void sp_state_backend_destroy(sp_state_backend_t *be);
+/* The id of a state by name (registered on first use); ids are small integers. */
+int sp_state_id(sp_state_backend_t *be, const char *name);
+/* The value, or NULL when absent (*len set). Borrowed until the next call on the backend. */
+const uint8_t *sp_state_get(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                            const uint8_t *ns, size_t nslen, size_t *len);
+void sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                  const uint8_t *ns, size_t nslen, const void *value, size_t len);
+void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                     const uint8_t *ns, size_t nslen);
+/* Number of entries (all states). */
+size_t sp_state_count(const sp_state_backend_t *be);
+
+#endif

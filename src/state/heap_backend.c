@@ -1,0 +1,97 @@
+/*
+ * heap_backend.c — the in-memory state backend: one hash map whose keys are
+ * the composite [state id: 2 bytes][namespace length: 4][namespace][key].
+ * See backend.h.
+ */
+#include "state/backend.h"
+
+#include <string.h>
+
+#include "state/heap_map.h"
+
+struct sp_state_backend {
+    sp_hmap_t map;
+    char **names;
+    int nnames;
+    uint8_t *buf; /* composite key scratch */
+    size_t cap;
+};
+
+sp_state_backend_t *sp_heap_backend_create(void)
+{
+    sp_state_backend_t *be = sp_xcalloc_aligned(sizeof *be);
+    sp_hmap_init(&be->map);
+    be->cap = 256;
+    be->buf = sp_xmalloc(be->cap);
+    return be;
+}
+
+void sp_state_backend_destroy(sp_state_backend_t *be)
+{
+    if (!be) return;
+    sp_hmap_fini(&be->map);
+    for (int i = 0; i < be->nnames; i++) free(be->names[i]);
+    free(be->names);
+    free(be->buf);
+    free(be);
+}
+
+int sp_state_id(sp_state_backend_t *be, const char *name)
+{
+    for (int i = 0; i < be->nnames; i++)
+        if (strcmp(be->names[i], name) == 0) return i;
+    be->names = sp_xrealloc(be->names, sizeof *be->names * (size_t)(be->nnames + 1));
+    be->names[be->nnames] = sp_xstrdup(name);
+    return be->nnames++;
+}
+
+static size_t composite(sp_state_backend_t *be, int state, const uint8_t *key, size_t klen, const uint8_t *ns,
+                        size_t nslen)
+{
+    size_t n = 6 + nslen + klen;
+    if (n > be->cap) {
+        while (be->cap < n) be->cap *= 2;
+        be->buf = sp_xrealloc(be->buf, be->cap);
+    }
+    be->buf[0] = (uint8_t)(state >> 8);
+    be->buf[1] = (uint8_t)state;
+    uint32_t l = (uint32_t)nslen;
+    memcpy(be->buf + 2, &l, 4);
+    if (nslen) memcpy(be->buf + 6, ns, nslen);
+    if (klen) memcpy(be->buf + 6 + nslen, key, klen);
+    return n;
+}
+
+const uint8_t *sp_state_get(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                            const uint8_t *ns, size_t nslen, size_t *len)
+{
+    SP_UNUSED(key_group);
+    size_t n = composite(be, state, key, klen, ns, nslen);
+    sp_hmap_entry_t *e = sp_hmap_get(&be->map, be->buf, n, sp_hash_bytes(be->buf, n));
+    if (!e) {
+        *len = 0;
+        return NULL;
+    }
+    *len = e->vlen;
+    return sp_hmap_value(e);
+}
+
+void sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                  const uint8_t *ns, size_t nslen, const void *value, size_t len)
+{
+    size_t n = composite(be, state, key, klen, ns, nslen);
+    sp_hmap_put(&be->map, be->buf, n, sp_hash_bytes(be->buf, n), key_group, value, len);
+}
+
+void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                     const uint8_t *ns, size_t nslen)
+{
+    SP_UNUSED(key_group);
+    size_t n = composite(be, state, key, klen, ns, nslen);
+    sp_hmap_remove(&be->map, be->buf, n, sp_hash_bytes(be->buf, n));
+}
+
+size_t sp_state_count(const sp_state_backend_t *be)
+{
+    return be->map.count;
+}

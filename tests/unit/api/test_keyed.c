@@ -1,0 +1,256 @@
+/*
+ * test_keyed.c — keyed process functions: value state per key at any
+ * parallelism, event-time timers (deduplicated, in timestamp order,
+ * deletable, fired before the watermark goes on, all fired at end of
+ * input), processing-time timers.
+ */
+#include "test_main.h"
+#include "test_util.h"
+
+#include <spate/spate.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- running count per key in value state ---- */
+
+static int count_open(void *ctx, spate_keyed_context_t *kc, void **state)
+{
+    (void)ctx;
+    *state = spate_keyed_value_state(kc, "count");
+    return SPATE_OK;
+}
+
+static int count_process(void *state, const spate_row_t *in, spate_keyed_context_t *kc,
+                         spate_collector_t *out)
+{
+    int64_t n = 0;
+    spate_value_state_get(kc, state, &n, sizeof n);
+    n++;
+    spate_value_state_set(kc, state, &n, sizeof n);
+    spate_out_copy_field(out, 0, in, 0);
+    spate_out_set_bigint(out, 1, n);
+    return spate_out_emit(out);
+}
+
+static void value_state_is_per_key_at_any_parallelism(void **state)
+{
+    (void)state;
+    for (int p = 1; p <= 4; p *= 2) {
+        tu_capture_t cap;
+        tu_capture_init(&cap);
+        spate_env_t *env = spate_env_create();
+        spate_env_set_parallelism(env, p);
+        tu_seq_opts_t o = { .n = 10000, .keys = 37, .parallel = true };
+        spate_stream_t *s = spate_env_add_source(env, tu_seq_source(&o), "seq");
+        spate_keyed_process_function_t fn = { .open = count_open, .process = count_process };
+        s = spate_keyed_process(spate_stream_key_by_field(s, "k"), "count", &fn, NULL);
+        spate_stream_sink(s, tu_capture_sink(&cap), "capture");
+        assert_int_equal(spate_env_execute(env, "counts"), SPATE_OK);
+        assert_int_equal(cap.n, 10000);
+        int64_t max[37] = { 0 };
+        for (size_t i = 0; i < cap.n; i++) {
+            long long k, n;
+            assert_int_equal(sscanf(strchr(cap.rows[i], '|') + 1, "%lld,%lld", &k, &n), 2);
+            if (n > max[k]) max[k] = n;
+        }
+        for (int k = 0; k < 37; k++) assert_int_equal(max[k], 10000 / 37 + (k < 10000 % 37));
+        spate_env_destroy(env);
+        tu_capture_fini(&cap);
+    }
+}
+
+/* ---- event-time timers ----
+ * Rows "key,ts,action": action "r" registers a timer at ts+100 (twice: deduplicated), "d"
+ * deletes the timer at its ts+100 registered earlier, other actions do nothing. On a timer the
+ * function emits (key, timer time, watermark when fired). Watermark after each row: ts - 1. */
+
+static void *wm_create(void *ctx)
+{
+    (void)ctx;
+    return NULL;
+}
+
+static void wm_on_event(void *state, int64_t ts, const spate_row_t *row, spate_watermark_output_t *out)
+{
+    (void)state;
+    (void)row;
+    spate_watermark_output_emit(out, ts - 1);
+}
+
+static int timer_process(void *state, const spate_row_t *in, spate_keyed_context_t *kc,
+                         spate_collector_t *out)
+{
+    (void)state;
+    (void)out;
+    spate_str_t action = spate_row_get_string(in, 2);
+    int64_t ts = spate_keyed_context_timestamp(kc);
+    if (action.len == 1 && action.ptr[0] == 'r') {
+        spate_timer_register_event_time(kc, ts + 100);
+        spate_timer_register_event_time(kc, ts + 100);
+    } else if (action.len == 1 && action.ptr[0] == 'd') {
+        spate_timer_delete_event_time(kc, ts - 50 + 100); /* the timer of the "r" row 50 ms earlier */
+    }
+    return SPATE_OK;
+}
+
+static int timer_fired(void *state, int64_t ts, spate_time_domain_t domain, spate_keyed_context_t *kc,
+                       spate_collector_t *out)
+{
+    (void)state;
+    size_t len;
+    assert_non_null(spate_keyed_context_key(kc, &len)); /* the timer's key is current */
+    assert_true(len > 0);
+    assert_int_equal(domain, SPATE_EVENT_TIME);
+    assert_int_equal(spate_keyed_context_timestamp(kc), ts);
+    spate_out_set_string(out, 0, "t", 1);
+    spate_out_set_bigint(out, 1, ts);
+    spate_out_set_bigint(out, 2, spate_keyed_context_watermark(kc));
+    return spate_out_emit(out);
+}
+
+static void event_time_timers_fire_once_in_order_and_can_be_deleted(void **state)
+{
+    (void)state;
+    const char *rows[] = { "a,1000,r", "b,1010,r", "a,1020,r", "b,1060,d", "c,1100,x",
+                           "a,1150,x", "c,1300,r", "c,1350,d", "a,2000,x" };
+    tu_capture_t cap;
+    tu_capture_init(&cap);
+    spate_env_t *env = spate_env_create();
+    spate_schema_t *in = spate_schema_of("k STRING, ts BIGINT, action STRING");
+    spate_schema_t *fired = spate_schema_of("what STRING, ts BIGINT, wm BIGINT");
+    spate_watermark_generator_t g = { .create = wm_create, .on_event = wm_on_event };
+    spate_stream_t *s = spate_env_add_source_with_watermarks(
+        env, spate_collection_source(in, rows, 9),
+        spate_watermark_with_timestamp_field(spate_watermark_for_generator(&g), "ts"), "rows");
+    spate_keyed_process_function_t fn = { .process = timer_process, .on_timer = timer_fired };
+    s = spate_keyed_process(spate_stream_key_by_field(s, "k"), "timers", &fn, fired);
+    spate_stream_sink(s, tu_capture_sink(&cap), "capture");
+    assert_int_equal(spate_env_execute(env, "timers"), SPATE_OK);
+    /* a@1100 (wm 1149 from a,1150), a@1120 (same), b@1110 deleted, c@1400 deleted; in timestamp order */
+    assert_int_equal(cap.n, 2);
+    assert_string_equal(strchr(cap.rows[0], '|') + 1, "t,1100,1149");
+    assert_string_equal(strchr(cap.rows[1], '|') + 1, "t,1120,1149");
+    spate_schema_release(in);
+    spate_schema_release(fired);
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+}
+
+/* Timers still pending at end of input fire with the final watermark. */
+static void end_of_input_fires_every_event_time_timer(void **state)
+{
+    (void)state;
+    const char *rows[] = { "a,1000,r", "b,5000,r", "c,9000,r" };
+    tu_capture_t cap;
+    tu_capture_init(&cap);
+    spate_env_t *env = spate_env_create();
+    spate_env_set_parallelism(env, 2);
+    spate_schema_t *in = spate_schema_of("k STRING, ts BIGINT, action STRING");
+    spate_schema_t *fired = spate_schema_of("what STRING, ts BIGINT, wm BIGINT");
+    spate_stream_t *s = spate_env_add_source_with_watermarks(
+        env, spate_collection_source(in, rows, 3),
+        spate_watermark_with_timestamp_field(spate_watermark_for_bounded_out_of_orderness(100000), "ts"),
+        "rows");
+    spate_keyed_process_function_t fn = { .process = timer_process, .on_timer = timer_fired };
+    s = spate_keyed_process(spate_stream_key_by_field(s, "k"), "timers", &fn, fired);
+    spate_stream_sink(s, tu_capture_sink(&cap), "capture");
+    assert_int_equal(spate_env_execute(env, "final"), SPATE_OK);
+    char *got = tu_capture_sorted(&cap, true);
+    assert_string_equal(
+        got, "t,1100,9223372036854775807\nt,5100,9223372036854775807\nt,9100,9223372036854775807\n");
+    free(got);
+    spate_schema_release(in);
+    spate_schema_release(fired);
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+}
+
+/* ---- processing-time timers ---- */
+
+static int proc_process(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out)
+{
+    (void)state;
+    (void)in;
+    (void)out;
+    spate_timer_register_processing_time(kc, spate_keyed_context_processing_time(kc) + 50);
+    return SPATE_OK;
+}
+
+static int proc_fired(void *state, int64_t ts, spate_time_domain_t domain, spate_keyed_context_t *kc,
+                      spate_collector_t *out)
+{
+    (void)state;
+    if (domain != SPATE_PROCESSING_TIME) return spate_out_fail(out, "wrong time domain");
+    if (spate_keyed_context_processing_time(kc) < ts) return spate_out_fail(out, "fired early");
+    spate_out_set_bigint(out, 0, 1);
+    spate_out_set_bigint(out, 1, ts);
+    return spate_out_emit(out);
+}
+
+static void processing_time_timers_fire_on_the_clock(void **state)
+{
+    (void)state;
+    tu_capture_t cap;
+    tu_capture_init(&cap);
+    spate_env_t *env = spate_env_create();
+    tu_seq_opts_t o = { .n = 5, .keys = 5, .parallel = false };
+    /* a never-ending second input keeps the job running while the timers are due */
+    spate_stream_t *s = spate_stream_union(spate_env_add_source(env, tu_seq_source(&o), "five"),
+                                           spate_env_add_source(env, tu_idle_source(), "idle"));
+    spate_keyed_process_function_t fn = { .process = proc_process, .on_timer = proc_fired };
+    s = spate_keyed_process(spate_stream_key_by_field(s, "k"), "proc", &fn, NULL);
+    spate_stream_sink(s, tu_capture_sink(&cap), "capture");
+    spate_job_t *job;
+    assert_int_equal(spate_env_start(env, "proc", &job), SPATE_OK);
+    size_t n = 0;
+    for (int i = 0; i < 300 && n < 5; i++) { /* bounded: 3 s */
+        sp_sleep_ms(10);
+        pthread_mutex_lock(&cap.mu);
+        n = cap.n;
+        pthread_mutex_unlock(&cap.mu);
+    }
+    spate_job_cancel(job);
+    assert_int_equal(spate_job_wait(job), SPATE_ECANCELED);
+    spate_job_destroy(job);
+    assert_int_equal(cap.n, 5); /* one timer per key, each fired once */
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+}
+
+static int bad_open(void *ctx, spate_keyed_context_t *kc, void **st)
+{
+    (void)ctx;
+    (void)kc;
+    (void)st;
+    return SPATE_EUSER;
+}
+
+static void a_failing_open_fails_the_job_cleanly(void **state)
+{
+    (void)state;
+    spate_env_t *env = spate_env_create();
+    tu_seq_opts_t o = { .n = 10, .keys = 2, .parallel = true };
+    spate_keyed_process_function_t fn = { .open = bad_open, .process = count_process };
+    spate_stream_t *s = spate_keyed_process(
+        spate_stream_key_by_field(spate_env_add_source(env, tu_seq_source(&o), "seq"), "k"), "broken", &fn,
+        NULL);
+    spate_stream_sink(s, spate_blackhole_sink(), "out");
+    assert_int_equal(spate_env_execute(env, "bad"), SPATE_EUSER);
+    assert_non_null(strstr(spate_env_error(env), "operator 'broken'"));
+    spate_env_destroy(env);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(value_state_is_per_key_at_any_parallelism),
+    cmocka_unit_test(event_time_timers_fire_once_in_order_and_can_be_deleted),
+    cmocka_unit_test(end_of_input_fires_every_event_time_timer),
+    cmocka_unit_test(processing_time_timers_fire_on_the_clock),
+    cmocka_unit_test(a_failing_open_fails_the_job_cleanly),
+};
+
+int main(int argc, char **argv)
+{
+    return sp_test_main(argc, argv, tests, sizeof tests / sizeof tests[0], "api_keyed");
+}
