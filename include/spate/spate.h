@@ -10,5 +10,6 @@
 #include "connectors.h"
 #include "eventtime.h"
 #include "process.h"
+#include "window.h"
 
 #endif

@@ -16,6 +16,7 @@
 
 typedef struct sp_stream_input {
     int node;
+    int tag; /* side output of `node` (0: its main output) */
     sp_part_kind_t part;
     sp_key_selector_t key;
     spate_partition_fn custom_fn;
@@ -50,6 +51,8 @@ struct spate_env {
     int nfield_keys;
     spate_schema_t **retired; /* schemas replaced by projection push-down (handles may point at them) */
     int nretired;
+    void **owned; /* other API objects freed with the environment */
+    int nowned;
     bool executed; /* a job was started from this environment (the graph runs once) */
 };
 
@@ -59,6 +62,10 @@ int sp_api_fail(spate_env_t *env, int code, const char *fmt, ...) SPATE_PRINTF(3
 /* Adds a one-input operator fed by s; out_schema NULL = s's schema. Returns its handle. */
 spate_stream_t *sp_api_add_operator(spate_stream_t *s, const char *name, const char *fallback,
                                     const sp_op_vtable_t *vt, void *spec, const spate_schema_t *out_schema);
+/* Frees p with the environment. */
+void sp_api_own(spate_env_t *env, void *p);
+/* A handle on side output `tag` of the node behind s, carrying rows of `schema`. */
+spate_stream_t *sp_api_side_output(spate_stream_t *s, int tag, const spate_schema_t *schema);
 /* Gives the node behind `s` the same parallelism setting as the node behind `like`. */
 void sp_api_same_parallelism(spate_stream_t *s, const spate_stream_t *like);
 

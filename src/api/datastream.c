@@ -48,6 +48,8 @@ void spate_env_destroy(spate_env_t *env)
     free(env->field_keys);
     for (int i = 0; i < env->nretired; i++) spate_schema_release(env->retired[i]);
     free(env->retired);
+    for (int i = 0; i < env->nowned; i++) free(env->owned[i]);
+    free(env->owned);
     sp_graph_fini(&env->graph);
     sp_config_destroy(env->config);
     free(env);
@@ -191,6 +193,7 @@ static void connect_inputs(spate_env_t *env, const spate_stream_t *s, int to, in
     for (int i = 0; i < s->ninputs; i++) {
         const sp_stream_input_t *in = &s->inputs[i];
         sp_edge_t *e = sp_graph_add_edge(&env->graph, in->node, to, input);
+        e->tag = in->tag;
         e->part = in->part;
         e->key = in->key;
         e->custom_fn = in->custom_fn;
@@ -521,6 +524,19 @@ spate_stream_t *spate_stream_partition_custom(spate_stream_t *s, spate_partition
 }
 
 /* ---- settings ---- */
+
+void sp_api_own(spate_env_t *env, void *p)
+{
+    env->owned = sp_xrealloc(env->owned, sizeof *env->owned * (size_t)(env->nowned + 1));
+    env->owned[env->nowned++] = p;
+}
+
+spate_stream_t *sp_api_side_output(spate_stream_t *s, int tag, const spate_schema_t *schema)
+{
+    spate_stream_t *h = new_handle(s->env, s->self, schema, sizeof(spate_stream_t));
+    h->inputs[0].tag = tag;
+    return h;
+}
 
 void sp_api_same_parallelism(spate_stream_t *s, const spate_stream_t *like)
 {

@@ -253,6 +253,7 @@ static int reduce_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
     sp_collector_init(&r->res, schema, 2, no_sink, NULL, ctx->error);
     r->acc_batch = sp_batch_create(schema, 2);
     r->res_batch = sp_batch_create(schema, 2);
+    r->acc_batch->scratch = r->res_batch->scratch = true; /* rewritten per row */
     r->res.batch = r->res_batch;
     sp_batch_acquire(r->res_batch); /* one reference for the collector, one ours */
     r->enc_cap = 256;

@@ -138,14 +138,18 @@ static sp_writer_t *new_writer(sp_job_t *job, sp_task_t *t, const sp_edge_t *e, 
     return w;
 }
 
-static void output_add_writer(sp_output_t *o, sp_writer_t *w)
+static void output_add_writer(sp_output_t *o, sp_writer_t *w, int tag)
 {
     o->writers = sp_xrealloc(o->writers, sizeof *o->writers * (size_t)(o->nwriters + 1));
+    o->writer_tag = sp_xrealloc(o->writer_tag, sizeof(int) * (size_t)(o->nwriters + 1));
+    o->writer_tag[o->nwriters] = tag;
     o->writers[o->nwriters++] = w;
 }
 
-static void output_add_chained(sp_output_t *o, sp_opinst_t *op, int input)
+static void output_add_chained(sp_output_t *o, sp_opinst_t *op, int input, int tag)
 {
+    o->chained_tag = sp_xrealloc(o->chained_tag, sizeof(int) * (size_t)(o->nchained + 1));
+    o->chained_tag[o->nchained] = tag;
     o->chained = sp_xrealloc(o->chained, sizeof *o->chained * (size_t)(o->nchained + 1));
     o->chained_input = sp_xrealloc(o->chained_input, sizeof(int) * (size_t)(o->nchained + 1));
     o->chained[o->nchained] = op;
@@ -161,6 +165,8 @@ static void job_free(sp_job_t *job)
             for (int k = 0; k < t->nops; k++) {
                 free(t->ops[k].out.chained);
                 free(t->ops[k].out.chained_input);
+                free(t->ops[k].out.chained_tag);
+                free(t->ops[k].out.writer_tag);
                 free(t->ops[k].out.writers);
             }
             free(t->ops);
@@ -310,7 +316,7 @@ static void build_tasks(sp_job_t *job, const sp_edge_t *edges, const char *name)
             if (job->chain_of[e->from] == job->chain_of[e->to]) { /* chained: a function call */
                 sp_opinst_t *to = &tu->ops[job->pos_in_chain[e->to]];
                 to->ctx.in_schema[e->input] = g->nodes[e->from]->out_schema;
-                output_add_chained(&from->out, to, e->input);
+                output_add_chained(&from->out, to, e->input, e->tag);
                 continue;
             }
             int lo = 0, hi = pv; /* targets of producer i */
@@ -333,7 +339,7 @@ static void build_tasks(sp_job_t *job, const sp_edge_t *edges, const char *name)
                 add_input(tv, w->ch[j - lo], e->input);
                 tv->ops[0].ctx.in_schema[e->input] = g->nodes[e->from]->out_schema;
             }
-            output_add_writer(&from->out, w);
+            output_add_writer(&from->out, w, e->tag);
         }
     }
 }

@@ -91,6 +91,9 @@ int sp_output_push_watermark(sp_output_t *out, int64_t watermark);
 /* Watermark status: idle (no watermarks for now: downstream ignores this output in its
  * minimum) or active again. */
 int sp_output_push_status(sp_output_t *out, bool idle);
+/* Rows for side output `tag` (> 0; Flink's OutputTag): only consumers of that side output get
+ * them.  Watermarks, statuses, barriers and end of input go to every consumer. */
+int sp_output_push_side(sp_output_t *out, int tag, sp_batch_t *batch);
 /* A collector sink (sp_batch_sink_fn) that pushes to an sp_output_t target. */
 int sp_output_sink_fn(void *out, sp_batch_t *batch);
 
@@ -142,6 +145,7 @@ int sp_key_compute(const sp_key_selector_t *sel, const spate_row_t *row, spate_k
 
 typedef struct sp_edge {
     int from, to, input; /* input: 0 or 1 on the `to` node */
+    int tag;             /* 0: from the main output of `from`; > 0: from its side output `tag` */
     sp_part_kind_t part;
     sp_key_selector_t key;        /* SP_PART_HASH */
     spate_partition_fn custom_fn; /* SP_PART_CUSTOM */

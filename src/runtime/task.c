@@ -127,7 +127,8 @@ static int writer_broadcast_event(sp_writer_t *w, sp_elem_kind_t kind, int64_t v
 
 /* ---- outputs ---- */
 
-int sp_output_push_batch(sp_output_t *out, sp_batch_t *b)
+/* Sends b (a reference, taken over) to the consumers of output `tag`. */
+static int push_tagged(sp_output_t *out, int tag, sp_batch_t *b)
 {
     int rc = SPATE_OK;
     if (b->count == 0) {
@@ -135,12 +136,24 @@ int sp_output_push_batch(sp_output_t *out, sp_batch_t *b)
         return SPATE_OK;
     }
     for (int i = 0; rc == SPATE_OK && i < out->nchained; i++) {
+        if (out->chained_tag[i] != tag) continue;
         sp_opinst_t *op = out->chained[i];
         rc = fail_at(out->task, op->node, op->vt->process_batch(op->inst, out->chained_input[i], b));
     }
-    for (int i = 0; rc == SPATE_OK && i < out->nwriters; i++) rc = writer_push(out->writers[i], b);
+    for (int i = 0; rc == SPATE_OK && i < out->nwriters; i++)
+        if (out->writer_tag[i] == tag) rc = writer_push(out->writers[i], b);
     sp_batch_release(b);
     return rc;
+}
+
+int sp_output_push_batch(sp_output_t *out, sp_batch_t *b)
+{
+    return push_tagged(out, 0, b);
+}
+
+int sp_output_push_side(sp_output_t *out, int tag, sp_batch_t *b)
+{
+    return push_tagged(out, tag, b);
 }
 
 int sp_output_sink_fn(void *out, sp_batch_t *batch)

@@ -31,8 +31,10 @@ struct sp_output {
     sp_task_t *task;
     sp_opinst_t **chained; /* chained downstream operators */
     int *chained_input;
+    int *chained_tag; /* 0: the main output; > 0: a side output (rows sent with sp_output_push_side) */
     int nchained;
     sp_writer_t **writers;
+    int *writer_tag;
     int nwriters;
 };
 

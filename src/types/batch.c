@@ -52,6 +52,7 @@ static void batch_reset(sp_batch_t *b)
 {
     const spate_schema_t *s = b->schema;
     b->count = 0;
+    b->scratch = false;
     for (int i = 0; i < s->nfields; i++) {
         memset(b->cols[i].validity, 0xFF, (b->capacity + 7) / 8); /* the collector clears NULLs */
         if (sp_type_is_varlen(s->fields[i].type)) ((int32_t *)b->cols[i].values)[0] = 0;

@@ -243,7 +243,8 @@ void spate_out_copy_field(spate_collector_t *c, int f, const spate_row_t *row, i
                 return;
             }
             materialize(c, f);
-        } else if (b->count == 0 && row->index == 0 && (!c->alias_src || c->alias_src == row->batch)) {
+        } else if (b->count == 0 && row->index == 0 && !row->batch->scratch &&
+                   (!c->alias_src || c->alias_src == row->batch)) {
             if (!c->alias_src) c->alias_src = sp_batch_acquire((sp_batch_t *)row->batch);
             c->alias[f] = 1;
             c->alias_from[f] = from;

@@ -76,6 +76,9 @@ struct sp_batch {
      * own_cols[c] (values == NULL: the column is not borrowed). */
     sp_batch_t *dep;
     sp_column_t *own_cols;
+    /* A scratch batch its owner rewrites (an operator's decode buffer): rows copied from it are
+     * always copied, never borrowed. */
+    bool scratch;
 };
 
 /* The row view behind spate_row_t (a batch and a row index) is public: include/spate/types.h. */

@@ -277,6 +277,32 @@ static void fraud_detection_same_at_every_parallelism(void **state)
     free(dir);
 }
 
+/* The example jobs' contracts, checked by ../shared/checks/check-examples (reference semantics
+ * from oracle.py on fresh data, parallelism 1, 2 and 4) when the shared folder is beside the
+ * project, as in CI. */
+static void example_contracts_hold(void **state)
+{
+    (void)state;
+    const char *src = getenv("SPATE_SOURCE_DIR");
+    char script[4096];
+    snprintf(script, sizeof script, "%s/../shared/checks/check-examples", src ? src : ".");
+    FILE *f = fopen(script, "r");
+    if (!f) {
+        print_message("no %s: skipped\n", script);
+        skip();
+    }
+    fclose(f);
+    char *out;
+    int rc = run(&out, "cd %s && %s %s", src, script, build_dir());
+    print_message("%s", out);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(out, "FAIL"));
+    assert_non_null(strstr(out, "ok   tumbling_counts p=4"));
+    assert_non_null(strstr(out, "ok   session_counts p=4"));
+    assert_non_null(strstr(out, "ok   fraud_detection p=4"));
+    free(out);
+}
+
 static void demo_job_prints_channels(void **state)
 {
     (void)state;
@@ -343,6 +369,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(wordcount_same_at_every_parallelism),
     cmocka_unit_test(running_reduce_same_at_every_parallelism),
     cmocka_unit_test(fraud_detection_same_at_every_parallelism),
+    cmocka_unit_test(example_contracts_hold),
     cmocka_unit_test(demo_job_prints_channels),
 };
 

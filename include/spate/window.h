@@ -1,0 +1,81 @@
+/*
+ * spate/window.h — event-time windows on keyed streams (Flink's
+ * WindowedStream): tumbling, sliding and session windows, incremental
+ * aggregation, allowed lateness and late data as a side output.
+ *
+ *     spate_windowed_t *w = spate_keyed_window(keyed, spate_tumbling_windows(10000, 0));
+ *     spate_windowed_allowed_lateness(w, 2000);
+ *     spate_stream_t *counts = spate_windowed_aggregate(w, "count", &count_fn, out_schema);
+ *     spate_stream_t *late = spate_window_late_data(counts);   // records too late for any window
+ *
+ * Semantics (Flink's default event-time trigger): a window fires when the
+ * watermark passes its last millisecond (end - 1); a record for a window
+ * that already fired, within the allowed lateness, updates the window and
+ * fires it again at once; a record whose window ended more than the allowed
+ * lateness before the watermark is late: dropped, or sent to the late-data
+ * side output.  Windows' state is removed once the watermark passes end - 1
+ * + allowed lateness.  Session windows ([t, t + gap) per record) merge when
+ * they overlap or touch.  At end of input the final watermark fires every
+ * window.
+ */
+#ifndef SPATE_WINDOW_H
+#define SPATE_WINDOW_H
+
+#include "datastream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct spate_window {
+    int64_t start, end; /* [start, end) in event-time milliseconds */
+} spate_window_t;
+
+typedef enum spate_window_kind {
+    SPATE_WINDOW_TUMBLING = 1,
+    SPATE_WINDOW_SLIDING,
+    SPATE_WINDOW_SESSION
+} spate_window_kind_t;
+
+/* A window assigner (plain value). */
+typedef struct spate_window_assigner {
+    spate_window_kind_t kind;
+    int64_t size, slide, offset, gap;
+} spate_window_assigner_t;
+
+spate_window_assigner_t spate_tumbling_windows(int64_t size_ms, int64_t offset_ms);
+spate_window_assigner_t spate_sliding_windows(int64_t size_ms, int64_t slide_ms, int64_t offset_ms);
+spate_window_assigner_t spate_session_windows(int64_t gap_ms);
+
+/*
+ * Incremental aggregation (Flink's AggregateFunction with a window function
+ * for the result): the accumulator is acc_size bytes the operator keeps per
+ * key and window.  create initialises one, add folds a row into it, merge
+ * folds `other` into acc (session windows merging), emit writes the
+ * window's result row(s): `key_row` is the first row the window saw (read
+ * the key fields from it), `w` the window.
+ */
+typedef struct spate_aggregate_function {
+    void *ctx;
+    size_t acc_size;
+    void (*create)(void *ctx, void *acc);
+    int (*add)(void *ctx, void *acc, const spate_row_t *in);
+    void (*merge)(void *ctx, void *acc, const void *other);
+    int (*emit)(void *ctx, const void *acc, const spate_window_t *w, const spate_row_t *key_row,
+                spate_collector_t *out);
+} spate_aggregate_function_t;
+
+typedef struct spate_windowed spate_windowed_t;
+
+spate_windowed_t *spate_keyed_window(spate_keyed_t *k, spate_window_assigner_t assigner);
+spate_windowed_t *spate_windowed_allowed_lateness(spate_windowed_t *w, int64_t allowed_lateness_ms);
+spate_stream_t *spate_windowed_aggregate(spate_windowed_t *w, const char *name,
+                                         const spate_aggregate_function_t *fn,
+                                         const spate_schema_t *out_schema);
+/* The late records of a windowed aggregation (its input's schema), as Flink's sideOutputLateData. */
+spate_stream_t *spate_window_late_data(spate_stream_t *windowed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

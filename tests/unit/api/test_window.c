@@ -1,0 +1,198 @@
+/*
+ * test_window.c — event-time windows with known expected results: window
+ * boundaries, offsets, sliding windows, session merging (also when a late
+ * record bridges two sessions), allowed lateness (late firings update the
+ * result), late data to the side output, results at any parallelism.
+ */
+#include "test_main.h"
+#include "test_util.h"
+
+#include <spate/spate.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct bound {
+    int64_t ooo, max;
+} bound_t;
+
+static void *gen_create(void *ctx)
+{
+    bound_t *b = malloc(sizeof *b);
+    b->ooo = *(const int64_t *)ctx;
+    b->max = INT64_MIN;
+    return b;
+}
+
+static void gen_on_event(void *state, int64_t ts, const spate_row_t *row, spate_watermark_output_t *out)
+{
+    bound_t *b = state;
+    (void)row;
+    if (ts > b->max) b->max = ts;
+    spate_watermark_output_emit(out, b->max - b->ooo - 1);
+}
+
+static void count_create(void *ctx, void *acc)
+{
+    (void)ctx;
+    *(int64_t *)acc = 0;
+}
+
+static int count_add(void *ctx, void *acc, const spate_row_t *in)
+{
+    (void)ctx;
+    (void)in;
+    ++*(int64_t *)acc;
+    return SPATE_OK;
+}
+
+static void count_merge(void *ctx, void *acc, const void *other)
+{
+    (void)ctx;
+    *(int64_t *)acc += *(const int64_t *)other;
+}
+
+static int count_emit(void *ctx, const void *acc, const spate_window_t *w, const spate_row_t *key_row,
+                      spate_collector_t *out)
+{
+    (void)ctx;
+    spate_out_copy_field(out, 0, key_row, 0);
+    spate_out_set_bigint(out, 1, w->start);
+    spate_out_set_bigint(out, 2, w->end);
+    spate_out_set_bigint(out, 3, *(const int64_t *)acc);
+    return spate_out_emit(out);
+}
+
+/* Runs rows "key,ts" (in this order, watermark after each: max - ooo - 1) through windows at
+ * parallelism p; returns the sorted results and, in *late, the sorted late records. */
+static char *run_windows(const char *const *rows, size_t n, spate_window_assigner_t a, int64_t lateness,
+                         int64_t ooo, int p, char **late)
+{
+    static int64_t bound;
+    bound = ooo;
+    tu_capture_t cap, lcap;
+    tu_capture_init(&cap);
+    tu_capture_init(&lcap);
+    spate_env_t *env = spate_env_create();
+    spate_env_set_parallelism(env, p);
+    spate_schema_t *in = spate_schema_of("k STRING NOT NULL, ts BIGINT NOT NULL");
+    spate_schema_t *out = spate_schema_of("k STRING, start BIGINT, end_ BIGINT, n BIGINT");
+    spate_watermark_generator_t g = {
+        .ctx = &bound, .create = gen_create, .destroy = free, .on_event = gen_on_event
+    };
+    spate_stream_t *s = spate_env_add_source_with_watermarks(
+        env, spate_collection_source(in, (const char *const *)rows, n),
+        spate_watermark_with_timestamp_field(spate_watermark_for_generator(&g), "ts"), "rows");
+    spate_windowed_t *w =
+        spate_windowed_allowed_lateness(spate_keyed_window(spate_stream_key_by_field(s, "k"), a), lateness);
+    spate_aggregate_function_t fn = { .acc_size = sizeof(int64_t),
+                                      .create = count_create,
+                                      .add = count_add,
+                                      .merge = count_merge,
+                                      .emit = count_emit };
+    spate_stream_t *r = spate_windowed_aggregate(w, "count", &fn, out);
+    spate_stream_sink(r, tu_capture_sink(&cap), "results");
+    spate_stream_sink(spate_window_late_data(r), tu_capture_sink(&lcap), "late");
+    assert_int_equal(spate_env_execute(env, "windows"), SPATE_OK);
+    char *got = tu_capture_sorted(&cap, true);
+    *late = tu_capture_sorted(&lcap, true);
+    spate_schema_release(in);
+    spate_schema_release(out);
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+    tu_capture_fini(&lcap);
+    return got;
+}
+
+static void check(const char *const *rows, size_t n, spate_window_assigner_t a, int64_t lateness, int64_t ooo,
+                  const char *want, const char *want_late)
+{
+    for (int p = 1; p <= 4; p *= 2) {
+        char *late;
+        char *got = run_windows(rows, n, a, lateness, ooo, p, &late);
+        assert_string_equal(got, want);
+        assert_string_equal(late, want_late);
+        free(got);
+        free(late);
+    }
+}
+
+static void tumbling_windows_at_their_boundaries(void **state)
+{
+    (void)state;
+    const char *rows[] = { "a,0", "a,999", "a,1000", "b,1999", "a,2000", "b,2000", "a,-1" };
+    /* -1 falls in [-1000, 0); it arrives when the watermark is 1999: late for lateness 0 */
+    check(rows, 7, spate_tumbling_windows(1000, 0), 0, 0,
+          "a,0,1000,2\na,1000,2000,1\na,2000,3000,1\nb,1000,2000,1\nb,2000,3000,1\n", "a,-1\n");
+    /* with an offset of 300 ms the windows are [-700, 300), [300, 1300), ... */
+    check(rows, 7, spate_tumbling_windows(1000, 300), 0, 5000,
+          "a,-700,300,2\na,1300,2300,1\na,300,1300,2\nb,1300,2300,2\n", "");
+}
+
+static void sliding_windows_count_each_record_in_every_window(void **state)
+{
+    (void)state;
+    const char *rows[] = { "a,100", "a,600", "a,1100" };
+    check(rows, 3, spate_sliding_windows(1000, 500, 0), 0, 0,
+          "a,-500,500,1\na,0,1000,2\na,1000,2000,1\na,500,1500,2\n", "");
+}
+
+static void sessions_merge_also_when_a_late_record_bridges_two(void **state)
+{
+    (void)state;
+    /* gap 100: a@0 and a@180 are separate sessions until a@90 arrives out of order (within the
+     * out-of-orderness of 200) and touches both: [0,100) + [90,190) + [180,280) = [0,280) */
+    const char *rows[] = { "a,0", "a,180", "a,90", "b,10", "b,500" };
+    check(rows, 5, spate_session_windows(100), 0, 200, "a,0,280,3\nb,10,110,1\nb,500,600,1\n", "");
+    /* without the bridge: two sessions */
+    const char *rows2[] = { "a,0", "a,180" };
+    check(rows2, 2, spate_session_windows(100), 0, 200, "a,0,100,1\na,180,280,1\n", "");
+}
+
+static void allowed_lateness_refires_and_later_records_go_to_late_data(void **state)
+{
+    (void)state;
+    /* window [0,1000) fires at watermark >= 999 (after a,1000); a,500 (wm 999) refires with 2;
+     * a,3200 moves the watermark to 3199 > 999 + 2000: a,600 is then too late */
+    const char *rows[] = { "a,100", "a,1000", "a,500", "a,3200", "a,600" };
+    check(rows, 5, spate_tumbling_windows(1000, 0), 2000, 0,
+          "a,0,1000,1\na,0,1000,2\na,1000,2000,1\na,3000,4000,1\n", "a,600\n");
+}
+
+static void windows_need_event_timestamps(void **state)
+{
+    (void)state;
+    spate_env_t *env = spate_env_create();
+    tu_seq_opts_t o = { .n = 10, .keys = 2, .parallel = true };
+    spate_stream_t *s = spate_env_add_source(env, tu_seq_source(&o), "seq"); /* no event time */
+    spate_schema_t *out = spate_schema_of("k BIGINT, start BIGINT, end_ BIGINT, n BIGINT");
+    spate_aggregate_function_t fn = {
+        .acc_size = 8, .create = count_create, .add = count_add, .emit = count_emit
+    };
+    spate_stream_t *r = spate_windowed_aggregate(
+        spate_keyed_window(spate_stream_key_by_field(s, "k"), spate_tumbling_windows(100, 0)), "w", &fn, out);
+    spate_stream_sink(r, spate_blackhole_sink(), "out");
+    assert_int_equal(spate_env_execute(env, "no-time"), SPATE_EINVAL);
+    assert_non_null(strstr(spate_env_error(env), "without an event timestamp"));
+    spate_env_destroy(env);
+    env = spate_env_create();
+    assert_null(
+        spate_keyed_window(spate_stream_key_by_field(spate_env_add_source(env, tu_seq_source(&o), "s"), "k"),
+                           spate_tumbling_windows(0, 0)));
+    assert_non_null(strstr(spate_env_error(env), "must be > 0"));
+    spate_env_destroy(env);
+    spate_schema_release(out);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(tumbling_windows_at_their_boundaries),
+    cmocka_unit_test(sliding_windows_count_each_record_in_every_window),
+    cmocka_unit_test(sessions_merge_also_when_a_late_record_bridges_two),
+    cmocka_unit_test(allowed_lateness_refires_and_later_records_go_to_late_data),
+    cmocka_unit_test(windows_need_event_timestamps),
+};
+
+int main(int argc, char **argv)
+{
+    return sp_test_main(argc, argv, tests, sizeof tests / sizeof tests[0], "api_window");
+}
