@@ -71,6 +71,57 @@ int64_t spate_value_state_get(spate_keyed_context_t *kc, spate_value_state_t *st
 void spate_value_state_set(spate_keyed_context_t *kc, spate_value_state_t *st, const void *value, size_t len);
 void spate_value_state_clear(spate_keyed_context_t *kc, spate_value_state_t *st);
 
+/* ---- list state: a list of byte values per key ---- */
+typedef struct spate_list_state spate_list_state_t;
+typedef int (*spate_state_visit_fn)(void *ctx, const void *value, size_t len);
+spate_list_state_t *spate_keyed_list_state(spate_keyed_context_t *kc, const char *name);
+void spate_list_state_add(spate_keyed_context_t *kc, spate_list_state_t *st, const void *value, size_t len);
+/* Calls fn for each element in insertion order (stops at a non-zero return, which it returns);
+ * returns SPATE_OK, or fn's value. */
+int spate_list_state_get(spate_keyed_context_t *kc, spate_list_state_t *st, spate_state_visit_fn fn,
+                         void *ctx);
+size_t spate_list_state_size(spate_keyed_context_t *kc, spate_list_state_t *st);
+void spate_list_state_clear(spate_keyed_context_t *kc, spate_list_state_t *st);
+
+/* ---- map state: byte keys to byte values per key ---- */
+typedef struct spate_map_state spate_map_state_t;
+typedef int (*spate_map_visit_fn)(void *ctx, const void *key, size_t klen, const void *value, size_t vlen);
+spate_map_state_t *spate_keyed_map_state(spate_keyed_context_t *kc, const char *name);
+/* Copies the value of `key` into buf (at most cap bytes); returns its length, or -1 when absent. */
+int64_t spate_map_state_get(spate_keyed_context_t *kc, spate_map_state_t *st, const void *key, size_t klen,
+                            void *buf, size_t cap);
+void spate_map_state_put(spate_keyed_context_t *kc, spate_map_state_t *st, const void *key, size_t klen,
+                         const void *value, size_t vlen);
+void spate_map_state_remove(spate_keyed_context_t *kc, spate_map_state_t *st, const void *key, size_t klen);
+/* Calls fn for each entry (in no particular order); stops at a non-zero return, which it returns. */
+int spate_map_state_entries(spate_keyed_context_t *kc, spate_map_state_t *st, spate_map_visit_fn fn,
+                            void *ctx);
+void spate_map_state_clear(spate_keyed_context_t *kc, spate_map_state_t *st);
+
+/* ---- reducing and aggregating state: one fixed-size accumulator per key ---- */
+typedef struct spate_aggregating_state spate_aggregating_state_t;
+/* add folds `in` (in_len bytes) into acc (acc_size bytes, made by create on the key's first add). */
+typedef struct spate_aggregating_descriptor {
+    const char *name;
+    size_t acc_size;
+    void *ctx;
+    void (*create)(void *ctx, void *acc);
+    void (*add)(void *ctx, void *acc, const void *in, size_t in_len);
+} spate_aggregating_descriptor_t;
+spate_aggregating_state_t *spate_keyed_aggregating_state(spate_keyed_context_t *kc,
+                                                         const spate_aggregating_descriptor_t *d);
+/* Reducing state: values of value_size bytes; the first value is kept, each later one is
+ * folded in with reduce(ctx, acc, value). (An aggregating state whose input is its value.) */
+spate_aggregating_state_t *spate_keyed_reducing_state(spate_keyed_context_t *kc, const char *name,
+                                                      size_t value_size,
+                                                      void (*reduce)(void *ctx, void *acc, const void *value),
+                                                      void *ctx);
+void spate_aggregating_state_add(spate_keyed_context_t *kc, spate_aggregating_state_t *st, const void *in,
+                                 size_t in_len);
+/* Copies the accumulator into acc (acc_size bytes); returns 1, or 0 when the key has none. */
+int spate_aggregating_state_get(spate_keyed_context_t *kc, spate_aggregating_state_t *st, void *acc);
+void spate_aggregating_state_clear(spate_keyed_context_t *kc, spate_aggregating_state_t *st);
+
 #ifdef __cplusplus
 }
 #endif

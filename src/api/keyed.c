@@ -21,9 +21,31 @@ typedef struct kp_spec {
     spate_keyed_process_function_t fn;
 } kp_spec_t;
 
-struct spate_value_state {
+/* Every state handle begins with this: the backend state id and the operator's list of handles. */
+typedef struct state_head {
     int id;
-    struct spate_value_state *next;
+    struct state_head *next;
+} state_head_t;
+
+struct spate_value_state {
+    state_head_t h;
+};
+
+struct spate_list_state {
+    state_head_t h;
+};
+
+struct spate_map_state {
+    state_head_t h;
+};
+
+struct spate_aggregating_state {
+    state_head_t h;
+    size_t acc_size;
+    void *ctx;
+    void (*create)(void *ctx, void *acc);
+    void (*add)(void *ctx, void *acc, const void *in, size_t in_len);
+    void (*reduce)(void *ctx, void *acc, const void *value);
 };
 
 typedef struct kp_op kp_op_t;
@@ -44,7 +66,9 @@ struct kp_op {
     spate_collector_t out;
     spate_keyed_context_t kc;
     spate_key_t keybuf;
-    spate_value_state_t *states;
+    state_head_t *states;
+    uint8_t *blob; /* scratch for list and map values */
+    size_t blobcap;
     void *state;
     int64_t watermark;
     bool opened;
@@ -92,11 +116,12 @@ static void kp_close(void *inst)
 {
     kp_op_t *p = inst;
     if (p->opened && p->spec->fn.close) p->spec->fn.close(p->state);
-    for (spate_value_state_t *st = p->states; st;) {
-        spate_value_state_t *next = st->next;
+    for (state_head_t *st = p->states; st;) {
+        state_head_t *next = st->next;
         free(st);
         st = next;
     }
+    free(p->blob);
     sp_state_backend_destroy(p->be);
     sp_timers_fini(&p->event_timers);
     sp_timers_fini(&p->proc_timers);
@@ -249,23 +274,74 @@ void spate_timer_delete_processing_time(spate_keyed_context_t *kc, int64_t ts)
     if (kc->key) sp_timers_delete(&kc->op->proc_timers, ts, kc->key, kc->klen);
 }
 
+/* ---- states ----
+ * Values are bytes in the backend under the current key (no namespace).  List and map states
+ * keep one value per key: [u32 len][bytes]... for lists, [u32 klen][key][u32 vlen][value]... for
+ * maps, rewritten on every change (fine for the small collections keyed state usually holds;
+ * the RocksDB backend will keep map entries apart). */
+
+static void *new_state(kp_op_t *p, size_t size, const char *name)
+{
+    state_head_t *h = sp_xcalloc(1, size);
+    h->id = sp_state_id(p->be, name ? name : "");
+    h->next = p->states;
+    p->states = h;
+    return h;
+}
+
+static const uint8_t *get_raw(spate_keyed_context_t *kc, const state_head_t *h, size_t *len)
+{
+    if (!kc->key || !h) {
+        *len = 0;
+        return NULL;
+    }
+    return sp_state_get(kc->op->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0, len);
+}
+
+static void put_raw(spate_keyed_context_t *kc, const state_head_t *h, const void *v, size_t len)
+{
+    if (kc->key && h) sp_state_put(kc->op->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0, v, len);
+}
+
+static void clear_raw(spate_keyed_context_t *kc, const state_head_t *h)
+{
+    if (kc->key && h) sp_state_remove(kc->op->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0);
+}
+
+static uint8_t *blob(kp_op_t *p, size_t n)
+{
+    if (n > p->blobcap) {
+        p->blobcap = n * 2;
+        p->blob = sp_xrealloc(p->blob, p->blobcap);
+    }
+    return p->blob;
+}
+
+static size_t put_u32(uint8_t *at, size_t n)
+{
+    uint32_t v = (uint32_t)n;
+    memcpy(at, &v, 4);
+    return 4;
+}
+
+static uint32_t get_u32(const uint8_t *at)
+{
+    uint32_t v;
+    memcpy(&v, at, 4);
+    return v;
+}
+
 /* ---- value state ---- */
 
 spate_value_state_t *spate_keyed_value_state(spate_keyed_context_t *kc, const char *name)
 {
-    kp_op_t *p = kc->op;
-    spate_value_state_t *st = sp_xcalloc(1, sizeof *st);
-    st->id = sp_state_id(p->be, name ? name : "");
-    st->next = p->states;
-    p->states = st;
-    return st;
+    return new_state(kc->op, sizeof(spate_value_state_t), name);
 }
 
 int64_t spate_value_state_get(spate_keyed_context_t *kc, spate_value_state_t *st, void *buf, size_t cap)
 {
-    if (!kc->key || !st) return -1;
     size_t len;
-    const uint8_t *v = sp_state_get(kc->op->be, st->id, kc->key_group, kc->key, kc->klen, NULL, 0, &len);
+    const uint8_t *v = get_raw(kc, st ? &st->h : NULL, &len);
     if (!v) return -1;
     if (buf) memcpy(buf, v, len < cap ? len : cap);
     return (int64_t)len;
@@ -273,11 +349,224 @@ int64_t spate_value_state_get(spate_keyed_context_t *kc, spate_value_state_t *st
 
 void spate_value_state_set(spate_keyed_context_t *kc, spate_value_state_t *st, const void *value, size_t len)
 {
-    if (kc->key && st)
-        sp_state_put(kc->op->be, st->id, kc->key_group, kc->key, kc->klen, NULL, 0, value, len);
+    put_raw(kc, st ? &st->h : NULL, value, len);
 }
 
 void spate_value_state_clear(spate_keyed_context_t *kc, spate_value_state_t *st)
 {
-    if (kc->key && st) sp_state_remove(kc->op->be, st->id, kc->key_group, kc->key, kc->klen, NULL, 0);
+    clear_raw(kc, st ? &st->h : NULL);
+}
+
+/* ---- list state ---- */
+
+spate_list_state_t *spate_keyed_list_state(spate_keyed_context_t *kc, const char *name)
+{
+    return new_state(kc->op, sizeof(spate_list_state_t), name);
+}
+
+void spate_list_state_add(spate_keyed_context_t *kc, spate_list_state_t *st, const void *value, size_t len)
+{
+    if (!kc->key || !st) return;
+    size_t old;
+    const uint8_t *v = get_raw(kc, &st->h, &old);
+    uint8_t *b = blob(kc->op, old + 4 + len);
+    if (v) memcpy(b, v, old);
+    size_t n = old + put_u32(b + old, len);
+    if (len) memcpy(b + n, value, len);
+    put_raw(kc, &st->h, b, n + len);
+}
+
+int spate_list_state_get(spate_keyed_context_t *kc, spate_list_state_t *st, spate_state_visit_fn fn,
+                         void *ctx)
+{
+    size_t len;
+    const uint8_t *v = get_raw(kc, st ? &st->h : NULL, &len);
+    if (!v) return SPATE_OK;
+    uint8_t *b = blob(kc->op, len); /* a copy: fn may change the state */
+    memcpy(b, v, len);
+    for (size_t at = 0; at + 4 <= len;) {
+        uint32_t n = get_u32(b + at);
+        int rc = fn(ctx, b + at + 4, n);
+        if (rc) return rc;
+        at += 4 + n;
+    }
+    return SPATE_OK;
+}
+
+size_t spate_list_state_size(spate_keyed_context_t *kc, spate_list_state_t *st)
+{
+    size_t len, count = 0;
+    const uint8_t *v = get_raw(kc, st ? &st->h : NULL, &len);
+    for (size_t at = 0; v && at + 4 <= len; count++) at += 4 + get_u32(v + at);
+    return count;
+}
+
+void spate_list_state_clear(spate_keyed_context_t *kc, spate_list_state_t *st)
+{
+    clear_raw(kc, st ? &st->h : NULL);
+}
+
+/* ---- map state ---- */
+
+spate_map_state_t *spate_keyed_map_state(spate_keyed_context_t *kc, const char *name)
+{
+    return new_state(kc->op, sizeof(spate_map_state_t), name);
+}
+
+/* Finds `key` in a map value; returns the entry's offset (or len when absent). */
+static size_t map_find(const uint8_t *v, size_t len, const void *key, size_t klen)
+{
+    size_t at = 0;
+    while (at + 4 <= len) {
+        uint32_t kl = get_u32(v + at);
+        uint32_t vl = get_u32(v + at + 4 + kl);
+        if (kl == klen && memcmp(v + at + 4, key, klen) == 0) return at;
+        at += 8 + kl + vl;
+    }
+    return len;
+}
+
+int64_t spate_map_state_get(spate_keyed_context_t *kc, spate_map_state_t *st, const void *key, size_t klen,
+                            void *buf, size_t cap)
+{
+    size_t len;
+    const uint8_t *v = get_raw(kc, st ? &st->h : NULL, &len);
+    if (!v) return -1;
+    size_t at = map_find(v, len, key, klen);
+    if (at == len) return -1;
+    uint32_t vl = get_u32(v + at + 4 + klen);
+    if (buf) memcpy(buf, v + at + 8 + klen, vl < cap ? vl : cap);
+    return vl;
+}
+
+/* Rewrites the map without `key`, then (value != NULL) with key -> value appended. */
+static void map_rewrite(spate_keyed_context_t *kc, spate_map_state_t *st, const void *key, size_t klen,
+                        const void *value, size_t vlen)
+{
+    if (!kc->key || !st) return;
+    size_t len;
+    const uint8_t *v = get_raw(kc, &st->h, &len);
+    size_t at = v ? map_find(v, len, key, klen) : 0;
+    size_t skip = 0;
+    if (v && at < len) skip = 8 + klen + get_u32(v + at + 4 + klen);
+    size_t n = len - skip;
+    uint8_t *b = blob(kc->op, n + (value ? 8 + klen + vlen : 0));
+    if (v) {
+        memcpy(b, v, at);
+        memcpy(b + at, v + at + skip, len - at - skip);
+    }
+    if (value) {
+        n += put_u32(b + n, klen);
+        memcpy(b + n, key, klen);
+        n += klen;
+        n += put_u32(b + n, vlen);
+        if (vlen) memcpy(b + n, value, vlen);
+        n += vlen;
+    }
+    if (n)
+        put_raw(kc, &st->h, b, n);
+    else
+        clear_raw(kc, &st->h);
+}
+
+void spate_map_state_put(spate_keyed_context_t *kc, spate_map_state_t *st, const void *key, size_t klen,
+                         const void *value, size_t vlen)
+{
+    static const char empty = 0;
+    map_rewrite(kc, st, key, klen, value ? value : &empty, value ? vlen : 0);
+}
+
+void spate_map_state_remove(spate_keyed_context_t *kc, spate_map_state_t *st, const void *key, size_t klen)
+{
+    map_rewrite(kc, st, key, klen, NULL, 0);
+}
+
+int spate_map_state_entries(spate_keyed_context_t *kc, spate_map_state_t *st, spate_map_visit_fn fn,
+                            void *ctx)
+{
+    size_t len;
+    const uint8_t *v = get_raw(kc, st ? &st->h : NULL, &len);
+    if (!v) return SPATE_OK;
+    uint8_t *b = blob(kc->op, len);
+    memcpy(b, v, len);
+    for (size_t at = 0; at + 4 <= len;) {
+        uint32_t kl = get_u32(b + at), vl = get_u32(b + at + 4 + kl);
+        int rc = fn(ctx, b + at + 4, kl, b + at + 8 + kl, vl);
+        if (rc) return rc;
+        at += 8 + kl + vl;
+    }
+    return SPATE_OK;
+}
+
+void spate_map_state_clear(spate_keyed_context_t *kc, spate_map_state_t *st)
+{
+    clear_raw(kc, st ? &st->h : NULL);
+}
+
+/* ---- aggregating and reducing state ---- */
+
+spate_aggregating_state_t *spate_keyed_aggregating_state(spate_keyed_context_t *kc,
+                                                         const spate_aggregating_descriptor_t *d)
+{
+    if (!d || !d->add || d->acc_size == 0) return NULL;
+    spate_aggregating_state_t *st = new_state(kc->op, sizeof *st, d->name);
+    st->acc_size = d->acc_size;
+    st->ctx = d->ctx;
+    st->create = d->create;
+    st->add = d->add;
+    return st;
+}
+
+spate_aggregating_state_t *spate_keyed_reducing_state(spate_keyed_context_t *kc, const char *name,
+                                                      size_t value_size,
+                                                      void (*reduce)(void *ctx, void *acc, const void *value),
+                                                      void *ctx)
+{
+    if (!reduce || value_size == 0) return NULL;
+    spate_aggregating_state_t *st = new_state(kc->op, sizeof *st, name);
+    st->acc_size = value_size;
+    st->ctx = ctx;
+    st->reduce = reduce;
+    return st;
+}
+
+void spate_aggregating_state_add(spate_keyed_context_t *kc, spate_aggregating_state_t *st, const void *in,
+                                 size_t in_len)
+{
+    if (!kc->key || !st) return;
+    size_t len;
+    const uint8_t *v = get_raw(kc, &st->h, &len);
+    uint8_t *acc = blob(kc->op, st->acc_size);
+    if (st->reduce) {
+        if (!v) { /* a reducing state's first value is its accumulator */
+            memcpy(acc, in, st->acc_size);
+        } else {
+            memcpy(acc, v, st->acc_size);
+            st->reduce(st->ctx, acc, in);
+        }
+        SP_UNUSED(in_len);
+    } else {
+        if (v)
+            memcpy(acc, v, st->acc_size);
+        else if (st->create)
+            st->create(st->ctx, acc);
+        else
+            memset(acc, 0, st->acc_size);
+        st->add(st->ctx, acc, in, in_len);
+    }
+    put_raw(kc, &st->h, acc, st->acc_size);
+}
+
+int spate_aggregating_state_get(spate_keyed_context_t *kc, spate_aggregating_state_t *st, void *acc)
+{
+    size_t len;
+    const uint8_t *v = get_raw(kc, st ? &st->h : NULL, &len);
+    if (!v) return 0;
+    memcpy(acc, v, st->acc_size);
+    return 1;
+}
+
+void spate_aggregating_state_clear(spate_keyed_context_t *kc, spate_aggregating_state_t *st)
+{
+    clear_raw(kc, st ? &st->h : NULL);
 }

@@ -61,6 +61,122 @@ static void value_state_is_per_key_at_any_parallelism(void **state)
     }
 }
 
+/* ---- list, map, aggregating and reducing state ---- */
+
+typedef struct all_states {
+    spate_list_state_t *list;
+    spate_map_state_t *map;
+    spate_aggregating_state_t *sum, *max;
+} all_states_t;
+
+static void sum_create(void *ctx, void *acc)
+{
+    (void)ctx;
+    *(int64_t *)acc = 0;
+}
+
+static void sum_add(void *ctx, void *acc, const void *in, size_t len)
+{
+    (void)ctx;
+    assert_int_equal(len, sizeof(int64_t));
+    int64_t v;
+    memcpy(&v, in, sizeof v);
+    *(int64_t *)acc += v;
+}
+
+static void max_reduce(void *ctx, void *acc, const void *value)
+{
+    (void)ctx;
+    int64_t v;
+    memcpy(&v, value, sizeof v);
+    if (v > *(int64_t *)acc) *(int64_t *)acc = v;
+}
+
+static int all_open(void *ctx, spate_keyed_context_t *kc, void **state)
+{
+    (void)ctx;
+    all_states_t *a = calloc(1, sizeof *a);
+    a->list = spate_keyed_list_state(kc, "list");
+    a->map = spate_keyed_map_state(kc, "map");
+    spate_aggregating_descriptor_t d = {
+        .name = "sum", .acc_size = sizeof(int64_t), .create = sum_create, .add = sum_add
+    };
+    a->sum = spate_keyed_aggregating_state(kc, &d);
+    a->max = spate_keyed_reducing_state(kc, "max", sizeof(int64_t), max_reduce, NULL);
+    *state = a;
+    return SPATE_OK;
+}
+
+static int sum_list(void *ctx, const void *value, size_t len)
+{
+    int64_t v;
+    assert_int_equal(len, sizeof v);
+    memcpy(&v, value, sizeof v);
+    *(int64_t *)ctx += v;
+    return SPATE_OK;
+}
+
+static int count_entries(void *ctx, const void *key, size_t klen, const void *value, size_t vlen)
+{
+    (void)key;
+    (void)value;
+    assert_int_equal(klen, sizeof(int64_t));
+    assert_int_equal(vlen, sizeof(int64_t));
+    ++*(int64_t *)ctx;
+    return SPATE_OK;
+}
+
+static int all_process(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out)
+{
+    all_states_t *a = state;
+    int64_t v = spate_row_get_bigint(in, 1), slot = v % 5;
+    spate_list_state_add(kc, a->list, &v, sizeof v);
+    spate_map_state_put(kc, a->map, &slot, sizeof slot, &v, sizeof v); /* last value per slot */
+    spate_aggregating_state_add(kc, a->sum, &v, sizeof v);
+    spate_aggregating_state_add(kc, a->max, &v, sizeof v);
+    int64_t list_sum = 0, entries = 0, sum = 0, max = 0, last_in_slot = -1;
+    assert_int_equal(spate_list_state_get(kc, a->list, sum_list, &list_sum), SPATE_OK);
+    assert_int_equal(spate_map_state_entries(kc, a->map, count_entries, &entries), SPATE_OK);
+    assert_int_equal(spate_map_state_get(kc, a->map, &slot, sizeof slot, &last_in_slot, sizeof last_in_slot),
+                     8);
+    assert_int_equal(last_in_slot, v);
+    assert_int_equal(spate_aggregating_state_get(kc, a->sum, &sum), 1);
+    assert_int_equal(spate_aggregating_state_get(kc, a->max, &max), 1);
+    assert_int_equal(sum, list_sum); /* two ways to the same sum */
+    spate_out_copy_field(out, 0, in, 0);
+    spate_out_set_bigint(out, 1,
+                         (int64_t)spate_list_state_size(kc, a->list) * 1000000 + entries * 100000 + max);
+    return spate_out_emit(out);
+}
+
+static void list_map_aggregating_and_reducing_state(void **state)
+{
+    (void)state;
+    tu_capture_t cap;
+    tu_capture_init(&cap);
+    spate_env_t *env = spate_env_create();
+    spate_env_set_parallelism(env, 2);
+    tu_seq_opts_t o = { .n = 600, .keys = 6, .parallel = true };
+    spate_keyed_process_function_t fn = { .open = all_open, .process = all_process, .close = free };
+    spate_stream_t *s = spate_keyed_process(
+        spate_stream_key_by_field(spate_env_add_source(env, tu_seq_source(&o), "seq"), "k"), "states", &fn,
+        NULL);
+    spate_stream_sink(s, tu_capture_sink(&cap), "capture");
+    assert_int_equal(spate_env_execute(env, "states"), SPATE_OK);
+    assert_int_equal(cap.n, 600);
+    /* per key k (v = k, k + 6, ..., k + 594): at the end 100 list elements, 5 map slots (v % 5
+     * goes through all five), max = 594 + k */
+    int64_t last[6] = { 0 };
+    for (size_t i = 0; i < cap.n; i++) {
+        long long k, packed;
+        assert_int_equal(sscanf(strchr(cap.rows[i], '|') + 1, "%lld,%lld", &k, &packed), 2);
+        if (packed > last[k]) last[k] = packed;
+    }
+    for (int k = 0; k < 6; k++) assert_int_equal(last[k], 100 * 1000000 + 5 * 100000 + 594 + k);
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+}
+
 /* ---- event-time timers ----
  * Rows "key,ts,action": action "r" registers a timer at ts+100 (twice: deduplicated), "d"
  * deletes the timer at its ts+100 registered earlier, other actions do nothing. On a timer the
@@ -244,6 +360,7 @@ static void a_failing_open_fails_the_job_cleanly(void **state)
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(value_state_is_per_key_at_any_parallelism),
+    cmocka_unit_test(list_map_aggregating_and_reducing_state),
     cmocka_unit_test(event_time_timers_fire_once_in_order_and_can_be_deleted),
     cmocka_unit_test(end_of_input_fires_every_event_time_timer),
     cmocka_unit_test(processing_time_timers_fire_on_the_clock),
