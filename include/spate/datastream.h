@@ -116,6 +116,17 @@ int spate_env_execute(spate_env_t *env, const char *job_name);
 /* Starts the job on background threads; *job receives the handle. */
 int spate_env_start(spate_env_t *env, const char *job_name, spate_job_t **job);
 
+/* ---- processing-time clock ----
+ * Processing time (timers, idleness, state TTL) comes from the wall clock, or from a manual
+ * clock that tests advance by hand, so processing-time behaviour is deterministic. */
+typedef struct spate_clock spate_clock_t;
+spate_clock_t *spate_manual_clock_create(int64_t start_ms);
+void spate_manual_clock_advance(spate_clock_t *clock, int64_t ms);
+int64_t spate_clock_now(const spate_clock_t *clock);
+void spate_clock_destroy(spate_clock_t *clock);
+/* Jobs started from env use `clock` (borrowed: it must outlive them); NULL = the wall clock. */
+void spate_env_set_clock(spate_env_t *env, spate_clock_t *clock);
+
 /* ---- jobs ---- */
 typedef enum spate_job_status {
     SPATE_JOB_RUNNING = 1,

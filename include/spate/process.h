@@ -63,6 +63,28 @@ void spate_timer_delete_event_time(spate_keyed_context_t *kc, int64_t timestamp)
 void spate_timer_register_processing_time(spate_keyed_context_t *kc, int64_t timestamp);
 void spate_timer_delete_processing_time(spate_keyed_context_t *kc, int64_t timestamp);
 
+/* ---- state time-to-live (Flink's StateTtlConfig) ----
+ * Set in open() before declaring states: it applies to the states declared after it (NULL
+ * turns it off again).  An entry expires ttl_ms after its last write (or last read too, with
+ * SPATE_TTL_ON_READ_AND_WRITE), on the processing-time clock.  Expired entries are removed
+ * when accessed (or returned once more, with SPATE_TTL_RETURN_EXPIRED_IF_NOT_CLEANED_UP) and
+ * incrementally: each access of a TTL state also checks `cleanup_per_access` other entries. */
+typedef enum spate_ttl_update {
+    SPATE_TTL_ON_CREATE_AND_WRITE = 0,
+    SPATE_TTL_ON_READ_AND_WRITE = 1
+} spate_ttl_update_t;
+typedef enum spate_ttl_visibility {
+    SPATE_TTL_NEVER_RETURN_EXPIRED = 0,
+    SPATE_TTL_RETURN_EXPIRED_IF_NOT_CLEANED_UP = 1
+} spate_ttl_visibility_t;
+typedef struct spate_state_ttl {
+    int64_t ttl_ms;
+    spate_ttl_update_t update;
+    spate_ttl_visibility_t visibility;
+    int cleanup_per_access; /* other entries checked per access (incremental cleanup); 0: none */
+} spate_state_ttl_t;
+void spate_keyed_state_ttl(spate_keyed_context_t *kc, const spate_state_ttl_t *ttl);
+
 /* ---- value state: bytes per key ---- */
 /* Declares (in open) the value state `name` of this operator. */
 spate_value_state_t *spate_keyed_value_state(spate_keyed_context_t *kc, const char *name);

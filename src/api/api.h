@@ -51,7 +51,8 @@ struct spate_env {
     int nfield_keys;
     spate_schema_t **retired; /* schemas replaced by projection push-down (handles may point at them) */
     int nretired;
-    void **owned; /* other API objects freed with the environment */
+    spate_clock_t *clock; /* borrowed; NULL = wall clock */
+    void **owned;         /* other API objects freed with the environment */
     int nowned;
     bool executed; /* a job was started from this environment (the graph runs once) */
 };

@@ -55,6 +55,11 @@ void spate_env_destroy(spate_env_t *env)
     free(env);
 }
 
+void spate_env_set_clock(spate_env_t *env, spate_clock_t *clock)
+{
+    env->clock = clock;
+}
+
 int spate_env_set_parallelism(spate_env_t *env, int p)
 {
     char v[16];
@@ -619,7 +624,7 @@ int spate_env_start(spate_env_t *env, const char *job_name, spate_job_t **job)
     push_projections(env);
     const char *name = sp_config_get(env->config, "pipeline.name");
     if (!*name) name = job_name ? job_name : "job";
-    int rc = sp_job_start(&env->graph, env->config, name, job, &env->error);
+    int rc = sp_job_start(&env->graph, env->config, env->clock, name, job, &env->error);
     if (rc) return rc;
     env->executed = true;
     return SPATE_OK;

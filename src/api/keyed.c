@@ -25,6 +25,8 @@ typedef struct kp_spec {
 typedef struct state_head {
     int id;
     struct state_head *next;
+    bool has_ttl;
+    spate_state_ttl_t ttl; /* values are stored as [u64 last access][value] when has_ttl */
 } state_head_t;
 
 struct spate_value_state {
@@ -69,6 +71,12 @@ struct kp_op {
     state_head_t *states;
     uint8_t *blob; /* scratch for list and map values */
     size_t blobcap;
+    uint8_t *ttlbuf; /* scratch: a value with its TTL timestamp */
+    size_t ttlcap;
+    bool ttl_pending; /* spate_keyed_state_ttl: applies to states declared next */
+    spate_state_ttl_t ttl;
+    int64_t ttl_of[256]; /* per state id: ttl in ms for TTL states, 0 otherwise (cleanup) */
+    size_t cleanup_cursor;
     void *state;
     int64_t watermark;
     bool opened;
@@ -122,6 +130,7 @@ static void kp_close(void *inst)
         st = next;
     }
     free(p->blob);
+    free(p->ttlbuf);
     sp_state_backend_destroy(p->be);
     sp_timers_fini(&p->event_timers);
     sp_timers_fini(&p->proc_timers);
@@ -286,8 +295,37 @@ static void *new_state(kp_op_t *p, size_t size, const char *name)
     h->id = sp_state_id(p->be, name ? name : "");
     h->next = p->states;
     p->states = h;
+    if (p->ttl_pending && p->ttl.ttl_ms > 0) {
+        h->has_ttl = true;
+        h->ttl = p->ttl;
+        if (h->id < (int)SP_ARRAY_LEN(p->ttl_of)) p->ttl_of[h->id] = p->ttl.ttl_ms;
+    }
     return h;
 }
+
+void spate_keyed_state_ttl(spate_keyed_context_t *kc, const spate_state_ttl_t *ttl)
+{
+    kc->op->ttl_pending = ttl != NULL;
+    if (ttl) kc->op->ttl = *ttl;
+}
+
+static bool ttl_expired_entry(void *ctx, int state, const uint8_t *value, size_t len)
+{
+    kp_op_t *p = ctx;
+    if (state >= (int)SP_ARRAY_LEN(p->ttl_of) || p->ttl_of[state] == 0 || len < 8) return false;
+    int64_t at;
+    memcpy(&at, value, 8);
+    return sp_op_ctx_now(p->ctx) - at >= p->ttl_of[state];
+}
+
+/* Incremental cleanup after an access of a TTL state. */
+static void ttl_cleanup(kp_op_t *p, const state_head_t *h)
+{
+    if (h->ttl.cleanup_per_access > 0)
+        sp_state_scan(p->be, &p->cleanup_cursor, (size_t)h->ttl.cleanup_per_access, ttl_expired_entry, p);
+}
+
+static void put_raw(spate_keyed_context_t *kc, const state_head_t *h, const void *v, size_t len);
 
 static const uint8_t *get_raw(spate_keyed_context_t *kc, const state_head_t *h, size_t *len)
 {
@@ -295,12 +333,50 @@ static const uint8_t *get_raw(spate_keyed_context_t *kc, const state_head_t *h, 
         *len = 0;
         return NULL;
     }
-    return sp_state_get(kc->op->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0, len);
+    kp_op_t *p = kc->op;
+    const uint8_t *v = sp_state_get(p->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0, len);
+    if (!v || !h->has_ttl) return v;
+    int64_t at, now = sp_op_ctx_now(p->ctx);
+    memcpy(&at, v, 8);
+    if (now - at >= h->ttl.ttl_ms) { /* expired */
+        if (h->ttl.visibility == SPATE_TTL_NEVER_RETURN_EXPIRED) {
+            sp_state_remove(p->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0);
+            ttl_cleanup(p, h);
+            *len = 0;
+            return NULL;
+        }
+    } else if (h->ttl.update == SPATE_TTL_ON_READ_AND_WRITE) { /* a read renews it */
+        size_t n = *len;
+        if (n > p->ttlcap) {
+            p->ttlcap = 2 * n;
+            p->ttlbuf = sp_xrealloc(p->ttlbuf, p->ttlcap);
+        }
+        memcpy(p->ttlbuf, v, n);
+        memcpy(p->ttlbuf, &now, 8);
+        sp_state_put(p->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0, p->ttlbuf, n);
+        v = sp_state_get(p->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0, len);
+    }
+    *len -= 8;
+    return v + 8;
 }
 
 static void put_raw(spate_keyed_context_t *kc, const state_head_t *h, const void *v, size_t len)
 {
-    if (kc->key && h) sp_state_put(kc->op->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0, v, len);
+    if (!kc->key || !h) return;
+    kp_op_t *p = kc->op;
+    if (!h->has_ttl) {
+        sp_state_put(p->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0, v, len);
+        return;
+    }
+    if (len + 8 > p->ttlcap) {
+        p->ttlcap = 2 * (len + 8);
+        p->ttlbuf = sp_xrealloc(p->ttlbuf, p->ttlcap);
+    }
+    int64_t now = sp_op_ctx_now(p->ctx);
+    memcpy(p->ttlbuf, &now, 8);
+    if (len) memcpy(p->ttlbuf + 8, v, len);
+    sp_state_put(p->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0, p->ttlbuf, len + 8);
+    ttl_cleanup(p, h);
 }
 
 static void clear_raw(spate_keyed_context_t *kc, const state_head_t *h)

@@ -1,6 +1,8 @@
 /* common.c — see common.h. */
 #include "common/common.h"
 
+#include <spate/datastream.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -168,6 +170,33 @@ void sp_sleep_ms(int64_t ms)
     struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+int64_t sp_clock_now(const struct spate_clock *clock)
+{
+    return clock ? (int64_t)atomic_load(&((struct spate_clock *)clock)->now_ms) : sp_clock_wall_ms();
+}
+
+spate_clock_t *spate_manual_clock_create(int64_t start_ms)
+{
+    spate_clock_t *c = sp_xcalloc(1, sizeof *c);
+    atomic_init(&c->now_ms, (long long)start_ms);
+    return c;
+}
+
+void spate_manual_clock_advance(spate_clock_t *c, int64_t ms)
+{
+    atomic_fetch_add(&c->now_ms, (long long)ms);
+}
+
+int64_t spate_clock_now(const spate_clock_t *c)
+{
+    return sp_clock_now(c);
+}
+
+void spate_clock_destroy(spate_clock_t *c)
+{
+    free(c);
 }
 
 uint64_t sp_hash_bytes(const void *p, size_t n)

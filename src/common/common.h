@@ -65,6 +65,13 @@ int64_t sp_clock_mono_ns(void);
 int64_t sp_clock_wall_ms(void);
 void sp_sleep_ms(int64_t ms);
 
+/* The processing-time clock behind spate_clock_t: wall clock, or manual (tests). */
+struct spate_clock {
+    atomic_llong now_ms;
+};
+/* Milliseconds on `clock`, or the wall clock when NULL. */
+int64_t sp_clock_now(const struct spate_clock *clock);
+
 /* 64-bit hash of a byte string (xxh3). */
 uint64_t sp_hash_bytes(const void *p, size_t n);
 

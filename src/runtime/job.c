@@ -48,6 +48,7 @@ struct spate_job {
     int max_parallelism;
     bool batch_mode;
     atomic_llong skipped;
+    const spate_clock_t *clock;
 };
 
 void sp_job_add_skipped(sp_job_t *job, int64_t n)
@@ -301,6 +302,7 @@ static void build_tasks(sp_job_t *job, const sp_edge_t *edges, const char *name)
                 op->ctx.config = job->config;
                 op->ctx.out_schema = n->out_schema;
                 op->ctx.timer_at = INT64_MAX;
+                op->ctx.clock = job->clock;
                 if (n->source) t->source = n->source;
             }
         }
@@ -344,8 +346,8 @@ static void build_tasks(sp_job_t *job, const sp_edge_t *edges, const char *name)
     }
 }
 
-int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const char *name, sp_job_t **out,
-                 sp_error_t *err)
+int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clock_t *clock, const char *name,
+                 sp_job_t **out, sp_error_t *err)
 {
     *out = NULL;
     if (g->nnodes == 0) return sp_error_set(err, SPATE_EINVAL, "the job has no operators");
@@ -365,6 +367,7 @@ int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const char *nam
     job->status = SPATE_JOB_RUNNING;
     job->g = g;
     job->config = config;
+    job->clock = clock;
     job->max_parallelism = (int)sp_config_get_int(config, "pipeline.max-parallelism");
     const char *mode = sp_config_get(config, "execution.runtime-mode");
     bool all_bounded = true;

@@ -53,6 +53,7 @@ typedef struct sp_op_ctx {
      * sp_op_ctx_now) and its on_timer hook runs on the task's thread once that time has come
      * (then timer_at is reset to INT64_MAX; the hook may set it again). */
     int64_t timer_at;
+    const spate_clock_t *clock; /* processing time; NULL = wall clock */
 } sp_op_ctx_t;
 
 /* The task's processing-time clock, in milliseconds. */
@@ -189,7 +190,7 @@ typedef struct spate_job sp_job_t;
 int sp_job_trigger_barrier(sp_job_t *job, int64_t id);
 
 /* Starts a job running graph g with config (both borrowed: they must outlive the job). */
-int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const char *name, sp_job_t **out,
-                 sp_error_t *err);
+int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clock_t *clock, const char *name,
+                 sp_job_t **out, sp_error_t *err);
 
 #endif

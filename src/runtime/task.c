@@ -187,8 +187,7 @@ int sp_output_push_status(sp_output_t *out, bool idle)
 
 int64_t sp_op_ctx_now(const sp_op_ctx_t *ctx)
 {
-    SP_UNUSED(ctx);
-    return sp_clock_wall_ms();
+    return sp_clock_now(ctx->clock);
 }
 
 /* ---- processing-time timers of the chain's operators ---- */
@@ -206,7 +205,8 @@ static int fire_timers(sp_task_t *t, int64_t *next)
 {
     *next = next_timer(t);
     if (*next == INT64_MAX) return SPATE_OK;
-    int64_t now = sp_clock_wall_ms();
+    const spate_clock_t *clock = t->ops[0].ctx.clock;
+    int64_t now = sp_clock_now(clock);
     if (now < *next) return SPATE_OK;
     for (int i = 0; i < t->nops; i++) {
         sp_opinst_t *op = &t->ops[i];
@@ -219,10 +219,13 @@ static int fire_timers(sp_task_t *t, int64_t *next)
     return SPATE_OK;
 }
 
-/* How long a task with nothing to do may sleep: until `limit_ms` from now or the next timer. */
-static int64_t sleep_ms(int64_t next, int64_t limit_ms)
+/* How long a task with nothing to do may sleep: until `limit_ms` from now or the next timer.
+ * A manual clock moves without waking anyone: then timers are looked at every few ms. */
+static int64_t sleep_ms(const sp_task_t *t, int64_t next, int64_t limit_ms)
 {
     if (next == INT64_MAX) return limit_ms;
+    const spate_clock_t *clock = t->ops[0].ctx.clock;
+    if (clock) return limit_ms >= 0 && limit_ms < 5 ? limit_ms : 5;
     int64_t until = next - sp_clock_wall_ms();
     if (until < 0) until = 0;
     return limit_ms < 0 || until < limit_ms ? until : limit_ms;
@@ -428,7 +431,7 @@ static int run_source(sp_task_t *t)
         int64_t next;
         if ((rc = fire_timers(t, &next)) != SPATE_OK) return rc;
         if (flow == SP_FLOW_IDLE)
-            sp_notifier_wait(&t->notifier, seq, stop, sleep_ms(next, wait_ms > 0 ? wait_ms : 10));
+            sp_notifier_wait(&t->notifier, seq, stop, sleep_ms(t, next, wait_ms > 0 ? wait_ms : 10));
     }
     return SPATE_ECANCELED;
 }
@@ -525,7 +528,7 @@ static int run_inputs(sp_task_t *t)
             }
         }
         start = (start + 1) % (t->ninputs ? t->ninputs : 1);
-        if (!progress) sp_notifier_wait(&t->notifier, seq, stop, sleep_ms(next, -1));
+        if (!progress) sp_notifier_wait(&t->notifier, seq, stop, sleep_ms(t, next, -1));
     }
     return SPATE_ECANCELED;
 }

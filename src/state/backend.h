@@ -31,6 +31,10 @@ void sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_
                   const uint8_t *ns, size_t nslen, const void *value, size_t len);
 void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                      const uint8_t *ns, size_t nslen);
+/* Incremental cleanup: visits up to n entries from *cursor on (wrapping around), removing those
+ * for which drop(ctx, state, value, len) is true. */
+void sp_state_scan(sp_state_backend_t *be, size_t *cursor, size_t n,
+                   bool (*drop)(void *ctx, int state, const uint8_t *value, size_t len), void *ctx);
 /* Number of entries (all states). */
 size_t sp_state_count(const sp_state_backend_t *be);
 

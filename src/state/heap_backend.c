@@ -91,6 +91,26 @@ void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uin
     sp_hmap_remove(&be->map, be->buf, n, sp_hash_bytes(be->buf, n));
 }
 
+void sp_state_scan(sp_state_backend_t *be, size_t *cursor, size_t n,
+                   bool (*drop)(void *ctx, int state, const uint8_t *value, size_t len), void *ctx)
+{
+    sp_hmap_t *m = &be->map;
+    size_t slots = m->mask + 1, pos = *cursor & m->mask;
+    for (size_t visited = 0, steps = 0; visited < n && steps < slots && m->count; steps++) {
+        sp_hmap_entry_t *e = &m->slots[pos];
+        if (e->kv) {
+            visited++;
+            int state = (e->kv[0] << 8) | e->kv[1];
+            if (drop(ctx, state, sp_hmap_value(e), e->vlen)) {
+                sp_hmap_remove(m, e->kv, e->klen, e->hash);
+                continue; /* the slot may now hold an entry moved back: look at it again */
+            }
+        }
+        pos = (pos + 1) & m->mask;
+    }
+    *cursor = pos;
+}
+
 size_t sp_state_count(const sp_state_backend_t *be)
 {
     return be->map.count;

@@ -358,7 +358,113 @@ static void a_failing_open_fails_the_job_cleanly(void **state)
     spate_env_destroy(env);
 }
 
+/* ---- state TTL on a manual clock ----
+ * Rows "key,action,n": set stores n, get emits "key,value" (-1 when absent), tick advances the
+ * manual processing-time clock by n ms. One subtask, so the actions run in input order. */
+
+typedef struct ttl_job {
+    spate_clock_t *clock;
+    spate_state_ttl_t ttl;
+} ttl_job_t;
+
+typedef struct ttl_inst {
+    spate_clock_t *clock;
+    spate_value_state_t *v;
+} ttl_inst_t;
+
+static int ttl_open(void *ctx, spate_keyed_context_t *kc, void **state)
+{
+    ttl_job_t *j = ctx;
+    ttl_inst_t *t = calloc(1, sizeof *t);
+    t->clock = j->clock;
+    spate_keyed_state_ttl(kc, &j->ttl);
+    t->v = spate_keyed_value_state(kc, "v");
+    *state = t;
+    return SPATE_OK;
+}
+
+static int ttl_process(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out)
+{
+    ttl_inst_t *t = state;
+    spate_str_t action = spate_row_get_string(in, 1);
+    int64_t n = spate_row_get_bigint(in, 2);
+    if (action.len == 4 && !memcmp(action.ptr, "tick", 4)) {
+        spate_manual_clock_advance(t->clock, n);
+    } else if (action.len == 3 && !memcmp(action.ptr, "set", 3)) {
+        spate_value_state_set(kc, t->v, &n, sizeof n);
+    } else {
+        int64_t v = -1;
+        spate_value_state_get(kc, t->v, &v, sizeof v);
+        spate_out_copy_field(out, 0, in, 0);
+        spate_out_set_string(out, 1, "get", 3);
+        spate_out_set_bigint(out, 2, v);
+        return spate_out_emit(out);
+    }
+    return SPATE_OK;
+}
+
+static char *run_ttl(const spate_state_ttl_t *ttl, const char *const *rows, size_t n)
+{
+    ttl_job_t j = { spate_manual_clock_create(1000000), *ttl };
+    tu_capture_t cap;
+    tu_capture_init(&cap);
+    spate_env_t *env = spate_env_create();
+    spate_env_set_clock(env, j.clock);
+    spate_schema_t *schema = spate_schema_of("k STRING, action STRING, n BIGINT");
+    spate_keyed_process_function_t fn = {
+        .ctx = &j, .open = ttl_open, .process = ttl_process, .close = free
+    };
+    spate_stream_t *s = spate_env_add_source(env, spate_collection_source(schema, rows, n), "rows");
+    s = spate_keyed_process(spate_stream_key_by_field(s, "k"), "ttl", &fn, NULL);
+    spate_stream_sink(s, tu_capture_sink(&cap), "capture");
+    assert_int_equal(spate_env_execute(env, "ttl"), SPATE_OK);
+    size_t len = 0;
+    char *got = calloc(1, 4096);
+    for (size_t i = 0; i < cap.n; i++) len += (size_t)sprintf(got + len, "%s;", strchr(cap.rows[i], '|') + 1);
+    spate_schema_release(schema);
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+    spate_clock_destroy(j.clock);
+    return got;
+}
+
+static void state_ttl_expires_values_on_the_manual_clock(void **state)
+{
+    (void)state;
+    const char *a[] = { "a,set,1",   "a,get,0", "x,tick,50", "a,get,0",
+                        "x,tick,60", "a,get,0", "a,set,2",   "a,get,0" };
+    spate_state_ttl_t write = { 100, SPATE_TTL_ON_CREATE_AND_WRITE, SPATE_TTL_NEVER_RETURN_EXPIRED, 0 };
+    char *got = run_ttl(&write, a, 8);
+    assert_string_equal(got, "a,get,1;a,get,1;a,get,-1;a,get,2;");
+    free(got);
+
+    /* reads renew the entry */
+    const char *b[] = { "a,set,1", "x,tick,80", "a,get,0", "x,tick,80", "a,get,0", "x,tick,120", "a,get,0" };
+    spate_state_ttl_t read = { 100, SPATE_TTL_ON_READ_AND_WRITE, SPATE_TTL_NEVER_RETURN_EXPIRED, 0 };
+    got = run_ttl(&read, b, 7);
+    assert_string_equal(got, "a,get,1;a,get,1;a,get,-1;");
+    free(got);
+
+    /* an expired value no one cleaned up is still returned */
+    const char *c[] = { "a,set,1", "x,tick,200", "a,get,0" };
+    spate_state_ttl_t lax = { 100, SPATE_TTL_ON_CREATE_AND_WRITE, SPATE_TTL_RETURN_EXPIRED_IF_NOT_CLEANED_UP,
+                              0 };
+    got = run_ttl(&lax, c, 3);
+    assert_string_equal(got, "a,get,1;");
+    free(got);
+
+    /* ... unless the incremental cleanup got to it first (triggered by a's write) */
+    const char *d[] = { "b,set,1", "c,set,1", "d,set,1", "x,tick,200",
+                        "a,set,5", "b,get,0", "a,get,0", "c,get,0" };
+    spate_state_ttl_t incremental = { 100, SPATE_TTL_ON_CREATE_AND_WRITE,
+                                      SPATE_TTL_RETURN_EXPIRED_IF_NOT_CLEANED_UP, 1000 };
+    got = run_ttl(&incremental, d, 8);
+    assert_string_equal(got, "b,get,-1;a,get,5;c,get,-1;");
+    free(got);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(state_ttl_expires_values_on_the_manual_clock),
     cmocka_unit_test(value_state_is_per_key_at_any_parallelism),
     cmocka_unit_test(list_map_aggregating_and_reducing_state),
     cmocka_unit_test(event_time_timers_fire_once_in_order_and_can_be_deleted),
