@@ -81,6 +81,8 @@ typedef struct spate_process_function {
     int (*process)(void *state, const spate_row_t *in, spate_context_t *c, spate_collector_t *out);
     int (*end_input)(void *state, spate_context_t *c, spate_collector_t *out);
     void (*close)(void *state);
+    /* CoProcessFunction: rows of a connected stream's second input (spate_connected_process) */
+    int (*process2)(void *state, const spate_row_t *in, spate_context_t *c, spate_collector_t *out);
 } spate_process_function_t;
 
 /* Context of a process function call (borrowed for the call). */
@@ -183,6 +185,9 @@ spate_stream_t *spate_stream_union(spate_stream_t *a, spate_stream_t *b);
 spate_connected_t *spate_stream_connect(spate_stream_t *a, spate_stream_t *b);
 spate_stream_t *spate_connected_map(spate_connected_t *c, const char *name, spate_map_fn fn1,
                                     spate_map_fn fn2, void *ctx, const spate_schema_t *out_schema);
+/* Flink's CoProcessFunction: fn->process sees the first input's rows, fn->process2 the second's. */
+spate_stream_t *spate_connected_process(spate_connected_t *c, const char *name,
+                                        const spate_process_function_t *fn, const spate_schema_t *out_schema);
 spate_stream_t *spate_connected_flat_map(spate_connected_t *c, const char *name, spate_flat_map_fn fn1,
                                          spate_flat_map_fn fn2, void *ctx, const spate_schema_t *out_schema);
 

@@ -44,6 +44,24 @@ typedef struct spate_keyed_process_function {
     void (*close)(void *state);
 } spate_keyed_process_function_t;
 
+/* Flink's KeyedCoProcessFunction: two keyed streams (spate_keyed_connect) share the keyed
+ * state and timers of the current key; process sees the first input's rows, process2 the
+ * second's.  Both inputs must be keyed by keys that mean the same (same encoding). */
+typedef struct spate_keyed_co_process_function {
+    void *ctx;
+    int (*open)(void *ctx, spate_keyed_context_t *kc, void **state);
+    int (*process)(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out);
+    int (*process2)(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out);
+    int (*on_timer)(void *state, int64_t timestamp, spate_time_domain_t domain, spate_keyed_context_t *kc,
+                    spate_collector_t *out);
+    void (*close)(void *state);
+} spate_keyed_co_process_function_t;
+
+spate_connected_t *spate_keyed_connect(spate_keyed_t *a, spate_keyed_t *b);
+spate_stream_t *spate_connected_keyed_process(spate_connected_t *c, const char *name,
+                                              const spate_keyed_co_process_function_t *fn,
+                                              const spate_schema_t *out_schema);
+
 /* A keyed stream through a keyed process function (out_schema NULL: the input's). */
 spate_stream_t *spate_keyed_process(spate_keyed_t *k, const char *name,
                                     const spate_keyed_process_function_t *fn,

@@ -67,6 +67,9 @@ spate_stream_t *sp_api_add_operator(spate_stream_t *s, const char *name, const c
 void sp_api_own(spate_env_t *env, void *p);
 /* A handle on side output `tag` of the node behind s, carrying rows of `schema`. */
 spate_stream_t *sp_api_side_output(spate_stream_t *s, int tag, const spate_schema_t *schema);
+/* A node fed by both inputs of a connected stream (input 0 and 1); returns its handle. */
+spate_stream_t *sp_api_two_input(spate_connected_t *c, const char *name, const char *fallback,
+                                 const sp_op_vtable_t *vt, void *spec, const spate_schema_t *out_schema);
 /* Gives the node behind `s` the same parallelism setting as the node behind `like`. */
 void sp_api_same_parallelism(spate_stream_t *s, const spate_stream_t *like);
 

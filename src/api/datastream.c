@@ -448,6 +448,21 @@ spate_connected_t *spate_stream_connect(spate_stream_t *a, spate_stream_t *b)
     return c;
 }
 
+/* A node fed by both inputs of a connected stream (input 0 and 1). */
+spate_stream_t *sp_api_two_input(spate_connected_t *c, const char *name, const char *fallback,
+                                 const sp_op_vtable_t *vt, void *spec, const spate_schema_t *out_schema)
+{
+    spate_env_t *env = c->a->env;
+    sp_node_t *n = add_node(env, name, fallback);
+    n->vt = vt;
+    n->spec = spec;
+    n->ninputs = 2;
+    n->out_schema = spate_schema_acquire(out_schema);
+    connect_inputs(env, c->a, n->id, 0);
+    connect_inputs(env, c->b, n->id, 1);
+    return new_handle(env, n->id, n->out_schema, sizeof(spate_stream_t));
+}
+
 static spate_stream_t *co_rowfn(spate_connected_t *c, const char *name, sp_rowfn_kind_t kind, spate_map_fn f1,
                                 spate_map_fn f2, void *ctx, const spate_schema_t *out_schema)
 {
@@ -463,14 +478,24 @@ static spate_stream_t *co_rowfn(spate_connected_t *c, const char *name, sp_rowfn
     spec->fn[0] = f1;
     spec->fn[1] = f2;
     spec->ctx = ctx;
-    sp_node_t *n = add_node(env, name, kind == SP_ROWFN_MAP ? "CoMap" : "CoFlatMap");
-    n->vt = &sp_rowfn_op;
-    n->spec = spec;
-    n->ninputs = 2;
-    n->out_schema = spate_schema_acquire(out_schema);
-    connect_inputs(env, c->a, n->id, 0);
-    connect_inputs(env, c->b, n->id, 1);
-    return new_handle(env, n->id, n->out_schema, sizeof(spate_stream_t));
+    return sp_api_two_input(c, name, kind == SP_ROWFN_MAP ? "CoMap" : "CoFlatMap", &sp_rowfn_op, spec,
+                            out_schema);
+}
+
+spate_stream_t *spate_connected_process(spate_connected_t *c, const char *name,
+                                        const spate_process_function_t *fn, const spate_schema_t *out_schema)
+{
+    if (!c) return NULL;
+    spate_env_t *env = c->a->env;
+    if (!fn || !fn->process || !fn->process2 || !out_schema) {
+        sp_api_fail(env, SPATE_EINVAL, "co-process '%s': needs process, process2 and an output schema",
+                    name ? name : "");
+        return NULL;
+    }
+    sp_rowfn_spec_t *spec = sp_xcalloc(1, sizeof *spec);
+    spec->kind = SP_ROWFN_PROCESS;
+    spec->process = *fn;
+    return sp_api_two_input(c, name, "CoProcess", &sp_rowfn_op, spec, out_schema);
 }
 
 spate_stream_t *spate_connected_map(spate_connected_t *c, const char *name, spate_map_fn fn1,

@@ -17,8 +17,9 @@
 #include "state/timers.h"
 
 typedef struct kp_spec {
-    sp_key_selector_t key;
+    sp_key_selector_t key[2]; /* per input */
     spate_keyed_process_function_t fn;
+    int (*process2)(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out);
 } kp_spec_t;
 
 /* Every state handle begins with this: the backend state id and the operator's list of handles. */
@@ -144,18 +145,18 @@ static int kp_process_batch(void *inst, int input, sp_batch_t *b)
     kp_op_t *p = inst;
     const kp_spec_t *s = p->spec;
     int maxp = p->ctx->info.max_parallelism;
-    SP_UNUSED(input);
     spate_row_t row = { b, 0 };
     p->out.input = &row;
     for (uint32_t i = 0; i < b->count; i++) {
         row.index = i;
-        int rc = sp_key_compute(&s->key, &row, &p->keybuf, p->ctx->error);
+        int rc = sp_key_compute(&s->key[input], &row, &p->keybuf, p->ctx->error);
         if (rc) return rc;
         p->kc.key = p->keybuf.buf;
         p->kc.klen = p->keybuf.len;
         p->kc.key_group = sp_key_group(p->keybuf.buf, p->keybuf.len, maxp);
         p->kc.timestamp = spate_row_event_time(&row);
-        rc = s->fn.process(p->state, &row, &p->kc, &p->out);
+        rc = input == 1 ? s->process2(p->state, &row, &p->kc, &p->out)
+                        : s->fn.process(p->state, &row, &p->kc, &p->out);
         if (rc) return user_error(p, rc, "keyed process function");
     }
     p->out.input = NULL;
@@ -228,9 +229,42 @@ spate_stream_t *spate_keyed_process(spate_keyed_t *k, const char *name,
         return NULL;
     }
     kp_spec_t *spec = sp_xcalloc(1, sizeof *spec);
-    spec->key = k->s.inputs[0].key;
+    spec->key[0] = k->s.inputs[0].key;
     spec->fn = *fn;
     return sp_api_add_operator(&k->s, name, "KeyedProcess", &kp_vt, spec, out_schema);
+}
+
+spate_connected_t *spate_keyed_connect(spate_keyed_t *a, spate_keyed_t *b)
+{
+    if (!a || !b) return NULL;
+    return spate_stream_connect(&a->s, &b->s);
+}
+
+spate_stream_t *spate_connected_keyed_process(spate_connected_t *c, const char *name,
+                                              const spate_keyed_co_process_function_t *fn,
+                                              const spate_schema_t *out_schema)
+{
+    if (!c) return NULL;
+    spate_env_t *env = c->a->env;
+    if (c->a->inputs[0].part != SP_PART_HASH || c->b->inputs[0].part != SP_PART_HASH) {
+        sp_api_fail(env, SPATE_EINVAL,
+                    "keyed co-process '%s': both inputs must be keyed (spate_keyed_connect)",
+                    name ? name : "");
+        return NULL;
+    }
+    if (!fn || !fn->process || !fn->process2 || !out_schema) {
+        sp_api_fail(env, SPATE_EINVAL, "keyed co-process '%s': needs process, process2 and an output schema",
+                    name ? name : "");
+        return NULL;
+    }
+    kp_spec_t *spec = sp_xcalloc(1, sizeof *spec);
+    spec->key[0] = c->a->inputs[0].key;
+    spec->key[1] = c->b->inputs[0].key;
+    spec->fn = (spate_keyed_process_function_t){
+        .ctx = fn->ctx, .open = fn->open, .process = fn->process, .on_timer = fn->on_timer, .close = fn->close
+    };
+    spec->process2 = fn->process2;
+    return sp_api_two_input(c, name, "KeyedCoProcess", &kp_vt, spec, out_schema);
 }
 
 /* ---- context ---- */

@@ -132,7 +132,10 @@ static int rowfn_process_batch(void *inst, int input, sp_batch_t *b)
                                   (unsigned long long)(r->out.emitted - before));
             break;
         case SP_ROWFN_FLAT_MAP: rc = s->fn[input](s->ctx, &row, &r->out); break;
-        case SP_ROWFN_PROCESS: rc = s->process.process(r->state, &row, &r->pctx, &r->out); break;
+        case SP_ROWFN_PROCESS:
+            rc = input == 1 ? s->process.process2(r->state, &row, &r->pctx, &r->out)
+                            : s->process.process(r->state, &row, &r->pctx, &r->out);
+            break;
         case SP_ROWFN_FILTER: break;
         }
         if (rc && !err->code) user_failed(err, rc, "user function");

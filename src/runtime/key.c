@@ -11,7 +11,9 @@
  *   VARCHAR/BYTES         the bytes with 0x00 written as 0x00 0xFF, then 0x00 0x01 as terminator
  *   DECIMAL               16 bytes big-endian two's complement with the sign bit flipped
  *   NULL                  a 0x00 marker byte before the field; non-NULL fields get 0x01
- *                         (only for nullable fields of built-in field keys)
+ *                         (every field of built-in field keys, whatever its declared
+ *                         nullability, so a nullable and a NOT NULL field of equal values
+ *                         give equal keys: connected streams can share keys)
  *
  * Key group = xxh3(key bytes) mod max_parallelism; the subtask owning key
  * group g among p is g * p / max_parallelism (Flink's assignment).
@@ -90,11 +92,9 @@ int sp_field_key_fn(void *ctx, const spate_row_t *row, spate_key_t *key)
     for (int i = 0; i < fk->n; i++) {
         int f = fk->fields[i];
         const sp_field_t *fd = &s->fields[f];
-        if (fd->nullable) {
-            uint8_t marker = spate_row_is_null(row, f) ? 0 : 1;
-            spate_key_append_bytes(key, &marker, 1);
-            if (!marker) continue;
-        }
+        uint8_t marker = spate_row_is_null(row, f) ? 0 : 1;
+        spate_key_append_bytes(key, &marker, 1);
+        if (!marker) continue;
         switch (fd->type) {
         case SPATE_TYPE_BOOLEAN: {
             uint8_t b = spate_row_get_boolean(row, f);

@@ -73,7 +73,9 @@ static void process_function_lifecycle(void **state)
     tu_capture_init(&cap);
     spate_env_t *env = spate_env_create();
     spate_env_set_parallelism(env, 3);
-    spate_process_function_t pf = { &c, p_open, p_process, p_end, p_close };
+    spate_process_function_t pf = {
+        .ctx = &c, .open = p_open, .process = p_process, .end_input = p_end, .close = p_close
+    };
     spate_stream_t *s = spate_stream_process(seq(env, 3000, 1), "sum-per-subtask", &pf, NULL);
     spate_stream_sink(s, tu_capture_sink(&cap), "capture");
     assert_int_equal(spate_env_execute(env, "process"), SPATE_OK);

@@ -463,7 +463,166 @@ static void state_ttl_expires_values_on_the_manual_clock(void **state)
     free(got);
 }
 
+/* ---- KeyedCoProcessFunction: enrich orders (k, v) with names (k, name) arriving in any order ---- */
+
+typedef struct enrich {
+    spate_value_state_t *name;
+    spate_list_state_t *pending;
+} enrich_t;
+
+static int enrich_open(void *ctx, spate_keyed_context_t *kc, void **state)
+{
+    (void)ctx;
+    enrich_t *e = calloc(1, sizeof *e);
+    e->name = spate_keyed_value_state(kc, "name");
+    e->pending = spate_keyed_list_state(kc, "pending");
+    *state = e;
+    return SPATE_OK;
+}
+
+typedef struct flush_ctx {
+    spate_collector_t *out;
+    const char *name;
+    size_t nlen;
+    int64_t k;
+} flush_ctx_t;
+
+static int emit_enriched(void *ctx, const void *value, size_t len)
+{
+    flush_ctx_t *f = ctx;
+    int64_t v;
+    assert_int_equal(len, sizeof v);
+    memcpy(&v, value, sizeof v);
+    spate_out_set_bigint(f->out, 0, f->k);
+    spate_out_set_bigint(f->out, 1, v);
+    spate_out_set_string(f->out, 2, f->name, f->nlen);
+    return spate_out_emit(f->out);
+}
+
+static int order_in(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out)
+{
+    enrich_t *e = state;
+    char name[64];
+    int64_t v = spate_row_get_bigint(in, 1), n = spate_value_state_get(kc, e->name, name, sizeof name);
+    if (n < 0) { /* the name is not there yet: keep the order */
+        spate_list_state_add(kc, e->pending, &v, sizeof v);
+        return SPATE_OK;
+    }
+    flush_ctx_t f = { out, name, (size_t)n, spate_row_get_bigint(in, 0) };
+    return emit_enriched(&f, &v, sizeof v);
+}
+
+static int name_in(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out)
+{
+    enrich_t *e = state;
+    spate_str_t name = spate_row_get_string(in, 1);
+    spate_value_state_set(kc, e->name, name.ptr, name.len);
+    flush_ctx_t f = { out, name.ptr, name.len, spate_row_get_bigint(in, 0) };
+    int rc = spate_list_state_get(kc, e->pending, emit_enriched, &f);
+    spate_list_state_clear(kc, e->pending);
+    return rc;
+}
+
+static void keyed_co_process_shares_state_between_inputs(void **state)
+{
+    (void)state;
+    const char *names[] = { "0,zero", "1,one", "2,two" };
+    for (int p = 1; p <= 2; p++) {
+        tu_capture_t cap;
+        tu_capture_init(&cap);
+        spate_env_t *env = spate_env_create();
+        spate_env_set_parallelism(env, p);
+        tu_seq_opts_t o = { .n = 30, .keys = 3, .parallel = true };
+        spate_schema_t *ns = spate_schema_of("k BIGINT, name STRING");
+        spate_schema_t *out = spate_schema_of("k BIGINT, v BIGINT, name STRING");
+        spate_keyed_t *orders =
+            spate_stream_key_by_field(spate_env_add_source(env, tu_seq_source(&o), "orders"), "k");
+        spate_keyed_t *people = spate_stream_key_by_field(
+            spate_env_add_source(env, spate_collection_source(ns, names, 3), "names"), "k");
+        spate_keyed_co_process_function_t fn = {
+            .open = enrich_open, .process = order_in, .process2 = name_in, .close = free
+        };
+        spate_stream_t *s =
+            spate_connected_keyed_process(spate_keyed_connect(orders, people), "enrich", &fn, out);
+        spate_stream_sink(s, tu_capture_sink(&cap), "capture");
+        assert_int_equal(spate_env_execute(env, "enrich"), SPATE_OK);
+        assert_int_equal(cap.n, 30);
+        static const char *const word[] = { "zero", "one", "two" };
+        for (size_t i = 0; i < cap.n; i++) {
+            long long k, v;
+            char name[16];
+            assert_int_equal(sscanf(strchr(cap.rows[i], '|') + 1, "%lld,%lld,%15s", &k, &v, name), 3);
+            assert_int_equal(v % 3, k);
+            assert_string_equal(name, word[k]);
+        }
+        spate_schema_release(ns);
+        spate_schema_release(out);
+        spate_env_destroy(env);
+        tu_capture_fini(&cap);
+    }
+}
+
+/* ---- CoProcessFunction (not keyed) ---- */
+
+static int co_count_open(void *ctx, const spate_task_info_t *info, void **state)
+{
+    (void)ctx;
+    (void)info;
+    *state = calloc(2, sizeof(int64_t));
+    return SPATE_OK;
+}
+
+static int co_first(void *state, const spate_row_t *in, spate_context_t *c, spate_collector_t *out)
+{
+    (void)in;
+    (void)c;
+    (void)out;
+    ((int64_t *)state)[0]++;
+    return SPATE_OK;
+}
+
+static int co_second(void *state, const spate_row_t *in, spate_context_t *c, spate_collector_t *out)
+{
+    (void)in;
+    (void)c;
+    (void)out;
+    ((int64_t *)state)[1]++;
+    return SPATE_OK;
+}
+
+static int co_end(void *state, spate_context_t *c, spate_collector_t *out)
+{
+    (void)c;
+    spate_out_set_bigint(out, 0, ((int64_t *)state)[0]);
+    spate_out_set_bigint(out, 1, ((int64_t *)state)[1]);
+    return spate_out_emit(out);
+}
+
+static void co_process_sees_each_input_apart(void **state)
+{
+    (void)state;
+    tu_capture_t cap;
+    tu_capture_init(&cap);
+    spate_env_t *env = spate_env_create();
+    tu_seq_opts_t a = { .n = 70, .keys = 1 }, b = { .n = 5, .keys = 1 };
+    spate_schema_t *out = spate_schema_of("first BIGINT, second BIGINT");
+    spate_connected_t *c = spate_stream_connect(spate_env_add_source(env, tu_seq_source(&a), "a"),
+                                                spate_env_add_source(env, tu_seq_source(&b), "b"));
+    spate_process_function_t fn = {
+        .open = co_count_open, .process = co_first, .process2 = co_second, .end_input = co_end, .close = free
+    };
+    spate_stream_sink(spate_connected_process(c, "count", &fn, out), tu_capture_sink(&cap), "capture");
+    assert_int_equal(spate_env_execute(env, "co"), SPATE_OK);
+    assert_int_equal(cap.n, 1);
+    assert_string_equal(strchr(cap.rows[0], '|') + 1, "70,5");
+    spate_schema_release(out);
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(keyed_co_process_shares_state_between_inputs),
+    cmocka_unit_test(co_process_sees_each_input_apart),
     cmocka_unit_test(state_ttl_expires_values_on_the_manual_clock),
     cmocka_unit_test(value_state_is_per_key_at_any_parallelism),
     cmocka_unit_test(list_map_aggregating_and_reducing_state),

@@ -516,7 +516,9 @@ static void end_of_input_sends_max_watermark(void **state)
     tu_capture_init(&cap);
     spate_env_t *env = spate_env_create();
     spate_env_set_parallelism(env, 2);
-    spate_process_function_t pf = { NULL, wm_open, wm_process, wm_end, wm_close };
+    spate_process_function_t pf = {
+        .open = wm_open, .process = wm_process, .end_input = wm_end, .close = wm_close
+    };
     spate_stream_t *s =
         spate_stream_process(spate_stream_rebalance(seq(env, 5000, 1, true)), "wm", &pf, NULL);
     spate_stream_sink(s, tu_capture_sink(&cap), "capture");
