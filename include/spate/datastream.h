@@ -85,6 +85,12 @@ typedef struct spate_process_function {
     int (*process2)(void *state, const spate_row_t *in, spate_context_t *c, spate_collector_t *out);
 } spate_process_function_t;
 
+/* Side outputs (Flink's OutputTag): a process function emits rows of another schema to side
+ * output `tag` (1..8) through this collector; spate_stream_side_output declares the tag's schema
+ * and gives the stream of those rows.  NULL (and the job fails) for an undeclared tag. */
+spate_collector_t *spate_context_side_output(spate_context_t *c, int tag);
+spate_stream_t *spate_stream_side_output(spate_stream_t *s, int tag, const spate_schema_t *schema);
+
 /* Context of a process function call (borrowed for the call). */
 const spate_task_info_t *spate_context_task(const spate_context_t *c);
 /* The operator's current watermark (INT64_MIN before the first one). */

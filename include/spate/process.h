@@ -76,6 +76,9 @@ int64_t spate_keyed_context_processing_time(const spate_keyed_context_t *kc);
 /* The current key's bytes (Spate's key encoding), borrowed for the call. */
 const void *spate_keyed_context_key(const spate_keyed_context_t *kc, size_t *len);
 
+/* Side output `tag` (see spate_context_side_output in datastream.h). */
+spate_collector_t *spate_keyed_context_side_output(spate_keyed_context_t *kc, int tag);
+
 void spate_timer_register_event_time(spate_keyed_context_t *kc, int64_t timestamp);
 void spate_timer_delete_event_time(spate_keyed_context_t *kc, int64_t timestamp);
 void spate_timer_register_processing_time(spate_keyed_context_t *kc, int64_t timestamp);

@@ -568,6 +568,24 @@ spate_stream_t *sp_api_side_output(spate_stream_t *s, int tag, const spate_schem
     return h;
 }
 
+spate_stream_t *spate_stream_side_output(spate_stream_t *s, int tag, const spate_schema_t *schema)
+{
+    CHECK_STREAM(s, "side output");
+    sp_node_t *n = s->env->graph.nodes[s->self];
+    if (tag < 1 || tag > SP_MAX_SIDE_OUTPUTS || !schema) {
+        sp_api_fail(s->env, SPATE_EINVAL, "side output of '%s': tag must be 1..%d and the schema given",
+                    n->name, SP_MAX_SIDE_OUTPUTS);
+        return NULL;
+    }
+    if (n->side_schema[tag] && !spate_schema_equal(n->side_schema[tag], schema)) {
+        sp_api_fail(s->env, SPATE_EINVAL, "side output %d of '%s' was declared with another schema", tag,
+                    n->name);
+        return NULL;
+    }
+    if (!n->side_schema[tag]) n->side_schema[tag] = spate_schema_acquire(schema);
+    return sp_api_side_output(s, tag, n->side_schema[tag]);
+}
+
 void sp_api_same_parallelism(spate_stream_t *s, const spate_stream_t *like)
 {
     s->env->graph.nodes[s->self]->parallelism = like->env->graph.nodes[like->self]->parallelism;

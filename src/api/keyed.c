@@ -67,6 +67,7 @@ struct kp_op {
     sp_state_backend_t *be;
     sp_timer_service_t event_timers, proc_timers;
     spate_collector_t out;
+    sp_side_outputs_t side;
     spate_keyed_context_t kc;
     spate_key_t keybuf;
     state_head_t *states;
@@ -136,6 +137,7 @@ static void kp_close(void *inst)
     sp_timers_fini(&p->event_timers);
     sp_timers_fini(&p->proc_timers);
     sp_collector_fini(&p->out);
+    sp_side_outputs_fini(&p->side);
     sp_key_fini(&p->keybuf);
     free(p);
 }
@@ -160,7 +162,8 @@ static int kp_process_batch(void *inst, int input, sp_batch_t *b)
         if (rc) return user_error(p, rc, "keyed process function");
     }
     p->out.input = NULL;
-    return sp_collector_flush(&p->out);
+    int rc = sp_collector_flush(&p->out);
+    return rc ? rc : sp_side_outputs_flush(&p->side);
 }
 
 /* Fires the timers of one domain up to `limit`, each with its key current. */
@@ -180,7 +183,8 @@ static int fire(kp_op_t *p, sp_timer_service_t *ts, int64_t limit, spate_time_do
         p->out.default_time = SPATE_NO_TIMESTAMP;
         if (rc) return user_error(p, rc, "on_timer");
     }
-    return sp_collector_flush(&p->out);
+    int rc = sp_collector_flush(&p->out);
+    return rc ? rc : sp_side_outputs_flush(&p->side);
 }
 
 static int kp_process_watermark(void *inst, int64_t wm)
@@ -202,7 +206,8 @@ static int kp_on_timer(void *inst, int64_t now)
 static int kp_end_input(void *inst)
 {
     kp_op_t *p = inst;
-    return sp_collector_flush(&p->out);
+    int rc = sp_collector_flush(&p->out);
+    return rc ? rc : sp_side_outputs_flush(&p->side);
 }
 
 static void kp_destroy(void *spec)
@@ -293,6 +298,11 @@ const void *spate_keyed_context_key(const spate_keyed_context_t *kc, size_t *len
 {
     if (len) *len = kc->klen;
     return kc->key;
+}
+
+spate_collector_t *spate_keyed_context_side_output(spate_keyed_context_t *kc, int tag)
+{
+    return sp_side_output(&kc->op->side, kc->op->ctx, tag);
 }
 
 void spate_timer_register_event_time(spate_keyed_context_t *kc, int64_t ts)

@@ -20,7 +20,14 @@
 struct spate_context {
     const spate_task_info_t *info;
     int64_t watermark;
+    sp_op_ctx_t *op;
+    sp_side_outputs_t *side;
 };
+
+spate_collector_t *spate_context_side_output(spate_context_t *c, int tag)
+{
+    return sp_side_output(c->side, c->op, tag);
+}
 
 const spate_task_info_t *spate_context_task(const spate_context_t *c)
 {
@@ -47,6 +54,7 @@ typedef struct rowfn {
     spate_collector_t out;
     void *state; /* process function instance state */
     spate_context_t pctx;
+    sp_side_outputs_t side;
     uint32_t *keep;
 } rowfn_t;
 
@@ -58,6 +66,8 @@ static int rowfn_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
     r->ctx = ctx;
     r->pctx.info = &ctx->info;
     r->pctx.watermark = SP_WATERMARK_MIN;
+    r->pctx.op = ctx;
+    r->pctx.side = &r->side;
     const spate_schema_t *schema = ctx->out_schema ? ctx->out_schema : ctx->in_schema[0];
     sp_collector_init(&r->out, schema, SP_BATCH_CAPACITY, sp_output_sink_fn, ctx->out, ctx->error);
     r->state = s->process.ctx;
@@ -79,6 +89,7 @@ static void rowfn_close(void *inst)
     rowfn_t *r = inst;
     if (r->spec->kind == SP_ROWFN_PROCESS && r->spec->process.close) r->spec->process.close(r->state);
     sp_collector_fini(&r->out);
+    sp_side_outputs_fini(&r->side);
     free(r->keep);
     free(r);
 }
@@ -142,7 +153,8 @@ static int rowfn_process_batch(void *inst, int input, sp_batch_t *b)
     }
     r->out.input = NULL;
     if (rc) return err->code ? err->code : rc;
-    return sp_collector_flush(&r->out);
+    rc = sp_collector_flush(&r->out);
+    return rc ? rc : sp_side_outputs_flush(&r->side);
 }
 
 static int rowfn_watermark(void *inst, int64_t wm)
@@ -150,6 +162,7 @@ static int rowfn_watermark(void *inst, int64_t wm)
     rowfn_t *r = inst;
     r->pctx.watermark = wm;
     int rc = sp_collector_flush(&r->out);
+    if (rc == SPATE_OK) rc = sp_side_outputs_flush(&r->side);
     return rc ? rc : sp_output_push_watermark(r->ctx->out, wm);
 }
 
@@ -161,7 +174,8 @@ static int rowfn_end_input(void *inst)
         if (rc)
             return r->ctx->error->code ? r->ctx->error->code : user_failed(r->ctx->error, rc, "end_input");
     }
-    return sp_collector_flush(&r->out);
+    int rc = sp_collector_flush(&r->out);
+    return rc ? rc : sp_side_outputs_flush(&r->side);
 }
 
 static void rowfn_destroy(void *spec)

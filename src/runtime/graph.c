@@ -18,6 +18,7 @@ void sp_graph_fini(sp_graph_t *g)
         if (n->source) spate_source_destroy(n->source);
         if (n->vt && n->vt->destroy_spec) n->vt->destroy_spec(n->spec);
         spate_schema_release(n->out_schema);
+        for (int k = 0; k <= SP_MAX_SIDE_OUTPUTS; k++) spate_schema_release(n->side_schema[k]);
         free(n->name);
         free(n->uid);
         free(n);

@@ -303,6 +303,7 @@ static void build_tasks(sp_job_t *job, const sp_edge_t *edges, const char *name)
                 op->ctx.out_schema = n->out_schema;
                 op->ctx.timer_at = INT64_MAX;
                 op->ctx.clock = job->clock;
+                op->ctx.side_schema = n->side_schema;
                 if (n->source) t->source = n->source;
             }
         }

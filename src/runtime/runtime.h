@@ -33,8 +33,9 @@
 #include "common/config.h"
 #include "types/types.h"
 
-#define SP_WATERMARK_MIN INT64_MIN
-#define SP_WATERMARK_MAX INT64_MAX
+#define SP_WATERMARK_MIN    INT64_MIN
+#define SP_WATERMARK_MAX    INT64_MAX
+#define SP_MAX_SIDE_OUTPUTS 8 /* user side output tags 1..8 per operator */
 
 /* ---- operators ---- */
 
@@ -53,7 +54,8 @@ typedef struct sp_op_ctx {
      * sp_op_ctx_now) and its on_timer hook runs on the task's thread once that time has come
      * (then timer_at is reset to INT64_MAX; the hook may set it again). */
     int64_t timer_at;
-    const spate_clock_t *clock; /* processing time; NULL = wall clock */
+    const spate_clock_t *clock;         /* processing time; NULL = wall clock */
+    spate_schema_t *const *side_schema; /* the node's declared side outputs, by tag */
 } sp_op_ctx_t;
 
 /* The task's processing-time clock, in milliseconds. */
@@ -95,6 +97,20 @@ int sp_output_push_status(sp_output_t *out, bool idle);
 /* Rows for side output `tag` (> 0; Flink's OutputTag): only consumers of that side output get
  * them.  Watermarks, statuses, barriers and end of input go to every consumer. */
 int sp_output_push_side(sp_output_t *out, int tag, sp_batch_t *batch);
+/* An operator's collectors for user side outputs, created on first use (tag 1..SP_MAX_SIDE_OUTPUTS,
+ * schema declared on the node with spate_stream_side_output). */
+typedef struct sp_side_outputs {
+    spate_collector_t *c[SP_MAX_SIDE_OUTPUTS + 1];
+    int tag[SP_MAX_SIDE_OUTPUTS + 1];
+    struct sp_side_sink {
+        sp_output_t *out;
+        int tag;
+    } sink[SP_MAX_SIDE_OUTPUTS + 1];
+} sp_side_outputs_t;
+/* The collector of side output `tag`, or NULL (with an error in ctx->error) when undeclared. */
+spate_collector_t *sp_side_output(sp_side_outputs_t *s, sp_op_ctx_t *ctx, int tag);
+int sp_side_outputs_flush(sp_side_outputs_t *s);
+void sp_side_outputs_fini(sp_side_outputs_t *s);
 /* A collector sink (sp_batch_sink_fn) that pushes to an sp_output_t target. */
 int sp_output_sink_fn(void *out, sp_batch_t *batch);
 
@@ -163,7 +179,8 @@ typedef struct sp_node {
     spate_source_t *source;   /* source nodes */
     const sp_op_vtable_t *vt; /* other nodes */
     void *spec;
-    spate_schema_t *out_schema; /* NULL for sinks */
+    spate_schema_t *out_schema;                           /* NULL for sinks */
+    spate_schema_t *side_schema[SP_MAX_SIDE_OUTPUTS + 1]; /* declared user side outputs (tag 1..) */
     int ninputs;
     bool is_sink;
 } sp_node_t;

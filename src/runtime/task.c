@@ -156,6 +156,50 @@ int sp_output_push_side(sp_output_t *out, int tag, sp_batch_t *b)
     return push_tagged(out, tag, b);
 }
 
+static int side_sink_fn(void *target, sp_batch_t *b)
+{
+    struct sp_side_sink *s = target;
+    return sp_output_push_side(s->out, s->tag, b);
+}
+
+spate_collector_t *sp_side_output(sp_side_outputs_t *s, sp_op_ctx_t *ctx, int tag)
+{
+    if (tag < 1 || tag > SP_MAX_SIDE_OUTPUTS || !ctx->side_schema || !ctx->side_schema[tag]) {
+        sp_error_set(ctx->error, SPATE_EINVAL,
+                     "side output %d of '%s' has no schema: declare it with spate_stream_side_output", tag,
+                     ctx->info.operator_name);
+        return NULL;
+    }
+    if (!s->c[tag]) {
+        s->c[tag] = sp_xmalloc(sizeof *s->c[tag]);
+        s->sink[tag].out = ctx->out;
+        s->sink[tag].tag = tag;
+        sp_collector_init(s->c[tag], ctx->side_schema[tag], SP_BATCH_CAPACITY, side_sink_fn, &s->sink[tag],
+                          ctx->error);
+    }
+    return s->c[tag];
+}
+
+int sp_side_outputs_flush(sp_side_outputs_t *s)
+{
+    for (int t = 1; t <= SP_MAX_SIDE_OUTPUTS; t++)
+        if (s->c[t]) {
+            int rc = sp_collector_flush(s->c[t]);
+            if (rc) return rc;
+        }
+    return SPATE_OK;
+}
+
+void sp_side_outputs_fini(sp_side_outputs_t *s)
+{
+    for (int t = 1; t <= SP_MAX_SIDE_OUTPUTS; t++)
+        if (s->c[t]) {
+            sp_collector_fini(s->c[t]);
+            free(s->c[t]);
+            s->c[t] = NULL;
+        }
+}
+
 int sp_output_sink_fn(void *out, sp_batch_t *batch)
 {
     return sp_output_push_batch(out, batch);

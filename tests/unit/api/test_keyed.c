@@ -620,7 +620,80 @@ static void co_process_sees_each_input_apart(void **state)
     tu_capture_fini(&cap);
 }
 
+/* ---- side outputs ---- */
+
+static int split_odd(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out)
+{
+    (void)state;
+    int64_t v = spate_row_get_bigint(in, 1);
+    if (v % 2 == 0) return spate_out_emit_row(out, in);
+    spate_collector_t *odd = spate_keyed_context_side_output(kc, 2);
+    if (!odd) return SPATE_EINVAL;
+    spate_out_set_string(odd, 0, "odd", 3);
+    spate_out_set_bigint(odd, 1, v);
+    return spate_out_emit(odd);
+}
+
+static int to_tag_3(void *state, const spate_row_t *in, spate_context_t *c, spate_collector_t *out)
+{
+    (void)state;
+    (void)out;
+    spate_collector_t *side = spate_context_side_output(c, 3);
+    if (!side) return SPATE_EINVAL;
+    return spate_out_emit_row(side, in);
+}
+
+static void side_outputs_carry_rows_of_their_own_schema(void **state)
+{
+    (void)state;
+    tu_capture_t main_cap, odd_cap;
+    tu_capture_init(&main_cap);
+    tu_capture_init(&odd_cap);
+    spate_env_t *env = spate_env_create();
+    spate_env_set_parallelism(env, 2);
+    tu_seq_opts_t o = { .n = 100, .keys = 4, .parallel = true };
+    spate_schema_t *odd = spate_schema_of("what STRING, v BIGINT");
+    spate_keyed_process_function_t fn = { .process = split_odd };
+    spate_stream_t *s = spate_keyed_process(
+        spate_stream_key_by_field(spate_env_add_source(env, tu_seq_source(&o), "seq"), "k"), "split", &fn,
+        NULL);
+    spate_stream_sink(s, tu_capture_sink(&main_cap), "even");
+    spate_stream_sink(spate_stream_rebalance(spate_stream_side_output(s, 2, odd)), tu_capture_sink(&odd_cap),
+                      "odd");
+    assert_int_equal(spate_env_execute(env, "sides"), SPATE_OK);
+    assert_int_equal(main_cap.n, 50);
+    assert_int_equal(odd_cap.n, 50);
+    for (size_t i = 0; i < odd_cap.n; i++) assert_non_null(strstr(odd_cap.rows[i], "|odd,"));
+    spate_env_destroy(env);
+    tu_capture_fini(&main_cap);
+    tu_capture_fini(&odd_cap);
+
+    /* a plain process function, and a tag nobody declared */
+    for (int declare = 1; declare >= 0; declare--) {
+        tu_capture_init(&main_cap);
+        env = spate_env_create();
+        spate_process_function_t pf = { .process = to_tag_3 };
+        s = spate_stream_process(spate_env_add_source(env, tu_seq_source(&o), "seq"), "side", &pf, NULL);
+        spate_stream_sink(s, spate_blackhole_sink(), "main");
+        if (declare)
+            spate_stream_sink(spate_stream_side_output(s, 3, spate_stream_schema(s)),
+                              tu_capture_sink(&main_cap), "side");
+        int rc = spate_env_execute(env, "plain");
+        if (declare) {
+            assert_int_equal(rc, SPATE_OK);
+            assert_int_equal(main_cap.n, 100);
+        } else {
+            assert_int_equal(rc, SPATE_EINVAL);
+            assert_non_null(strstr(spate_env_error(env), "side output 3 of 'side' has no schema"));
+        }
+        spate_env_destroy(env);
+        tu_capture_fini(&main_cap);
+    }
+    spate_schema_release(odd);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(side_outputs_carry_rows_of_their_own_schema),
     cmocka_unit_test(keyed_co_process_shares_state_between_inputs),
     cmocka_unit_test(co_process_sees_each_input_apart),
     cmocka_unit_test(state_ttl_expires_values_on_the_manual_clock),
