@@ -65,6 +65,14 @@ typedef struct spate_aggregate_function {
                 spate_collector_t *out);
 } spate_aggregate_function_t;
 
+/*
+ * A process window function (Flink's ProcessWindowFunction): called once per firing with all the
+ * window's rows (borrowed for the call, in arrival order per merged session) and the window.
+ * The operator keeps every row of every open window, so prefer an aggregate function where one fits.
+ */
+typedef int (*spate_window_process_fn)(void *ctx, const spate_window_t *w, const spate_row_t *rows, size_t n,
+                                       spate_collector_t *out);
+
 typedef struct spate_windowed spate_windowed_t;
 
 spate_windowed_t *spate_keyed_window(spate_keyed_t *k, spate_window_assigner_t assigner);
@@ -72,6 +80,8 @@ spate_windowed_t *spate_windowed_allowed_lateness(spate_windowed_t *w, int64_t a
 spate_stream_t *spate_windowed_aggregate(spate_windowed_t *w, const char *name,
                                          const spate_aggregate_function_t *fn,
                                          const spate_schema_t *out_schema);
+spate_stream_t *spate_windowed_process(spate_windowed_t *w, const char *name, spate_window_process_fn fn,
+                                       void *ctx, const spate_schema_t *out_schema);
 /* The late records of a windowed aggregation (its input's schema), as Flink's sideOutputLateData. */
 spate_stream_t *spate_window_late_data(spate_stream_t *windowed);
 

@@ -4,7 +4,8 @@
  * late data to side output 1.  Semantics in include/spate/window.h.
  *
  * State (in the state backend, namespace = the window as 16 bytes):
- *   "acc"      per key and window: [accumulator][the window's first row, row-encoded]
+ *   "acc"      per key and window: [accumulator][the window's first row, row-encoded], or for a
+ *              process window function all its rows: ([u32 length][row-encoded row])...
  *   "sessions" per key (no namespace): the key's open session windows, (start, end) pairs
  * Timers (event time) per key and window, on the timer service with the
  * window appended to the key: at end - 1 the window fires, at end - 1 +
@@ -48,7 +49,9 @@ typedef struct win_spec {
     sp_key_selector_t key;
     spate_window_assigner_t assigner;
     int64_t lateness;
-    spate_aggregate_function_t fn;
+    spate_aggregate_function_t fn; /* acc_size 0 when process is set */
+    spate_window_process_fn process;
+    void *process_ctx;
 } win_spec_t;
 
 typedef struct win_op {
@@ -178,10 +181,46 @@ static void reserve_val(win_op_t *w, size_t n)
     w->val = sp_xrealloc(w->val, w->valcap);
 }
 
+/* Process window function: decodes the window's rows and hands them over at once. */
+static int emit_all(win_op_t *w, const spate_window_t *win, const uint8_t *value, size_t len)
+{
+    size_t n = 0;
+    for (size_t at = 0; at + 4 <= len; n++) {
+        uint32_t l;
+        memcpy(&l, value + at, 4);
+        at += 4 + l;
+    }
+    sp_batch_t *b = sp_batch_create(w->ctx->in_schema[0], (uint32_t)(n ? n : 1));
+    b->scratch = true;
+    spate_row_t *rows = sp_xmalloc(sizeof *rows * (n ? n : 1));
+    int rc = SPATE_OK;
+    size_t i = 0;
+    for (size_t at = 0; rc == SPATE_OK && at + 4 <= len; i++) {
+        uint32_t l;
+        memcpy(&l, value + at, 4);
+        rc = sp_row_decode_append(b, value + at + 4, l, w->ctx->error);
+        rows[i] = (spate_row_t){ b, (uint32_t)i };
+        at += 4 + l;
+    }
+    if (rc == SPATE_OK) {
+        w->out.default_time = win->end - 1;
+        rc = w->spec->process(w->spec->process_ctx, win, rows, n, &w->out);
+        w->out.default_time = SPATE_NO_TIMESTAMP;
+        if (rc && !w->ctx->error->code)
+            sp_error_set(w->ctx->error, rc > 0 ? SPATE_EUSER : rc, "process window function returned %d", rc);
+        if (rc) rc = w->ctx->error->code;
+    }
+    sp_collector_settle(&w->out); /* rows of the scratch batch may not be borrowed */
+    free(rows);
+    sp_batch_release(b);
+    return rc;
+}
+
 /* Emits the result of window `win` of the current key from its stored value. */
 static int emit(win_op_t *w, const spate_window_t *win, const uint8_t *value, size_t len)
 {
     const spate_aggregate_function_t *fn = &w->spec->fn;
+    if (w->spec->process) return emit_all(w, win, value, len);
     w->first->count = 0;
     int rc = sp_row_decode_append(w->first, value + fn->acc_size, len - fn->acc_size, w->ctx->error);
     if (rc) return rc;
@@ -202,6 +241,19 @@ static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row
     size_t len;
     const uint8_t *old = load(w, win, &len);
     size_t n;
+    if (w->spec->process) { /* keep the row: [u32 length][row] appended */
+        size_t rl = sp_row_encode(row, NULL, 0), have = old ? len : 0;
+        reserve_val(w, have + 4 + rl);
+        if (old) memcpy(w->val, old, len);
+        uint32_t l = (uint32_t)rl;
+        memcpy(w->val + have, &l, 4);
+        sp_row_encode(row, w->val + have + 4, rl);
+        n = have + 4 + rl;
+        if (!old) register_timers(w, win);
+        store(w, win, w->val, n);
+        if (win->end - 1 <= w->watermark) return emit(w, win, w->val, n);
+        return SPATE_OK;
+    }
     if (old) {
         reserve_val(w, len);
         memcpy(w->val, old, len);
@@ -267,6 +319,10 @@ static int add_to_session(win_op_t *w, int64_t ts, const spate_row_t *row, bool 
                 memcpy(merged, v, len);
                 mlen = len;
                 first_start = wins[i].start;
+            } else if (w->spec->process) { /* all rows of both sessions */
+                merged = sp_xrealloc(merged, mlen + len);
+                memcpy(merged + mlen, v, len);
+                mlen += len;
             } else {
                 memcpy(w->acc2, v, fn->acc_size);
                 if (fn->merge) fn->merge(fn->ctx, merged, w->acc2);
@@ -453,6 +509,24 @@ spate_stream_t *spate_windowed_aggregate(spate_windowed_t *w, const char *name,
     spec->lateness = w->lateness;
     spec->fn = *fn;
     return sp_api_add_operator(&w->keyed->s, name, "Window", &win_vt, spec, out_schema);
+}
+
+spate_stream_t *spate_windowed_process(spate_windowed_t *w, const char *name, spate_window_process_fn fn,
+                                       void *ctx, const spate_schema_t *out_schema)
+{
+    if (!w) return NULL;
+    if (!fn || !out_schema) {
+        sp_api_fail(w->keyed->s.env, SPATE_EINVAL,
+                    "process window '%s': needs a function and an output schema", name ? name : "");
+        return NULL;
+    }
+    win_spec_t *spec = sp_xcalloc(1, sizeof *spec);
+    spec->key = w->keyed->s.inputs[0].key;
+    spec->assigner = w->assigner;
+    spec->lateness = w->lateness;
+    spec->process = fn;
+    spec->process_ctx = ctx;
+    return sp_api_add_operator(&w->keyed->s, name, "ProcessWindow", &win_vt, spec, out_schema);
 }
 
 spate_stream_t *spate_window_late_data(spate_stream_t *windowed)

@@ -159,6 +159,61 @@ static void allowed_lateness_refires_and_later_records_go_to_late_data(void **st
           "a,0,1000,1\na,0,1000,2\na,1000,2000,1\na,3000,4000,1\n", "a,600\n");
 }
 
+/* A process window function sees every row of the window at once. */
+static int summarize(void *ctx, const spate_window_t *w, const spate_row_t *rows, size_t n,
+                     spate_collector_t *out)
+{
+    (void)ctx;
+    int64_t sum = 0;
+    for (size_t i = 0; i < n; i++) sum += spate_row_get_bigint(&rows[i], 1);
+    spate_out_copy_field(out, 0, &rows[0], 0);
+    spate_out_set_bigint(out, 1, w->start);
+    spate_out_set_bigint(out, 2, (int64_t)n);
+    spate_out_set_bigint(out, 3, sum);
+    return spate_out_emit(out);
+}
+
+static char *run_process_windows(const char *const *rows, size_t n, spate_window_assigner_t a, int p)
+{
+    static int64_t bound = 0;
+    tu_capture_t cap;
+    tu_capture_init(&cap);
+    spate_env_t *env = spate_env_create();
+    spate_env_set_parallelism(env, p);
+    spate_schema_t *in = spate_schema_of("k STRING NOT NULL, ts BIGINT NOT NULL");
+    spate_schema_t *out = spate_schema_of("k STRING, start BIGINT, n BIGINT, sum BIGINT");
+    spate_watermark_generator_t g = {
+        .ctx = &bound, .create = gen_create, .destroy = free, .on_event = gen_on_event
+    };
+    spate_stream_t *s = spate_env_add_source_with_watermarks(
+        env, spate_collection_source(in, rows, n),
+        spate_watermark_with_timestamp_field(spate_watermark_for_generator(&g), "ts"), "rows");
+    s = spate_windowed_process(spate_keyed_window(spate_stream_key_by_field(s, "k"), a), "summary", summarize,
+                               NULL, out);
+    spate_stream_sink(s, tu_capture_sink(&cap), "results");
+    assert_int_equal(spate_env_execute(env, "process"), SPATE_OK);
+    char *got = tu_capture_sorted(&cap, true);
+    spate_schema_release(in);
+    spate_schema_release(out);
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+    return got;
+}
+
+static void process_window_functions_see_all_rows(void **state)
+{
+    (void)state;
+    const char *rows[] = { "a,10", "b,20", "a,30", "a,1010", "b,1500", "b,1600" };
+    for (int p = 1; p <= 2; p++) {
+        char *got = run_process_windows(rows, 6, spate_tumbling_windows(1000, 0), p);
+        assert_string_equal(got, "a,0,2,40\na,1000,1,1010\nb,0,1,20\nb,1000,2,3100\n");
+        free(got);
+        got = run_process_windows(rows, 6, spate_session_windows(1000), p); /* a: 10..1010 one session */
+        assert_string_equal(got, "a,10,3,1050\nb,1500,2,3100\nb,20,1,20\n");
+        free(got);
+    }
+}
+
 static void windows_need_event_timestamps(void **state)
 {
     (void)state;
@@ -189,6 +244,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sliding_windows_count_each_record_in_every_window),
     cmocka_unit_test(sessions_merge_also_when_a_late_record_bridges_two),
     cmocka_unit_test(allowed_lateness_refires_and_later_records_go_to_late_data),
+    cmocka_unit_test(process_window_functions_see_all_rows),
     cmocka_unit_test(windows_need_event_timestamps),
 };
 
