@@ -34,7 +34,8 @@ typedef struct spate_window {
 typedef enum spate_window_kind {
     SPATE_WINDOW_TUMBLING = 1,
     SPATE_WINDOW_SLIDING,
-    SPATE_WINDOW_SESSION
+    SPATE_WINDOW_SESSION,
+    SPATE_WINDOW_COUNT
 } spate_window_kind_t;
 
 /* A window assigner (plain value). */
@@ -46,6 +47,11 @@ typedef struct spate_window_assigner {
 spate_window_assigner_t spate_tumbling_windows(int64_t size_ms, int64_t offset_ms);
 spate_window_assigner_t spate_sliding_windows(int64_t size_ms, int64_t slide_ms, int64_t offset_ms);
 spate_window_assigner_t spate_session_windows(int64_t gap_ms);
+/* Count windows (Flink's countWindow): per key, fire every `slide` rows over the last `size` rows
+ * (slide 0 = size: tumbling, the rows are then purged).  No timestamps needed; the window passed
+ * to functions is the global one [INT64_MIN, INT64_MAX); rows left over at end of input do not
+ * fire, as in Flink.  Sliding count windows need a process window function. */
+spate_window_assigner_t spate_count_windows(int64_t size, int64_t slide);
 
 /*
  * Incremental aggregation (Flink's AggregateFunction with a window function

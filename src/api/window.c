@@ -39,6 +39,12 @@ spate_window_assigner_t spate_sliding_windows(int64_t size_ms, int64_t slide_ms,
     return a;
 }
 
+spate_window_assigner_t spate_count_windows(int64_t size, int64_t slide)
+{
+    spate_window_assigner_t a = { SPATE_WINDOW_COUNT, size, slide > 0 ? slide : size, 0, 0 };
+    return a;
+}
+
 spate_window_assigner_t spate_session_windows(int64_t gap_ms)
 {
     spate_window_assigner_t a = { SPATE_WINDOW_SESSION, 0, 0, 0, gap_ms };
@@ -58,7 +64,7 @@ typedef struct win_op {
     const win_spec_t *spec;
     sp_op_ctx_t *ctx;
     sp_state_backend_t *be;
-    int acc_state, sessions_state;
+    int acc_state, sessions_state, count_state;
     sp_timer_service_t timers;
     spate_collector_t out, late;
     spate_key_t key;
@@ -86,6 +92,7 @@ static int win_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
     w->be = sp_heap_backend_create();
     w->acc_state = sp_state_id(w->be, "acc");
     w->sessions_state = sp_state_id(w->be, "sessions");
+    w->count_state = sp_state_id(w->be, "count");
     sp_timers_init(&w->timers);
     sp_collector_init(&w->out, ctx->out_schema, SP_BATCH_CAPACITY, sp_output_sink_fn, ctx->out, ctx->error);
     sp_collector_init(&w->late, ctx->in_schema[0], SP_BATCH_CAPACITY, late_sink, ctx->out, ctx->error);
@@ -264,7 +271,8 @@ static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row
         if (fn->create) fn->create(fn->ctx, w->val);
         sp_row_encode(row, w->val + fn->acc_size, rl);
         n = fn->acc_size + rl;
-        register_timers(w, win);
+        if (w->spec->assigner.kind != SPATE_WINDOW_COUNT)
+            register_timers(w, win); /* count windows: by count */
     }
     int rc = fn->add(fn->ctx, w->val, row);
     if (rc)
@@ -352,6 +360,60 @@ static int add_to_session(win_op_t *w, int64_t ts, const spate_row_t *row, bool 
     return add_to_window(w, &m, row);
 }
 
+/* Count windows: one global window per key; "count" holds the rows seen since the last purge. */
+static int add_to_count(win_op_t *w, const spate_row_t *row)
+{
+    const spate_window_assigner_t *a = &w->spec->assigner;
+    const spate_window_t g = { INT64_MIN, INT64_MAX };
+    size_t len;
+    int64_t seen = 0;
+    const uint8_t *c =
+        sp_state_get(w->be, w->count_state, w->key_group, w->key.buf, w->key.len, NULL, 0, &len);
+    if (c) memcpy(&seen, c, 8);
+    seen++;
+    int rc = SPATE_OK;
+    if (w->spec->process) {
+        /* append the row, then evict from the front beyond `size` rows */
+        const uint8_t *old = load(w, &g, &len);
+        size_t rl = sp_row_encode(row, NULL, 0), have = old ? len : 0;
+        reserve_val(w, have + 4 + rl);
+        if (old) memcpy(w->val, old, len);
+        uint32_t l = (uint32_t)rl;
+        memcpy(w->val + have, &l, 4);
+        sp_row_encode(row, w->val + have + 4, rl);
+        size_t n = have + 4 + rl, from = 0, rows = 0;
+        for (size_t at = 0; at + 4 <= n; rows++) {
+            memcpy(&l, w->val + at, 4);
+            at += 4 + l;
+        }
+        for (; rows > (size_t)a->size; rows--) {
+            memcpy(&l, w->val + from, 4);
+            from += 4 + l;
+        }
+        memmove(w->val, w->val + from, n - from);
+        n -= from;
+        store(w, &g, w->val, n);
+        if (seen % a->slide == 0) rc = emit(w, &g, w->val, n);
+    } else {
+        rc = add_to_window(w, &g, row); /* fires only by count, below */
+    }
+    if (rc) return rc;
+    if (a->slide == a->size && seen == a->size) { /* tumbling: fire (aggregates) and purge */
+        if (!w->spec->process) {
+            const uint8_t *v = load(w, &g, &len);
+            if (v) {
+                reserve_val(w, len);
+                memcpy(w->val, v, len);
+                rc = emit(w, &g, w->val, len);
+            }
+        }
+        drop(w, &g);
+        seen = 0;
+    }
+    sp_state_put(w->be, w->count_state, w->key_group, w->key.buf, w->key.len, NULL, 0, &seen, 8);
+    return rc;
+}
+
 static int win_process_batch(void *inst, int input, sp_batch_t *b)
 {
     win_op_t *w = inst;
@@ -363,6 +425,15 @@ static int win_process_batch(void *inst, int input, sp_batch_t *b)
     for (uint32_t i = 0; i < b->count; i++) {
         row.index = i;
         int64_t ts = b->timestamps[i];
+        if (a->kind == SPATE_WINDOW_COUNT) {
+            int rc = sp_key_compute(&s->key, &row, &w->key, w->ctx->error);
+            if (rc == SPATE_OK) {
+                w->key_group = sp_key_group(w->key.buf, w->key.len, maxp);
+                rc = add_to_count(w, &row);
+            }
+            if (rc) return rc;
+            continue;
+        }
         if (ts == SPATE_NO_TIMESTAMP)
             return sp_error_set(w->ctx->error, SPATE_EINVAL,
                                 "a record without an event timestamp reached an event-time window: assign "
@@ -471,7 +542,8 @@ static const sp_op_vtable_t win_vt = { .kind = "window",
 spate_windowed_t *spate_keyed_window(spate_keyed_t *k, spate_window_assigner_t assigner)
 {
     if (!k) return NULL;
-    bool ok = assigner.kind == SPATE_WINDOW_SESSION ? assigner.gap > 0
+    bool ok = assigner.kind == SPATE_WINDOW_COUNT     ? assigner.size > 0 && assigner.slide > 0
+              : assigner.kind == SPATE_WINDOW_SESSION ? assigner.gap > 0
               : assigner.kind == SPATE_WINDOW_TUMBLING
                   ? assigner.size > 0
                   : assigner.kind == SPATE_WINDOW_SLIDING && assigner.size > 0 && assigner.slide > 0;
@@ -500,6 +572,12 @@ spate_stream_t *spate_windowed_aggregate(spate_windowed_t *w, const char *name,
     spate_env_t *env = w->keyed->s.env;
     if (!fn || !fn->add || !fn->emit || !out_schema) {
         sp_api_fail(env, SPATE_EINVAL, "window aggregate '%s': needs add, emit and an output schema",
+                    name ? name : "");
+        return NULL;
+    }
+    if (w->assigner.kind == SPATE_WINDOW_COUNT && w->assigner.slide != w->assigner.size) {
+        sp_api_fail(env, SPATE_EINVAL,
+                    "window aggregate '%s': sliding count windows need a process window function",
                     name ? name : "");
         return NULL;
     }

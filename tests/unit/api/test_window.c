@@ -9,6 +9,7 @@
 
 #include <spate/spate.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,6 +174,20 @@ static int summarize(void *ctx, const spate_window_t *w, const spate_row_t *rows
     return spate_out_emit(out);
 }
 
+/* As summarize, for rows (k BIGINT, v BIGINT): key, start, row count, sum of v. */
+static int summarize_v(void *ctx, const spate_window_t *w, const spate_row_t *rows, size_t n,
+                       spate_collector_t *out)
+{
+    (void)ctx;
+    int64_t sum = 0;
+    for (size_t i = 0; i < n; i++) sum += spate_row_get_bigint(&rows[i], 1);
+    spate_out_copy_field(out, 0, &rows[0], 0);
+    spate_out_set_bigint(out, 1, w->start);
+    spate_out_set_bigint(out, 2, (int64_t)n);
+    spate_out_set_bigint(out, 3, sum);
+    return spate_out_emit(out);
+}
+
 static char *run_process_windows(const char *const *rows, size_t n, spate_window_assigner_t a, int p)
 {
     static int64_t bound = 0;
@@ -214,6 +229,60 @@ static void process_window_functions_see_all_rows(void **state)
     }
 }
 
+/* Count windows need no timestamps: tumbling (aggregate, purged) and sliding (process, last n rows). */
+static void count_windows_fire_by_count(void **state)
+{
+    (void)state;
+    for (int p = 1; p <= 2; p++) {
+        tu_capture_t cap, slide;
+        tu_capture_init(&cap);
+        tu_capture_init(&slide);
+        spate_env_t *env = spate_env_create();
+        spate_env_set_parallelism(env, p);
+        tu_seq_opts_t o = { .n = 23, .keys = 2, .parallel = false }; /* k=0: 12 rows, k=1: 11 rows */
+        spate_stream_t *s = spate_env_add_source(env, tu_seq_source(&o), "seq");
+        spate_schema_t *out = spate_schema_of("k BIGINT, start BIGINT, end_ BIGINT, n BIGINT");
+        spate_schema_t *sum = spate_schema_of("k BIGINT, start BIGINT, n BIGINT, sum BIGINT");
+        spate_aggregate_function_t fn = {
+            .acc_size = 8, .create = count_create, .add = count_add, .emit = count_emit
+        };
+        spate_keyed_t *k = spate_stream_key_by_field(s, "k");
+        spate_stream_sink(
+            spate_windowed_aggregate(spate_keyed_window(k, spate_count_windows(5, 0)), "c", &fn, out),
+            tu_capture_sink(&cap), "tumbling");
+        spate_stream_sink(spate_windowed_process(spate_keyed_window(k, spate_count_windows(3, 2)), "s",
+                                                 summarize_v, NULL, sum),
+                          tu_capture_sink(&slide), "sliding");
+        assert_int_equal(spate_env_execute(env, "count"), SPATE_OK);
+        /* tumbling 5: k=0 fires twice (rows 10 left over, not fired), k=1 twice */
+        char *got = tu_capture_sorted(&cap, true);
+        assert_string_equal(got, "0,-9223372036854775808,9223372036854775807,5\n"
+                                 "0,-9223372036854775808,9223372036854775807,5\n"
+                                 "1,-9223372036854775808,9223372036854775807,5\n"
+                                 "1,-9223372036854775808,9223372036854775807,5\n");
+        free(got);
+        /* sliding 3 every 2 for k=1 (v = 1, 3, 5, ...): after 2 rows [1,3], after 4 [3,5,7], ... */
+        size_t k1 = 0;
+        for (size_t i = 0; i < slide.n; i++) {
+            long long kk, start, n, total;
+            assert_int_equal(
+                sscanf(strchr(slide.rows[i], '|') + 1, "%lld,%lld,%lld,%lld", &kk, &start, &n, &total), 4);
+            if (kk != 1) continue;
+            k1++;
+            if (n == 2)
+                assert_int_equal(total, 1 + 3);
+            else
+                assert_int_equal(n, 3);
+        }
+        assert_int_equal(k1, 5); /* 11 rows: fires after 2, 4, 6, 8, 10 */
+        spate_schema_release(out);
+        spate_schema_release(sum);
+        spate_env_destroy(env);
+        tu_capture_fini(&cap);
+        tu_capture_fini(&slide);
+    }
+}
+
 static void windows_need_event_timestamps(void **state)
 {
     (void)state;
@@ -245,6 +314,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(sessions_merge_also_when_a_late_record_bridges_two),
     cmocka_unit_test(allowed_lateness_refires_and_later_records_go_to_late_data),
     cmocka_unit_test(process_window_functions_see_all_rows),
+    cmocka_unit_test(count_windows_fire_by_count),
     cmocka_unit_test(windows_need_event_timestamps),
 };
 
