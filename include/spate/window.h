@@ -42,11 +42,18 @@ typedef enum spate_window_kind {
 typedef struct spate_window_assigner {
     spate_window_kind_t kind;
     int64_t size, slide, offset, gap;
+    bool processing_time; /* windows on the processing-time clock instead of event time */
 } spate_window_assigner_t;
 
 spate_window_assigner_t spate_tumbling_windows(int64_t size_ms, int64_t offset_ms);
 spate_window_assigner_t spate_sliding_windows(int64_t size_ms, int64_t slide_ms, int64_t offset_ms);
 spate_window_assigner_t spate_session_windows(int64_t gap_ms);
+/* Processing-time windows: a row belongs to the window of the time it arrives (the job's clock,
+ * see spate_env_set_clock); a window fires when the clock passes its end - 1.  No lateness.  As
+ * in Flink, windows still open when the input ends do not fire. */
+spate_window_assigner_t spate_tumbling_processing_time_windows(int64_t size_ms, int64_t offset_ms);
+spate_window_assigner_t spate_sliding_processing_time_windows(int64_t size_ms, int64_t slide_ms,
+                                                              int64_t offset_ms);
 /* Count windows (Flink's countWindow): per key, fire every `slide` rows over the last `size` rows
  * (slide 0 = size: tumbling, the rows are then purged).  No timestamps needed; the window passed
  * to functions is the global one [INT64_MIN, INT64_MAX); rows left over at end of input do not

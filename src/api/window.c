@@ -29,25 +29,40 @@ struct spate_windowed {
 
 spate_window_assigner_t spate_tumbling_windows(int64_t size_ms, int64_t offset_ms)
 {
-    spate_window_assigner_t a = { SPATE_WINDOW_TUMBLING, size_ms, size_ms, offset_ms, 0 };
+    spate_window_assigner_t a = { SPATE_WINDOW_TUMBLING, size_ms, size_ms, offset_ms, 0, false };
     return a;
 }
 
 spate_window_assigner_t spate_sliding_windows(int64_t size_ms, int64_t slide_ms, int64_t offset_ms)
 {
-    spate_window_assigner_t a = { SPATE_WINDOW_SLIDING, size_ms, slide_ms, offset_ms, 0 };
+    spate_window_assigner_t a = { SPATE_WINDOW_SLIDING, size_ms, slide_ms, offset_ms, 0, false };
     return a;
 }
 
 spate_window_assigner_t spate_count_windows(int64_t size, int64_t slide)
 {
-    spate_window_assigner_t a = { SPATE_WINDOW_COUNT, size, slide > 0 ? slide : size, 0, 0 };
+    spate_window_assigner_t a = { SPATE_WINDOW_COUNT, size, slide > 0 ? slide : size, 0, 0, false };
     return a;
 }
 
 spate_window_assigner_t spate_session_windows(int64_t gap_ms)
 {
-    spate_window_assigner_t a = { SPATE_WINDOW_SESSION, 0, 0, 0, gap_ms };
+    spate_window_assigner_t a = { SPATE_WINDOW_SESSION, 0, 0, 0, gap_ms, false };
+    return a;
+}
+
+spate_window_assigner_t spate_tumbling_processing_time_windows(int64_t size_ms, int64_t offset_ms)
+{
+    spate_window_assigner_t a = spate_tumbling_windows(size_ms, offset_ms);
+    a.processing_time = true;
+    return a;
+}
+
+spate_window_assigner_t spate_sliding_processing_time_windows(int64_t size_ms, int64_t slide_ms,
+                                                              int64_t offset_ms)
+{
+    spate_window_assigner_t a = spate_sliding_windows(size_ms, slide_ms, offset_ms);
+    a.processing_time = true;
     return a;
 }
 
@@ -65,7 +80,8 @@ typedef struct win_op {
     sp_op_ctx_t *ctx;
     sp_state_backend_t *be;
     int acc_state, sessions_state, count_state;
-    sp_timer_service_t timers;
+    sp_timer_service_t timers;  /* event time */
+    sp_timer_service_t ptimers; /* processing time (processing-time windows) */
     spate_collector_t out, late;
     spate_key_t key;
     int key_group;
@@ -94,6 +110,7 @@ static int win_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
     w->sessions_state = sp_state_id(w->be, "sessions");
     w->count_state = sp_state_id(w->be, "count");
     sp_timers_init(&w->timers);
+    sp_timers_init(&w->ptimers);
     sp_collector_init(&w->out, ctx->out_schema, SP_BATCH_CAPACITY, sp_output_sink_fn, ctx->out, ctx->error);
     sp_collector_init(&w->late, ctx->in_schema[0], SP_BATCH_CAPACITY, late_sink, ctx->out, ctx->error);
     sp_key_init(&w->key);
@@ -112,6 +129,7 @@ static void win_close(void *inst)
     win_op_t *w = inst;
     sp_state_backend_destroy(w->be);
     sp_timers_fini(&w->timers);
+    sp_timers_fini(&w->ptimers);
     sp_collector_fini(&w->out);
     sp_collector_fini(&w->late);
     sp_key_fini(&w->key);
@@ -146,6 +164,11 @@ static void register_timers(win_op_t *w, const spate_window_t *win)
 {
     size_t n;
     const uint8_t *tk = timer_key(w, win, &n);
+    if (w->spec->assigner.processing_time) {
+        sp_timers_register(&w->ptimers, win->end - 1, w->key_group, tk, n);
+        if (win->end - 1 < w->ctx->timer_at) w->ctx->timer_at = win->end - 1;
+        return;
+    }
     sp_timers_register(&w->timers, win->end - 1, w->key_group, tk, n);
     if (w->spec->lateness > 0)
         sp_timers_register(&w->timers, win->end - 1 + w->spec->lateness, w->key_group, tk, n);
@@ -258,7 +281,8 @@ static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row
         n = have + 4 + rl;
         if (!old) register_timers(w, win);
         store(w, win, w->val, n);
-        if (win->end - 1 <= w->watermark) return emit(w, win, w->val, n);
+        if (!w->spec->assigner.processing_time && win->end - 1 <= w->watermark)
+            return emit(w, win, w->val, n);
         return SPATE_OK;
     }
     if (old) {
@@ -279,13 +303,13 @@ static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row
         return w->ctx->error->code ? w->ctx->error->code
                                    : sp_error_set(w->ctx->error, SPATE_EUSER, "window add returned %d", rc);
     store(w, win, w->val, n);
-    if (win->end - 1 <= w->watermark) return emit(w, win, w->val, n);
+    if (!w->spec->assigner.processing_time && win->end - 1 <= w->watermark) return emit(w, win, w->val, n);
     return SPATE_OK;
 }
 
 static bool is_late(const win_op_t *w, const spate_window_t *win)
 {
-    return win->end - 1 + w->spec->lateness <= w->watermark;
+    return !w->spec->assigner.processing_time && win->end - 1 + w->spec->lateness <= w->watermark;
 }
 
 /* Session windows: merges [ts, ts + gap) with the key's sessions it overlaps or touches. */
@@ -434,6 +458,7 @@ static int win_process_batch(void *inst, int input, sp_batch_t *b)
             if (rc) return rc;
             continue;
         }
+        if (a->processing_time) ts = sp_op_ctx_now(w->ctx);
         if (ts == SPATE_NO_TIMESTAMP)
             return sp_error_set(w->ctx->error, SPATE_EINVAL,
                                 "a record without an event timestamp reached an event-time window: assign "
@@ -517,6 +542,20 @@ static int win_process_watermark(void *inst, int64_t wm)
     return rc ? rc : sp_output_push_watermark(w->ctx->out, wm);
 }
 
+static int win_on_timer(void *inst, int64_t now)
+{
+    win_op_t *w = inst;
+    sp_timer_t t;
+    int rc = SPATE_OK;
+    while (rc == SPATE_OK && sp_timers_pop(&w->ptimers, now, &t)) {
+        rc = on_window_timer(w, &t);
+        free(t.key);
+    }
+    w->ctx->timer_at = sp_timers_next(&w->ptimers);
+    if (rc == SPATE_OK) rc = sp_collector_flush(&w->out);
+    return rc;
+}
+
 static int win_end_input(void *inst)
 {
     win_op_t *w = inst;
@@ -535,7 +574,8 @@ static const sp_op_vtable_t win_vt = { .kind = "window",
                                        .process_watermark = win_process_watermark,
                                        .end_input = win_end_input,
                                        .close = win_close,
-                                       .destroy_spec = win_destroy };
+                                       .destroy_spec = win_destroy,
+                                       .on_timer = win_on_timer };
 
 /* ---- API ---- */
 

@@ -9,6 +9,7 @@
 
 #include <spate/spate.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,54 @@ static void count_windows_fire_by_count(void **state)
     }
 }
 
+/* Processing-time windows fire when the (manual) clock passes their end. */
+static void processing_time_windows_fire_on_the_clock(void **state)
+{
+    (void)state;
+    spate_clock_t *clock = spate_manual_clock_create(1000000);
+    tu_capture_t cap;
+    tu_capture_init(&cap);
+    spate_env_t *env = spate_env_create();
+    spate_env_set_clock(env, clock);
+    tu_seq_opts_t o = { .n = 40, .keys = 4, .parallel = false };
+    spate_stream_t *s =
+        spate_stream_union(spate_env_add_source(env, tu_seq_source(&o), "rows"),
+                           spate_env_add_source(env, tu_idle_source(), "idle")); /* keeps running */
+    spate_schema_t *out = spate_schema_of("k BIGINT, start BIGINT, end_ BIGINT, n BIGINT");
+    spate_aggregate_function_t fn = {
+        .acc_size = 8, .create = count_create, .add = count_add, .emit = count_emit
+    };
+    s = spate_windowed_aggregate(spate_keyed_window(spate_stream_key_by_field(s, "k"),
+                                                    spate_tumbling_processing_time_windows(1000, 0)),
+                                 "w", &fn, out);
+    spate_stream_sink(s, tu_capture_sink(&cap), "capture");
+    spate_job_t *job;
+    assert_int_equal(spate_env_start(env, "proc-windows", &job), SPATE_OK);
+    sp_sleep_ms(200); /* the rows arrive while the clock stands at 1,000,000: window [1000000, 1001000) */
+    pthread_mutex_lock(&cap.mu);
+    assert_int_equal(cap.n, 0); /* nothing fires before the clock moves */
+    pthread_mutex_unlock(&cap.mu);
+    spate_manual_clock_advance(clock, 1000);
+    size_t n = 0;
+    for (int i = 0; i < 300 && n < 4; i++) { /* bounded: 3 s */
+        sp_sleep_ms(10);
+        pthread_mutex_lock(&cap.mu);
+        n = cap.n;
+        pthread_mutex_unlock(&cap.mu);
+    }
+    spate_job_cancel(job);
+    assert_int_equal(spate_job_wait(job), SPATE_ECANCELED);
+    spate_job_destroy(job);
+    char *got = tu_capture_sorted(&cap, true);
+    assert_string_equal(got, "0,1000000,1001000,10\n1,1000000,1001000,10\n2,1000000,1001000,10\n"
+                             "3,1000000,1001000,10\n");
+    free(got);
+    spate_schema_release(out);
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+    spate_clock_destroy(clock);
+}
+
 static void windows_need_event_timestamps(void **state)
 {
     (void)state;
@@ -315,6 +364,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(allowed_lateness_refires_and_later_records_go_to_late_data),
     cmocka_unit_test(process_window_functions_see_all_rows),
     cmocka_unit_test(count_windows_fire_by_count),
+    cmocka_unit_test(processing_time_windows_fire_on_the_clock),
     cmocka_unit_test(windows_need_event_timestamps),
 };
 
