@@ -95,6 +95,18 @@ spate_stream_t *spate_windowed_aggregate(spate_windowed_t *w, const char *name,
                                          const spate_schema_t *out_schema);
 spate_stream_t *spate_windowed_process(spate_windowed_t *w, const char *name, spate_window_process_fn fn,
                                        void *ctx, const spate_schema_t *out_schema);
+/*
+ * Interval join (Flink's KeyedStream.intervalJoin): joins each row l of `left` with every row r
+ * of `right` of the same key whose event time lies in [l.time + lower, l.time + upper]; fn
+ * emits the joined row(s), which carry max(l.time, r.time).  Rows are buffered per key until
+ * the watermark shows no partner can come any more; rows behind the watermark are dropped.
+ */
+typedef int (*spate_join_fn)(void *ctx, const spate_row_t *left, const spate_row_t *right,
+                             spate_collector_t *out);
+spate_stream_t *spate_keyed_interval_join(spate_keyed_t *left, spate_keyed_t *right, int64_t lower_ms,
+                                          int64_t upper_ms, const char *name, spate_join_fn fn, void *ctx,
+                                          const spate_schema_t *out_schema);
+
 /* The late records of a windowed aggregation (its input's schema), as Flink's sideOutputLateData. */
 spate_stream_t *spate_window_late_data(spate_stream_t *windowed);
 

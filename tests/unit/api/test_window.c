@@ -332,6 +332,57 @@ static void processing_time_windows_fire_on_the_clock(void **state)
     spate_clock_destroy(clock);
 }
 
+/* ---- interval join ---- */
+
+static int join_pair(void *ctx, const spate_row_t *l, const spate_row_t *r, spate_collector_t *out)
+{
+    (void)ctx;
+    spate_out_copy_field(out, 0, l, 0);
+    spate_out_copy_field(out, 1, l, 1);
+    spate_out_copy_field(out, 2, r, 1);
+    return spate_out_emit(out);
+}
+
+static spate_keyed_t *timed(spate_env_t *env, const char *const *rows, size_t n, const char *name)
+{
+    static int64_t bound = 1000; /* nothing in these inputs is late */
+    spate_schema_t *in = spate_schema_of("k STRING NOT NULL, ts BIGINT NOT NULL");
+    spate_watermark_generator_t g = {
+        .ctx = &bound, .create = gen_create, .destroy = free, .on_event = gen_on_event
+    };
+    spate_stream_t *s = spate_env_add_source_with_watermarks(
+        env, spate_collection_source(in, rows, n),
+        spate_watermark_with_timestamp_field(spate_watermark_for_generator(&g), "ts"), name);
+    spate_schema_release(in);
+    return spate_stream_key_by_field(s, "k");
+}
+
+static void interval_join_pairs_rows_within_the_bounds(void **state)
+{
+    (void)state;
+    const char *left[] = { "a,100", "a,200", "b,100", "c,500" };
+    const char *right[] = { "a,90", "a,110", "a,125", "a,215", "b,130", "c,480", "c,490", "c,521" };
+    for (int p = 1; p <= 2; p++) {
+        tu_capture_t cap;
+        tu_capture_init(&cap);
+        spate_env_t *env = spate_env_create();
+        spate_env_set_parallelism(env, p);
+        spate_schema_t *out = spate_schema_of("k STRING, lt BIGINT, rt BIGINT");
+        spate_stream_t *j =
+            spate_keyed_interval_join(timed(env, left, 4, "left"), timed(env, right, 8, "right"), -10, 20,
+                                      "join", join_pair, NULL, out);
+        spate_stream_sink(j, tu_capture_sink(&cap), "capture");
+        assert_int_equal(spate_env_execute(env, "join"), SPATE_OK);
+        /* r.ts in [l.ts - 10, l.ts + 20], both bounds inclusive: c,490 in, c,521 out */
+        char *got = tu_capture_sorted(&cap, true);
+        assert_string_equal(got, "a,100,110\na,100,90\na,200,215\nc,500,490\n");
+        free(got);
+        spate_schema_release(out);
+        spate_env_destroy(env);
+        tu_capture_fini(&cap);
+    }
+}
+
 static void windows_need_event_timestamps(void **state)
 {
     (void)state;
@@ -365,6 +416,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(process_window_functions_see_all_rows),
     cmocka_unit_test(count_windows_fire_by_count),
     cmocka_unit_test(processing_time_windows_fire_on_the_clock),
+    cmocka_unit_test(interval_join_pairs_rows_within_the_bounds),
     cmocka_unit_test(windows_need_event_timestamps),
 };
 
