@@ -45,6 +45,7 @@ format-check:
 
 bench: build
 	./$(BUILD)/bench/nexmark_q0_q2
+	./$(BUILD)/bench/nexmark_window
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

@@ -88,8 +88,9 @@ void spate_timer_delete_processing_time(spate_keyed_context_t *kc, int64_t times
  * Set in open() before declaring states: it applies to the states declared after it (NULL
  * turns it off again).  An entry expires ttl_ms after its last write (or last read too, with
  * SPATE_TTL_ON_READ_AND_WRITE), on the processing-time clock.  Expired entries are removed
- * when accessed (or returned once more, with SPATE_TTL_RETURN_EXPIRED_IF_NOT_CLEANED_UP) and
- * incrementally: each access of a TTL state also checks `cleanup_per_access` other entries. */
+ * when read (or returned once more, with SPATE_TTL_RETURN_EXPIRED_IF_NOT_CLEANED_UP) and
+ * incrementally: each write of a TTL state, and each read that finds an expired entry, also
+ * checks `cleanup_per_access` other entries. */
 typedef enum spate_ttl_update {
     SPATE_TTL_ON_CREATE_AND_WRITE = 0,
     SPATE_TTL_ON_READ_AND_WRITE = 1

@@ -300,8 +300,9 @@ static spate_stream_t *assign(spate_stream_t *s, spate_watermark_strategy_t *ws,
         return NULL;
     }
     if (!ws) {
-        sp_api_fail(s->env, SPATE_EINVAL, "watermark strategy: %s",
-                    *spate_last_error() ? spate_last_error() : "NULL strategy");
+        const char *why = spate_last_error();
+        sp_api_fail(s->env, SPATE_EINVAL, "%s",
+                    strncmp(why, "watermark strategy:", 19) == 0 ? why : "watermark strategy: NULL strategy");
         return NULL;
     }
     wm_spec_t *spec = sp_xcalloc(1, sizeof *spec);

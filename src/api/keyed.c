@@ -149,6 +149,7 @@ static int kp_process_batch(void *inst, int input, sp_batch_t *b)
     int maxp = p->ctx->info.max_parallelism;
     spate_row_t row = { b, 0 };
     p->out.input = &row;
+    p->side.input = &row;
     for (uint32_t i = 0; i < b->count; i++) {
         row.index = i;
         int rc = sp_key_compute(&s->key[input], &row, &p->keybuf, p->ctx->error);
@@ -162,6 +163,7 @@ static int kp_process_batch(void *inst, int input, sp_batch_t *b)
         if (rc) return user_error(p, rc, "keyed process function");
     }
     p->out.input = NULL;
+    p->side.input = NULL;
     int rc = sp_collector_flush(&p->out);
     return rc ? rc : sp_side_outputs_flush(&p->side);
 }
@@ -502,15 +504,16 @@ int spate_list_state_get(spate_keyed_context_t *kc, spate_list_state_t *st, spat
     size_t len;
     const uint8_t *v = get_raw(kc, st ? &st->h : NULL, &len);
     if (!v) return SPATE_OK;
-    uint8_t *b = blob(kc->op, len); /* a copy: fn may change the state */
+    uint8_t *b = sp_xmalloc(len); /* a private copy: fn may change the state */
     memcpy(b, v, len);
-    for (size_t at = 0; at + 4 <= len;) {
+    int rc = SPATE_OK;
+    for (size_t at = 0; rc == SPATE_OK && at + 4 <= len;) {
         uint32_t n = get_u32(b + at);
-        int rc = fn(ctx, b + at + 4, n);
-        if (rc) return rc;
+        rc = fn(ctx, b + at + 4, n);
         at += 4 + n;
     }
-    return SPATE_OK;
+    free(b);
+    return rc;
 }
 
 size_t spate_list_state_size(spate_keyed_context_t *kc, spate_list_state_t *st)
@@ -607,15 +610,16 @@ int spate_map_state_entries(spate_keyed_context_t *kc, spate_map_state_t *st, sp
     size_t len;
     const uint8_t *v = get_raw(kc, st ? &st->h : NULL, &len);
     if (!v) return SPATE_OK;
-    uint8_t *b = blob(kc->op, len);
+    uint8_t *b = sp_xmalloc(len); /* a private copy: fn may change the state */
     memcpy(b, v, len);
-    for (size_t at = 0; at + 4 <= len;) {
+    int rc = SPATE_OK;
+    for (size_t at = 0; rc == SPATE_OK && at + 4 <= len;) {
         uint32_t kl = get_u32(b + at), vl = get_u32(b + at + 4 + kl);
-        int rc = fn(ctx, b + at + 4, kl, b + at + 8 + kl, vl);
-        if (rc) return rc;
+        rc = fn(ctx, b + at + 4, kl, b + at + 8 + kl, vl);
         at += 8 + kl + vl;
     }
-    return SPATE_OK;
+    free(b);
+    return rc;
 }
 
 void spate_map_state_clear(spate_keyed_context_t *kc, spate_map_state_t *st)

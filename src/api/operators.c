@@ -130,6 +130,7 @@ static int rowfn_process_batch(void *inst, int input, sp_batch_t *b)
     if (s->kind == SP_ROWFN_FILTER) return filter_batch(r, b);
     spate_row_t row = { b, 0 };
     r->out.input = &row;
+    r->side.input = &row;
     int rc = SPATE_OK;
     for (uint32_t i = 0; i < b->count && rc == SPATE_OK; i++) {
         row.index = i;
@@ -152,6 +153,7 @@ static int rowfn_process_batch(void *inst, int input, sp_batch_t *b)
         if (rc && !err->code) user_failed(err, rc, "user function");
     }
     r->out.input = NULL;
+    r->side.input = NULL;
     if (rc) return err->code ? err->code : rc;
     rc = sp_collector_flush(&r->out);
     return rc ? rc : sp_side_outputs_flush(&r->side);

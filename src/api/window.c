@@ -169,7 +169,9 @@ static void register_timers(win_op_t *w, const spate_window_t *win)
         if (win->end - 1 < w->ctx->timer_at) w->ctx->timer_at = win->end - 1;
         return;
     }
-    sp_timers_register(&w->timers, win->end - 1, w->key_group, tk, n);
+    /* a window opened after its end (within the lateness) fires at once, not again by timer */
+    if (win->end - 1 > w->watermark || w->spec->lateness == 0)
+        sp_timers_register(&w->timers, win->end - 1, w->key_group, tk, n);
     if (w->spec->lateness > 0)
         sp_timers_register(&w->timers, win->end - 1 + w->spec->lateness, w->key_group, tk, n);
 }
@@ -292,7 +294,10 @@ static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row
     } else {
         size_t rl = sp_row_encode(row, NULL, 0);
         reserve_val(w, fn->acc_size + rl);
-        if (fn->create) fn->create(fn->ctx, w->val);
+        if (fn->create)
+            fn->create(fn->ctx, w->val);
+        else
+            memset(w->val, 0, fn->acc_size);
         sp_row_encode(row, w->val + fn->acc_size, rl);
         n = fn->acc_size + rl;
         if (w->spec->assigner.kind != SPATE_WINDOW_COUNT)
@@ -506,7 +511,9 @@ static int on_window_timer(win_op_t *w, const sp_timer_t *t)
             rc = emit(w, &win, w->val, len);
         }
     }
-    if (rc == SPATE_OK && t->ts == win.end - 1 + w->spec->lateness) {
+    int64_t lateness =
+        w->spec->assigner.processing_time ? 0 : w->spec->lateness; /* none in processing time */
+    if (rc == SPATE_OK && t->ts == win.end - 1 + lateness) {
         drop(w, &win);
         if (w->spec->assigner.kind == SPATE_WINDOW_SESSION) {
             const uint8_t *raw =

@@ -31,8 +31,7 @@ static const key_def_t KEYS[] = {
     { "taskmanager.network.memory.buffers-per-channel", T_INT, "8", 1, 1024, NULL,
       "Batches a channel between two tasks holds before its producer is back-pressured." },
     { "pipeline.auto-watermark-interval", T_DURATION, "200 ms", 0, 0, NULL,
-      "Interval of periodic watermark generation (accepted now; read by the watermark generators of the "
-      "event-time work)." },
+      "Interval of periodic watermark emission by watermark strategies (0 disables periodic emission)." },
 };
 
 typedef struct entry {

@@ -50,10 +50,14 @@ void spate_key_append_bytes(spate_key_t *k, const void *bytes, size_t len)
     k->len += len;
 }
 
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "put_u64_be byte-swaps for a little-endian host");
+
 static void put_u64_be(spate_key_t *k, uint64_t u)
 {
     reserve(k, 8);
-    for (int i = 7; i >= 0; i--) k->buf[k->len++] = (uint8_t)(u >> (8 * i));
+    u = __builtin_bswap64(u); /* big-endian: byte order is value order (x86 and ARM are little-endian) */
+    memcpy(k->buf + k->len, &u, 8);
+    k->len += 8;
 }
 
 void spate_key_append_bigint(spate_key_t *k, int64_t v)
@@ -92,9 +96,10 @@ int sp_field_key_fn(void *ctx, const spate_row_t *row, spate_key_t *key)
     for (int i = 0; i < fk->n; i++) {
         int f = fk->fields[i];
         const sp_field_t *fd = &s->fields[f];
-        uint8_t marker = spate_row_is_null(row, f) ? 0 : 1;
-        spate_key_append_bytes(key, &marker, 1);
-        if (!marker) continue;
+        bool null = spate_row_is_null(row, f);
+        reserve(key, 1);
+        key->buf[key->len++] = null ? 0 : 1;
+        if (null) continue;
         switch (fd->type) {
         case SPATE_TYPE_BOOLEAN: {
             uint8_t b = spate_row_get_boolean(row, f);

@@ -13,8 +13,8 @@
  *
  * Everything a task does happens on its thread, in its mailbox loop: input
  * batches, control events (watermark, checkpoint barrier, end of input),
- * mails posted by other threads (barrier triggers now; timers and
- * checkpoint acknowledgements later), source polls.  Channels are bounded single-producer/single-consumer
+ * mails posted by other threads (barrier triggers; checkpoint
+ * acknowledgements later), operators' processing-time timers, source polls.  Channels are bounded single-producer/single-consumer
  * queues of elements; a full channel blocks its producer (back-pressure).
  * Control events travel in the same queues as batches, so order is kept.
  *
@@ -100,6 +100,7 @@ int sp_output_push_side(sp_output_t *out, int tag, sp_batch_t *batch);
 /* An operator's collectors for user side outputs, created on first use (tag 1..SP_MAX_SIDE_OUTPUTS,
  * schema declared on the node with spate_stream_side_output). */
 typedef struct sp_side_outputs {
+    const spate_row_t *input; /* the row being processed: side rows get its event time by default */
     spate_collector_t *c[SP_MAX_SIDE_OUTPUTS + 1];
     int tag[SP_MAX_SIDE_OUTPUTS + 1];
     struct sp_side_sink {

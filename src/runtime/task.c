@@ -177,6 +177,7 @@ spate_collector_t *sp_side_output(sp_side_outputs_t *s, sp_op_ctx_t *ctx, int ta
         sp_collector_init(s->c[tag], ctx->side_schema[tag], SP_BATCH_CAPACITY, side_sink_fn, &s->sink[tag],
                           ctx->error);
     }
+    s->c[tag]->input = s->input;
     return s->c[tag];
 }
 

@@ -7,8 +7,8 @@
  * same calls.  The key group travels with every entry so that snapshots can
  * be cut by key-group range (rescaling).
  *
- * Namespaces: 0 bytes for plain keyed state; windows use the window as
- * namespace (next step of the state work).
+ * Namespaces: 0 bytes for plain keyed state; the window operator uses the
+ * window (16 bytes) as namespace.
  */
 #ifndef SP_STATE_BACKEND_H
 #define SP_STATE_BACKEND_H

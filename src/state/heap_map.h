@@ -1,8 +1,8 @@
 /*
  * heap_map.h — an in-memory hash map from key bytes to value bytes, with the
  * key group of each entry kept alongside: the storage of the heap state
- * backend (keyed state behind the backend interface comes with the state
- * issue; the keyed reduce operator uses the map directly until then).
+ * backend (heap_backend.c), the timer services' index, and the keyed
+ * reduce operator's state.
  *
  * Open addressing with linear probing on a power-of-two table; the hash is
  * stored per slot so growing never rehashes key bytes.  One allocation per

@@ -159,6 +159,10 @@ static void allowed_lateness_refires_and_later_records_go_to_late_data(void **st
     const char *rows[] = { "a,100", "a,1000", "a,500", "a,3200", "a,600" };
     check(rows, 5, spate_tumbling_windows(1000, 0), 2000, 0,
           "a,0,1000,1\na,0,1000,2\na,1000,2000,1\na,3000,4000,1\n", "a,600\n");
+    /* a window first opened by a record after its end (within the lateness) fires once, at once */
+    const char *late_open[] = { "a,100", "a,3000", "b,500", "a,4000" };
+    check(late_open, 4, spate_tumbling_windows(1000, 0), 2500, 0,
+          "a,0,1000,1\na,3000,4000,1\na,4000,5000,1\nb,0,1000,1\n", "");
 }
 
 /* A process window function sees every row of the window at once. */
