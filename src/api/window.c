@@ -213,6 +213,19 @@ static void reserve_val(win_op_t *w, size_t n)
     w->val = sp_xrealloc(w->val, w->valcap);
 }
 
+/* Copies a stored row list (old, len; NULL = none) into w->val with `row` appended as
+ * [u32 length][row-encoded row]; returns the new length. */
+static size_t append_row(win_op_t *w, const uint8_t *old, size_t len, const spate_row_t *row)
+{
+    size_t rl = sp_row_encode(row, NULL, 0), have = old ? len : 0;
+    reserve_val(w, have + 4 + rl);
+    if (old) memcpy(w->val, old, len);
+    uint32_t l = (uint32_t)rl;
+    memcpy(w->val + have, &l, 4);
+    sp_row_encode(row, w->val + have + 4, rl);
+    return have + 4 + rl;
+}
+
 /* Process window function: decodes the window's rows and hands them over at once. */
 static int emit_all(win_op_t *w, const spate_window_t *win, const uint8_t *value, size_t len)
 {
@@ -273,14 +286,8 @@ static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row
     size_t len;
     const uint8_t *old = load(w, win, &len);
     size_t n;
-    if (w->spec->process) { /* keep the row: [u32 length][row] appended */
-        size_t rl = sp_row_encode(row, NULL, 0), have = old ? len : 0;
-        reserve_val(w, have + 4 + rl);
-        if (old) memcpy(w->val, old, len);
-        uint32_t l = (uint32_t)rl;
-        memcpy(w->val + have, &l, 4);
-        sp_row_encode(row, w->val + have + 4, rl);
-        n = have + 4 + rl;
+    if (w->spec->process) { /* keep the row */
+        n = append_row(w, old, len, row);
         if (!old) register_timers(w, win);
         store(w, win, w->val, n);
         if (!w->spec->assigner.processing_time && win->end - 1 <= w->watermark)
@@ -404,13 +411,8 @@ static int add_to_count(win_op_t *w, const spate_row_t *row)
     if (w->spec->process) {
         /* append the row, then evict from the front beyond `size` rows */
         const uint8_t *old = load(w, &g, &len);
-        size_t rl = sp_row_encode(row, NULL, 0), have = old ? len : 0;
-        reserve_val(w, have + 4 + rl);
-        if (old) memcpy(w->val, old, len);
-        uint32_t l = (uint32_t)rl;
-        memcpy(w->val + have, &l, 4);
-        sp_row_encode(row, w->val + have + 4, rl);
-        size_t n = have + 4 + rl, from = 0, rows = 0;
+        size_t n = append_row(w, old, len, row), from = 0, rows = 0;
+        uint32_t l;
         for (size_t at = 0; at + 4 <= n; rows++) {
             memcpy(&l, w->val + at, 4);
             at += 4 + l;
