@@ -283,10 +283,9 @@ static int emit(win_op_t *w, const spate_window_t *win, const uint8_t *value, si
 static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row_t *row)
 {
     const spate_aggregate_function_t *fn = &w->spec->fn;
-    size_t len;
-    const uint8_t *old = load(w, win, &len);
-    size_t n;
+    size_t len, n;
     if (w->spec->process) { /* keep the row */
+        const uint8_t *old = load(w, win, &len);
         n = append_row(w, old, len, row);
         if (!old) register_timers(w, win);
         store(w, win, w->val, n);
@@ -294,24 +293,30 @@ static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row
             return emit(w, win, w->val, n);
         return SPATE_OK;
     }
-    if (old) {
+    uint8_t ns[16];
+    put_window(ns, win);
+    uint8_t *acc = sp_state_get_mut(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, &len);
+    int rc;
+    if (acc) { /* the common case: fold the row into the stored accumulator in place (one lookup) */
+        if ((rc = fn->add(fn->ctx, acc, row)) != SPATE_OK)
+            return w->ctx->error->code
+                       ? w->ctx->error->code
+                       : sp_error_set(w->ctx->error, SPATE_EUSER, "window add returned %d", rc);
+        if (w->spec->assigner.processing_time || win->end - 1 > w->watermark) return SPATE_OK;
         reserve_val(w, len);
-        memcpy(w->val, old, len);
-        n = len;
-    } else {
-        size_t rl = sp_row_encode(row, NULL, 0);
-        reserve_val(w, fn->acc_size + rl);
-        if (fn->create)
-            fn->create(fn->ctx, w->val);
-        else
-            memset(w->val, 0, fn->acc_size);
-        sp_row_encode(row, w->val + fn->acc_size, rl);
-        n = fn->acc_size + rl;
-        if (w->spec->assigner.kind != SPATE_WINDOW_COUNT)
-            register_timers(w, win); /* count windows: by count */
+        memcpy(w->val, acc, len); /* a late firing: emit may not keep a backend pointer across calls */
+        return emit(w, win, w->val, len);
     }
-    int rc = fn->add(fn->ctx, w->val, row);
-    if (rc)
+    size_t rl = sp_row_encode(row, NULL, 0);
+    reserve_val(w, fn->acc_size + rl);
+    if (fn->create)
+        fn->create(fn->ctx, w->val);
+    else
+        memset(w->val, 0, fn->acc_size);
+    sp_row_encode(row, w->val + fn->acc_size, rl);
+    n = fn->acc_size + rl;
+    if (w->spec->assigner.kind != SPATE_WINDOW_COUNT) register_timers(w, win); /* count windows: by count */
+    if ((rc = fn->add(fn->ctx, w->val, row)) != SPATE_OK)
         return w->ctx->error->code ? w->ctx->error->code
                                    : sp_error_set(w->ctx->error, SPATE_EUSER, "window add returned %d", rc);
     store(w, win, w->val, n);

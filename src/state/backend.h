@@ -27,6 +27,9 @@ int sp_state_id(sp_state_backend_t *be, const char *name);
 /* The value, or NULL when absent (*len set). Borrowed until the next call on the backend. */
 const uint8_t *sp_state_get(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                             const uint8_t *ns, size_t nslen, size_t *len);
+/* The value for in-place update (same length), or NULL when absent. Valid until the next call. */
+uint8_t *sp_state_get_mut(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                          const uint8_t *ns, size_t nslen, size_t *len);
 void sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                   const uint8_t *ns, size_t nslen, const void *value, size_t len);
 void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,

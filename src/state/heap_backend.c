@@ -76,6 +76,12 @@ const uint8_t *sp_state_get(sp_state_backend_t *be, int state, int key_group, co
     return sp_hmap_value(e);
 }
 
+uint8_t *sp_state_get_mut(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                          const uint8_t *ns, size_t nslen, size_t *len)
+{
+    return (uint8_t *)sp_state_get(be, state, key_group, key, klen, ns, nslen, len); /* the map's own bytes */
+}
+
 void sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                   const uint8_t *ns, size_t nslen, const void *value, size_t len)
 {

@@ -54,17 +54,18 @@ sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint
 {
     if ((m->count + 1) * 4 > (m->mask + 1) * 3) grow(m);
     sp_hmap_entry_t *e = &m->slots[find_slot(m, key, klen, hash)];
+    size_t voff = sp_hmap_value_offset(klen);
     if (!e->kv) {
-        e->kv = sp_xmalloc(klen + vlen);
+        e->kv = sp_xmalloc(voff + vlen);
         memcpy(e->kv, key, klen);
         e->klen = (uint32_t)klen;
         e->hash = hash;
         e->key_group = key_group;
         m->count++;
     } else if (e->vlen != vlen) {
-        e->kv = sp_xrealloc(e->kv, klen + vlen);
+        e->kv = sp_xrealloc(e->kv, voff + vlen);
     }
-    memcpy(e->kv + klen, val, vlen);
+    if (vlen) memcpy(e->kv + voff, val, vlen);
     e->vlen = (uint32_t)vlen;
     return e;
 }

@@ -19,7 +19,7 @@
 
 typedef struct sp_hmap_entry {
     uint64_t hash;
-    uint8_t *kv; /* key bytes then value bytes; NULL = empty slot */
+    uint8_t *kv; /* key bytes, padding to 8, value bytes (8-aligned: updatable in place); NULL = empty */
     uint32_t klen, vlen;
     int32_t key_group;
 } sp_hmap_entry_t;
@@ -36,9 +36,13 @@ sp_hmap_entry_t *sp_hmap_get(const sp_hmap_t *m, const uint8_t *key, size_t klen
 /* Inserts or replaces the value of key. Returns the entry (borrowed until the next put). */
 sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash, int key_group,
                              const uint8_t *val, size_t vlen);
+static inline size_t sp_hmap_value_offset(size_t klen)
+{
+    return (klen + 7) & ~(size_t)7;
+}
 static inline const uint8_t *sp_hmap_value(const sp_hmap_entry_t *e)
 {
-    return e->kv + e->klen;
+    return e->kv + sp_hmap_value_offset(e->klen);
 }
 /* Removes the entry for key; returns whether there was one.  Entries returned earlier may move. */
 bool sp_hmap_remove(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash);
