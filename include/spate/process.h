@@ -67,6 +67,36 @@ spate_stream_t *spate_keyed_process(spate_keyed_t *k, const char *name,
                                     const spate_keyed_process_function_t *fn,
                                     const spate_schema_t *out_schema);
 
+/* ---- broadcast state (Flink's BroadcastProcessFunction) ----
+ * A stream connected with a broadcast stream: every parallel instance sees all broadcast rows
+ * (process_broadcast, which may change the broadcast state) and its share of the other stream
+ * (process, which reads it).  Broadcast state is a map of byte keys to byte values per
+ * instance, named; every instance applies the same broadcast rows, so they hold the same
+ * state.  Pattern: dynamic rules or thresholds broadcast to all instances. */
+typedef struct spate_broadcast_context spate_broadcast_context_t;
+typedef struct spate_broadcast_process_function {
+    void *ctx;
+    int (*open)(void *ctx, const spate_task_info_t *info, void **state);
+    int (*process)(void *state, const spate_row_t *in, spate_broadcast_context_t *bc, spate_collector_t *out);
+    int (*process_broadcast)(void *state, const spate_row_t *in, spate_broadcast_context_t *bc,
+                             spate_collector_t *out);
+    void (*close)(void *state);
+} spate_broadcast_process_function_t;
+
+/* s through fn, with `broadcast` sent to every instance (takes neither stream). */
+spate_stream_t *spate_stream_process_with_broadcast(spate_stream_t *s, spate_stream_t *broadcast,
+                                                    const char *name,
+                                                    const spate_broadcast_process_function_t *fn,
+                                                    const spate_schema_t *out_schema);
+/* Broadcast state `state` (a name): like map state, but per instance instead of per key. */
+int64_t spate_broadcast_state_get(spate_broadcast_context_t *bc, const char *state, const void *key,
+                                  size_t klen, void *buf, size_t cap);
+/* Only in process_broadcast (elsewhere: ignored, and the job fails). */
+void spate_broadcast_state_put(spate_broadcast_context_t *bc, const char *state, const void *key, size_t klen,
+                               const void *value, size_t vlen);
+void spate_broadcast_state_remove(spate_broadcast_context_t *bc, const char *state, const void *key,
+                                  size_t klen);
+
 /* ---- the context (borrowed for the call) ---- */
 const spate_task_info_t *spate_keyed_context_task(const spate_keyed_context_t *kc);
 /* Event timestamp of the row being processed, or of the firing event-time timer. */

@@ -692,7 +692,84 @@ static void side_outputs_carry_rows_of_their_own_schema(void **state)
     spate_schema_release(odd);
 }
 
+/* ---- broadcast state ---- */
+
+static int bc_main(void *state, const spate_row_t *in, spate_broadcast_context_t *bc, spate_collector_t *out)
+{
+    (void)state;
+    int64_t limit = -1, k = 0;
+    spate_broadcast_state_get(bc, "limits", &k, sizeof k, &limit, sizeof limit);
+    spate_out_set_string(out, 0, "row", 3);
+    spate_out_copy_field(out, 1, in, 1);
+    spate_out_set_bigint(out, 2, limit);
+    return spate_out_emit(out);
+}
+
+static int bc_rules(void *state, const spate_row_t *in, spate_broadcast_context_t *bc, spate_collector_t *out)
+{
+    (void)state;
+    int64_t k = 0, v = spate_row_get_bigint(in, 1);
+    spate_broadcast_state_put(bc, "limits", &k, sizeof k, &v, sizeof v);
+    int64_t back = -1;
+    assert_int_equal(spate_broadcast_state_get(bc, "limits", &k, sizeof k, &back, sizeof back), 8);
+    assert_int_equal(back, v);
+    spate_out_set_string(out, 0, "rule", 4);
+    spate_out_set_bigint(out, 1, v);
+    spate_out_set_bigint(out, 2, 0);
+    return spate_out_emit(out);
+}
+
+static int bc_main_writes(void *state, const spate_row_t *in, spate_broadcast_context_t *bc,
+                          spate_collector_t *out)
+{
+    (void)state;
+    (void)in;
+    (void)out;
+    int64_t k = 0;
+    spate_broadcast_state_put(bc, "limits", &k, sizeof k, &k, sizeof k); /* not allowed here */
+    return SPATE_OK;
+}
+
+static void broadcast_rows_reach_every_instance(void **state)
+{
+    (void)state;
+    tu_capture_t cap;
+    tu_capture_init(&cap);
+    spate_env_t *env = spate_env_create();
+    spate_env_set_parallelism(env, 3);
+    tu_seq_opts_t rows = { .n = 100, .keys = 1, .parallel = true }, rules = { .n = 4, .keys = 1 };
+    spate_schema_t *out = spate_schema_of("what STRING, v BIGINT, limit_ BIGINT");
+    spate_broadcast_process_function_t fn = { .process = bc_main, .process_broadcast = bc_rules };
+    spate_stream_t *s = spate_stream_process_with_broadcast(
+        spate_env_add_source(env, tu_seq_source(&rows), "rows"),
+        spate_env_add_source(env, tu_seq_source(&rules), "rules"), "bc", &fn, out);
+    spate_stream_sink(s, tu_capture_sink(&cap), "capture");
+    assert_int_equal(spate_env_execute(env, "broadcast"), SPATE_OK);
+    int seen_rules[3] = { 0 }, rows_seen = 0;
+    for (size_t i = 0; i < cap.n; i++) {
+        int st = atoi(cap.rows[i]);
+        if (strstr(cap.rows[i], "|rule,")) seen_rules[st]++;
+        if (strstr(cap.rows[i], "|row,")) rows_seen++;
+    }
+    for (int st = 0; st < 3; st++) assert_int_equal(seen_rules[st], 4); /* every instance got every rule */
+    assert_int_equal(rows_seen, 100);
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+
+    env = spate_env_create();
+    spate_broadcast_process_function_t bad = { .process = bc_main_writes, .process_broadcast = bc_rules };
+    s = spate_stream_process_with_broadcast(spate_env_add_source(env, tu_seq_source(&rows), "rows"),
+                                            spate_env_add_source(env, tu_seq_source(&rules), "rules"), "bc",
+                                            &bad, out);
+    spate_stream_sink(s, spate_blackhole_sink(), "out");
+    assert_int_equal(spate_env_execute(env, "bad"), SPATE_EINVAL);
+    assert_non_null(strstr(spate_env_error(env), "broadcast state is read-only in process()"));
+    spate_env_destroy(env);
+    spate_schema_release(out);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(broadcast_rows_reach_every_instance),
     cmocka_unit_test(side_outputs_carry_rows_of_their_own_schema),
     cmocka_unit_test(keyed_co_process_shares_state_between_inputs),
     cmocka_unit_test(co_process_sees_each_input_apart),

@@ -1,0 +1,175 @@
+/*
+ * broadcast.c — a stream processed together with a broadcast stream (Flink's
+ * BroadcastConnectedStream + BroadcastProcessFunction).  Input 0 is the
+ * stream, partitioned as given; input 1 is the broadcast stream, sent whole
+ * to every instance.  Broadcast state lives in the instance's state backend
+ * with the state name as key prefix; only process_broadcast may change it.
+ */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "state/backend.h"
+
+typedef struct bc_spec {
+    spate_broadcast_process_function_t fn;
+} bc_spec_t;
+
+struct spate_broadcast_context {
+    struct bc_op *op;
+    bool writable;
+};
+
+typedef struct bc_op {
+    const bc_spec_t *spec;
+    sp_op_ctx_t *ctx;
+    sp_state_backend_t *be;
+    int state_id;
+    spate_collector_t out;
+    spate_broadcast_context_t bc;
+    void *state;
+    bool opened;
+    uint8_t *kbuf;
+    size_t kcap;
+} bc_op_t;
+
+static void bc_close(void *inst)
+{
+    bc_op_t *b = inst;
+    if (b->opened && b->spec->fn.close) b->spec->fn.close(b->state);
+    sp_state_backend_destroy(b->be);
+    sp_collector_fini(&b->out);
+    free(b->kbuf);
+    free(b);
+}
+
+static int bc_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
+{
+    const bc_spec_t *s = spec;
+    bc_op_t *b = sp_xcalloc_aligned(sizeof *b);
+    b->spec = s;
+    b->ctx = ctx;
+    b->be = sp_heap_backend_create();
+    b->state_id = sp_state_id(b->be, "broadcast");
+    sp_collector_init(&b->out, ctx->out_schema, SP_BATCH_CAPACITY, sp_output_sink_fn, ctx->out, ctx->error);
+    b->bc.op = b;
+    b->state = s->fn.ctx;
+    *inst = b;
+    if (s->fn.open) {
+        int rc = s->fn.open(s->fn.ctx, &ctx->info, &b->state);
+        if (rc) {
+            rc = ctx->error->code
+                     ? ctx->error->code
+                     : sp_error_set(ctx->error, rc > 0 ? SPATE_EUSER : rc, "open returned %d", rc);
+            bc_close(b);
+            *inst = NULL;
+            return rc;
+        }
+    }
+    b->opened = true;
+    return SPATE_OK;
+}
+
+static int bc_process_batch(void *inst, int input, sp_batch_t *batch)
+{
+    bc_op_t *b = inst;
+    const spate_broadcast_process_function_t *fn = &b->spec->fn;
+    spate_row_t row = { batch, 0 };
+    b->out.input = &row;
+    b->bc.writable = input == 1;
+    for (uint32_t i = 0; i < batch->count; i++) {
+        row.index = i;
+        int rc = input == 1 ? fn->process_broadcast(b->state, &row, &b->bc, &b->out)
+                            : fn->process(b->state, &row, &b->bc, &b->out);
+        if (rc)
+            return b->ctx->error->code ? b->ctx->error->code
+                                       : sp_error_set(b->ctx->error, rc > 0 ? SPATE_EUSER : rc,
+                                                      "broadcast process function returned %d", rc);
+        if (b->ctx->error->code)
+            return b->ctx->error->code; /* e.g. a write to broadcast state in process() */
+    }
+    b->out.input = NULL;
+    b->bc.writable = false;
+    return sp_collector_flush(&b->out);
+}
+
+static void bc_destroy(void *spec)
+{
+    free(spec);
+}
+
+static const sp_op_vtable_t bc_vt = { .kind = "broadcast-process",
+                                      .open = bc_open,
+                                      .process_batch = bc_process_batch,
+                                      .close = bc_close,
+                                      .destroy_spec = bc_destroy };
+
+/* The backend key of (state name, key): [name][0][key]. */
+static const uint8_t *bkey(bc_op_t *b, const char *state, const void *key, size_t klen, size_t *n)
+{
+    size_t sl = strlen(state ? state : "");
+    *n = sl + 1 + klen;
+    if (*n > b->kcap) {
+        b->kcap = 2 * *n;
+        b->kbuf = sp_xrealloc(b->kbuf, b->kcap);
+    }
+    memcpy(b->kbuf, state ? state : "", sl);
+    b->kbuf[sl] = 0;
+    if (klen) memcpy(b->kbuf + sl + 1, key, klen);
+    return b->kbuf;
+}
+
+int64_t spate_broadcast_state_get(spate_broadcast_context_t *bc, const char *state, const void *key,
+                                  size_t klen, void *buf, size_t cap)
+{
+    size_t n, len;
+    const uint8_t *k = bkey(bc->op, state, key, klen, &n);
+    const uint8_t *v = sp_state_get(bc->op->be, bc->op->state_id, 0, k, n, NULL, 0, &len);
+    if (!v) return -1;
+    if (buf) memcpy(buf, v, len < cap ? len : cap);
+    return (int64_t)len;
+}
+
+static bool may_write(spate_broadcast_context_t *bc)
+{
+    if (bc->writable) return true;
+    sp_error_set(bc->op->ctx->error, SPATE_EINVAL,
+                 "broadcast state is read-only in process(): change it in process_broadcast()");
+    return false;
+}
+
+void spate_broadcast_state_put(spate_broadcast_context_t *bc, const char *state, const void *key, size_t klen,
+                               const void *value, size_t vlen)
+{
+    if (!may_write(bc)) return;
+    size_t n;
+    const uint8_t *k = bkey(bc->op, state, key, klen, &n);
+    sp_state_put(bc->op->be, bc->op->state_id, 0, k, n, NULL, 0, value, vlen);
+}
+
+void spate_broadcast_state_remove(spate_broadcast_context_t *bc, const char *state, const void *key,
+                                  size_t klen)
+{
+    if (!may_write(bc)) return;
+    size_t n;
+    const uint8_t *k = bkey(bc->op, state, key, klen, &n);
+    sp_state_remove(bc->op->be, bc->op->state_id, 0, k, n, NULL, 0);
+}
+
+spate_stream_t *spate_stream_process_with_broadcast(spate_stream_t *s, spate_stream_t *broadcast,
+                                                    const char *name,
+                                                    const spate_broadcast_process_function_t *fn,
+                                                    const spate_schema_t *out_schema)
+{
+    if (!s || !broadcast) return NULL;
+    if (!fn || !fn->process || !fn->process_broadcast || !out_schema) {
+        sp_api_fail(s->env, SPATE_EINVAL,
+                    "broadcast process '%s': needs process, process_broadcast and an output schema",
+                    name ? name : "");
+        return NULL;
+    }
+    bc_spec_t *spec = sp_xcalloc(1, sizeof *spec);
+    spec->fn = *fn;
+    spate_connected_t *c = spate_stream_connect(s, spate_stream_broadcast(broadcast));
+    return sp_api_two_input(c, name, "BroadcastProcess", &bc_vt, spec, out_schema);
+}
