@@ -45,17 +45,14 @@
  */
 #include <spate/spate.h>
 
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "connectors/nexmark_gen.h"
 
 #define BASE_TIME_MS 1700000000000LL /* fixed, so that job and loop generate identical events */
@@ -387,172 +384,31 @@ static int run_spate(int q, int parallelism, uint64_t events, acc_t *out, char *
 
 /* ---- one measured run, in a child process ---- */
 
-typedef struct result {
-    int ok;
-    double wall_s, cpu_s;
-    long maxrss_kb;
-    double other_load; /* cores busy with anything but this run meanwhile (incl. steal), -1 unknown */
-    acc_t acc;
-    char err[512];
-} result_t;
+typedef struct run_arg {
+    int q, mode;
+    uint64_t events;
+} run_arg_t;
 
-static double tv_s(struct timeval tv)
+/* bench_body_fn: one run of query q in mode, its output folded into *(acc_t *)out. */
+static int run_body(void *arg, void *out, char *err, size_t errcap)
 {
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
-static void measure(int q, int mode, uint64_t events, result_t *r)
-{
-    struct rusage ru0, ru1;
-    struct timespec t0, t1;
-    memset(r, 0, sizeof *r);
-    getrusage(RUSAGE_SELF, &ru0);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = mode == M_LOOP   ? run_loop(q, events, &r->acc)
-             : mode == M_COPY ? run_loop_copy(q, events, &r->acc)
-                              : run_spate(q, MODE_PARALLELISM[mode], events, &r->acc, r->err, sizeof r->err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    getrusage(RUSAGE_SELF, &ru1);
-    r->ok = rc == 0;
-    if (MODE_PARALLELISM[mode] == 0 && rc != 0) snprintf(r->err, sizeof r->err, "loop set-up failed");
-    r->wall_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    r->cpu_s = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime) + tv_s(ru1.ru_stime) - tv_s(ru0.ru_stime);
-    r->maxrss_kb = ru1.ru_maxrss;
-}
-
-/* Busy CPU seconds of the whole machine so far (all fields of /proc/stat's "cpu" line but idle and
- * iowait; steal counts as busy), or -1. */
-static double machine_busy_s(void)
-{
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f) return -1;
-    unsigned long long v[10] = { 0 };
-    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                   &v[6], &v[7]);
-    fclose(f);
-    if (n < 8) return -1;
-    unsigned long long busy =
-        v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; /* user nice system irq softirq steal */
-    return (double)busy / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double children_cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_CHILDREN, &ru);
-    return tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
-}
-
-static double mono_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static int run_forked(int q, int mode, uint64_t events, result_t *r)
-{
-    int fd[2];
-    memset(r, 0, sizeof *r);
-    double busy0 = machine_busy_s(), kids0 = children_cpu_s(), t0 = mono_s();
-    if (pipe(fd) != 0) {
-        snprintf(r->err, sizeof r->err, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(r->err, sizeof r->err, "fork: %s", strerror(errno));
-        close(fd[0]);
-        close(fd[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        close(fd[0]);
-        result_t res;
-        measure(q, mode, events, &res);
-        const char *p = (const char *)&res;
-        size_t left = sizeof res;
-        while (left > 0) {
-            ssize_t n = write(fd[1], p, left);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) _exit(3);
-            p += n;
-            left -= (size_t)n;
-        }
-        _exit(0);
-    }
-    close(fd[1]);
-    char *p = (char *)r;
-    size_t got = 0;
-    while (got < sizeof *r) {
-        ssize_t n = read(fd[0], p + got, sizeof *r - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
-    }
-    close(fd[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    double busy1 = machine_busy_s(), kids1 = children_cpu_s(), t1 = mono_s();
-    if (got != sizeof *r || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        memset(r, 0, sizeof *r);
-        if (WIFSIGNALED(status))
-            snprintf(r->err, sizeof r->err, "child killed by signal %d", WTERMSIG(status));
-        else
-            snprintf(r->err, sizeof r->err, "child exited with status %d", WEXITSTATUS(status));
-        return -1;
-    }
-    r->other_load = -1;
-    if (busy0 >= 0 && busy1 >= 0 && t1 > t0) {
-        double other = (busy1 - busy0) - (kids1 - kids0); /* jiffy resolution: +-0.01 s per reading */
-        r->other_load = other > 0 ? other / (t1 - t0) : 0;
-    }
-    return r->ok ? 0 : -1;
+    const run_arg_t *a = arg;
+    int rc = a->mode == M_LOOP   ? run_loop(a->q, a->events, out)
+             : a->mode == M_COPY ? run_loop_copy(a->q, a->events, out)
+                                 : run_spate(a->q, MODE_PARALLELISM[a->mode], a->events, out, err, errcap);
+    if (MODE_PARALLELISM[a->mode] == 0 && rc != 0) snprintf(err, errcap, "loop set-up failed");
+    return rc;
 }
 
 /* ---- report ---- */
 
 typedef struct cell {
-    int runs;      /* successful runs */
-    result_t best; /* best figures over the runs (see the file comment) */
-    acc_t acc;     /* output of the first successful run */
+    int runs;            /* successful runs */
+    bench_result_t best; /* best figures over the runs (see the file comment) */
+    acc_t acc;           /* output of the first successful run */
     int acc_consistent;
     char err[512];
 } cell_t;
-
-static const char *fmt_rate(double v, char *buf, size_t cap)
-{
-    if (v >= 1e6)
-        snprintf(buf, cap, "%.2f M", v / 1e6);
-    else if (v >= 1e3)
-        snprintf(buf, cap, "%.1f K", v / 1e3);
-    else
-        snprintf(buf, cap, "%.0f", v);
-    return buf;
-}
-
-static void cpu_model(char *buf, size_t cap)
-{
-    snprintf(buf, cap, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) == 0) {
-            char *c = strchr(line, ':');
-            if (c) {
-                c++;
-                while (*c == ' ' || *c == '\t') c++;
-                c[strcspn(c, "\n")] = 0;
-                snprintf(buf, cap, "%s", c);
-            }
-            break;
-        }
-    }
-    fclose(f);
-}
 
 /* "ok", or what differs from the loop's output. */
 static const char *check(int mode, const cell_t *loop, const cell_t *c)
@@ -655,7 +511,7 @@ int main(int argc, char **argv)
     }
 
     char cpu[256];
-    cpu_model(cpu, sizeof cpu);
+    bench_cpu_model(cpu, sizeof cpu);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (!csv)
         printf("Nexmark q0-q2: %" PRIu64 " events per run, best of %d run%s, %ld CPUs online (%s)\n", events,
@@ -672,13 +528,15 @@ int main(int argc, char **argv)
             for (int m = 0; m < NMODES; m++) {
                 if (msel >= 0 && m != msel) continue;
                 cell_t *c = &cells[q][m];
-                result_t res;
+                bench_result_t res;
+                acc_t acc;
+                run_arg_t arg = { q, m, events };
                 if (progress) {
                     fprintf(stderr, "  running %s %-9s (run %d/%d)...\r", QUERY_NAMES[q], MODE_NAMES[m],
                             r + 1, repeat);
                     fflush(stderr);
                 }
-                if (run_forked(q, m, events, &res) != 0) {
+                if (bench_run_forked(run_body, &arg, &acc, sizeof acc, &res) != 0) {
                     snprintf(c->err, sizeof c->err, "%s", res.err);
                     fprintf(stderr, "%snexmark_q0_q2: %s %s failed: %s\n", progress ? "\n" : "",
                             QUERY_NAMES[q], MODE_NAMES[m], res.err);
@@ -686,16 +544,11 @@ int main(int argc, char **argv)
                 }
                 if (c->runs == 0) {
                     c->best = res;
-                    c->acc = res.acc;
+                    c->acc = acc;
                     c->acc_consistent = 1;
                 } else {
-                    if (res.wall_s < c->best.wall_s) {
-                        c->best.wall_s = res.wall_s;
-                        c->best.other_load = res.other_load;
-                    }
-                    if (res.cpu_s < c->best.cpu_s) c->best.cpu_s = res.cpu_s;
-                    if (res.maxrss_kb < c->best.maxrss_kb) c->best.maxrss_kb = res.maxrss_kb;
-                    if (memcmp(&res.acc, &c->acc, sizeof res.acc) != 0) c->acc_consistent = 0;
+                    bench_keep_best(&c->best, &res);
+                    if (memcmp(&acc, &c->acc, sizeof acc) != 0) c->acc_consistent = 0;
                 }
                 c->runs++;
             }
@@ -767,8 +620,9 @@ int main(int argc, char **argv)
                 if (c->best.other_load >= 0) snprintf(ol, sizeof ol, "%.2f", c->best.other_load);
                 printf("%-5s %-10s %10" PRIu64 " %8.3f %10s/s %8.3f %12s/s %8.1f %12s %9s %9s %7s  %s\n",
                        QUERY_NAMES[q], MODE_NAMES[m], c->acc.rows, c->best.wall_s,
-                       fmt_rate(rate, b1, sizeof b1), c->best.cpu_s, fmt_rate(core, b2, sizeof b2),
-                       (double)c->best.maxrss_kb / 1024.0, rs, rc2, ss, ol, ck);
+                       bench_fmt_rate(rate, b1, sizeof b1), c->best.cpu_s,
+                       bench_fmt_rate(core, b2, sizeof b2), (double)c->best.maxrss_kb / 1024.0, rs, rc2, ss,
+                       ol, ck);
             }
             /* Targets (docs/benchmarks.md). */
             if (m == M_P1 && ratio > 0) {
