@@ -1,15 +1,19 @@
 /*
- * window.c — the window operator for event-time windows on keyed streams
- * (tumbling, sliding, session), incremental aggregation, allowed lateness,
- * late data to side output 1.  Semantics in include/spate/window.h.
+ * window.c — the window operator on keyed streams (Flink's WindowOperator and
+ * EvictingWindowOperator in one): assigners, triggers, evictors, reduce /
+ * aggregate / process window functions, allowed lateness, late data to side
+ * output 1.  Semantics in include/spate/window.h.
  *
  * State (in the state backend, namespace = the window as 16 bytes):
- *   "acc"      per key and window: [accumulator][the window's first row, row-encoded], or for a
- *              process window function all its rows: ([u32 length][row-encoded row])...
+ *   "acc"      per key and window, the window's contents: for an aggregate function without
+ *              evictor [accumulator][the window's first row, row-encoded]; otherwise its rows as
+ *              ([u32 length][i64 event time][row-encoded row])... (a reduce without evictor
+ *              keeps one: the accumulated row)
  *   "sessions" per key (no namespace): the key's open session windows, (start, end) pairs
- * Timers (event time) per key and window, on the timer service with the
- * window appended to the key: at end - 1 the window fires, at end - 1 +
- * allowed lateness its state goes (one timer when the lateness is 0).
+ *   "trigger"  per key, namespace [window][name]: the trigger's state
+ * Timers per key and window (the window appended to the key), in either time
+ * domain; the trigger's and the cleanup timer (end - 1 + allowed lateness, in
+ * the assigner's domain) share them, so a timer at the same time fires once.
  */
 #include "api/api.h"
 
@@ -19,14 +23,17 @@
 #include "state/timers.h"
 #include "types/encoding.h"
 
-#define LATE_TAG 1
+#define LATE_TAG     1
+#define TRIGGER_NAME 64 /* significant bytes of a trigger state's name */
 
 struct spate_windowed {
     spate_keyed_t *keyed;
     spate_window_assigner_t assigner;
     int64_t lateness;
+    spate_trigger_t trigger;
+    spate_evictor_t evictor;
+    bool has_trigger, has_evictor;
 };
-
 spate_window_assigner_t spate_tumbling_windows(int64_t size_ms, int64_t offset_ms)
 {
     spate_window_assigner_t a = { SPATE_WINDOW_TUMBLING, size_ms, size_ms, offset_ms, 0, false };
@@ -66,32 +73,74 @@ spate_window_assigner_t spate_sliding_processing_time_windows(int64_t size_ms, i
     return a;
 }
 
+spate_window_assigner_t spate_processing_time_session_windows(int64_t gap_ms)
+{
+    spate_window_assigner_t a = spate_session_windows(gap_ms);
+    a.processing_time = true;
+    return a;
+}
+
+spate_window_assigner_t spate_global_windows(void)
+{
+    spate_window_assigner_t a = { SPATE_WINDOW_GLOBAL, 0, 0, 0, 0, false };
+    return a;
+}
+
+static const spate_window_t global_window = { INT64_MIN, INT64_MAX };
+
+/* The window's last millisecond (Flink's maxTimestamp); the global window's is INT64_MAX. */
+static int64_t max_ts(const spate_window_t *win)
+{
+    return win->end == INT64_MAX ? INT64_MAX : win->end - 1;
+}
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
 typedef struct win_spec {
     sp_key_selector_t key;
     spate_window_assigner_t assigner;
     int64_t lateness;
-    spate_aggregate_function_t fn; /* acc_size 0 when process is set */
+    spate_trigger_t trigger;
+    spate_evictor_t evictor;
+    bool has_evictor;
+    bool rows;    /* contents are rows (process or reduce function, or an evictor) */
+    bool fast_et; /* the default event-time trigger: a row for an existing window needs no call */
+    spate_aggregate_function_t fn;
     spate_window_process_fn process;
     void *process_ctx;
+    spate_reduce_fn reduce;
+    void *reduce_ctx;
 } win_spec_t;
+
+struct spate_trigger_context {
+    struct win_op *w;
+    const spate_window_t *win;
+};
 
 typedef struct win_op {
     const win_spec_t *spec;
     sp_op_ctx_t *ctx;
     sp_state_backend_t *be;
-    int acc_state, sessions_state, count_state;
+    int acc_state, sessions_state, trigger_state;
     sp_timer_service_t timers;  /* event time */
-    sp_timer_service_t ptimers; /* processing time (processing-time windows) */
+    sp_timer_service_t ptimers; /* processing time */
     spate_collector_t out, late;
     spate_key_t key;
     int key_group;
     int64_t watermark;
-    uint8_t *val; /* value scratch: accumulator + encoded first row */
+    bool event_time; /* the assigner's domain: cleanup timers, lateness */
+    spate_trigger_context_t tc;
+    uint8_t *val; /* contents scratch */
     size_t valcap;
-    uint8_t *acc2; /* merge scratch */
+    uint8_t *acc2; /* accumulator scratch (merging, aggregating evicted windows) */
     uint8_t *tkey; /* timer key scratch */
     size_t tkeycap;
-    sp_batch_t *first; /* decoded first row of the window being emitted */
+    /* reduce: the function's one output row */
+    spate_collector_t res;
+    sp_batch_t *acc_batch, *res_batch;
 } win_op_t;
 
 static int late_sink(void *target, sp_batch_t *b)
@@ -99,27 +148,42 @@ static int late_sink(void *target, sp_batch_t *b)
     return sp_output_push_side(target, LATE_TAG, b);
 }
 
+static int no_sink(void *target, sp_batch_t *b)
+{
+    SP_UNUSED(target);
+    SP_UNUSED(b);
+    return SPATE_EINTERNAL; /* never reached: res_batch has room for two rows and is rewound per call */
+}
+
 static int win_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
 {
     const win_spec_t *s = spec;
+    const spate_schema_t *in = ctx->in_schema[0];
     win_op_t *w = sp_xcalloc_aligned(sizeof *w);
     w->spec = s;
     w->ctx = ctx;
     w->be = sp_heap_backend_create();
     w->acc_state = sp_state_id(w->be, "acc");
     w->sessions_state = sp_state_id(w->be, "sessions");
-    w->count_state = sp_state_id(w->be, "count");
+    w->trigger_state = sp_state_id(w->be, "trigger");
     sp_timers_init(&w->timers);
     sp_timers_init(&w->ptimers);
     sp_collector_init(&w->out, ctx->out_schema, SP_BATCH_CAPACITY, sp_output_sink_fn, ctx->out, ctx->error);
-    sp_collector_init(&w->late, ctx->in_schema[0], SP_BATCH_CAPACITY, late_sink, ctx->out, ctx->error);
+    sp_collector_init(&w->late, in, SP_BATCH_CAPACITY, late_sink, ctx->out, ctx->error);
     sp_key_init(&w->key);
     w->watermark = SP_WATERMARK_MIN;
+    w->event_time = !s->assigner.processing_time && s->assigner.kind != SPATE_WINDOW_COUNT &&
+                    s->assigner.kind != SPATE_WINDOW_GLOBAL;
+    w->tc.w = w;
     w->valcap = 256 + s->fn.acc_size;
     w->val = sp_xmalloc(w->valcap);
     w->acc2 = sp_xmalloc(s->fn.acc_size ? s->fn.acc_size : 1);
-    w->first = sp_batch_create(ctx->in_schema[0], 2);
-    w->first->scratch = true; /* rewritten for every window emitted */
+    sp_collector_init(&w->res, in, 2, no_sink, NULL, ctx->error);
+    w->acc_batch = sp_batch_create(in, 2);
+    w->res_batch = sp_batch_create(in, 2);
+    w->acc_batch->scratch = w->res_batch->scratch = true; /* rewritten per call */
+    w->res.batch = w->res_batch;
+    sp_batch_acquire(w->res_batch); /* one reference for the collector, one ours */
     *inst = w;
     return SPATE_OK;
 }
@@ -132,12 +196,21 @@ static void win_close(void *inst)
     sp_timers_fini(&w->ptimers);
     sp_collector_fini(&w->out);
     sp_collector_fini(&w->late);
+    sp_collector_fini(&w->res);
+    sp_batch_release(w->acc_batch);
+    sp_batch_release(w->res_batch);
     sp_key_fini(&w->key);
     free(w->val);
     free(w->acc2);
     free(w->tkey);
-    sp_batch_release(w->first);
     free(w);
+}
+
+static int user_failed(win_op_t *w, int rc, const char *what)
+{
+    if (!w->ctx->error->code)
+        sp_error_set(w->ctx->error, rc > 0 ? SPATE_EUSER : rc, "%s returned %d", what, rc);
+    return w->ctx->error->code;
 }
 
 static void put_window(uint8_t *ns, const spate_window_t *win)
@@ -145,6 +218,13 @@ static void put_window(uint8_t *ns, const spate_window_t *win)
     memcpy(ns, &win->start, 8);
     memcpy(ns + 8, &win->end, 8);
 }
+
+static bool same_window(const spate_window_t *a, const spate_window_t *b)
+{
+    return a->start == b->start && a->end == b->end;
+}
+
+/* ---- timers ---- */
 
 /* Timer key: [key][window]. */
 static const uint8_t *timer_key(win_op_t *w, const spate_window_t *win, size_t *len)
@@ -160,31 +240,39 @@ static const uint8_t *timer_key(win_op_t *w, const spate_window_t *win, size_t *
     return w->tkey;
 }
 
-static void register_timers(win_op_t *w, const spate_window_t *win)
+static void timer_set(win_op_t *w, bool processing, const spate_window_t *win, int64_t t, bool set)
 {
     size_t n;
     const uint8_t *tk = timer_key(w, win, &n);
-    if (w->spec->assigner.processing_time) {
-        sp_timers_register(&w->ptimers, win->end - 1, w->key_group, tk, n);
-        if (win->end - 1 < w->ctx->timer_at) w->ctx->timer_at = win->end - 1;
+    sp_timer_service_t *svc = processing ? &w->ptimers : &w->timers;
+    if (!set) {
+        sp_timers_delete(svc, t, tk, n);
         return;
     }
-    /* a window opened after its end (within the lateness) fires at once, not again by timer */
-    if (win->end - 1 > w->watermark || w->spec->lateness == 0)
-        sp_timers_register(&w->timers, win->end - 1, w->key_group, tk, n);
-    if (w->spec->lateness > 0)
-        sp_timers_register(&w->timers, win->end - 1 + w->spec->lateness, w->key_group, tk, n);
+    sp_timers_register(svc, t, w->key_group, tk, n);
+    if (processing && t < w->ctx->timer_at) w->ctx->timer_at = t;
 }
 
-static void delete_timers(win_op_t *w, const spate_window_t *win)
+/* When the window's state goes: end - 1 + allowed lateness in event time, end - 1 in
+ * processing time; INT64_MAX (never) for the global window. */
+static int64_t cleanup_time(const win_op_t *w, const spate_window_t *win)
 {
-    size_t n;
-    const uint8_t *tk = timer_key(w, win, &n);
-    sp_timers_delete(&w->timers, win->end - 1, tk, n);
-    if (w->spec->lateness > 0) sp_timers_delete(&w->timers, win->end - 1 + w->spec->lateness, tk, n);
+    return w->event_time ? add_sat(max_ts(win), w->spec->lateness) : max_ts(win);
 }
 
-/* The window's stored value: accumulator then the first row. NULL when none. */
+static void cleanup_timer(win_op_t *w, const spate_window_t *win, bool set)
+{
+    int64_t t = cleanup_time(w, win);
+    if (t != INT64_MAX) timer_set(w, !w->event_time, win, t, set);
+}
+
+static bool is_late(const win_op_t *w, const spate_window_t *win)
+{
+    return w->event_time && cleanup_time(w, win) <= w->watermark;
+}
+
+/* ---- contents ---- */
+
 static const uint8_t *load(win_op_t *w, const spate_window_t *win, size_t *len)
 {
     uint8_t ns[16];
@@ -213,100 +301,120 @@ static void reserve_val(win_op_t *w, size_t n)
     w->val = sp_xrealloc(w->val, w->valcap);
 }
 
-/* Copies a stored row list (old, len; NULL = none) into w->val with `row` appended as
- * [u32 length][row-encoded row]; returns the new length. */
-static size_t append_row(win_op_t *w, const uint8_t *old, size_t len, const spate_row_t *row)
+/* Writes w->val = old (len bytes; NULL = none) followed by row as [u32 length][i64 time][row];
+ * returns the new length. */
+static size_t append_row(win_op_t *w, const uint8_t *old, size_t len, const spate_row_t *row, int64_t ts)
 {
     size_t rl = sp_row_encode(row, NULL, 0), have = old ? len : 0;
-    reserve_val(w, have + 4 + rl);
-    if (old) memcpy(w->val, old, len);
+    reserve_val(w, have + 12 + rl);
+    if (old && old != w->val) memcpy(w->val, old, len);
     uint32_t l = (uint32_t)rl;
     memcpy(w->val + have, &l, 4);
-    sp_row_encode(row, w->val + have + 4, rl);
-    return have + 4 + rl;
+    memcpy(w->val + have + 4, &ts, 8);
+    sp_row_encode(row, w->val + have + 12, rl);
+    return have + 12 + rl;
 }
 
-/* Process window function: decodes the window's rows and hands them over at once. */
-static int emit_all(win_op_t *w, const spate_window_t *win, const uint8_t *value, size_t len)
+/* Decoded rows of a window (borrowed from `batch` while it lives). */
+typedef struct row_list {
+    sp_batch_t *batch;
+    spate_row_t *rows;
+    size_t *at; /* offset of each row's entry in the encoded contents */
+    size_t n;
+} row_list_t;
+
+static int decode_rows(win_op_t *w, const uint8_t *v, size_t len, row_list_t *rl)
 {
     size_t n = 0;
-    for (size_t at = 0; at + 4 <= len; n++) {
+    for (size_t at = 0; at + 12 <= len; n++) {
         uint32_t l;
-        memcpy(&l, value + at, 4);
-        at += 4 + l;
+        memcpy(&l, v + at, 4);
+        at += 12 + l;
     }
-    sp_batch_t *b = sp_batch_create(w->ctx->in_schema[0], (uint32_t)(n ? n : 1));
-    b->scratch = true;
-    spate_row_t *rows = sp_xmalloc(sizeof *rows * (n ? n : 1));
-    int rc = SPATE_OK;
+    rl->n = n;
+    rl->batch = sp_batch_create(w->ctx->in_schema[0], (uint32_t)(n ? n : 1));
+    rl->batch->scratch = true;
+    rl->rows = sp_xmalloc(sizeof *rl->rows * (n ? n : 1));
+    rl->at = sp_xmalloc(sizeof *rl->at * (n ? n : 1));
     size_t i = 0;
-    for (size_t at = 0; rc == SPATE_OK && at + 4 <= len; i++) {
+    for (size_t at = 0; at + 12 <= len; i++) {
         uint32_t l;
-        memcpy(&l, value + at, 4);
-        rc = sp_row_decode_append(b, value + at + 4, l, w->ctx->error);
-        rows[i] = (spate_row_t){ b, (uint32_t)i };
-        at += 4 + l;
+        memcpy(&l, v + at, 4);
+        int rc = sp_row_decode_append(rl->batch, v + at + 12, l, w->ctx->error);
+        if (rc) return rc;
+        memcpy(&rl->batch->timestamps[i], v + at + 4, 8);
+        rl->rows[i] = (spate_row_t){ rl->batch, (uint32_t)i };
+        rl->at[i] = at;
+        at += 12 + l;
     }
-    if (rc == SPATE_OK) {
-        w->out.default_time = win->end - 1;
-        rc = w->spec->process(w->spec->process_ctx, win, rows, n, &w->out);
-        w->out.default_time = SPATE_NO_TIMESTAMP;
-        if (rc && !w->ctx->error->code)
-            sp_error_set(w->ctx->error, rc > 0 ? SPATE_EUSER : rc, "process window function returned %d", rc);
-        if (rc) rc = w->ctx->error->code;
-    }
-    sp_collector_settle(&w->out); /* rows of the scratch batch may not be borrowed */
-    free(rows);
-    sp_batch_release(b);
-    return rc;
+    return SPATE_OK;
 }
 
-/* Emits the result of window `win` of the current key from its stored value. */
-static int emit(win_op_t *w, const spate_window_t *win, const uint8_t *value, size_t len)
+static void free_rows(row_list_t *rl)
 {
-    const spate_aggregate_function_t *fn = &w->spec->fn;
-    if (w->spec->process) return emit_all(w, win, value, len);
-    w->first->count = 0;
-    int rc = sp_row_decode_append(w->first, value + fn->acc_size, len - fn->acc_size, w->ctx->error);
+    if (rl->batch) sp_batch_release(rl->batch);
+    free(rl->rows);
+    free(rl->at);
+}
+
+/* The reduce function on (acc, in): its one output row, in res_batch row 0. */
+static int reduce_rows(win_op_t *w, const spate_row_t *acc, const spate_row_t *in, spate_row_t *out)
+{
+    sp_collector_rewind(&w->res);
+    w->res.input = in;
+    uint64_t before = w->res.emitted;
+    int rc = w->spec->reduce(w->spec->reduce_ctx, acc, in, &w->res);
+    if (rc) return user_failed(w, rc, "window reduce function");
+    if (w->res.emitted != before + 1)
+        return sp_error_set(w->ctx->error, SPATE_EUSER,
+                            "a reduce function must emit exactly one row (emitted %llu)",
+                            (unsigned long long)(w->res.emitted - before));
+    sp_collector_settle(&w->res);
+    *out = (spate_row_t){ w->res_batch, 0 };
+    return SPATE_OK;
+}
+
+/* Reduce without evictor: folds `in` into the one stored row `v` (len bytes); new contents in w->val. */
+static int reduce_into(win_op_t *w, const uint8_t *v, size_t len, const spate_row_t *in, int64_t ts,
+                       size_t *n)
+{
+    uint32_t l;
+    memcpy(&l, v, 4);
+    w->acc_batch->count = 0;
+    int rc = sp_row_decode_append(w->acc_batch, v + 12, l, w->ctx->error);
     if (rc) return rc;
-    spate_row_t key_row = { w->first, 0 };
-    w->out.default_time = win->end - 1; /* a window's result carries its last millisecond */
-    rc = fn->emit(fn->ctx, value, win, &key_row, &w->out);
-    w->out.default_time = SPATE_NO_TIMESTAMP;
-    if (rc && !w->ctx->error->code)
-        sp_error_set(w->ctx->error, rc > 0 ? SPATE_EUSER : rc, "window emit returned %d", rc);
-    return rc ? w->ctx->error->code : SPATE_OK;
+    SP_UNUSED(len);
+    spate_row_t acc = { w->acc_batch, 0 }, res;
+    if ((rc = reduce_rows(w, &acc, in, &res)) != SPATE_OK) return rc;
+    *n = append_row(w, NULL, 0, &res, ts);
+    return SPATE_OK;
 }
 
-/* Adds row to window `win` of the current key (creating its state), fires at once when the
- * window is already complete (a late firing within the allowed lateness). */
-static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row_t *row)
+/* Adds row to the contents of window `win` of the current key; *existed tells whether the
+ * window had contents before. */
+static int add_contents(win_op_t *w, const spate_window_t *win, const spate_row_t *row, int64_t ts,
+                        bool *existed)
 {
-    const spate_aggregate_function_t *fn = &w->spec->fn;
+    const win_spec_t *s = w->spec;
+    const spate_aggregate_function_t *fn = &s->fn;
     size_t len, n;
-    if (w->spec->process) { /* keep the row */
+    int rc;
+    if (s->rows) {
         const uint8_t *old = load(w, win, &len);
-        n = append_row(w, old, len, row);
-        if (!old) register_timers(w, win);
-        store(w, win, w->val, n);
-        if (!w->spec->assigner.processing_time && win->end - 1 <= w->watermark)
-            return emit(w, win, w->val, n);
-        return SPATE_OK;
+        *existed = old != NULL;
+        if (old && s->reduce && !s->has_evictor)
+            rc = reduce_into(w, old, len, row, ts, &n);
+        else
+            n = append_row(w, old, len, row, ts), rc = SPATE_OK;
+        if (rc == SPATE_OK) store(w, win, w->val, n);
+        return rc;
     }
     uint8_t ns[16];
     put_window(ns, win);
     uint8_t *acc = sp_state_get_mut(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, &len);
-    int rc;
-    if (acc) { /* the common case: fold the row into the stored accumulator in place (one lookup) */
-        if ((rc = fn->add(fn->ctx, acc, row)) != SPATE_OK)
-            return w->ctx->error->code
-                       ? w->ctx->error->code
-                       : sp_error_set(w->ctx->error, SPATE_EUSER, "window add returned %d", rc);
-        if (w->spec->assigner.processing_time || win->end - 1 > w->watermark) return SPATE_OK;
-        reserve_val(w, len);
-        memcpy(w->val, acc, len); /* a late firing: emit may not keep a backend pointer across calls */
-        return emit(w, win, w->val, len);
-    }
+    *existed = acc != NULL;
+    if (acc) /* the common case: fold the row into the stored accumulator in place (one lookup) */
+        return (rc = fn->add(fn->ctx, acc, row)) != SPATE_OK ? user_failed(w, rc, "window add") : SPATE_OK;
     size_t rl = sp_row_encode(row, NULL, 0);
     reserve_val(w, fn->acc_size + rl);
     if (fn->create)
@@ -314,140 +422,319 @@ static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row
     else
         memset(w->val, 0, fn->acc_size);
     sp_row_encode(row, w->val + fn->acc_size, rl);
-    n = fn->acc_size + rl;
-    if (w->spec->assigner.kind != SPATE_WINDOW_COUNT) register_timers(w, win); /* count windows: by count */
-    if ((rc = fn->add(fn->ctx, w->val, row)) != SPATE_OK)
-        return w->ctx->error->code ? w->ctx->error->code
-                                   : sp_error_set(w->ctx->error, SPATE_EUSER, "window add returned %d", rc);
-    store(w, win, w->val, n);
-    if (!w->spec->assigner.processing_time && win->end - 1 <= w->watermark) return emit(w, win, w->val, n);
+    if ((rc = fn->add(fn->ctx, w->val, row)) != SPATE_OK) return user_failed(w, rc, "window add");
+    store(w, win, w->val, fn->acc_size + rl);
     return SPATE_OK;
 }
 
-static bool is_late(const win_op_t *w, const spate_window_t *win)
-{
-    return !w->spec->assigner.processing_time && win->end - 1 + w->spec->lateness <= w->watermark;
-}
+/* ---- firing ---- */
 
-/* Session windows: merges [ts, ts + gap) with the key's sessions it overlaps or touches. */
-static int add_to_session(win_op_t *w, int64_t ts, const spate_row_t *row, bool *late)
+/* Aggregate function: emits from [accumulator] and the key row. */
+static int emit_aggregate(win_op_t *w, const spate_window_t *win, const void *acc, const spate_row_t *key_row)
 {
     const spate_aggregate_function_t *fn = &w->spec->fn;
-    spate_window_t m = { ts, ts + w->spec->assigner.gap };
+    w->out.default_time = max_ts(win); /* a window's result carries its last millisecond */
+    int rc = fn->emit(fn->ctx, acc, win, key_row, &w->out);
+    w->out.default_time = SPATE_NO_TIMESTAMP;
+    return rc ? user_failed(w, rc, "window emit") : SPATE_OK;
+}
+
+/* Runs the window function over rows (process, or aggregate / reduce over the rows). */
+static int apply_rows(win_op_t *w, const spate_window_t *win, const spate_row_t *rows, size_t n)
+{
+    const win_spec_t *s = w->spec;
+    int rc = SPATE_OK;
+    if (s->process) {
+        w->out.default_time = max_ts(win);
+        rc = s->process(s->process_ctx, win, rows, n, &w->out);
+        w->out.default_time = SPATE_NO_TIMESTAMP;
+        if (rc) rc = user_failed(w, rc, "process window function");
+    } else if (n == 0) {
+        return SPATE_OK;
+    } else if (s->reduce) {
+        spate_row_t acc = rows[0];
+        for (size_t i = 1; rc == SPATE_OK && i < n; i++) {
+            if ((rc = reduce_rows(w, &acc, &rows[i], &acc)) != SPATE_OK) break;
+            /* acc lives in res_batch, which the next call rewrites: move it to acc_batch */
+            w->acc_batch->count = 0;
+            sp_batch_append_row(w->acc_batch, w->res_batch, 0);
+            acc = (spate_row_t){ w->acc_batch, 0 };
+        }
+        if (rc == SPATE_OK) {
+            acc.batch->timestamps[acc.index] = max_ts(win);
+            rc = spate_out_emit_row(&w->out, &acc);
+        }
+    } else {
+        const spate_aggregate_function_t *fn = &s->fn;
+        if (fn->create)
+            fn->create(fn->ctx, w->acc2);
+        else
+            memset(w->acc2, 0, fn->acc_size);
+        for (size_t i = 0; rc == SPATE_OK && i < n; i++)
+            if ((rc = fn->add(fn->ctx, w->acc2, &rows[i])) != SPATE_OK) rc = user_failed(w, rc, "window add");
+        if (rc == SPATE_OK) rc = emit_aggregate(w, win, w->acc2, &rows[0]);
+    }
+    sp_collector_settle(&w->out); /* rows of the scratch batch may not be borrowed */
+    return rc;
+}
+
+/* Keeps rows[i] with keep[i] (in place); returns how many are left. */
+static size_t compact(spate_row_t *rows, size_t *at, const bool *keep, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (keep[i]) {
+            rows[k] = rows[i];
+            at[k++] = at[i];
+        }
+    return k;
+}
+
+/* Fires a window whose contents are rows: evictor before, function, evictor after; the rows left
+ * are written back. v (len bytes) is a copy of the contents. */
+static int fire_rows(win_op_t *w, const spate_window_t *win, const uint8_t *v, size_t len)
+{
+    const win_spec_t *s = w->spec;
+    row_list_t rl = { 0 };
+    int rc = decode_rows(w, v, len, &rl);
+    size_t n = rl.n, before = n;
+    bool *keep = sp_xmalloc(n ? n : 1);
+    if (rc == SPATE_OK && s->has_evictor && s->evictor.evict_before) {
+        memset(keep, 1, n);
+        s->evictor.evict_before(&s->evictor, rl.rows, n, keep, win);
+        n = compact(rl.rows, rl.at, keep, n);
+    }
+    if (rc == SPATE_OK) rc = apply_rows(w, win, rl.rows, n);
+    if (rc == SPATE_OK && s->has_evictor && s->evictor.evict_after) {
+        memset(keep, 1, n);
+        s->evictor.evict_after(&s->evictor, rl.rows, n, keep, win);
+        n = compact(rl.rows, rl.at, keep, n);
+    }
+    if (rc == SPATE_OK && n != before) { /* write back the rows left, as they were encoded */
+        uint8_t *left = sp_xmalloc(len ? len : 1);
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t l;
+            memcpy(&l, v + rl.at[i], 4);
+            memcpy(left + m, v + rl.at[i], 12 + (size_t)l);
+            m += 12 + (size_t)l;
+        }
+        if (m)
+            store(w, win, left, m);
+        else
+            drop(w, win);
+        free(left);
+    }
+    free(keep);
+    free_rows(&rl);
+    return rc;
+}
+
+/* Runs the window function over window `win` of the current key (nothing when it is empty). */
+static int fire(win_op_t *w, const spate_window_t *win)
+{
+    size_t len;
+    const uint8_t *v = load(w, win, &len);
+    if (!v) return SPATE_OK;
+    uint8_t *copy = sp_xmalloc(len); /* the function may not keep a backend pointer across calls */
+    memcpy(copy, v, len);
+    int rc;
+    if (w->spec->rows) {
+        rc = fire_rows(w, win, copy, len);
+    } else {
+        size_t acc_size = w->spec->fn.acc_size;
+        w->acc_batch->count = 0;
+        rc = sp_row_decode_append(w->acc_batch, copy + acc_size, len - acc_size, w->ctx->error);
+        spate_row_t key_row = { w->acc_batch, 0 };
+        if (rc == SPATE_OK) rc = emit_aggregate(w, win, copy, &key_row);
+    }
+    free(copy);
+    return rc;
+}
+
+/* Acts on a trigger's answer for window `win`. */
+static int act(win_op_t *w, const spate_window_t *win, spate_trigger_result_t r)
+{
+    if (w->spec->trigger.purging && (r & SPATE_TRIGGER_FIRE)) r |= SPATE_TRIGGER_PURGE;
+    int rc = (r & SPATE_TRIGGER_FIRE) ? fire(w, win) : SPATE_OK;
+    if (rc == SPATE_OK && (r & SPATE_TRIGGER_PURGE)) drop(w, win);
+    return rc;
+}
+
+static spate_trigger_context_t *tctx(win_op_t *w, const spate_window_t *win)
+{
+    w->tc.win = win;
+    return &w->tc;
+}
+
+static void trigger_clear(win_op_t *w, const spate_window_t *win)
+{
+    const spate_trigger_t *t = &w->spec->trigger;
+    if (t->clear) t->clear(t, win, tctx(w, win));
+}
+
+/* Adds row to window `win` and asks the trigger. */
+static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row_t *row, int64_t ts)
+{
+    const spate_trigger_t *t = &w->spec->trigger;
+    bool existed;
+    int rc = add_contents(w, win, row, ts, &existed);
+    if (rc) return rc;
+    spate_trigger_result_t r = SPATE_TRIGGER_CONTINUE;
+    if (w->spec->fast_et && existed) /* the event-time trigger's timer was set with the window */
+        r = max_ts(win) <= w->watermark ? SPATE_TRIGGER_FIRE : SPATE_TRIGGER_CONTINUE;
+    else if (t->on_element)
+        r = t->on_element(t, row, ts, win, tctx(w, win));
+    if (!existed) cleanup_timer(w, win, true);
+    return act(w, win, r);
+}
+
+/* ---- session windows ---- */
+
+static spate_window_t *load_sessions(win_op_t *w, int *n)
+{
     size_t len;
     const uint8_t *raw =
         sp_state_get(w->be, w->sessions_state, w->key_group, w->key.buf, w->key.len, NULL, 0, &len);
-    int nwin = (int)(len / sizeof(spate_window_t));
-    spate_window_t *wins = sp_xmalloc(sizeof *wins * (size_t)(nwin + 1));
-    if (nwin) memcpy(wins, raw, sizeof *wins * (size_t)nwin);
-    for (int i = 0; i < nwin; i++)
+    *n = raw ? (int)(len / sizeof(spate_window_t)) : 0;
+    spate_window_t *wins = sp_xmalloc(sizeof *wins * (size_t)(*n + 1));
+    if (*n) memcpy(wins, raw, sizeof *wins * (size_t)*n);
+    return wins;
+}
+
+static void store_sessions(win_op_t *w, const spate_window_t *wins, int n)
+{
+    if (n)
+        sp_state_put(w->be, w->sessions_state, w->key_group, w->key.buf, w->key.len, NULL, 0, wins,
+                     sizeof *wins * (size_t)n);
+    else
+        sp_state_remove(w->be, w->sessions_state, w->key_group, w->key.buf, w->key.len, NULL, 0);
+}
+
+static int by_start(const void *a, const void *b)
+{
+    const spate_window_t *x = a, *y = b;
+    return (x->start > y->start) - (x->start < y->start);
+}
+
+/* Folds the contents of `from` (copied, len bytes) into w->val (have bytes; 0 = empty). */
+static int fold_contents(win_op_t *w, size_t *have, const uint8_t *from, size_t len)
+{
+    const win_spec_t *s = w->spec;
+    if (*have == 0) {
+        reserve_val(w, len);
+        memcpy(w->val, from, len);
+        *have = len;
+    } else if (!s->rows) { /* the earlier window's first row stays the key row */
+        memcpy(w->acc2, from, s->fn.acc_size);
+        if (s->fn.merge) s->fn.merge(s->fn.ctx, w->val, w->acc2);
+    } else if (s->reduce && !s->has_evictor) {
+        uint32_t l;
+        memcpy(&l, from, 4);
+        sp_batch_t *b = sp_batch_create(w->ctx->in_schema[0], 1);
+        b->scratch = true;
+        int rc = sp_row_decode_append(b, from + 12, l, w->ctx->error);
+        spate_row_t in = { b, 0 };
+        int64_t ts;
+        memcpy(&ts, from + 4, 8);
+        uint8_t *acc = sp_xmalloc(*have);
+        memcpy(acc, w->val, *have);
+        if (rc == SPATE_OK) rc = reduce_into(w, acc, *have, &in, ts, have);
+        free(acc);
+        sp_batch_release(b);
+        return rc;
+    } else { /* rows: all of both, earlier window first */
+        reserve_val(w, *have + len);
+        memcpy(w->val + *have, from, len);
+        *have += len;
+    }
+    return SPATE_OK;
+}
+
+/* Session windows: [ts, ts + gap) merges with the key's sessions it overlaps or touches. */
+static int add_to_session(win_op_t *w, int64_t ts, const spate_row_t *row, bool *late)
+{
+    const spate_trigger_t *t = &w->spec->trigger;
+    spate_window_t m = { ts, ts + w->spec->assigner.gap };
+    int n;
+    spate_window_t *wins = load_sessions(w, &n);
+    for (int i = 0; i < n; i++)
         if (wins[i].start <= m.end && m.start <= wins[i].end) {
             if (wins[i].start < m.start) m.start = wins[i].start;
             if (wins[i].end > m.end) m.end = wins[i].end;
         }
-    if (is_late(w, &m)) {
+    *late = is_late(w, &m);
+    if (*late) {
         free(wins);
-        *late = true;
         return SPATE_OK;
     }
-    *late = false;
-    /* fold the merged sessions' accumulators into m's, keeping the earliest first row */
-    uint8_t *merged = NULL;
-    size_t mlen = 0;
-    int64_t first_start = INT64_MAX;
-    int kept = 0;
-    for (int i = 0; i < nwin; i++) {
-        if (!(wins[i].start <= m.end && m.start <= wins[i].end)) {
+    /* the windows that merge into m, in start order; m itself may be one of them */
+    int nover = 0, kept = 0;
+    spate_window_t *over = sp_xmalloc(sizeof *over * (size_t)(n + 1));
+    bool m_exists = false;
+    for (int i = 0; i < n; i++) {
+        if (wins[i].start <= m.end && m.start <= wins[i].end) {
+            over[nover++] = wins[i];
+            m_exists |= same_window(&wins[i], &m);
+        } else {
             wins[kept++] = wins[i];
-            continue;
         }
-        const uint8_t *v = load(w, &wins[i], &len);
-        if (v) {
-            if (!merged) {
-                merged = sp_xmalloc(len);
-                memcpy(merged, v, len);
-                mlen = len;
-                first_start = wins[i].start;
-            } else if (w->spec->process) { /* all rows of both sessions */
-                merged = sp_xrealloc(merged, mlen + len);
-                memcpy(merged + mlen, v, len);
-                mlen += len;
-            } else {
-                memcpy(w->acc2, v, fn->acc_size);
-                if (fn->merge) fn->merge(fn->ctx, merged, w->acc2);
-                if (wins[i].start < first_start) { /* the earlier session's first row is the key row */
-                    uint8_t *keep = sp_xmalloc(len);
-                    memcpy(keep, merged, fn->acc_size);
-                    memcpy(keep + fn->acc_size, v + fn->acc_size, len - fn->acc_size);
-                    free(merged);
-                    merged = keep;
-                    mlen = len;
-                    first_start = wins[i].start;
-                }
-            }
-        }
-        drop(w, &wins[i]);
-        delete_timers(w, &wins[i]);
     }
     wins[kept++] = m;
-    sp_state_put(w->be, w->sessions_state, w->key_group, w->key.buf, w->key.len, NULL, 0, wins,
-                 sizeof *wins * (size_t)kept);
+    store_sessions(w, wins, kept);
     free(wins);
-    if (merged) {
-        store(w, &m, merged, mlen);
-        register_timers(w, &m);
-        free(merged);
+    int rc = SPATE_OK;
+    if (nover > (m_exists ? 1 : 0)) {
+        qsort(over, (size_t)nover, sizeof *over, by_start);
+        size_t have = 0, len;
+        for (int i = 0; rc == SPATE_OK && i < nover; i++) {
+            const uint8_t *v = load(w, &over[i], &len);
+            if (!v) continue;
+            uint8_t *copy = sp_xmalloc(len);
+            memcpy(copy, v, len);
+            rc = fold_contents(w, &have, copy, len);
+            free(copy);
+        }
+        int nmerged = 0; /* the merged windows other than m */
+        for (int i = 0; i < nover; i++)
+            if (!same_window(&over[i], &m)) over[nmerged++] = over[i];
+        if (rc == SPATE_OK) {
+            for (int i = 0; i < nmerged; i++) drop(w, &over[i]);
+            if (have) store(w, &m, w->val, have);
+            t->on_merge(t, &m, over, (size_t)nmerged, tctx(w, &m));
+            for (int i = 0; i < nmerged; i++) {
+                trigger_clear(w, &over[i]);
+                cleanup_timer(w, &over[i], false);
+            }
+            cleanup_timer(w, &m, true);
+        }
     }
-    return add_to_window(w, &m, row);
+    free(over);
+    return rc ? rc : add_to_window(w, &m, row, ts);
 }
 
-/* Count windows: one global window per key; "count" holds the rows seen since the last purge. */
-static int add_to_count(win_op_t *w, const spate_row_t *row)
+/* Removes window `win` of the current key: contents, trigger state, session entry. */
+static void clear_window(win_op_t *w, const spate_window_t *win)
 {
-    const spate_window_assigner_t *a = &w->spec->assigner;
-    const spate_window_t g = { INT64_MIN, INT64_MAX };
-    size_t len;
-    int64_t seen = 0;
-    const uint8_t *c =
-        sp_state_get(w->be, w->count_state, w->key_group, w->key.buf, w->key.len, NULL, 0, &len);
-    if (c) memcpy(&seen, c, 8);
-    seen++;
-    int rc = SPATE_OK;
-    if (w->spec->process) {
-        /* append the row, then evict from the front beyond `size` rows */
-        const uint8_t *old = load(w, &g, &len);
-        size_t n = append_row(w, old, len, row), from = 0, rows = 0;
-        uint32_t l;
-        for (size_t at = 0; at + 4 <= n; rows++) {
-            memcpy(&l, w->val + at, 4);
-            at += 4 + l;
-        }
-        for (; rows > (size_t)a->size; rows--) {
-            memcpy(&l, w->val + from, 4);
-            from += 4 + l;
-        }
-        memmove(w->val, w->val + from, n - from);
-        n -= from;
-        store(w, &g, w->val, n);
-        if (seen % a->slide == 0) rc = emit(w, &g, w->val, n);
-    } else {
-        rc = add_to_window(w, &g, row); /* fires only by count, below */
-    }
-    if (rc) return rc;
-    if (a->slide == a->size && seen == a->size) { /* tumbling: fire (aggregates) and purge */
-        if (!w->spec->process) {
-            const uint8_t *v = load(w, &g, &len);
-            if (v) {
-                reserve_val(w, len);
-                memcpy(w->val, v, len);
-                rc = emit(w, &g, w->val, len);
-            }
-        }
-        drop(w, &g);
-        seen = 0;
-    }
-    sp_state_put(w->be, w->count_state, w->key_group, w->key.buf, w->key.len, NULL, 0, &seen, 8);
-    return rc;
+    drop(w, win);
+    trigger_clear(w, win);
+    if (w->spec->assigner.kind != SPATE_WINDOW_SESSION) return;
+    int n, kept = 0;
+    spate_window_t *wins = load_sessions(w, &n);
+    for (int i = 0; i < n; i++)
+        if (!same_window(&wins[i], win)) wins[kept++] = wins[i];
+    store_sessions(w, wins, kept);
+    free(wins);
+}
+
+static bool session_open(win_op_t *w, const spate_window_t *win)
+{
+    int n;
+    spate_window_t *wins = load_sessions(w, &n);
+    bool found = false;
+    for (int i = 0; i < n && !found; i++) found = same_window(&wins[i], win);
+    free(wins);
+    return found;
 }
 
 static int win_process_batch(void *inst, int input, sp_batch_t *b)
@@ -456,30 +743,27 @@ static int win_process_batch(void *inst, int input, sp_batch_t *b)
     const win_spec_t *s = w->spec;
     const spate_window_assigner_t *a = &s->assigner;
     int maxp = w->ctx->info.max_parallelism;
+    bool global = a->kind == SPATE_WINDOW_COUNT || a->kind == SPATE_WINDOW_GLOBAL;
     SP_UNUSED(input);
     spate_row_t row = { b, 0 };
     for (uint32_t i = 0; i < b->count; i++) {
         row.index = i;
         int64_t ts = b->timestamps[i];
-        if (a->kind == SPATE_WINDOW_COUNT) {
-            int rc = sp_key_compute(&s->key, &row, &w->key, w->ctx->error);
-            if (rc == SPATE_OK) {
-                w->key_group = sp_key_group(w->key.buf, w->key.len, maxp);
-                rc = add_to_count(w, &row);
-            }
-            if (rc) return rc;
-            continue;
-        }
-        if (a->processing_time) ts = sp_op_ctx_now(w->ctx);
-        if (ts == SPATE_NO_TIMESTAMP)
+        if (a->processing_time) {
+            ts = sp_op_ctx_now(w->ctx);
+        } else if (ts == SPATE_NO_TIMESTAMP && !global) {
             return sp_error_set(w->ctx->error, SPATE_EINVAL,
                                 "a record without an event timestamp reached an event-time window: assign "
                                 "timestamps and watermarks first");
+        }
         int rc = sp_key_compute(&s->key, &row, &w->key, w->ctx->error);
         if (rc) return rc;
         w->key_group = sp_key_group(w->key.buf, w->key.len, maxp);
         bool late = true;
-        if (a->kind == SPATE_WINDOW_SESSION) {
+        if (global) {
+            late = false;
+            rc = add_to_window(w, &global_window, &row, ts);
+        } else if (a->kind == SPATE_WINDOW_SESSION) {
             rc = add_to_session(w, ts, &row, &late);
         } else {
             int64_t slide = a->kind == SPATE_WINDOW_TUMBLING ? a->size : a->slide;
@@ -489,7 +773,7 @@ static int win_process_batch(void *inst, int input, sp_batch_t *b)
                 spate_window_t win = { start, start + a->size };
                 if (is_late(w, &win)) continue;
                 late = false;
-                rc = add_to_window(w, &win, &row);
+                rc = add_to_window(w, &win, &row, ts);
             }
         }
         if (rc) return rc;
@@ -499,45 +783,26 @@ static int win_process_batch(void *inst, int input, sp_batch_t *b)
     return rc ? rc : sp_collector_flush(&w->late);
 }
 
-/* A timer: the window fires at end - 1, its state goes at end - 1 + lateness. */
-static int on_window_timer(win_op_t *w, const sp_timer_t *t)
+/* A timer of window `win`: the trigger's answer, then the window's cleanup when it is time. */
+static int on_window_timer(win_op_t *w, const sp_timer_t *t, bool processing)
 {
+    const spate_trigger_t *tr = &w->spec->trigger;
     spate_window_t win;
     memcpy(&win.start, t->key + t->klen - 16, 8);
     memcpy(&win.end, t->key + t->klen - 8, 8);
     sp_key_reset(&w->key);
     spate_key_append_bytes(&w->key, t->key, t->klen - 16);
     w->key_group = t->key_group;
-    int rc = SPATE_OK;
-    size_t len;
-    if (t->ts == win.end - 1) {
-        const uint8_t *v = load(w, &win, &len);
-        if (v) {
-            reserve_val(w, len);
-            memcpy(w->val, v, len); /* emit may not keep a backend pointer across calls */
-            rc = emit(w, &win, w->val, len);
-        }
-    }
-    int64_t lateness =
-        w->spec->assigner.processing_time ? 0 : w->spec->lateness; /* none in processing time */
-    if (rc == SPATE_OK && t->ts == win.end - 1 + lateness) {
-        drop(w, &win);
-        if (w->spec->assigner.kind == SPATE_WINDOW_SESSION) {
-            const uint8_t *raw =
-                sp_state_get(w->be, w->sessions_state, w->key_group, w->key.buf, w->key.len, NULL, 0, &len);
-            int n = (int)(len / sizeof(spate_window_t)), kept = 0;
-            spate_window_t *wins = sp_xmalloc(sizeof *wins * (size_t)(n ? n : 1));
-            if (n) memcpy(wins, raw, sizeof *wins * (size_t)n);
-            for (int i = 0; i < n; i++)
-                if (wins[i].start != win.start || wins[i].end != win.end) wins[kept++] = wins[i];
-            if (kept)
-                sp_state_put(w->be, w->sessions_state, w->key_group, w->key.buf, w->key.len, NULL, 0, wins,
-                             sizeof *wins * (size_t)kept);
-            else
-                sp_state_remove(w->be, w->sessions_state, w->key_group, w->key.buf, w->key.len, NULL, 0);
-            free(wins);
-        }
-    }
+    if (w->spec->assigner.kind == SPATE_WINDOW_SESSION && !session_open(w, &win))
+        return SPATE_OK; /* merged into another since */
+    spate_trigger_result_t r = SPATE_TRIGGER_CONTINUE;
+    if (processing && tr->on_processing_time)
+        r = tr->on_processing_time(tr, t->ts, &win, tctx(w, &win));
+    else if (!processing && tr->on_event_time)
+        r = tr->on_event_time(tr, t->ts, &win, tctx(w, &win));
+    int rc = act(w, &win, r);
+    if (rc == SPATE_OK && processing != w->event_time && t->ts == cleanup_time(w, &win))
+        clear_window(w, &win);
     return rc;
 }
 
@@ -547,7 +812,7 @@ static int win_process_watermark(void *inst, int64_t wm)
     w->watermark = wm;
     sp_timer_t t;
     while (sp_timers_pop(&w->timers, wm, &t)) {
-        int rc = on_window_timer(w, &t);
+        int rc = on_window_timer(w, &t, false);
         free(t.key);
         if (rc) return rc;
     }
@@ -562,7 +827,7 @@ static int win_on_timer(void *inst, int64_t now)
     sp_timer_t t;
     int rc = SPATE_OK;
     while (rc == SPATE_OK && sp_timers_pop(&w->ptimers, now, &t)) {
-        rc = on_window_timer(w, &t);
+        rc = on_window_timer(w, &t, true);
         free(t.key);
     }
     w->ctx->timer_at = sp_timers_next(&w->ptimers);
@@ -591,6 +856,461 @@ static const sp_op_vtable_t win_vt = { .kind = "window",
                                        .destroy_spec = win_destroy,
                                        .on_timer = win_on_timer };
 
+/* ---- the trigger context ---- */
+
+int64_t spate_trigger_context_watermark(const spate_trigger_context_t *tc)
+{
+    return tc->w->watermark;
+}
+
+int64_t spate_trigger_context_processing_time(const spate_trigger_context_t *tc)
+{
+    return sp_op_ctx_now(tc->w->ctx);
+}
+
+void spate_trigger_register_event_time(spate_trigger_context_t *tc, int64_t time)
+{
+    timer_set(tc->w, false, tc->win, time, true);
+}
+
+void spate_trigger_delete_event_time(spate_trigger_context_t *tc, int64_t time)
+{
+    timer_set(tc->w, false, tc->win, time, false);
+}
+
+void spate_trigger_register_processing_time(spate_trigger_context_t *tc, int64_t time)
+{
+    timer_set(tc->w, true, tc->win, time, true);
+}
+
+void spate_trigger_delete_processing_time(spate_trigger_context_t *tc, int64_t time)
+{
+    timer_set(tc->w, true, tc->win, time, false);
+}
+
+/* Trigger state namespace: [window][name]. */
+static size_t trigger_ns(uint8_t *ns, const spate_window_t *win, const char *name)
+{
+    size_t l = strlen(name);
+    if (l > TRIGGER_NAME) l = TRIGGER_NAME;
+    put_window(ns, win);
+    memcpy(ns + 16, name, l);
+    return 16 + l;
+}
+
+int64_t spate_trigger_state_get_in(spate_trigger_context_t *tc, const spate_window_t *win, const char *name,
+                                   void *buf, size_t cap)
+{
+    win_op_t *w = tc->w;
+    uint8_t ns[16 + TRIGGER_NAME];
+    size_t nl = trigger_ns(ns, win, name), len;
+    const uint8_t *v =
+        sp_state_get(w->be, w->trigger_state, w->key_group, w->key.buf, w->key.len, ns, nl, &len);
+    if (!v) return -1;
+    memcpy(buf, v, len < cap ? len : cap);
+    return (int64_t)len;
+}
+
+int64_t spate_trigger_state_get(spate_trigger_context_t *tc, const char *name, void *buf, size_t cap)
+{
+    return spate_trigger_state_get_in(tc, tc->win, name, buf, cap);
+}
+
+void spate_trigger_state_put(spate_trigger_context_t *tc, const char *name, const void *value, size_t len)
+{
+    win_op_t *w = tc->w;
+    uint8_t ns[16 + TRIGGER_NAME];
+    size_t nl = trigger_ns(ns, tc->win, name);
+    sp_state_put(w->be, w->trigger_state, w->key_group, w->key.buf, w->key.len, ns, nl, value, len);
+}
+
+void spate_trigger_state_clear(spate_trigger_context_t *tc, const char *name)
+{
+    win_op_t *w = tc->w;
+    uint8_t ns[16 + TRIGGER_NAME];
+    size_t nl = trigger_ns(ns, tc->win, name);
+    sp_state_remove(w->be, w->trigger_state, w->key_group, w->key.buf, w->key.len, ns, nl);
+}
+
+/* ---- built-in triggers ---- */
+
+static spate_trigger_result_t et_on_element(const spate_trigger_t *self, const spate_row_t *row, int64_t ts,
+                                            const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(self);
+    SP_UNUSED(row);
+    SP_UNUSED(ts);
+    if (max_ts(w) <= spate_trigger_context_watermark(tc)) return SPATE_TRIGGER_FIRE; /* a late firing */
+    spate_trigger_register_event_time(tc, max_ts(w));
+    return SPATE_TRIGGER_CONTINUE;
+}
+
+static spate_trigger_result_t et_on_event_time(const spate_trigger_t *self, int64_t time,
+                                               const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(self);
+    SP_UNUSED(tc);
+    return time == max_ts(w) ? SPATE_TRIGGER_FIRE : SPATE_TRIGGER_CONTINUE;
+}
+
+static void et_on_merge(const spate_trigger_t *self, const spate_window_t *w, const spate_window_t *merged,
+                        size_t n, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(self);
+    SP_UNUSED(merged);
+    SP_UNUSED(n);
+    if (max_ts(w) > spate_trigger_context_watermark(tc)) spate_trigger_register_event_time(tc, max_ts(w));
+}
+
+static void et_clear(const spate_trigger_t *self, const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(self);
+    spate_trigger_delete_event_time(tc, max_ts(w));
+}
+
+spate_trigger_t spate_event_time_trigger(void)
+{
+    spate_trigger_t t = { .on_element = et_on_element,
+                          .on_event_time = et_on_event_time,
+                          .on_merge = et_on_merge,
+                          .clear = et_clear };
+    return t;
+}
+
+static spate_trigger_result_t pt_on_element(const spate_trigger_t *self, const spate_row_t *row, int64_t ts,
+                                            const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(self);
+    SP_UNUSED(row);
+    SP_UNUSED(ts);
+    spate_trigger_register_processing_time(tc, max_ts(w));
+    return SPATE_TRIGGER_CONTINUE;
+}
+
+static spate_trigger_result_t pt_on_processing_time(const spate_trigger_t *self, int64_t time,
+                                                    const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(self);
+    SP_UNUSED(tc);
+    return time == max_ts(w) ? SPATE_TRIGGER_FIRE : SPATE_TRIGGER_CONTINUE;
+}
+
+static void pt_on_merge(const spate_trigger_t *self, const spate_window_t *w, const spate_window_t *merged,
+                        size_t n, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(self);
+    SP_UNUSED(merged);
+    SP_UNUSED(n);
+    if (max_ts(w) > spate_trigger_context_processing_time(tc))
+        spate_trigger_register_processing_time(tc, max_ts(w));
+}
+
+static void pt_clear(const spate_trigger_t *self, const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(self);
+    spate_trigger_delete_processing_time(tc, max_ts(w));
+}
+
+spate_trigger_t spate_processing_time_trigger(void)
+{
+    spate_trigger_t t = { .on_element = pt_on_element,
+                          .on_processing_time = pt_on_processing_time,
+                          .on_merge = pt_on_merge,
+                          .clear = pt_clear };
+    return t;
+}
+
+/* A trigger's int64 state (fallback when unset). */
+static int64_t state_i64(spate_trigger_context_t *tc, const spate_window_t *w, const char *name,
+                         int64_t fallback)
+{
+    int64_t v;
+    return spate_trigger_state_get_in(tc, w, name, &v, 8) == 8 ? v : fallback;
+}
+
+static void put_i64(spate_trigger_context_t *tc, const char *name, int64_t v)
+{
+    spate_trigger_state_put(tc, name, &v, 8);
+}
+
+static spate_trigger_result_t count_on_element(const spate_trigger_t *self, const spate_row_t *row,
+                                               int64_t ts, const spate_window_t *w,
+                                               spate_trigger_context_t *tc)
+{
+    SP_UNUSED(row);
+    SP_UNUSED(ts);
+    int64_t c = state_i64(tc, w, "count", 0) + 1;
+    if (c >= self->n) {
+        spate_trigger_state_clear(tc, "count");
+        return SPATE_TRIGGER_FIRE;
+    }
+    put_i64(tc, "count", c);
+    return SPATE_TRIGGER_CONTINUE;
+}
+
+static void count_on_merge(const spate_trigger_t *self, const spate_window_t *w, const spate_window_t *merged,
+                           size_t n, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(self);
+    int64_t c = state_i64(tc, w, "count", 0);
+    for (size_t i = 0; i < n; i++) c += state_i64(tc, &merged[i], "count", 0);
+    if (c) put_i64(tc, "count", c);
+}
+
+static void count_clear(const spate_trigger_t *self, const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(self);
+    SP_UNUSED(w);
+    spate_trigger_state_clear(tc, "count");
+}
+
+spate_trigger_t spate_count_trigger(int64_t count)
+{
+    spate_trigger_t t = {
+        .n = count, .on_element = count_on_element, .on_merge = count_on_merge, .clear = count_clear
+    };
+    return t;
+}
+
+/* Continuous triggers keep their next firing time in "fire-time"; the next is one interval on,
+ * at most the window's end - 1. */
+static void next_fire(const spate_trigger_t *self, const spate_window_t *w, spate_trigger_context_t *tc,
+                      int64_t from, bool processing)
+{
+    int64_t next = add_sat(from, self->n);
+    if (next > max_ts(w)) next = max_ts(w);
+    put_i64(tc, "fire-time", next);
+    if (processing)
+        spate_trigger_register_processing_time(tc, next);
+    else
+        spate_trigger_register_event_time(tc, next);
+}
+
+static int64_t floor_to(int64_t t, int64_t interval)
+{
+    int64_t rem = t % interval;
+    return t - (rem < 0 ? rem + interval : rem);
+}
+
+static spate_trigger_result_t cet_on_element(const spate_trigger_t *self, const spate_row_t *row, int64_t ts,
+                                             const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(row);
+    if (max_ts(w) <= spate_trigger_context_watermark(tc)) return SPATE_TRIGGER_FIRE;
+    spate_trigger_register_event_time(tc, max_ts(w));
+    if (state_i64(tc, w, "fire-time", INT64_MIN) == INT64_MIN)
+        next_fire(self, w, tc, floor_to(ts, self->n), false);
+    return SPATE_TRIGGER_CONTINUE;
+}
+
+static spate_trigger_result_t cet_on_event_time(const spate_trigger_t *self, int64_t time,
+                                                const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    if (time == max_ts(w)) return SPATE_TRIGGER_FIRE;
+    if (state_i64(tc, w, "fire-time", INT64_MIN) != time) return SPATE_TRIGGER_CONTINUE;
+    next_fire(self, w, tc, time, false);
+    return SPATE_TRIGGER_FIRE;
+}
+
+/* Continuous triggers merge to the earliest next firing. */
+static void continuous_merge(const spate_trigger_t *self, const spate_window_t *w,
+                             const spate_window_t *merged, size_t n, spate_trigger_context_t *tc,
+                             bool processing)
+{
+    SP_UNUSED(self);
+    int64_t next = state_i64(tc, w, "fire-time", INT64_MAX);
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = state_i64(tc, &merged[i], "fire-time", INT64_MAX);
+        if (t < next) next = t;
+    }
+    if (!processing && max_ts(w) > spate_trigger_context_watermark(tc))
+        spate_trigger_register_event_time(tc, max_ts(w));
+    if (next == INT64_MAX) return;
+    put_i64(tc, "fire-time", next);
+    if (processing)
+        spate_trigger_register_processing_time(tc, next);
+    else
+        spate_trigger_register_event_time(tc, next);
+}
+
+static void cet_on_merge(const spate_trigger_t *self, const spate_window_t *w, const spate_window_t *merged,
+                         size_t n, spate_trigger_context_t *tc)
+{
+    continuous_merge(self, w, merged, n, tc, false);
+}
+
+static void continuous_clear(const spate_trigger_t *self, const spate_window_t *w,
+                             spate_trigger_context_t *tc, bool processing)
+{
+    SP_UNUSED(self);
+    int64_t next = state_i64(tc, w, "fire-time", INT64_MIN);
+    if (next != INT64_MIN) {
+        if (processing)
+            spate_trigger_delete_processing_time(tc, next);
+        else
+            spate_trigger_delete_event_time(tc, next);
+    }
+    if (!processing) spate_trigger_delete_event_time(tc, max_ts(w));
+    spate_trigger_state_clear(tc, "fire-time");
+}
+
+static void cet_clear(const spate_trigger_t *self, const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    continuous_clear(self, w, tc, false);
+}
+
+spate_trigger_t spate_continuous_event_time_trigger(int64_t interval_ms)
+{
+    spate_trigger_t t = { .n = interval_ms,
+                          .on_element = cet_on_element,
+                          .on_event_time = cet_on_event_time,
+                          .on_merge = cet_on_merge,
+                          .clear = cet_clear };
+    return t;
+}
+
+static spate_trigger_result_t cpt_on_element(const spate_trigger_t *self, const spate_row_t *row, int64_t ts,
+                                             const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(row);
+    SP_UNUSED(ts);
+    if (state_i64(tc, w, "fire-time", INT64_MIN) == INT64_MIN)
+        next_fire(self, w, tc, floor_to(spate_trigger_context_processing_time(tc), self->n), true);
+    return SPATE_TRIGGER_CONTINUE;
+}
+
+static spate_trigger_result_t cpt_on_processing_time(const spate_trigger_t *self, int64_t time,
+                                                     const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    if (state_i64(tc, w, "fire-time", INT64_MIN) != time) return SPATE_TRIGGER_CONTINUE;
+    if (time < max_ts(w))
+        next_fire(self, w, tc, time, true);
+    else
+        spate_trigger_state_clear(tc, "fire-time");
+    return SPATE_TRIGGER_FIRE;
+}
+
+static void cpt_on_merge(const spate_trigger_t *self, const spate_window_t *w, const spate_window_t *merged,
+                         size_t n, spate_trigger_context_t *tc)
+{
+    continuous_merge(self, w, merged, n, tc, true);
+}
+
+static void cpt_clear(const spate_trigger_t *self, const spate_window_t *w, spate_trigger_context_t *tc)
+{
+    continuous_clear(self, w, tc, true);
+}
+
+spate_trigger_t spate_continuous_processing_time_trigger(int64_t interval_ms)
+{
+    spate_trigger_t t = { .n = interval_ms,
+                          .on_element = cpt_on_element,
+                          .on_processing_time = cpt_on_processing_time,
+                          .on_merge = cpt_on_merge,
+                          .clear = cpt_clear };
+    return t;
+}
+
+static void never_on_merge(const spate_trigger_t *self, const spate_window_t *w, const spate_window_t *merged,
+                           size_t n, spate_trigger_context_t *tc)
+{
+    SP_UNUSED(self);
+    SP_UNUSED(w);
+    SP_UNUSED(merged);
+    SP_UNUSED(n);
+    SP_UNUSED(tc);
+}
+
+spate_trigger_t spate_never_trigger(void)
+{
+    spate_trigger_t t = { .on_merge = never_on_merge };
+    return t;
+}
+
+spate_trigger_t spate_purging_trigger(spate_trigger_t nested)
+{
+    nested.purging = true;
+    return nested;
+}
+
+/* ---- built-in evictors ---- */
+
+static size_t kept(const bool *keep, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += keep[i];
+    return k;
+}
+
+static void count_evict(const spate_evictor_t *self, const spate_row_t *rows, size_t n, bool *keep,
+                        const spate_window_t *w)
+{
+    SP_UNUSED(rows);
+    SP_UNUSED(w);
+    size_t have = kept(keep, n);
+    for (size_t i = 0; i < n && have > (size_t)self->n; i++)
+        if (keep[i]) keep[i] = false, have--;
+}
+
+static void time_evict(const spate_evictor_t *self, const spate_row_t *rows, size_t n, bool *keep,
+                       const spate_window_t *w)
+{
+    SP_UNUSED(w);
+    int64_t latest = SPATE_NO_TIMESTAMP;
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = spate_row_event_time(&rows[i]);
+        if (t != SPATE_NO_TIMESTAMP && (latest == SPATE_NO_TIMESTAMP || t > latest)) latest = t;
+    }
+    if (latest == SPATE_NO_TIMESTAMP) return; /* rows without event time: nothing to go by */
+    int64_t cutoff = latest - self->n;
+    for (size_t i = 0; i < n; i++)
+        if (spate_row_event_time(&rows[i]) <= cutoff) keep[i] = false;
+}
+
+static void delta_evict(const spate_evictor_t *self, const spate_row_t *rows, size_t n, bool *keep,
+                        const spate_window_t *w)
+{
+    SP_UNUSED(w);
+    if (n == 0) return;
+    for (size_t i = 0; i < n; i++)
+        if (self->delta(self->ctx, &rows[i], &rows[n - 1]) >= self->threshold) keep[i] = false;
+}
+
+static spate_evictor_t evictor(void (*fn)(const spate_evictor_t *, const spate_row_t *, size_t, bool *,
+                                          const spate_window_t *),
+                               bool after)
+{
+    spate_evictor_t e = { 0 };
+    if (after)
+        e.evict_after = fn;
+    else
+        e.evict_before = fn;
+    return e;
+}
+
+spate_evictor_t spate_count_evictor(int64_t count, bool after)
+{
+    spate_evictor_t e = evictor(count_evict, after);
+    e.n = count;
+    return e;
+}
+
+spate_evictor_t spate_time_evictor(int64_t size_ms, bool after)
+{
+    spate_evictor_t e = evictor(time_evict, after);
+    e.n = size_ms;
+    return e;
+}
+
+spate_evictor_t spate_delta_evictor(double threshold, spate_delta_fn delta, void *ctx, bool after)
+{
+    spate_evictor_t e = evictor(delta_evict, after);
+    e.threshold = threshold;
+    e.delta = delta;
+    e.ctx = ctx;
+    return e;
+}
+
 /* ---- API ---- */
 
 spate_windowed_t *spate_keyed_window(spate_keyed_t *k, spate_window_assigner_t assigner)
@@ -598,6 +1318,7 @@ spate_windowed_t *spate_keyed_window(spate_keyed_t *k, spate_window_assigner_t a
     if (!k) return NULL;
     bool ok = assigner.kind == SPATE_WINDOW_COUNT     ? assigner.size > 0 && assigner.slide > 0
               : assigner.kind == SPATE_WINDOW_SESSION ? assigner.gap > 0
+              : assigner.kind == SPATE_WINDOW_GLOBAL  ? true
               : assigner.kind == SPATE_WINDOW_TUMBLING
                   ? assigner.size > 0
                   : assigner.kind == SPATE_WINDOW_SLIDING && assigner.size > 0 && assigner.slide > 0;
@@ -618,29 +1339,99 @@ spate_windowed_t *spate_windowed_allowed_lateness(spate_windowed_t *w, int64_t m
     return w;
 }
 
+spate_windowed_t *spate_windowed_trigger(spate_windowed_t *w, spate_trigger_t trigger)
+{
+    if (!w) return NULL;
+    if ((trigger.on_element == count_on_element || trigger.on_element == cet_on_element ||
+         trigger.on_element == cpt_on_element) &&
+        trigger.n <= 0) {
+        sp_api_fail(w->keyed->s.env, SPATE_EINVAL, "window trigger: counts and intervals must be > 0");
+        return NULL;
+    }
+    if (w->assigner.kind == SPATE_WINDOW_SESSION && !trigger.on_merge) {
+        sp_api_fail(w->keyed->s.env, SPATE_EINVAL,
+                    "window trigger: session windows merge, and this trigger has no on_merge");
+        return NULL;
+    }
+    w->trigger = trigger;
+    w->has_trigger = true;
+    return w;
+}
+
+spate_windowed_t *spate_windowed_evictor(spate_windowed_t *w, spate_evictor_t evictor)
+{
+    if (!w) return NULL;
+    bool builtin = evictor.evict_before == count_evict || evictor.evict_after == count_evict ||
+                   evictor.evict_before == time_evict || evictor.evict_after == time_evict;
+    bool delta = evictor.evict_before == delta_evict || evictor.evict_after == delta_evict;
+    if ((builtin && evictor.n < 0) || (delta && !evictor.delta)) {
+        sp_api_fail(w->keyed->s.env, SPATE_EINVAL,
+                    "window evictor: a negative size, or a delta evictor without "
+                    "a delta function");
+        return NULL;
+    }
+    w->evictor = evictor;
+    w->has_evictor = true;
+    return w;
+}
+
+/* The operator's spec: the assigner's default trigger unless one was given (count windows:
+ * Flink's purging count trigger, or count trigger and count evictor when sliding). */
+static win_spec_t *make_spec(spate_windowed_t *w)
+{
+    const spate_window_assigner_t *a = &w->assigner;
+    win_spec_t *spec = sp_xcalloc(1, sizeof *spec);
+    spec->key = w->keyed->s.inputs[0].key;
+    spec->assigner = *a;
+    spec->lateness = w->lateness;
+    spec->evictor = w->evictor;
+    spec->has_evictor = w->has_evictor;
+    if (w->has_trigger)
+        spec->trigger = w->trigger;
+    else if (a->kind == SPATE_WINDOW_COUNT && a->slide == a->size)
+        spec->trigger = spate_purging_trigger(spate_count_trigger(a->size));
+    else if (a->kind == SPATE_WINDOW_COUNT)
+        spec->trigger = spate_count_trigger(a->slide);
+    else if (a->kind == SPATE_WINDOW_GLOBAL)
+        spec->trigger = spate_never_trigger();
+    else
+        spec->trigger = a->processing_time ? spate_processing_time_trigger() : spate_event_time_trigger();
+    if (a->kind == SPATE_WINDOW_COUNT && a->slide != a->size && !w->has_evictor) {
+        spec->evictor = spate_count_evictor(a->size, false);
+        spec->has_evictor = true;
+    }
+    spec->fast_et = spec->trigger.on_element == et_on_element && !spec->trigger.purging;
+    spec->rows = spec->has_evictor;
+    return spec;
+}
+
 spate_stream_t *spate_windowed_aggregate(spate_windowed_t *w, const char *name,
                                          const spate_aggregate_function_t *fn,
                                          const spate_schema_t *out_schema)
 {
     if (!w) return NULL;
-    spate_env_t *env = w->keyed->s.env;
     if (!fn || !fn->add || !fn->emit || !out_schema) {
-        sp_api_fail(env, SPATE_EINVAL, "window aggregate '%s': needs add, emit and an output schema",
-                    name ? name : "");
+        sp_api_fail(w->keyed->s.env, SPATE_EINVAL,
+                    "window aggregate '%s': needs add, emit and an output schema", name ? name : "");
         return NULL;
     }
-    if (w->assigner.kind == SPATE_WINDOW_COUNT && w->assigner.slide != w->assigner.size) {
-        sp_api_fail(env, SPATE_EINVAL,
-                    "window aggregate '%s': sliding count windows need a process window function",
-                    name ? name : "");
-        return NULL;
-    }
-    win_spec_t *spec = sp_xcalloc(1, sizeof *spec);
-    spec->key = w->keyed->s.inputs[0].key;
-    spec->assigner = w->assigner;
-    spec->lateness = w->lateness;
+    win_spec_t *spec = make_spec(w);
     spec->fn = *fn;
     return sp_api_add_operator(&w->keyed->s, name, "Window", &win_vt, spec, out_schema);
+}
+
+spate_stream_t *spate_windowed_reduce(spate_windowed_t *w, const char *name, spate_reduce_fn fn, void *ctx)
+{
+    if (!w) return NULL;
+    if (!fn) {
+        sp_api_fail(w->keyed->s.env, SPATE_EINVAL, "window reduce '%s': needs a function", name ? name : "");
+        return NULL;
+    }
+    win_spec_t *spec = make_spec(w);
+    spec->reduce = fn;
+    spec->reduce_ctx = ctx;
+    spec->rows = true;
+    return sp_api_add_operator(&w->keyed->s, name, "WindowReduce", &win_vt, spec, NULL);
 }
 
 spate_stream_t *spate_windowed_process(spate_windowed_t *w, const char *name, spate_window_process_fn fn,
@@ -652,12 +1443,10 @@ spate_stream_t *spate_windowed_process(spate_windowed_t *w, const char *name, sp
                     "process window '%s': needs a function and an output schema", name ? name : "");
         return NULL;
     }
-    win_spec_t *spec = sp_xcalloc(1, sizeof *spec);
-    spec->key = w->keyed->s.inputs[0].key;
-    spec->assigner = w->assigner;
-    spec->lateness = w->lateness;
+    win_spec_t *spec = make_spec(w);
     spec->process = fn;
     spec->process_ctx = ctx;
+    spec->rows = true;
     return sp_api_add_operator(&w->keyed->s, name, "ProcessWindow", &win_vt, spec, out_schema);
 }
 
