@@ -15,29 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-typedef struct bound {
-    int64_t out_of_orderness;
-    int64_t max;
-} bound_t;
-
-static void *gen_create(void *ctx)
-{
-    bound_t *b = malloc(sizeof *b);
-    if (b) {
-        b->out_of_orderness = *(const int64_t *)ctx;
-        b->max = INT64_MIN;
-    }
-    return b;
-}
-
-static void gen_on_event(void *state, int64_t ts, const spate_row_t *row, spate_watermark_output_t *out)
-{
-    bound_t *b = state;
-    (void)row;
-    if (ts > b->max) b->max = ts;
-    spate_watermark_output_emit(out, b->max - b->out_of_orderness - 1);
-}
-
 static void count_create(void *ctx, void *acc)
 {
     (void)ctx;
@@ -69,8 +46,6 @@ static int count_emit(void *ctx, const void *acc, const spate_window_t *w, const
     return spate_out_emit(out);
 }
 
-static int64_t ooo;
-
 int spate_job_main(spate_env_t *env, int argc, char **argv)
 {
     const char *in = spate_arg(argc, argv, "--input"), *out = spate_arg(argc, argv, "--output");
@@ -80,16 +55,15 @@ int spate_job_main(spate_env_t *env, int argc, char **argv)
                 "usage: session_counts.so --input FILE --output DIR --gap-ms G [--out-of-orderness-ms D]\n");
         return SPATE_EINVAL;
     }
-    ooo = d ? atoll(d) : 0;
+    int64_t ooo = d ? atoll(d) : 0;
     spate_schema_t *rows = spate_schema_of("key STRING NOT NULL, timestamp_ms BIGINT NOT NULL");
     spate_schema_t *counts =
         spate_schema_of("key STRING NOT NULL, session_start BIGINT, session_end BIGINT, count BIGINT");
-    spate_watermark_generator_t g = {
-        .ctx = &ooo, .create = gen_create, .destroy = free, .on_event = gen_on_event
-    };
-    spate_stream_t *s = spate_env_add_source_with_watermarks(
-        env, spate_file_csv_source(in, rows, NULL),
-        spate_watermark_with_timestamp_field(spate_watermark_for_generator(&g), "timestamp_ms"), "records");
+    spate_watermark_strategy_t *ws = spate_watermark_for_bounded_out_of_orderness(ooo);
+    spate_watermark_with_timestamp_field(ws, "timestamp_ms");
+    spate_watermark_with_per_record_emission(ws); /* after every record, not periodically */
+    spate_stream_t *s =
+        spate_env_add_source_with_watermarks(env, spate_file_csv_source(in, rows, NULL), ws, "records");
     spate_windowed_t *win =
         spate_keyed_window(spate_stream_key_by_field(s, "key"), spate_session_windows(atoll(gap)));
     spate_aggregate_function_t count = { .acc_size = sizeof(int64_t),

@@ -7,9 +7,10 @@
  *
  * Input: CSV "key,timestamp_ms", read in order by one source instance that
  * emits a watermark after every record: the largest timestamp seen - D - 1,
- * as Flink's bounded-out-of-orderness generator computes it, so the output
- * is the same at any parallelism.  Output: "key,window_start,window_end,count"
- * (end exclusive) each time a window fires: when the watermark passes it, and
+ * as Flink's bounded-out-of-orderness generator computes it (the built-in
+ * strategy with per-record emission), so the output is the same at any
+ * parallelism.  Output: "key,window_start,window_end,count" (end
+ * exclusive) each time a window fires: when the watermark passes it, and
  * again for each record that arrives within the allowed lateness after it
  * fired.  Records later than that go, as their input line, to --late-output
  * (dropped without it).
@@ -18,30 +19,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-
-typedef struct bound {
-    int64_t out_of_orderness;
-    int64_t max;
-} bound_t;
-
-static void *gen_create(void *ctx)
-{
-    bound_t *b = malloc(sizeof *b);
-    if (b) {
-        b->out_of_orderness = *(const int64_t *)ctx;
-        b->max = INT64_MIN;
-    }
-    return b;
-}
-
-/* After every record: max timestamp - D - 1. */
-static void gen_on_event(void *state, int64_t ts, const spate_row_t *row, spate_watermark_output_t *out)
-{
-    bound_t *b = state;
-    (void)row;
-    if (ts > b->max) b->max = ts;
-    spate_watermark_output_emit(out, b->max - b->out_of_orderness - 1);
-}
 
 static void count_create(void *ctx, void *acc)
 {
@@ -68,8 +45,6 @@ static int count_emit(void *ctx, const void *acc, const spate_window_t *w, const
     return spate_out_emit(out);
 }
 
-static int64_t ooo;
-
 int spate_job_main(spate_env_t *env, int argc, char **argv)
 {
     const char *in = spate_arg(argc, argv, "--input"), *out = spate_arg(argc, argv, "--output");
@@ -82,16 +57,15 @@ int spate_job_main(spate_env_t *env, int argc, char **argv)
                 "[--allowed-lateness-ms L] [--late-output DIR]\n");
         return SPATE_EINVAL;
     }
-    ooo = atoll(d);
+    int64_t ooo = atoll(d);
     spate_schema_t *rows = spate_schema_of("key STRING NOT NULL, timestamp_ms BIGINT NOT NULL");
     spate_schema_t *counts =
         spate_schema_of("key STRING NOT NULL, window_start BIGINT, window_end BIGINT, count BIGINT");
-    spate_watermark_generator_t g = {
-        .ctx = &ooo, .create = gen_create, .destroy = free, .on_event = gen_on_event
-    };
-    spate_stream_t *s = spate_env_add_source_with_watermarks(
-        env, spate_file_csv_source(in, rows, NULL),
-        spate_watermark_with_timestamp_field(spate_watermark_for_generator(&g), "timestamp_ms"), "records");
+    spate_watermark_strategy_t *ws = spate_watermark_for_bounded_out_of_orderness(ooo);
+    spate_watermark_with_timestamp_field(ws, "timestamp_ms");
+    spate_watermark_with_per_record_emission(ws); /* after every record, not periodically */
+    spate_stream_t *s =
+        spate_env_add_source_with_watermarks(env, spate_file_csv_source(in, rows, NULL), ws, "records");
     spate_windowed_t *win =
         spate_keyed_window(spate_stream_key_by_field(s, "key"), spate_tumbling_windows(atoll(w), 0));
     if (l) spate_windowed_allowed_lateness(win, atoll(l));

@@ -17,6 +17,16 @@
  * the timeout declares itself idle, so downstream operators do not wait for
  * its watermark; its next record makes it active again.  Watermarks from
  * upstream are not passed on (only the final one at end of input).
+ *
+ * Per-record emission (spate_watermark_with_per_record_emission) makes a
+ * built-in strategy emit the same value right after each record that
+ * raises it, in order with the data, instead of periodically: the interval
+ * no longer matters, and which records are late depends only on the input
+ * order, not on timing.  Idleness works as without it.  It applies only to
+ * the built-in strategies: a custom generator emits per record from its
+ * on_event, and using a generator strategy with this option fails the
+ * stream call ("watermark strategy: per-record emission needs a built-in
+ * strategy ...").
  */
 #ifndef SPATE_EVENTTIME_H
 #define SPATE_EVENTTIME_H
@@ -63,6 +73,10 @@ spate_watermark_strategy_t *spate_watermark_with_timestamp_assigner(spate_waterm
                                                                     spate_timestamp_fn fn, void *ctx);
 spate_watermark_strategy_t *spate_watermark_with_idleness(spate_watermark_strategy_t *ws,
                                                           int64_t idle_timeout_ms);
+/* Built-in strategies only: emit the watermark (largest timestamp - bound - 1) right after every
+ * record that raises it, instead of every pipeline.auto-watermark-interval. Returns ws; on a
+ * generator strategy the stream call that uses ws fails. */
+spate_watermark_strategy_t *spate_watermark_with_per_record_emission(spate_watermark_strategy_t *ws);
 
 /* Assigns timestamps and generates watermarks anywhere in a stream (takes ws). */
 spate_stream_t *spate_stream_assign_timestamps_and_watermarks(spate_stream_t *s,

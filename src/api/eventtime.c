@@ -5,13 +5,15 @@
  * Per batch the operator makes a view of the batch with its own timestamp
  * vector (no column is copied), computes each row's timestamp and feeds the
  * generator.  Built-in strategies (bounded out-of-orderness; monotonous is
- * the bound 0) only track the largest timestamp and emit from the periodic
- * timer: max - bound - 1.  A custom generator may emit on a record; the rows
- * up to that record go out first, then the watermark, so it stays in order
- * with the data (the batch is cut there).  Idleness: the periodic timer
- * marks the instance idle after the timeout without records; the next batch
- * marks it active again.  Upstream watermarks and statuses are not passed
- * on, except the final MAX at end of input.
+ * the bound 0) track the largest timestamp and emit max - bound - 1: from
+ * the periodic timer, or, with per-record emission, after each record that
+ * raises it (then there is no periodic emission: it could only repeat that
+ * value).  A custom generator may emit on a record.  A watermark emitted on
+ * a record follows it in order: the rows up to that record go out first,
+ * then the watermark (the batch is cut there).  Idleness: the operator
+ * timer marks the instance idle after the timeout without records; the
+ * next batch marks it active again.  Upstream watermarks and statuses are
+ * not passed on, except the final MAX at end of input.
  */
 #include "api/api.h"
 
@@ -30,6 +32,7 @@ struct spate_watermark_strategy {
     spate_timestamp_fn ts_fn;
     void *ts_ctx;
     int64_t idle_ms;
+    bool per_record; /* built-in only: emit after each record instead of periodically */
 };
 
 struct spate_watermark_output {
@@ -117,6 +120,12 @@ spate_watermark_strategy_t *spate_watermark_with_idleness(spate_watermark_strate
     return ws;
 }
 
+spate_watermark_strategy_t *spate_watermark_with_per_record_emission(spate_watermark_strategy_t *ws)
+{
+    if (ws) ws->per_record = true; /* checked against the kind when the strategy is used */
+    return ws;
+}
+
 /* ---- the operator ---- */
 
 typedef struct wm_spec {
@@ -154,7 +163,9 @@ static int wm_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
     w->ctx = ctx;
     w->max_ts = INT64_MIN;
     w->watermark = INT64_MIN;
-    w->interval_ms = sp_config_get_duration_ms(ctx->config, "pipeline.auto-watermark-interval");
+    /* per-record emission has already sent anything a periodic one would */
+    w->interval_ms =
+        s->ws->per_record ? 0 : sp_config_get_duration_ms(ctx->config, "pipeline.auto-watermark-interval");
     const spate_watermark_generator_t *g = &s->ws->gen;
     w->gen_state = s->ws->kind == WM_GENERATOR && g->create ? g->create(g->ctx) : g->ctx;
     w->last_activity = sp_op_ctx_now(ctx);
@@ -176,6 +187,14 @@ static int emit_watermark(wm_op_t *w, int64_t wm)
     if (wm <= w->watermark) return SPATE_OK;
     w->watermark = wm;
     return sp_output_push_watermark(w->ctx->out, wm);
+}
+
+/* A built-in strategy's watermark: max - bound - 1, INT64_MIN before any timestamp (or where it
+ * would overflow: timestamps within the bound of INT64_MIN). */
+static int64_t bounded_watermark(const wm_op_t *w)
+{
+    int64_t bound = w->spec->ws->bound;
+    return w->max_ts < INT64_MIN + bound + 1 ? INT64_MIN : w->max_ts - bound - 1;
 }
 
 static int set_idle(wm_op_t *w, bool idle)
@@ -223,16 +242,17 @@ static int wm_process_batch(void *inst, int input, sp_batch_t *b)
         }
         o->timestamps[i] = ts;
         if (ts > w->max_ts) w->max_ts = ts;
-        if (ws->kind == WM_GENERATOR && ws->gen.on_event) {
-            spate_watermark_output_t out = { w->watermark, false };
+        spate_watermark_output_t out = { w->watermark, false };
+        if (ws->kind == WM_GENERATOR && ws->gen.on_event)
             ws->gen.on_event(w->gen_state, ts, &row, &out);
-            if (out.watermark > w->watermark) { /* the rows so far, then the watermark */
-                rc = push_rows(w, o, from, i + 1);
-                from = i + 1;
-                if (rc == SPATE_OK) rc = emit_watermark(w, out.watermark);
-            }
-            if (rc == SPATE_OK && out.idle) rc = set_idle(w, true);
+        else if (ws->kind == WM_BOUNDED && ws->per_record)
+            spate_watermark_output_emit(&out, bounded_watermark(w));
+        if (out.watermark > w->watermark) { /* the rows so far, then the watermark */
+            rc = push_rows(w, o, from, i + 1);
+            from = i + 1;
+            if (rc == SPATE_OK) rc = emit_watermark(w, out.watermark);
         }
+        if (rc == SPATE_OK && out.idle) rc = set_idle(w, true);
     }
     if (rc == SPATE_OK && from < b->count) rc = push_rows(w, o, from, b->count);
     sp_batch_release(o);
@@ -246,7 +266,7 @@ static int wm_on_timer(void *inst, int64_t now)
     int rc = SPATE_OK;
     if (w->interval_ms > 0) {
         if (ws->kind == WM_BOUNDED) {
-            if (w->max_ts != INT64_MIN) rc = emit_watermark(w, w->max_ts - ws->bound - 1);
+            rc = emit_watermark(w, bounded_watermark(w));
         } else if (ws->gen.on_periodic_emit) {
             spate_watermark_output_t out = { w->watermark, false };
             ws->gen.on_periodic_emit(w->gen_state, &out);
@@ -318,6 +338,13 @@ static spate_stream_t *assign(spate_stream_t *s, spate_watermark_strategy_t *ws,
             return NULL;
         }
         spec->ts_field = f;
+    }
+    if (ws->per_record && ws->kind != WM_BOUNDED) {
+        sp_api_fail(s->env, SPATE_EINVAL,
+                    "watermark strategy: per-record emission needs a built-in strategy (monotonous or "
+                    "bounded out-of-orderness); a custom generator emits per record from on_event");
+        wm_destroy(spec);
+        return NULL;
     }
     return sp_api_add_operator(s, name, "Timestamps/Watermarks", &wm_op, spec, NULL);
 }

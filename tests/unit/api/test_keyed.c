@@ -180,20 +180,8 @@ static void list_map_aggregating_and_reducing_state(void **state)
 /* ---- event-time timers ----
  * Rows "key,ts,action": action "r" registers a timer at ts+100 (twice: deduplicated), "d"
  * deletes the timer at its ts+100 registered earlier, other actions do nothing. On a timer the
- * function emits (key, timer time, watermark when fired). Watermark after each row: ts - 1. */
-
-static void *wm_create(void *ctx)
-{
-    (void)ctx;
-    return NULL;
-}
-
-static void wm_on_event(void *state, int64_t ts, const spate_row_t *row, spate_watermark_output_t *out)
-{
-    (void)state;
-    (void)row;
-    spate_watermark_output_emit(out, ts - 1);
-}
+ * function emits (key, timer time, watermark when fired). Watermark after each row: ts - 1
+ * (the rows are in order; monotonous timestamps, emitted per record). */
 
 static int timer_process(void *state, const spate_row_t *in, spate_keyed_context_t *kc,
                          spate_collector_t *out)
@@ -236,10 +224,11 @@ static void event_time_timers_fire_once_in_order_and_can_be_deleted(void **state
     spate_env_t *env = spate_env_create();
     spate_schema_t *in = spate_schema_of("k STRING, ts BIGINT, action STRING");
     spate_schema_t *fired = spate_schema_of("what STRING, ts BIGINT, wm BIGINT");
-    spate_watermark_generator_t g = { .create = wm_create, .on_event = wm_on_event };
     spate_stream_t *s = spate_env_add_source_with_watermarks(
         env, spate_collection_source(in, rows, 9),
-        spate_watermark_with_timestamp_field(spate_watermark_for_generator(&g), "ts"), "rows");
+        spate_watermark_with_per_record_emission(
+            spate_watermark_with_timestamp_field(spate_watermark_for_monotonous_timestamps(), "ts")),
+        "rows");
     spate_keyed_process_function_t fn = { .process = timer_process, .on_timer = timer_fired };
     s = spate_keyed_process(spate_stream_key_by_field(s, "k"), "timers", &fn, fired);
     spate_stream_sink(s, tu_capture_sink(&cap), "capture");

@@ -14,24 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct bound {
-    int64_t ooo, max;
-} bound_t;
-
-static void *gen_create(void *ctx)
+/* Timestamps from "ts", a watermark right after each row: the largest ts so far - ooo - 1. */
+static spate_watermark_strategy_t *per_record(int64_t ooo)
 {
-    bound_t *b = malloc(sizeof *b);
-    b->ooo = *(const int64_t *)ctx;
-    b->max = INT64_MIN;
-    return b;
-}
-
-static void gen_on_event(void *state, int64_t ts, const spate_row_t *row, spate_watermark_output_t *out)
-{
-    bound_t *b = state;
-    (void)row;
-    if (ts > b->max) b->max = ts;
-    spate_watermark_output_emit(out, b->max - b->ooo - 1);
+    spate_watermark_strategy_t *ws = spate_watermark_for_bounded_out_of_orderness(ooo);
+    spate_watermark_with_timestamp_field(ws, "ts");
+    return spate_watermark_with_per_record_emission(ws);
 }
 
 static void count_create(void *ctx, void *acc)
@@ -70,8 +58,6 @@ static int count_emit(void *ctx, const void *acc, const spate_window_t *w, const
 static char *run_windows(const char *const *rows, size_t n, spate_window_assigner_t a, int64_t lateness,
                          int64_t ooo, int p, char **late)
 {
-    static int64_t bound;
-    bound = ooo;
     tu_capture_t cap, lcap;
     tu_capture_init(&cap);
     tu_capture_init(&lcap);
@@ -79,12 +65,8 @@ static char *run_windows(const char *const *rows, size_t n, spate_window_assigne
     spate_env_set_parallelism(env, p);
     spate_schema_t *in = spate_schema_of("k STRING NOT NULL, ts BIGINT NOT NULL");
     spate_schema_t *out = spate_schema_of("k STRING, start BIGINT, end_ BIGINT, n BIGINT");
-    spate_watermark_generator_t g = {
-        .ctx = &bound, .create = gen_create, .destroy = free, .on_event = gen_on_event
-    };
     spate_stream_t *s = spate_env_add_source_with_watermarks(
-        env, spate_collection_source(in, (const char *const *)rows, n),
-        spate_watermark_with_timestamp_field(spate_watermark_for_generator(&g), "ts"), "rows");
+        env, spate_collection_source(in, (const char *const *)rows, n), per_record(ooo), "rows");
     spate_windowed_t *w =
         spate_windowed_allowed_lateness(spate_keyed_window(spate_stream_key_by_field(s, "k"), a), lateness);
     spate_aggregate_function_t fn = { .acc_size = sizeof(int64_t),
@@ -195,19 +177,14 @@ static int summarize_v(void *ctx, const spate_window_t *w, const spate_row_t *ro
 
 static char *run_process_windows(const char *const *rows, size_t n, spate_window_assigner_t a, int p)
 {
-    static int64_t bound = 0;
     tu_capture_t cap;
     tu_capture_init(&cap);
     spate_env_t *env = spate_env_create();
     spate_env_set_parallelism(env, p);
     spate_schema_t *in = spate_schema_of("k STRING NOT NULL, ts BIGINT NOT NULL");
     spate_schema_t *out = spate_schema_of("k STRING, start BIGINT, n BIGINT, sum BIGINT");
-    spate_watermark_generator_t g = {
-        .ctx = &bound, .create = gen_create, .destroy = free, .on_event = gen_on_event
-    };
-    spate_stream_t *s = spate_env_add_source_with_watermarks(
-        env, spate_collection_source(in, rows, n),
-        spate_watermark_with_timestamp_field(spate_watermark_for_generator(&g), "ts"), "rows");
+    spate_stream_t *s = spate_env_add_source_with_watermarks(env, spate_collection_source(in, rows, n),
+                                                             per_record(0), "rows");
     s = spate_windowed_process(spate_keyed_window(spate_stream_key_by_field(s, "k"), a), "summary", summarize,
                                NULL, out);
     spate_stream_sink(s, tu_capture_sink(&cap), "results");
@@ -349,14 +326,10 @@ static int join_pair(void *ctx, const spate_row_t *l, const spate_row_t *r, spat
 
 static spate_keyed_t *timed(spate_env_t *env, const char *const *rows, size_t n, const char *name)
 {
-    static int64_t bound = 1000; /* nothing in these inputs is late */
     spate_schema_t *in = spate_schema_of("k STRING NOT NULL, ts BIGINT NOT NULL");
-    spate_watermark_generator_t g = {
-        .ctx = &bound, .create = gen_create, .destroy = free, .on_event = gen_on_event
-    };
-    spate_stream_t *s = spate_env_add_source_with_watermarks(
-        env, spate_collection_source(in, rows, n),
-        spate_watermark_with_timestamp_field(spate_watermark_for_generator(&g), "ts"), name);
+    /* a bound of 1 s: nothing in these inputs is late */
+    spate_stream_t *s = spate_env_add_source_with_watermarks(env, spate_collection_source(in, rows, n),
+                                                             per_record(1000), name);
     spate_schema_release(in);
     return spate_stream_key_by_field(s, "k");
 }
