@@ -77,20 +77,6 @@ static int sum_v(void *ctx, const spate_row_t *acc, const spate_row_t *in, spate
     return spate_out_emit(out);
 }
 
-static void *gen_create(void *ctx)
-{
-    (void)ctx;
-    int64_t *m = malloc(8);
-    *m = INT64_MIN;
-    return m;
-}
-static void gen_on_event(void *state, int64_t ts, const spate_row_t *row, spate_watermark_output_t *out)
-{
-    int64_t *m = state;
-    (void)row;
-    if (ts > *m) *m = ts;
-    spate_watermark_output_emit(out, *m - 1);
-}
 typedef enum fn_kind { AGGREGATE, PROCESS, REDUCE } fn_kind_t;
 typedef void (*setup_fn)(spate_windowed_t *w);
 
@@ -105,9 +91,8 @@ static char *run(const char *const *rows, size_t n, spate_window_assigner_t a, s
     spate_env_set_parallelism(env, p);
     spate_schema_t *in = spate_schema_of("k STRING NOT NULL, ts BIGINT NOT NULL, v BIGINT NOT NULL");
     spate_schema_t *out = spate_schema_of("k STRING, start BIGINT, end_ BIGINT, n BIGINT, sum BIGINT");
-    spate_watermark_generator_t g = { .create = gen_create, .destroy = free, .on_event = gen_on_event };
-    spate_watermark_strategy_t *ws =
-        spate_watermark_with_timestamp_field(spate_watermark_for_generator(&g), "ts");
+    spate_watermark_strategy_t *ws = spate_watermark_with_per_record_emission(
+        spate_watermark_with_timestamp_field(spate_watermark_for_bounded_out_of_orderness(0), "ts"));
     spate_stream_t *s =
         spate_env_add_source_with_watermarks(env, spate_collection_source(in, rows, n), ws, "rows");
     spate_windowed_t *w = spate_keyed_window(spate_stream_key_by_field(s, "k"), a);
