@@ -216,17 +216,30 @@ spate_stream_t *spate_windowed_aggregate(spate_windowed_t *w, const char *name,
                                          const spate_schema_t *out_schema);
 spate_stream_t *spate_windowed_process(spate_windowed_t *w, const char *name, spate_window_process_fn fn,
                                        void *ctx, const spate_schema_t *out_schema);
+/* A join function: emits the joined row(s) of a left and a right row (both borrowed for the call). */
+typedef int (*spate_join_fn)(void *ctx, const spate_row_t *left, const spate_row_t *right,
+                             spate_collector_t *out);
 /*
  * Interval join (Flink's KeyedStream.intervalJoin): joins each row l of `left` with every row r
  * of `right` of the same key whose event time lies in [l.time + lower, l.time + upper]; fn
  * emits the joined row(s), which carry max(l.time, r.time).  Rows are buffered per key until
  * the watermark shows no partner can come any more; rows behind the watermark are dropped.
  */
-typedef int (*spate_join_fn)(void *ctx, const spate_row_t *left, const spate_row_t *right,
-                             spate_collector_t *out);
 spate_stream_t *spate_keyed_interval_join(spate_keyed_t *left, spate_keyed_t *right, int64_t lower_ms,
                                           int64_t upper_ms, const char *name, spate_join_fn fn, void *ctx,
                                           const spate_schema_t *out_schema);
+/*
+ * Window join (Flink's a.join(b).where(..).equalTo(..).window(assigner).apply(fn)): the rows of
+ * `left` and `right` with the same key in the same window meet when the window fires: fn runs
+ * for every (left row, right row) pair, left rows in the outer loop, both in arrival order; a
+ * window with rows of one side only emits nothing.  Results carry the window's end - 1.  The
+ * windows take triggers, evictors and allowed lateness as any; late rows are dropped.  Both
+ * keys must encode alike (the same key fields' types).
+ */
+spate_windowed_t *spate_keyed_window_join(spate_keyed_t *left, spate_keyed_t *right,
+                                          spate_window_assigner_t assigner);
+spate_stream_t *spate_windowed_join(spate_windowed_t *w, const char *name, spate_join_fn fn, void *ctx,
+                                    const spate_schema_t *out_schema);
 
 /* The late records of a windowed aggregation (its input's schema), as Flink's sideOutputLateData. */
 spate_stream_t *spate_window_late_data(spate_stream_t *windowed);

@@ -28,6 +28,7 @@
 
 struct spate_windowed {
     spate_keyed_t *keyed;
+    spate_keyed_t *right; /* window join: the second input */
     spate_window_assigner_t assigner;
     int64_t lateness;
     spate_trigger_t trigger;
@@ -113,6 +114,9 @@ typedef struct win_spec {
     void *process_ctx;
     spate_reduce_fn reduce;
     void *reduce_ctx;
+    spate_join_fn join; /* window join: input 1 keyed by key2 */
+    void *join_ctx;
+    sp_key_selector_t key2;
 } win_spec_t;
 
 struct spate_trigger_context {
@@ -130,6 +134,7 @@ typedef struct win_op {
     spate_collector_t out, late;
     spate_key_t key;
     int key_group;
+    int side; /* input of the row being added (window join) */
     int64_t watermark;
     bool event_time; /* the assigner's domain: cleanup timers, lateness */
     spate_trigger_context_t tc;
@@ -301,23 +306,33 @@ static void reserve_val(win_op_t *w, size_t n)
     w->val = sp_xrealloc(w->val, w->valcap);
 }
 
-/* Writes w->val = old (len bytes; NULL = none) followed by row as [u32 length][i64 time][row];
- * returns the new length. */
+/* Entries of a row list: [u32 length | input << 31][i64 event time][row]. */
+static size_t entry_size(const uint8_t *e, int *side)
+{
+    uint32_t l;
+    memcpy(&l, e, 4);
+    if (side) *side = (int)(l >> 31);
+    return 12 + (l & 0x7fffffffu);
+}
+
+/* Writes w->val = old (len bytes; NULL = none) followed by row (from input w->side) as an
+ * entry; returns the new length. */
 static size_t append_row(win_op_t *w, const uint8_t *old, size_t len, const spate_row_t *row, int64_t ts)
 {
     size_t rl = sp_row_encode(row, NULL, 0), have = old ? len : 0;
     reserve_val(w, have + 12 + rl);
     if (old && old != w->val) memcpy(w->val, old, len);
-    uint32_t l = (uint32_t)rl;
+    uint32_t l = (uint32_t)rl | (uint32_t)w->side << 31;
     memcpy(w->val + have, &l, 4);
     memcpy(w->val + have + 4, &ts, 8);
     sp_row_encode(row, w->val + have + 12, rl);
     return have + 12 + rl;
 }
 
-/* Decoded rows of a window (borrowed from `batch` while it lives). */
+/* Decoded rows of a window (borrowed from the batches while they live; batch[1]: window
+ * join's second input). */
 typedef struct row_list {
-    sp_batch_t *batch;
+    sp_batch_t *batch[2];
     spate_row_t *rows;
     size_t *at; /* offset of each row's entry in the encoded contents */
     size_t n;
@@ -326,33 +341,35 @@ typedef struct row_list {
 static int decode_rows(win_op_t *w, const uint8_t *v, size_t len, row_list_t *rl)
 {
     size_t n = 0;
-    for (size_t at = 0; at + 12 <= len; n++) {
-        uint32_t l;
-        memcpy(&l, v + at, 4);
-        at += 12 + l;
-    }
+    for (size_t at = 0; at + 12 <= len; n++) at += entry_size(v + at, NULL);
     rl->n = n;
-    rl->batch = sp_batch_create(w->ctx->in_schema[0], (uint32_t)(n ? n : 1));
-    rl->batch->scratch = true;
+    for (int i = 0; i < (w->spec->join ? 2 : 1); i++) {
+        rl->batch[i] = sp_batch_create(w->ctx->in_schema[i], (uint32_t)(n ? n : 1));
+        rl->batch[i]->scratch = true;
+    }
     rl->rows = sp_xmalloc(sizeof *rl->rows * (n ? n : 1));
     rl->at = sp_xmalloc(sizeof *rl->at * (n ? n : 1));
     size_t i = 0;
     for (size_t at = 0; at + 12 <= len; i++) {
-        uint32_t l;
-        memcpy(&l, v + at, 4);
-        int rc = sp_row_decode_append(rl->batch, v + at + 12, l, w->ctx->error);
+        int side;
+        size_t size = entry_size(v + at, &side);
+        sp_batch_t *b = rl->batch[side];
+        if (!b)
+            return sp_error_set(w->ctx->error, SPATE_EINTERNAL, "window state: a row of an unknown input");
+        int rc = sp_row_decode_append(b, v + at + 12, size - 12, w->ctx->error);
         if (rc) return rc;
-        memcpy(&rl->batch->timestamps[i], v + at + 4, 8);
-        rl->rows[i] = (spate_row_t){ rl->batch, (uint32_t)i };
+        memcpy(&b->timestamps[b->count - 1], v + at + 4, 8);
+        rl->rows[i] = (spate_row_t){ b, b->count - 1 };
         rl->at[i] = at;
-        at += 12 + l;
+        at += size;
     }
     return SPATE_OK;
 }
 
 static void free_rows(row_list_t *rl)
 {
-    if (rl->batch) sp_batch_release(rl->batch);
+    for (int i = 0; i < 2; i++)
+        if (rl->batch[i]) sp_batch_release(rl->batch[i]);
     free(rl->rows);
     free(rl->at);
 }
@@ -378,10 +395,8 @@ static int reduce_rows(win_op_t *w, const spate_row_t *acc, const spate_row_t *i
 static int reduce_into(win_op_t *w, const uint8_t *v, size_t len, const spate_row_t *in, int64_t ts,
                        size_t *n)
 {
-    uint32_t l;
-    memcpy(&l, v, 4);
     w->acc_batch->count = 0;
-    int rc = sp_row_decode_append(w->acc_batch, v + 12, l, w->ctx->error);
+    int rc = sp_row_decode_append(w->acc_batch, v + 12, entry_size(v, NULL) - 12, w->ctx->error);
     if (rc) return rc;
     SP_UNUSED(len);
     spate_row_t acc = { w->acc_batch, 0 }, res;
@@ -439,12 +454,33 @@ static int emit_aggregate(win_op_t *w, const spate_window_t *win, const void *ac
     return rc ? user_failed(w, rc, "window emit") : SPATE_OK;
 }
 
-/* Runs the window function over rows (process, or aggregate / reduce over the rows). */
-static int apply_rows(win_op_t *w, const spate_window_t *win, const spate_row_t *rows, size_t n)
+/* Window join: fn for each pair (left row, right row), in arrival order. */
+static int join_rows(win_op_t *w, const spate_window_t *win, const spate_row_t *rows, size_t n,
+                     const sp_batch_t *right)
 {
     const win_spec_t *s = w->spec;
     int rc = SPATE_OK;
-    if (s->process) {
+    w->out.default_time = max_ts(win);
+    for (size_t i = 0; rc == SPATE_OK && i < n; i++) {
+        if (rows[i].batch == right) continue;
+        for (size_t j = 0; rc == SPATE_OK && j < n; j++)
+            if (rows[j].batch == right &&
+                (rc = s->join(s->join_ctx, &rows[i], &rows[j], &w->out)) != SPATE_OK)
+                rc = user_failed(w, rc, "window join function");
+    }
+    w->out.default_time = SPATE_NO_TIMESTAMP;
+    return rc;
+}
+
+/* Runs the window function over rows (process, join, or aggregate / reduce over the rows). */
+static int apply_rows(win_op_t *w, const spate_window_t *win, const spate_row_t *rows, size_t n,
+                      const sp_batch_t *right)
+{
+    const win_spec_t *s = w->spec;
+    int rc = SPATE_OK;
+    if (s->join) {
+        rc = join_rows(w, win, rows, n, right);
+    } else if (s->process) {
         w->out.default_time = max_ts(win);
         rc = s->process(s->process_ctx, win, rows, n, &w->out);
         w->out.default_time = SPATE_NO_TIMESTAMP;
@@ -504,7 +540,7 @@ static int fire_rows(win_op_t *w, const spate_window_t *win, const uint8_t *v, s
         s->evictor.evict_before(&s->evictor, rl.rows, n, keep, win);
         n = compact(rl.rows, rl.at, keep, n);
     }
-    if (rc == SPATE_OK) rc = apply_rows(w, win, rl.rows, n);
+    if (rc == SPATE_OK) rc = apply_rows(w, win, rl.rows, n, rl.batch[1]);
     if (rc == SPATE_OK && s->has_evictor && s->evictor.evict_after) {
         memset(keep, 1, n);
         s->evictor.evict_after(&s->evictor, rl.rows, n, keep, win);
@@ -514,10 +550,9 @@ static int fire_rows(win_op_t *w, const spate_window_t *win, const uint8_t *v, s
         uint8_t *left = sp_xmalloc(len ? len : 1);
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
-            uint32_t l;
-            memcpy(&l, v + rl.at[i], 4);
-            memcpy(left + m, v + rl.at[i], 12 + (size_t)l);
-            m += 12 + (size_t)l;
+            size_t size = entry_size(v + rl.at[i], NULL);
+            memcpy(left + m, v + rl.at[i], size);
+            m += size;
         }
         if (m)
             store(w, win, left, m);
@@ -629,11 +664,9 @@ static int fold_contents(win_op_t *w, size_t *have, const uint8_t *from, size_t 
         memcpy(w->acc2, from, s->fn.acc_size);
         if (s->fn.merge) s->fn.merge(s->fn.ctx, w->val, w->acc2);
     } else if (s->reduce && !s->has_evictor) {
-        uint32_t l;
-        memcpy(&l, from, 4);
         sp_batch_t *b = sp_batch_create(w->ctx->in_schema[0], 1);
         b->scratch = true;
-        int rc = sp_row_decode_append(b, from + 12, l, w->ctx->error);
+        int rc = sp_row_decode_append(b, from + 12, entry_size(from, NULL) - 12, w->ctx->error);
         spate_row_t in = { b, 0 };
         int64_t ts;
         memcpy(&ts, from + 4, 8);
@@ -744,7 +777,8 @@ static int win_process_batch(void *inst, int input, sp_batch_t *b)
     const spate_window_assigner_t *a = &s->assigner;
     int maxp = w->ctx->info.max_parallelism;
     bool global = a->kind == SPATE_WINDOW_COUNT || a->kind == SPATE_WINDOW_GLOBAL;
-    SP_UNUSED(input);
+    const sp_key_selector_t *key = input ? &s->key2 : &s->key;
+    w->side = input;
     spate_row_t row = { b, 0 };
     for (uint32_t i = 0; i < b->count; i++) {
         row.index = i;
@@ -756,7 +790,7 @@ static int win_process_batch(void *inst, int input, sp_batch_t *b)
                                 "a record without an event timestamp reached an event-time window: assign "
                                 "timestamps and watermarks first");
         }
-        int rc = sp_key_compute(&s->key, &row, &w->key, w->ctx->error);
+        int rc = sp_key_compute(key, &row, &w->key, w->ctx->error);
         if (rc) return rc;
         w->key_group = sp_key_group(w->key.buf, w->key.len, maxp);
         bool late = true;
@@ -777,7 +811,7 @@ static int win_process_batch(void *inst, int input, sp_batch_t *b)
             }
         }
         if (rc) return rc;
-        if (late && (rc = spate_out_emit_row(&w->late, &row)) != SPATE_OK) return rc;
+        if (late && !s->join && (rc = spate_out_emit_row(&w->late, &row)) != SPATE_OK) return rc;
     }
     int rc = sp_collector_flush(&w->out);
     return rc ? rc : sp_collector_flush(&w->late);
@@ -1375,6 +1409,15 @@ spate_windowed_t *spate_windowed_evictor(spate_windowed_t *w, spate_evictor_t ev
     return w;
 }
 
+/* Windows of a window join take only spate_windowed_join. */
+static bool joined(spate_windowed_t *w, const char *name)
+{
+    if (w->right)
+        sp_api_fail(w->keyed->s.env, SPATE_EINVAL,
+                    "window '%s': windows of a window join need spate_windowed_join", name ? name : "");
+    return w->right != NULL;
+}
+
 /* The operator's spec: the assigner's default trigger unless one was given (count windows:
  * Flink's purging count trigger, or count trigger and count evictor when sliding). */
 static win_spec_t *make_spec(spate_windowed_t *w)
@@ -1382,6 +1425,7 @@ static win_spec_t *make_spec(spate_windowed_t *w)
     const spate_window_assigner_t *a = &w->assigner;
     win_spec_t *spec = sp_xcalloc(1, sizeof *spec);
     spec->key = w->keyed->s.inputs[0].key;
+    if (w->right) spec->key2 = w->right->s.inputs[0].key;
     spec->assigner = *a;
     spec->lateness = w->lateness;
     spec->evictor = w->evictor;
@@ -1409,7 +1453,7 @@ spate_stream_t *spate_windowed_aggregate(spate_windowed_t *w, const char *name,
                                          const spate_aggregate_function_t *fn,
                                          const spate_schema_t *out_schema)
 {
-    if (!w) return NULL;
+    if (!w || joined(w, name)) return NULL;
     if (!fn || !fn->add || !fn->emit || !out_schema) {
         sp_api_fail(w->keyed->s.env, SPATE_EINVAL,
                     "window aggregate '%s': needs add, emit and an output schema", name ? name : "");
@@ -1422,7 +1466,7 @@ spate_stream_t *spate_windowed_aggregate(spate_windowed_t *w, const char *name,
 
 spate_stream_t *spate_windowed_reduce(spate_windowed_t *w, const char *name, spate_reduce_fn fn, void *ctx)
 {
-    if (!w) return NULL;
+    if (!w || joined(w, name)) return NULL;
     if (!fn) {
         sp_api_fail(w->keyed->s.env, SPATE_EINVAL, "window reduce '%s': needs a function", name ? name : "");
         return NULL;
@@ -1437,7 +1481,7 @@ spate_stream_t *spate_windowed_reduce(spate_windowed_t *w, const char *name, spa
 spate_stream_t *spate_windowed_process(spate_windowed_t *w, const char *name, spate_window_process_fn fn,
                                        void *ctx, const spate_schema_t *out_schema)
 {
-    if (!w) return NULL;
+    if (!w || joined(w, name)) return NULL;
     if (!fn || !out_schema) {
         sp_api_fail(w->keyed->s.env, SPATE_EINVAL,
                     "process window '%s': needs a function and an output schema", name ? name : "");
@@ -1450,12 +1494,41 @@ spate_stream_t *spate_windowed_process(spate_windowed_t *w, const char *name, sp
     return sp_api_add_operator(&w->keyed->s, name, "ProcessWindow", &win_vt, spec, out_schema);
 }
 
+spate_windowed_t *spate_keyed_window_join(spate_keyed_t *left, spate_keyed_t *right,
+                                          spate_window_assigner_t assigner)
+{
+    if (!left || !right) return NULL;
+    spate_windowed_t *w = spate_keyed_window(left, assigner);
+    if (w) w->right = right;
+    return w;
+}
+
+spate_stream_t *spate_windowed_join(spate_windowed_t *w, const char *name, spate_join_fn fn, void *ctx,
+                                    const spate_schema_t *out_schema)
+{
+    if (!w) return NULL;
+    if (!w->right || !fn || !out_schema) {
+        sp_api_fail(w->keyed->s.env, SPATE_EINVAL,
+                    "window join '%s': needs windows from spate_keyed_window_join, a function and an output "
+                    "schema",
+                    name ? name : "");
+        return NULL;
+    }
+    win_spec_t *spec = make_spec(w);
+    spec->join = fn;
+    spec->join_ctx = ctx;
+    spec->rows = true;
+    return sp_api_two_input(spate_keyed_connect(w->keyed, w->right), name, "WindowJoin", &win_vt, spec,
+                            out_schema);
+}
+
 spate_stream_t *spate_window_late_data(spate_stream_t *windowed)
 {
     if (!windowed) return NULL;
     sp_node_t *n = windowed->env->graph.nodes[windowed->self];
-    if (n->vt != &win_vt) {
-        sp_api_fail(windowed->env, SPATE_EINVAL, "late data: '%s' is not a window operator", n->name);
+    if (n->vt != &win_vt || ((const win_spec_t *)n->spec)->join) {
+        sp_api_fail(windowed->env, SPATE_EINVAL,
+                    "late data: '%s' is not a window operator (window joins drop late rows)", n->name);
         return NULL;
     }
     /* the window's input schema: the node feeding it */

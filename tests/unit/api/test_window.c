@@ -360,6 +360,57 @@ static void interval_join_pairs_rows_within_the_bounds(void **state)
     }
 }
 
+static char *run_window_join(spate_window_assigner_t a, int p)
+{
+    const char *left[] = { "a,100", "a,1200", "b,300", "c,2500" };
+    const char *right[] = { "a,150", "a,900", "a,1100", "b,1999", "c,2600", "d,100" };
+    tu_capture_t cap;
+    tu_capture_init(&cap);
+    spate_env_t *env = spate_env_create();
+    spate_env_set_parallelism(env, p);
+    spate_schema_t *out = spate_schema_of("k STRING, lt BIGINT, rt BIGINT");
+    spate_windowed_t *w =
+        spate_keyed_window_join(timed(env, left, 4, "left"), timed(env, right, 6, "right"), a);
+    spate_stream_sink(spate_windowed_join(w, "join", join_pair, NULL, out), tu_capture_sink(&cap), "capture");
+    assert_int_equal(spate_env_execute(env, "window-join"), SPATE_OK);
+    char *got = tu_capture_sorted(&cap, true);
+    spate_schema_release(out);
+    spate_env_destroy(env);
+    tu_capture_fini(&cap);
+    return got;
+}
+
+/* Window joins pair every left and right row of a key in the same window. */
+static void window_joins_pair_rows_of_the_same_window(void **state)
+{
+    (void)state;
+    for (int p = 1; p <= 2; p++) {
+        char *got = run_window_join(spate_tumbling_windows(1000, 0), p);
+        assert_string_equal(got, "a,100,150\na,100,900\na,1200,1100\nc,2500,2600\n");
+        free(got);
+        /* [-1000,1000): 1x2 pairs, [0,2000): 2x3, [1000,3000): 1x1; b meets in [0,2000); c twice */
+        got = run_window_join(spate_sliding_windows(2000, 1000, 0), p);
+        assert_string_equal(got,
+                            "a,100,1100\na,100,150\na,100,150\na,100,900\na,100,900\na,1200,1100\n"
+                            "a,1200,1100\na,1200,150\na,1200,900\nb,300,1999\nc,2500,2600\nc,2500,2600\n");
+        free(got);
+        /* sessions of gap 500: a [100,650) and [900,1700) */
+        got = run_window_join(spate_session_windows(500), p);
+        assert_string_equal(got, "a,100,150\na,1200,1100\na,1200,900\nc,2500,2600\n");
+        free(got);
+    }
+    spate_env_t *env = spate_env_create();
+    const char *rows[] = { "a,1" };
+    spate_windowed_t *w = spate_keyed_window_join(timed(env, rows, 1, "l"), timed(env, rows, 1, "r"),
+                                                  spate_tumbling_windows(10, 0));
+    spate_aggregate_function_t fn = {
+        .acc_size = 8, .create = count_create, .add = count_add, .emit = count_emit
+    };
+    assert_null(spate_windowed_aggregate(w, "agg", &fn, NULL));
+    assert_non_null(strstr(spate_env_error(env), "windows of a window join need spate_windowed_join"));
+    spate_env_destroy(env);
+}
+
 static void windows_need_event_timestamps(void **state)
 {
     (void)state;
@@ -394,6 +445,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(count_windows_fire_by_count),
     cmocka_unit_test(processing_time_windows_fire_on_the_clock),
     cmocka_unit_test(interval_join_pairs_rows_within_the_bounds),
+    cmocka_unit_test(window_joins_pair_rows_of_the_same_window),
     cmocka_unit_test(windows_need_event_timestamps),
 };
 
