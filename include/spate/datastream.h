@@ -71,9 +71,11 @@ typedef int (*spate_partition_fn)(void *ctx, const spate_row_t *in, int num_part
 /*
  * A process function: the lowest-level row function, with per-subtask
  * state.  open() (optional) runs once per subtask before the first row and
- * returns the instance state in *state (default: ctx); process() sees each
- * row; end_input() (optional) runs when a bounded input is exhausted and may
- * still emit; close() (optional) releases the state, also after a failure.
+ * returns the instance state in *state (default: ctx); initialize_state()
+ * (optional) runs right after open(), with a context, to declare operator
+ * state (below); process() sees each row; end_input() (optional) runs when
+ * a bounded input is exhausted and may still emit; close() (optional)
+ * releases the state, also after a failure.
  */
 typedef struct spate_process_function {
     void *ctx;
@@ -83,6 +85,10 @@ typedef struct spate_process_function {
     void (*close)(void *state);
     /* CoProcessFunction: rows of a connected stream's second input (spate_connected_process) */
     int (*process2)(void *state, const spate_row_t *in, spate_context_t *c, spate_collector_t *out);
+    /* Flink's CheckpointedFunction.initializeState: once per subtask, after open() (which makes
+     * `state`) and before the first row.  Declare operator state here and read what a restore
+     * put in it.  A non-OK return fails the job; close() still runs. */
+    int (*initialize_state)(void *state, spate_context_t *c);
 } spate_process_function_t;
 
 /* Side outputs (Flink's OutputTag): a process function emits rows of another schema to side
@@ -95,6 +101,37 @@ spate_stream_t *spate_stream_side_output(spate_stream_t *s, int tag, const spate
 const spate_task_info_t *spate_context_task(const spate_context_t *c);
 /* The operator's current watermark (INT64_MIN before the first one). */
 int64_t spate_context_watermark(const spate_context_t *c);
+
+/* ---- operator state (Flink's OperatorStateStore) ----
+ * Non-keyed state of one parallel instance of a process function: named lists of byte
+ * elements.  Declare a list from the context of any hook that has one (initialize_state,
+ * process, process2, end_input); declaring a name again gives the same handle.  The two
+ * kinds differ in how a restore at another parallelism hands the elements out (checkpoints
+ * come later; then a restore at the same parallelism gives each instance its own list back):
+ *   list state (Flink's getListState): the elements of all old instances are divided evenly
+ *     among the new instances;
+ *   union list state (getUnionListState): every new instance gets all elements of all old
+ *     instances.
+ * A name has one kind: asking for a list state's name as union list state (or the reverse)
+ * returns NULL and fails the job ("operator state 'x' is a list state; it cannot also be a
+ * union list state").  Handles belong to the instance, valid until close(); the calls below
+ * ignore a NULL handle. */
+typedef struct spate_operator_list_state spate_operator_list_state_t;
+/* Visits one element (borrowed for the call); non-zero stops the visit. */
+typedef int (*spate_state_visit_fn)(void *ctx, const void *value, size_t len);
+spate_operator_list_state_t *spate_context_list_state(spate_context_t *c, const char *name);
+spate_operator_list_state_t *spate_context_union_list_state(spate_context_t *c, const char *name);
+/* Appends a copy of value (len bytes, less than 4 GiB; more fails the job). */
+void spate_operator_list_state_add(spate_operator_list_state_t *st, const void *value, size_t len);
+/* Calls fn for each element in insertion order (stops at a non-zero return, which it returns);
+ * returns SPATE_OK, or fn's value.  fn sees the elements as they were at the call, so it may
+ * change the list. */
+int spate_operator_list_state_get(spate_operator_list_state_t *st, spate_state_visit_fn fn, void *ctx);
+size_t spate_operator_list_state_size(const spate_operator_list_state_t *st);
+void spate_operator_list_state_clear(spate_operator_list_state_t *st);
+/* Replaces every element with values[0..n-1] (lens[i] bytes each, copied); n 0 clears. */
+void spate_operator_list_state_update(spate_operator_list_state_t *st, const void *const *values,
+                                      const size_t *lens, size_t n);
 
 /* ---- keys ---- */
 /* Appenders use Spate's order-preserving key encoding (docs/architecture.md). */

@@ -147,7 +147,7 @@ void spate_value_state_clear(spate_keyed_context_t *kc, spate_value_state_t *st)
 
 /* ---- list state: a list of byte values per key ---- */
 typedef struct spate_list_state spate_list_state_t;
-typedef int (*spate_state_visit_fn)(void *ctx, const void *value, size_t len);
+/* spate_state_visit_fn (an element's visitor) is in datastream.h, shared with operator state. */
 spate_list_state_t *spate_keyed_list_state(spate_keyed_context_t *kc, const char *name);
 void spate_list_state_add(spate_keyed_context_t *kc, spate_list_state_t *st, const void *value, size_t len);
 /* Calls fn for each element in insertion order (stops at a non-zero return, which it returns);

@@ -1,7 +1,8 @@
 /*
  * operators.c — the built-in operators behind the DataStream API:
  * row functions (map, flat_map, filter, process, co_map, co_flat_map),
- * projection, keyed reduce / sum, and the sink wrapper.
+ * projection, keyed reduce / sum, and the sink wrapper.  Process functions
+ * also get operator state (list and union list) through their context.
  *
  * Row functions run the user function once per row of the input batch and
  * emit through a collector that writes the output batch in place; the
@@ -15,13 +16,23 @@
 
 #include "connectors/connector.h"
 #include "state/heap_map.h"
+#include "state/operator_state.h"
 #include "types/encoding.h"
+
+/* A user's handle on one operator state list: the list plus where its misuse is reported. */
+struct spate_operator_list_state {
+    sp_opstate_list_t *list;
+    sp_error_t *err;
+    spate_operator_list_state_t *next;
+};
 
 struct spate_context {
     const spate_task_info_t *info;
     int64_t watermark;
     sp_op_ctx_t *op;
     sp_side_outputs_t *side;
+    sp_opstate_t *opstate;                /* operator state: made on the first declaration */
+    spate_operator_list_state_t *handles; /* one per declared list */
 };
 
 spate_collector_t *spate_context_side_output(spate_context_t *c, int tag)
@@ -37,6 +48,97 @@ const spate_task_info_t *spate_context_task(const spate_context_t *c)
 int64_t spate_context_watermark(const spate_context_t *c)
 {
     return c->watermark;
+}
+
+/* ---- operator state ---- */
+
+static spate_operator_list_state_t *declare_list(spate_context_t *c, const char *name, sp_opstate_mode_t mode)
+{
+    if (!c) return NULL;
+    if (!c->opstate) c->opstate = sp_opstate_create();
+    sp_opstate_list_t *l = sp_opstate_declare(c->opstate, name, mode, c->op->error);
+    if (!l) return NULL;
+    spate_operator_list_state_t *h;
+    for (h = c->handles; h; h = h->next)
+        if (h->list == l) return h;
+    h = sp_xcalloc(1, sizeof *h);
+    h->list = l;
+    h->err = c->op->error;
+    h->next = c->handles;
+    c->handles = h;
+    return h;
+}
+
+static void opstate_fini(spate_context_t *c)
+{
+    for (spate_operator_list_state_t *h = c->handles; h;) {
+        spate_operator_list_state_t *next = h->next;
+        free(h);
+        h = next;
+    }
+    c->handles = NULL;
+    sp_opstate_destroy(c->opstate);
+    c->opstate = NULL;
+}
+
+spate_operator_list_state_t *spate_context_list_state(spate_context_t *c, const char *name)
+{
+    return declare_list(c, name, SP_OPSTATE_SPLIT);
+}
+
+spate_operator_list_state_t *spate_context_union_list_state(spate_context_t *c, const char *name)
+{
+    return declare_list(c, name, SP_OPSTATE_UNION);
+}
+
+/* An element the list can hold (its length is stored in 32 bits); else fails the job. */
+static bool element_ok(spate_operator_list_state_t *st, const void *value, size_t len)
+{
+    const char *name = sp_opstate_list_name(st->list);
+    if (len > UINT32_MAX) {
+        sp_error_set(st->err, SPATE_EINVAL, "operator state '%s': an element of %zu bytes (at most %u)", name,
+                     len, UINT32_MAX);
+        return false;
+    }
+    if (!value && len) {
+        sp_error_set(st->err, SPATE_EINVAL, "operator state '%s': a NULL element of %zu bytes", name, len);
+        return false;
+    }
+    return true;
+}
+
+void spate_operator_list_state_add(spate_operator_list_state_t *st, const void *value, size_t len)
+{
+    if (st && element_ok(st, value, len)) sp_opstate_list_add(st->list, value, len);
+}
+
+int spate_operator_list_state_get(spate_operator_list_state_t *st, spate_state_visit_fn fn, void *ctx)
+{
+    return st && fn ? sp_opstate_list_get(st->list, fn, ctx) : SPATE_OK;
+}
+
+size_t spate_operator_list_state_size(const spate_operator_list_state_t *st)
+{
+    return st ? sp_opstate_list_size(st->list) : 0;
+}
+
+void spate_operator_list_state_clear(spate_operator_list_state_t *st)
+{
+    if (st) sp_opstate_list_clear(st->list);
+}
+
+void spate_operator_list_state_update(spate_operator_list_state_t *st, const void *const *values,
+                                      const size_t *lens, size_t n)
+{
+    if (!st) return;
+    if (n && (!values || !lens)) {
+        sp_error_set(st->err, SPATE_EINVAL, "operator state '%s': update of %zu elements without values",
+                     sp_opstate_list_name(st->list), n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!element_ok(st, values[i], lens[i])) return; /* all or nothing */
+    sp_opstate_list_update(st->list, values, lens, n);
 }
 
 /* A user function's non-OK return without a message still fails with a clear one. */
@@ -57,6 +159,8 @@ typedef struct rowfn {
     sp_side_outputs_t side;
     uint32_t *keep;
 } rowfn_t;
+
+static void rowfn_close(void *inst);
 
 static int rowfn_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
 {
@@ -81,6 +185,16 @@ static int rowfn_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
             return ctx->error->code ? ctx->error->code : user_failed(ctx->error, rc, "process function open");
         }
     }
+    if (s->kind == SP_ROWFN_PROCESS && s->process.initialize_state) {
+        int rc = s->process.initialize_state(r->state, &r->pctx);
+        if (rc == SPATE_OK) rc = ctx->error->code; /* e.g. a misused operator state */
+        if (rc) {
+            rc = ctx->error->code ? ctx->error->code : user_failed(ctx->error, rc, "initialize_state");
+            rowfn_close(r); /* open succeeded: the user's close runs */
+            *inst = NULL;
+            return rc;
+        }
+    }
     return SPATE_OK;
 }
 
@@ -90,6 +204,7 @@ static void rowfn_close(void *inst)
     if (r->spec->kind == SP_ROWFN_PROCESS && r->spec->process.close) r->spec->process.close(r->state);
     sp_collector_fini(&r->out);
     sp_side_outputs_fini(&r->side);
+    opstate_fini(&r->pctx);
     free(r->keep);
     free(r);
 }
@@ -147,6 +262,7 @@ static int rowfn_process_batch(void *inst, int input, sp_batch_t *b)
         case SP_ROWFN_PROCESS:
             rc = input == 1 ? s->process.process2(r->state, &row, &r->pctx, &r->out)
                             : s->process.process(r->state, &row, &r->pctx, &r->out);
+            if (rc == SPATE_OK) rc = err->code; /* e.g. a misused operator state */
             break;
         case SP_ROWFN_FILTER: break;
         }
@@ -173,6 +289,7 @@ static int rowfn_end_input(void *inst)
     rowfn_t *r = inst;
     if (r->spec->kind == SP_ROWFN_PROCESS && r->spec->process.end_input) {
         int rc = r->spec->process.end_input(r->state, &r->pctx, &r->out);
+        if (rc == SPATE_OK) rc = r->ctx->error->code;
         if (rc)
             return r->ctx->error->code ? r->ctx->error->code : user_failed(r->ctx->error, rc, "end_input");
     }
