@@ -111,4 +111,16 @@ int sp_sum_reduce_fn(void *ctx, const spate_row_t *acc, const spate_row_t *in, s
 
 extern const sp_op_vtable_t sp_sink_op; /* spec = spate_sink_t */
 
+/* ---- windows (triggers.c) ---- */
+/* The window's last millisecond (Flink's maxTimestamp): end - 1; INT64_MAX for the global window. */
+int64_t sp_window_max_ts(const spate_window_t *w);
+/* a + b (b >= 0), saturating at INT64_MAX. */
+int64_t sp_add_sat(int64_t a, int64_t b);
+/* Whether t is spate_event_time_trigger() (possibly purging). */
+bool sp_trigger_is_event_time(const spate_trigger_t *t);
+/* Whether t is a built-in whose count or interval (t->n) must be > 0. */
+bool sp_trigger_needs_positive_n(const spate_trigger_t *t);
+/* What is wrong with a built-in evictor's settings, or NULL. */
+const char *sp_evictor_check(const spate_evictor_t *e);
+
 #endif

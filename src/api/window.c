@@ -89,17 +89,6 @@ spate_window_assigner_t spate_global_windows(void)
 
 static const spate_window_t global_window = { INT64_MIN, INT64_MAX };
 
-/* The window's last millisecond (Flink's maxTimestamp); the global window's is INT64_MAX. */
-static int64_t max_ts(const spate_window_t *win)
-{
-    return win->end == INT64_MAX ? INT64_MAX : win->end - 1;
-}
-
-static int64_t add_sat(int64_t a, int64_t b)
-{
-    return a > INT64_MAX - b ? INT64_MAX : a + b;
-}
-
 typedef struct win_spec {
     sp_key_selector_t key;
     spate_window_assigner_t assigner;
@@ -262,7 +251,7 @@ static void timer_set(win_op_t *w, bool processing, const spate_window_t *win, i
  * processing time; INT64_MAX (never) for the global window. */
 static int64_t cleanup_time(const win_op_t *w, const spate_window_t *win)
 {
-    return w->event_time ? add_sat(max_ts(win), w->spec->lateness) : max_ts(win);
+    return w->event_time ? sp_add_sat(sp_window_max_ts(win), w->spec->lateness) : sp_window_max_ts(win);
 }
 
 static void cleanup_timer(win_op_t *w, const spate_window_t *win, bool set)
@@ -448,7 +437,7 @@ static int add_contents(win_op_t *w, const spate_window_t *win, const spate_row_
 static int emit_aggregate(win_op_t *w, const spate_window_t *win, const void *acc, const spate_row_t *key_row)
 {
     const spate_aggregate_function_t *fn = &w->spec->fn;
-    w->out.default_time = max_ts(win); /* a window's result carries its last millisecond */
+    w->out.default_time = sp_window_max_ts(win); /* a window's result carries its last millisecond */
     int rc = fn->emit(fn->ctx, acc, win, key_row, &w->out);
     w->out.default_time = SPATE_NO_TIMESTAMP;
     return rc ? user_failed(w, rc, "window emit") : SPATE_OK;
@@ -460,7 +449,7 @@ static int join_rows(win_op_t *w, const spate_window_t *win, const spate_row_t *
 {
     const win_spec_t *s = w->spec;
     int rc = SPATE_OK;
-    w->out.default_time = max_ts(win);
+    w->out.default_time = sp_window_max_ts(win);
     for (size_t i = 0; rc == SPATE_OK && i < n; i++) {
         if (rows[i].batch == right) continue;
         for (size_t j = 0; rc == SPATE_OK && j < n; j++)
@@ -481,7 +470,7 @@ static int apply_rows(win_op_t *w, const spate_window_t *win, const spate_row_t 
     if (s->join) {
         rc = join_rows(w, win, rows, n, right);
     } else if (s->process) {
-        w->out.default_time = max_ts(win);
+        w->out.default_time = sp_window_max_ts(win);
         rc = s->process(s->process_ctx, win, rows, n, &w->out);
         w->out.default_time = SPATE_NO_TIMESTAMP;
         if (rc) rc = user_failed(w, rc, "process window function");
@@ -497,7 +486,7 @@ static int apply_rows(win_op_t *w, const spate_window_t *win, const spate_row_t 
             acc = (spate_row_t){ w->acc_batch, 0 };
         }
         if (rc == SPATE_OK) {
-            acc.batch->timestamps[acc.index] = max_ts(win);
+            acc.batch->timestamps[acc.index] = sp_window_max_ts(win);
             rc = spate_out_emit_row(&w->out, &acc);
         }
     } else {
@@ -617,7 +606,7 @@ static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row
     if (rc) return rc;
     spate_trigger_result_t r = SPATE_TRIGGER_CONTINUE;
     if (w->spec->fast_et && existed) /* the event-time trigger's timer was set with the window */
-        r = max_ts(win) <= w->watermark ? SPATE_TRIGGER_FIRE : SPATE_TRIGGER_CONTINUE;
+        r = sp_window_max_ts(win) <= w->watermark ? SPATE_TRIGGER_FIRE : SPATE_TRIGGER_CONTINUE;
     else if (t->on_element)
         r = t->on_element(t, row, ts, win, tctx(w, win));
     if (!existed) cleanup_timer(w, win, true);
@@ -966,385 +955,6 @@ void spate_trigger_state_clear(spate_trigger_context_t *tc, const char *name)
     sp_state_remove(w->be, w->trigger_state, w->key_group, w->key.buf, w->key.len, ns, nl);
 }
 
-/* ---- built-in triggers ---- */
-
-static spate_trigger_result_t et_on_element(const spate_trigger_t *self, const spate_row_t *row, int64_t ts,
-                                            const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(self);
-    SP_UNUSED(row);
-    SP_UNUSED(ts);
-    if (max_ts(w) <= spate_trigger_context_watermark(tc)) return SPATE_TRIGGER_FIRE; /* a late firing */
-    spate_trigger_register_event_time(tc, max_ts(w));
-    return SPATE_TRIGGER_CONTINUE;
-}
-
-static spate_trigger_result_t et_on_event_time(const spate_trigger_t *self, int64_t time,
-                                               const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(self);
-    SP_UNUSED(tc);
-    return time == max_ts(w) ? SPATE_TRIGGER_FIRE : SPATE_TRIGGER_CONTINUE;
-}
-
-static void et_on_merge(const spate_trigger_t *self, const spate_window_t *w, const spate_window_t *merged,
-                        size_t n, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(self);
-    SP_UNUSED(merged);
-    SP_UNUSED(n);
-    if (max_ts(w) > spate_trigger_context_watermark(tc)) spate_trigger_register_event_time(tc, max_ts(w));
-}
-
-static void et_clear(const spate_trigger_t *self, const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(self);
-    spate_trigger_delete_event_time(tc, max_ts(w));
-}
-
-spate_trigger_t spate_event_time_trigger(void)
-{
-    spate_trigger_t t = { .on_element = et_on_element,
-                          .on_event_time = et_on_event_time,
-                          .on_merge = et_on_merge,
-                          .clear = et_clear };
-    return t;
-}
-
-static spate_trigger_result_t pt_on_element(const spate_trigger_t *self, const spate_row_t *row, int64_t ts,
-                                            const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(self);
-    SP_UNUSED(row);
-    SP_UNUSED(ts);
-    spate_trigger_register_processing_time(tc, max_ts(w));
-    return SPATE_TRIGGER_CONTINUE;
-}
-
-static spate_trigger_result_t pt_on_processing_time(const spate_trigger_t *self, int64_t time,
-                                                    const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(self);
-    SP_UNUSED(tc);
-    return time == max_ts(w) ? SPATE_TRIGGER_FIRE : SPATE_TRIGGER_CONTINUE;
-}
-
-static void pt_on_merge(const spate_trigger_t *self, const spate_window_t *w, const spate_window_t *merged,
-                        size_t n, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(self);
-    SP_UNUSED(merged);
-    SP_UNUSED(n);
-    if (max_ts(w) > spate_trigger_context_processing_time(tc))
-        spate_trigger_register_processing_time(tc, max_ts(w));
-}
-
-static void pt_clear(const spate_trigger_t *self, const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(self);
-    spate_trigger_delete_processing_time(tc, max_ts(w));
-}
-
-spate_trigger_t spate_processing_time_trigger(void)
-{
-    spate_trigger_t t = { .on_element = pt_on_element,
-                          .on_processing_time = pt_on_processing_time,
-                          .on_merge = pt_on_merge,
-                          .clear = pt_clear };
-    return t;
-}
-
-/* A trigger's int64 state (fallback when unset). */
-static int64_t state_i64(spate_trigger_context_t *tc, const spate_window_t *w, const char *name,
-                         int64_t fallback)
-{
-    int64_t v;
-    return spate_trigger_state_get_in(tc, w, name, &v, 8) == 8 ? v : fallback;
-}
-
-static void put_i64(spate_trigger_context_t *tc, const char *name, int64_t v)
-{
-    spate_trigger_state_put(tc, name, &v, 8);
-}
-
-static spate_trigger_result_t count_on_element(const spate_trigger_t *self, const spate_row_t *row,
-                                               int64_t ts, const spate_window_t *w,
-                                               spate_trigger_context_t *tc)
-{
-    SP_UNUSED(row);
-    SP_UNUSED(ts);
-    int64_t c = state_i64(tc, w, "count", 0) + 1;
-    if (c >= self->n) {
-        spate_trigger_state_clear(tc, "count");
-        return SPATE_TRIGGER_FIRE;
-    }
-    put_i64(tc, "count", c);
-    return SPATE_TRIGGER_CONTINUE;
-}
-
-static void count_on_merge(const spate_trigger_t *self, const spate_window_t *w, const spate_window_t *merged,
-                           size_t n, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(self);
-    int64_t c = state_i64(tc, w, "count", 0);
-    for (size_t i = 0; i < n; i++) c += state_i64(tc, &merged[i], "count", 0);
-    if (c) put_i64(tc, "count", c);
-}
-
-static void count_clear(const spate_trigger_t *self, const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(self);
-    SP_UNUSED(w);
-    spate_trigger_state_clear(tc, "count");
-}
-
-spate_trigger_t spate_count_trigger(int64_t count)
-{
-    spate_trigger_t t = {
-        .n = count, .on_element = count_on_element, .on_merge = count_on_merge, .clear = count_clear
-    };
-    return t;
-}
-
-/* Continuous triggers keep their next firing time in "fire-time"; the next is one interval on,
- * at most the window's end - 1. */
-static void next_fire(const spate_trigger_t *self, const spate_window_t *w, spate_trigger_context_t *tc,
-                      int64_t from, bool processing)
-{
-    int64_t next = add_sat(from, self->n);
-    if (next > max_ts(w)) next = max_ts(w);
-    put_i64(tc, "fire-time", next);
-    if (processing)
-        spate_trigger_register_processing_time(tc, next);
-    else
-        spate_trigger_register_event_time(tc, next);
-}
-
-static int64_t floor_to(int64_t t, int64_t interval)
-{
-    int64_t rem = t % interval;
-    return t - (rem < 0 ? rem + interval : rem);
-}
-
-static spate_trigger_result_t cet_on_element(const spate_trigger_t *self, const spate_row_t *row, int64_t ts,
-                                             const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(row);
-    if (max_ts(w) <= spate_trigger_context_watermark(tc)) return SPATE_TRIGGER_FIRE;
-    spate_trigger_register_event_time(tc, max_ts(w));
-    if (state_i64(tc, w, "fire-time", INT64_MIN) == INT64_MIN)
-        next_fire(self, w, tc, floor_to(ts, self->n), false);
-    return SPATE_TRIGGER_CONTINUE;
-}
-
-static spate_trigger_result_t cet_on_event_time(const spate_trigger_t *self, int64_t time,
-                                                const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    if (time == max_ts(w)) return SPATE_TRIGGER_FIRE;
-    if (state_i64(tc, w, "fire-time", INT64_MIN) != time) return SPATE_TRIGGER_CONTINUE;
-    next_fire(self, w, tc, time, false);
-    return SPATE_TRIGGER_FIRE;
-}
-
-/* Continuous triggers merge to the earliest next firing. */
-static void continuous_merge(const spate_trigger_t *self, const spate_window_t *w,
-                             const spate_window_t *merged, size_t n, spate_trigger_context_t *tc,
-                             bool processing)
-{
-    SP_UNUSED(self);
-    int64_t next = state_i64(tc, w, "fire-time", INT64_MAX);
-    for (size_t i = 0; i < n; i++) {
-        int64_t t = state_i64(tc, &merged[i], "fire-time", INT64_MAX);
-        if (t < next) next = t;
-    }
-    if (!processing && max_ts(w) > spate_trigger_context_watermark(tc))
-        spate_trigger_register_event_time(tc, max_ts(w));
-    if (next == INT64_MAX) return;
-    put_i64(tc, "fire-time", next);
-    if (processing)
-        spate_trigger_register_processing_time(tc, next);
-    else
-        spate_trigger_register_event_time(tc, next);
-}
-
-static void cet_on_merge(const spate_trigger_t *self, const spate_window_t *w, const spate_window_t *merged,
-                         size_t n, spate_trigger_context_t *tc)
-{
-    continuous_merge(self, w, merged, n, tc, false);
-}
-
-static void continuous_clear(const spate_trigger_t *self, const spate_window_t *w,
-                             spate_trigger_context_t *tc, bool processing)
-{
-    SP_UNUSED(self);
-    int64_t next = state_i64(tc, w, "fire-time", INT64_MIN);
-    if (next != INT64_MIN) {
-        if (processing)
-            spate_trigger_delete_processing_time(tc, next);
-        else
-            spate_trigger_delete_event_time(tc, next);
-    }
-    if (!processing) spate_trigger_delete_event_time(tc, max_ts(w));
-    spate_trigger_state_clear(tc, "fire-time");
-}
-
-static void cet_clear(const spate_trigger_t *self, const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    continuous_clear(self, w, tc, false);
-}
-
-spate_trigger_t spate_continuous_event_time_trigger(int64_t interval_ms)
-{
-    spate_trigger_t t = { .n = interval_ms,
-                          .on_element = cet_on_element,
-                          .on_event_time = cet_on_event_time,
-                          .on_merge = cet_on_merge,
-                          .clear = cet_clear };
-    return t;
-}
-
-static spate_trigger_result_t cpt_on_element(const spate_trigger_t *self, const spate_row_t *row, int64_t ts,
-                                             const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(row);
-    SP_UNUSED(ts);
-    if (state_i64(tc, w, "fire-time", INT64_MIN) == INT64_MIN)
-        next_fire(self, w, tc, floor_to(spate_trigger_context_processing_time(tc), self->n), true);
-    return SPATE_TRIGGER_CONTINUE;
-}
-
-static spate_trigger_result_t cpt_on_processing_time(const spate_trigger_t *self, int64_t time,
-                                                     const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    if (state_i64(tc, w, "fire-time", INT64_MIN) != time) return SPATE_TRIGGER_CONTINUE;
-    if (time < max_ts(w))
-        next_fire(self, w, tc, time, true);
-    else
-        spate_trigger_state_clear(tc, "fire-time");
-    return SPATE_TRIGGER_FIRE;
-}
-
-static void cpt_on_merge(const spate_trigger_t *self, const spate_window_t *w, const spate_window_t *merged,
-                         size_t n, spate_trigger_context_t *tc)
-{
-    continuous_merge(self, w, merged, n, tc, true);
-}
-
-static void cpt_clear(const spate_trigger_t *self, const spate_window_t *w, spate_trigger_context_t *tc)
-{
-    continuous_clear(self, w, tc, true);
-}
-
-spate_trigger_t spate_continuous_processing_time_trigger(int64_t interval_ms)
-{
-    spate_trigger_t t = { .n = interval_ms,
-                          .on_element = cpt_on_element,
-                          .on_processing_time = cpt_on_processing_time,
-                          .on_merge = cpt_on_merge,
-                          .clear = cpt_clear };
-    return t;
-}
-
-static void never_on_merge(const spate_trigger_t *self, const spate_window_t *w, const spate_window_t *merged,
-                           size_t n, spate_trigger_context_t *tc)
-{
-    SP_UNUSED(self);
-    SP_UNUSED(w);
-    SP_UNUSED(merged);
-    SP_UNUSED(n);
-    SP_UNUSED(tc);
-}
-
-spate_trigger_t spate_never_trigger(void)
-{
-    spate_trigger_t t = { .on_merge = never_on_merge };
-    return t;
-}
-
-spate_trigger_t spate_purging_trigger(spate_trigger_t nested)
-{
-    nested.purging = true;
-    return nested;
-}
-
-/* ---- built-in evictors ---- */
-
-static size_t kept(const bool *keep, size_t n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) k += keep[i];
-    return k;
-}
-
-static void count_evict(const spate_evictor_t *self, const spate_row_t *rows, size_t n, bool *keep,
-                        const spate_window_t *w)
-{
-    SP_UNUSED(rows);
-    SP_UNUSED(w);
-    size_t have = kept(keep, n);
-    for (size_t i = 0; i < n && have > (size_t)self->n; i++)
-        if (keep[i]) keep[i] = false, have--;
-}
-
-static void time_evict(const spate_evictor_t *self, const spate_row_t *rows, size_t n, bool *keep,
-                       const spate_window_t *w)
-{
-    SP_UNUSED(w);
-    int64_t latest = SPATE_NO_TIMESTAMP;
-    for (size_t i = 0; i < n; i++) {
-        int64_t t = spate_row_event_time(&rows[i]);
-        if (t != SPATE_NO_TIMESTAMP && (latest == SPATE_NO_TIMESTAMP || t > latest)) latest = t;
-    }
-    if (latest == SPATE_NO_TIMESTAMP) return; /* rows without event time: nothing to go by */
-    int64_t cutoff = latest - self->n;
-    for (size_t i = 0; i < n; i++)
-        if (spate_row_event_time(&rows[i]) <= cutoff) keep[i] = false;
-}
-
-static void delta_evict(const spate_evictor_t *self, const spate_row_t *rows, size_t n, bool *keep,
-                        const spate_window_t *w)
-{
-    SP_UNUSED(w);
-    if (n == 0) return;
-    for (size_t i = 0; i < n; i++)
-        if (self->delta(self->ctx, &rows[i], &rows[n - 1]) >= self->threshold) keep[i] = false;
-}
-
-static spate_evictor_t evictor(void (*fn)(const spate_evictor_t *, const spate_row_t *, size_t, bool *,
-                                          const spate_window_t *),
-                               bool after)
-{
-    spate_evictor_t e = { 0 };
-    if (after)
-        e.evict_after = fn;
-    else
-        e.evict_before = fn;
-    return e;
-}
-
-spate_evictor_t spate_count_evictor(int64_t count, bool after)
-{
-    spate_evictor_t e = evictor(count_evict, after);
-    e.n = count;
-    return e;
-}
-
-spate_evictor_t spate_time_evictor(int64_t size_ms, bool after)
-{
-    spate_evictor_t e = evictor(time_evict, after);
-    e.n = size_ms;
-    return e;
-}
-
-spate_evictor_t spate_delta_evictor(double threshold, spate_delta_fn delta, void *ctx, bool after)
-{
-    spate_evictor_t e = evictor(delta_evict, after);
-    e.threshold = threshold;
-    e.delta = delta;
-    e.ctx = ctx;
-    return e;
-}
-
 /* ---- API ---- */
 
 spate_windowed_t *spate_keyed_window(spate_keyed_t *k, spate_window_assigner_t assigner)
@@ -1376,9 +986,7 @@ spate_windowed_t *spate_windowed_allowed_lateness(spate_windowed_t *w, int64_t m
 spate_windowed_t *spate_windowed_trigger(spate_windowed_t *w, spate_trigger_t trigger)
 {
     if (!w) return NULL;
-    if ((trigger.on_element == count_on_element || trigger.on_element == cet_on_element ||
-         trigger.on_element == cpt_on_element) &&
-        trigger.n <= 0) {
+    if (sp_trigger_needs_positive_n(&trigger) && trigger.n <= 0) {
         sp_api_fail(w->keyed->s.env, SPATE_EINVAL, "window trigger: counts and intervals must be > 0");
         return NULL;
     }
@@ -1395,13 +1003,9 @@ spate_windowed_t *spate_windowed_trigger(spate_windowed_t *w, spate_trigger_t tr
 spate_windowed_t *spate_windowed_evictor(spate_windowed_t *w, spate_evictor_t evictor)
 {
     if (!w) return NULL;
-    bool builtin = evictor.evict_before == count_evict || evictor.evict_after == count_evict ||
-                   evictor.evict_before == time_evict || evictor.evict_after == time_evict;
-    bool delta = evictor.evict_before == delta_evict || evictor.evict_after == delta_evict;
-    if ((builtin && evictor.n < 0) || (delta && !evictor.delta)) {
-        sp_api_fail(w->keyed->s.env, SPATE_EINVAL,
-                    "window evictor: a negative size, or a delta evictor without "
-                    "a delta function");
+    const char *bad = sp_evictor_check(&evictor);
+    if (bad) {
+        sp_api_fail(w->keyed->s.env, SPATE_EINVAL, "window evictor: %s", bad);
         return NULL;
     }
     w->evictor = evictor;
@@ -1444,7 +1048,7 @@ static win_spec_t *make_spec(spate_windowed_t *w)
         spec->evictor = spate_count_evictor(a->size, false);
         spec->has_evictor = true;
     }
-    spec->fast_et = spec->trigger.on_element == et_on_element && !spec->trigger.purging;
+    spec->fast_et = sp_trigger_is_event_time(&spec->trigger) && !spec->trigger.purging;
     spec->rows = spec->has_evictor;
     return spec;
 }
