@@ -201,7 +201,6 @@ static int join_process_watermark(void *inst, int64_t wm)
     sp_timer_t t;
     while (sp_timers_pop(&j->timers, wm, &t)) {
         cleanup(j, &t);
-        free(t.key);
     }
     int rc = sp_collector_flush(&j->out);
     return rc ? rc : sp_output_push_watermark(j->ctx->out, wm);

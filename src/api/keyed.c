@@ -180,7 +180,6 @@ static int fire(kp_op_t *p, sp_timer_service_t *ts, int64_t limit, spate_time_do
         p->out.default_time = p->kc.timestamp;
         int rc =
             p->spec->fn.on_timer ? p->spec->fn.on_timer(p->state, t.ts, domain, &p->kc, &p->out) : SPATE_OK;
-        free(t.key);
         p->kc.key = NULL;
         p->out.default_time = SPATE_NO_TIMESTAMP;
         if (rc) return user_error(p, rc, "on_timer");

@@ -96,8 +96,9 @@ typedef struct win_spec {
     spate_trigger_t trigger;
     spate_evictor_t evictor;
     bool has_evictor;
-    bool rows;    /* contents are rows (process or reduce function, or an evictor) */
-    bool fast_et; /* the default event-time trigger: a row for an existing window needs no call */
+    bool rows;         /* contents are rows (process or reduce function, or an evictor) */
+    bool fast_et;      /* the default event-time trigger: a row for an existing window needs no call */
+    bool unique_timer; /* fast_et, tumbling or sliding, no lateness: one timer per window, never deleted */
     spate_aggregate_function_t fn;
     spate_window_process_fn process;
     void *process_ctx;
@@ -605,11 +606,18 @@ static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row
     int rc = add_contents(w, win, row, ts, &existed);
     if (rc) return rc;
     spate_trigger_result_t r = SPATE_TRIGGER_CONTINUE;
-    if (w->spec->fast_et && existed) /* the event-time trigger's timer was set with the window */
+    if (w->spec->fast_et && existed) { /* the event-time trigger's timer was set with the window */
         r = sp_window_max_ts(win) <= w->watermark ? SPATE_TRIGGER_FIRE : SPATE_TRIGGER_CONTINUE;
-    else if (t->on_element)
+    } else if (w->spec->unique_timer) {
+        /* tumbling or sliding windows, event-time trigger, no lateness: the window's one timer
+         * (end - 1, also its cleanup) is set once, with its state, and never deleted */
+        size_t n;
+        const uint8_t *tk = timer_key(w, win, &n);
+        sp_timers_register_unique(&w->timers, sp_window_max_ts(win), w->key_group, tk, n);
+    } else if (t->on_element)
         r = t->on_element(t, row, ts, win, tctx(w, win));
-    if (!existed) cleanup_timer(w, win, true);
+    /* with the event-time trigger and no lateness, its timer is the cleanup timer */
+    if (!existed && !(w->spec->fast_et && w->spec->lateness == 0)) cleanup_timer(w, win, true);
     return act(w, win, r);
 }
 
@@ -739,7 +747,9 @@ static int add_to_session(win_op_t *w, int64_t ts, const spate_row_t *row, bool 
 static void clear_window(win_op_t *w, const spate_window_t *win)
 {
     drop(w, win);
-    trigger_clear(w, win);
+    /* The event-time trigger's only timer (end - 1) has fired by the cleanup time, and it sets
+     * none once the watermark has passed end - 1: nothing to clear. */
+    if (!w->spec->fast_et) trigger_clear(w, win);
     if (w->spec->assigner.kind != SPATE_WINDOW_SESSION) return;
     int n, kept = 0;
     spate_window_t *wins = load_sessions(w, &n);
@@ -836,7 +846,6 @@ static int win_process_watermark(void *inst, int64_t wm)
     sp_timer_t t;
     while (sp_timers_pop(&w->timers, wm, &t)) {
         int rc = on_window_timer(w, &t, false);
-        free(t.key);
         if (rc) return rc;
     }
     int rc = sp_collector_flush(&w->out);
@@ -851,7 +860,6 @@ static int win_on_timer(void *inst, int64_t now)
     int rc = SPATE_OK;
     while (rc == SPATE_OK && sp_timers_pop(&w->ptimers, now, &t)) {
         rc = on_window_timer(w, &t, true);
-        free(t.key);
     }
     w->ctx->timer_at = sp_timers_next(&w->ptimers);
     if (rc == SPATE_OK) rc = sp_collector_flush(&w->out);
@@ -1049,6 +1057,8 @@ static win_spec_t *make_spec(spate_windowed_t *w)
         spec->has_evictor = true;
     }
     spec->fast_et = sp_trigger_is_event_time(&spec->trigger) && !spec->trigger.purging;
+    spec->unique_timer = spec->fast_et && spec->lateness == 0 && !a->processing_time &&
+                         (a->kind == SPATE_WINDOW_TUMBLING || a->kind == SPATE_WINDOW_SLIDING);
     spec->rows = spec->has_evictor;
     return spec;
 }

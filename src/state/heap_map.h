@@ -36,6 +36,8 @@ sp_hmap_entry_t *sp_hmap_get(const sp_hmap_t *m, const uint8_t *key, size_t klen
 /* Inserts or replaces the value of key. Returns the entry (borrowed until the next put). */
 sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash, int key_group,
                              const uint8_t *val, size_t vlen);
+/* Inserts key with an empty value unless present; returns whether it inserted. */
+bool sp_hmap_put_if_absent(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash, int key_group);
 static inline size_t sp_hmap_value_offset(size_t klen)
 {
     return (klen + 7) & ~(size_t)7;
