@@ -97,6 +97,49 @@ void spate_broadcast_state_put(spate_broadcast_context_t *bc, const char *state,
 void spate_broadcast_state_remove(spate_broadcast_context_t *bc, const char *state, const void *key,
                                   size_t klen);
 
+/* ---- keyed broadcast state (Flink's KeyedBroadcastProcessFunction) ----
+ * A keyed stream connected with a broadcast stream.  process and on_timer run with a current key
+ * (the row's, the timer's) and use keyed state and timers with the usual calls on kc; they read
+ * the broadcast state through spate_keyed_context_broadcast(kc) and may not change it.
+ * process_broadcast sees every broadcast row on every instance, with no current key: it may
+ * change the broadcast state, and reach keyed state only through
+ * spate_keyed_broadcast_apply_to_keyed_state (keyed state or timer calls there without it fail
+ * the job).  There is no order between the two inputs. */
+typedef struct spate_keyed_broadcast_process_function {
+    void *ctx;
+    /* once per parallel instance, before any row: declare keyed states (*state starts as ctx) */
+    int (*open)(void *ctx, spate_keyed_context_t *kc, void **state);
+    int (*process)(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out);
+    int (*process_broadcast)(void *state, const spate_row_t *in, spate_keyed_context_t *kc,
+                             spate_collector_t *out);
+    int (*on_timer)(void *state, int64_t timestamp, spate_time_domain_t domain, spate_keyed_context_t *kc,
+                    spate_collector_t *out);
+    void (*close)(void *state);
+} spate_keyed_broadcast_process_function_t;
+
+/* k through fn, with `broadcast` sent to every instance (takes neither stream).  process and
+ * process_broadcast are required; out_schema NULL: k's schema.  Default name
+ * "KeyedBroadcastProcess". */
+spate_stream_t *spate_keyed_process_with_broadcast(spate_keyed_t *k, spate_stream_t *broadcast,
+                                                   const char *name,
+                                                   const spate_keyed_broadcast_process_function_t *fn,
+                                                   const spate_schema_t *out_schema);
+/* The broadcast state of a keyed broadcast process function, for the spate_broadcast_state_*
+ * calls: writable in process_broadcast, read-only elsewhere.  Borrowed for the call.  NULL in
+ * other keyed functions (the calls then read nothing and write nothing). */
+spate_broadcast_context_t *spate_keyed_context_broadcast(spate_keyed_context_t *kc);
+
+/* Called with each visited key current in kc: the usual state calls on kc read, change or clear
+ * that key's state (and timers register for it).  A non-zero return stops the visit. */
+typedef int (*spate_keyed_state_fn)(void *ctx, spate_keyed_context_t *kc);
+/* Flink's applyToKeyedState: calls fn once for every key of this instance that has a value in
+ * the keyed state named `state` (declared in open), in no particular order.  Only in
+ * process_broadcast; keys whose value has expired (TTL) are skipped.  Returns SPATE_OK, fn's
+ * non-zero value, or SPATE_EINVAL (and the job fails) outside process_broadcast or for a name
+ * no state was declared with. */
+int spate_keyed_broadcast_apply_to_keyed_state(spate_keyed_context_t *kc, const char *state,
+                                               spate_keyed_state_fn fn, void *ctx);
+
 /* ---- the context (borrowed for the call) ---- */
 const spate_task_info_t *spate_keyed_context_task(const spate_keyed_context_t *kc);
 /* Event timestamp of the row being processed, or of the firing event-time timer. */

@@ -73,6 +73,22 @@ spate_stream_t *sp_api_two_input(spate_connected_t *c, const char *name, const c
 /* Gives the node behind `s` the same parallelism setting as the node behind `like`. */
 void sp_api_same_parallelism(spate_stream_t *s, const spate_stream_t *like);
 
+/* ---- broadcast state (broadcast.c), kept by the broadcast and keyed broadcast operators ----
+ * Per instance: operator state (not keyed) in a state backend of its own, one backend entry per
+ * (state name, key).  Only the operator's task thread touches it. */
+struct spate_broadcast_context {
+    struct sp_state_backend *be;
+    int state_id;
+    sp_error_t *error; /* the task's: a write while read-only fails the job */
+    bool writable;     /* set by the operator around process_broadcast() */
+    const char *where; /* the hook running while read-only, for the error: "process()", ... */
+    uint8_t *kbuf;     /* scratch: a backend key */
+    size_t kcap;
+};
+/* Sets up bc (caller's storage) read-only, with an empty state; error is borrowed for bc's life. */
+void sp_broadcast_state_init(spate_broadcast_context_t *bc, sp_error_t *error);
+void sp_broadcast_state_fini(spate_broadcast_context_t *bc);
+
 /* ---- built-in operators (operators.c) ---- */
 typedef enum sp_rowfn_kind {
     SP_ROWFN_MAP,

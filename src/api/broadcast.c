@@ -4,6 +4,8 @@
  * stream, partitioned as given; input 1 is the broadcast stream, sent whole
  * to every instance.  Broadcast state lives in the instance's state backend
  * with the state name as key prefix; only process_broadcast may change it.
+ * The state itself (sp_broadcast_state_*) is shared with the keyed
+ * broadcast operator in keyed.c.
  */
 #include "api/api.h"
 
@@ -15,31 +17,21 @@ typedef struct bc_spec {
     spate_broadcast_process_function_t fn;
 } bc_spec_t;
 
-struct spate_broadcast_context {
-    struct bc_op *op;
-    bool writable;
-};
-
 typedef struct bc_op {
     const bc_spec_t *spec;
     sp_op_ctx_t *ctx;
-    sp_state_backend_t *be;
-    int state_id;
     spate_collector_t out;
     spate_broadcast_context_t bc;
     void *state;
     bool opened;
-    uint8_t *kbuf;
-    size_t kcap;
 } bc_op_t;
 
 static void bc_close(void *inst)
 {
     bc_op_t *b = inst;
     if (b->opened && b->spec->fn.close) b->spec->fn.close(b->state);
-    sp_state_backend_destroy(b->be);
+    sp_broadcast_state_fini(&b->bc);
     sp_collector_fini(&b->out);
-    free(b->kbuf);
     free(b);
 }
 
@@ -49,10 +41,8 @@ static int bc_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
     bc_op_t *b = sp_xcalloc_aligned(sizeof *b);
     b->spec = s;
     b->ctx = ctx;
-    b->be = sp_heap_backend_create();
-    b->state_id = sp_state_id(b->be, "broadcast");
+    sp_broadcast_state_init(&b->bc, ctx->error);
     sp_collector_init(&b->out, ctx->out_schema, SP_BATCH_CAPACITY, sp_output_sink_fn, ctx->out, ctx->error);
-    b->bc.op = b;
     b->state = s->fn.ctx;
     *inst = b;
     if (s->fn.open) {
@@ -104,27 +94,48 @@ static const sp_op_vtable_t bc_vt = { .kind = "broadcast-process",
                                       .close = bc_close,
                                       .destroy_spec = bc_destroy };
 
+/* ---- the broadcast state ---- */
+
+void sp_broadcast_state_init(spate_broadcast_context_t *bc, sp_error_t *error)
+{
+    memset(bc, 0, sizeof *bc);
+    bc->be = sp_heap_backend_create();
+    bc->state_id = sp_state_id(bc->be, "broadcast");
+    bc->error = error;
+    bc->where = "process()";
+}
+
+void sp_broadcast_state_fini(spate_broadcast_context_t *bc)
+{
+    sp_state_backend_destroy(bc->be);
+    free(bc->kbuf);
+    bc->be = NULL;
+    bc->kbuf = NULL;
+}
+
 /* The backend key of (state name, key): [name][0][key]. */
-static const uint8_t *bkey(bc_op_t *b, const char *state, const void *key, size_t klen, size_t *n)
+static const uint8_t *bkey(spate_broadcast_context_t *bc, const char *state, const void *key, size_t klen,
+                           size_t *n)
 {
     size_t sl = strlen(state ? state : "");
     *n = sl + 1 + klen;
-    if (*n > b->kcap) {
-        b->kcap = 2 * *n;
-        b->kbuf = sp_xrealloc(b->kbuf, b->kcap);
+    if (*n > bc->kcap) {
+        bc->kcap = 2 * *n;
+        bc->kbuf = sp_xrealloc(bc->kbuf, bc->kcap);
     }
-    memcpy(b->kbuf, state ? state : "", sl);
-    b->kbuf[sl] = 0;
-    if (klen) memcpy(b->kbuf + sl + 1, key, klen);
-    return b->kbuf;
+    memcpy(bc->kbuf, state ? state : "", sl);
+    bc->kbuf[sl] = 0;
+    if (klen) memcpy(bc->kbuf + sl + 1, key, klen);
+    return bc->kbuf;
 }
 
 int64_t spate_broadcast_state_get(spate_broadcast_context_t *bc, const char *state, const void *key,
                                   size_t klen, void *buf, size_t cap)
 {
+    if (!bc) return -1;
     size_t n, len;
-    const uint8_t *k = bkey(bc->op, state, key, klen, &n);
-    const uint8_t *v = sp_state_get(bc->op->be, bc->op->state_id, 0, k, n, NULL, 0, &len);
+    const uint8_t *k = bkey(bc, state, key, klen, &n);
+    const uint8_t *v = sp_state_get(bc->be, bc->state_id, 0, k, n, NULL, 0, &len);
     if (!v) return -1;
     if (buf) memcpy(buf, v, len < cap ? len : cap);
     return (int64_t)len;
@@ -132,9 +143,10 @@ int64_t spate_broadcast_state_get(spate_broadcast_context_t *bc, const char *sta
 
 static bool may_write(spate_broadcast_context_t *bc)
 {
+    if (!bc) return false;
     if (bc->writable) return true;
-    sp_error_set(bc->op->ctx->error, SPATE_EINVAL,
-                 "broadcast state is read-only in process(): change it in process_broadcast()");
+    sp_error_set(bc->error, SPATE_EINVAL,
+                 "broadcast state is read-only in %s: change it in process_broadcast()", bc->where);
     return false;
 }
 
@@ -143,8 +155,8 @@ void spate_broadcast_state_put(spate_broadcast_context_t *bc, const char *state,
 {
     if (!may_write(bc)) return;
     size_t n;
-    const uint8_t *k = bkey(bc->op, state, key, klen, &n);
-    sp_state_put(bc->op->be, bc->op->state_id, 0, k, n, NULL, 0, value, vlen);
+    const uint8_t *k = bkey(bc, state, key, klen, &n);
+    sp_state_put(bc->be, bc->state_id, 0, k, n, NULL, 0, value, vlen);
 }
 
 void spate_broadcast_state_remove(spate_broadcast_context_t *bc, const char *state, const void *key,
@@ -152,8 +164,8 @@ void spate_broadcast_state_remove(spate_broadcast_context_t *bc, const char *sta
 {
     if (!may_write(bc)) return;
     size_t n;
-    const uint8_t *k = bkey(bc->op, state, key, klen, &n);
-    sp_state_remove(bc->op->be, bc->op->state_id, 0, k, n, NULL, 0);
+    const uint8_t *k = bkey(bc, state, key, klen, &n);
+    sp_state_remove(bc->be, bc->state_id, 0, k, n, NULL, 0);
 }
 
 spate_stream_t *spate_stream_process_with_broadcast(spate_stream_t *s, spate_stream_t *broadcast,

@@ -8,6 +8,12 @@
  * watermark: fire the event-time timers up to it (each with its key made
  * current; rows emitted carry the timer's time), then pass the watermark
  * on.  Processing-time timers fire from the task's timer (on_timer).
+ *
+ * The same operator serves the keyed co-process function (input 1 keyed
+ * too, process2) and the keyed broadcast process function (input 1 a
+ * broadcast stream: process_broadcast with no current key, the broadcast
+ * state of broadcast.c beside the keyed backend, and apply_to_keyed_state
+ * visiting the keys of a state with each made current in turn).
  */
 #include "api/api.h"
 
@@ -20,11 +26,16 @@ typedef struct kp_spec {
     sp_key_selector_t key[2]; /* per input */
     spate_keyed_process_function_t fn;
     int (*process2)(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out);
+    /* keyed broadcast: input 1 is the broadcast stream, its rows go to process_broadcast */
+    bool broadcast;
+    int (*process_broadcast)(void *state, const spate_row_t *in, spate_keyed_context_t *kc,
+                             spate_collector_t *out);
 } kp_spec_t;
 
 /* Every state handle begins with this: the backend state id and the operator's list of handles. */
 typedef struct state_head {
     int id;
+    char *name; /* owned; apply_to_keyed_state finds states by name */
     struct state_head *next;
     bool has_ttl;
     spate_state_ttl_t ttl; /* values are stored as [u64 last access][value] when has_ttl */
@@ -82,6 +93,8 @@ struct kp_op {
     void *state;
     int64_t watermark;
     bool opened;
+    spate_broadcast_context_t bc; /* keyed broadcast only: the broadcast state */
+    bool in_broadcast;            /* process_broadcast is running: no current key outside apply */
 };
 
 static void kp_close(void *inst);
@@ -108,16 +121,21 @@ static int kp_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
     p->kc.timestamp = SPATE_NO_TIMESTAMP;
     p->watermark = SP_WATERMARK_MIN;
     p->state = s->fn.ctx;
+    if (s->broadcast) {
+        sp_broadcast_state_init(&p->bc, ctx->error);
+        p->bc.where = "open()";
+    }
     *inst = p;
     if (s->fn.open) {
         int rc = s->fn.open(s->fn.ctx, &p->kc, &p->state);
-        if (rc) {
-            rc = user_error(p, rc, "keyed process function open");
+        if (rc || ctx->error->code) {
+            rc = user_error(p, rc ? rc : ctx->error->code, "keyed process function open");
             kp_close(p); /* the runtime closes only what opened */
             *inst = NULL;
             return rc;
         }
     }
+    p->bc.where = "process()";
     p->opened = true;
     return SPATE_OK;
 }
@@ -128,9 +146,11 @@ static void kp_close(void *inst)
     if (p->opened && p->spec->fn.close) p->spec->fn.close(p->state);
     for (state_head_t *st = p->states; st;) {
         state_head_t *next = st->next;
+        free(st->name);
         free(st);
         st = next;
     }
+    if (p->spec->broadcast) sp_broadcast_state_fini(&p->bc);
     free(p->blob);
     free(p->ttlbuf);
     sp_state_backend_destroy(p->be);
@@ -142,10 +162,41 @@ static void kp_close(void *inst)
     free(p);
 }
 
+/* A batch of the broadcast input: process_broadcast per row, with no current key and the
+ * broadcast state writable. */
+static int kb_process_broadcast_batch(kp_op_t *p, sp_batch_t *b)
+{
+    spate_row_t row = { b, 0 };
+    p->out.input = &row;
+    p->side.input = &row;
+    p->bc.writable = true;
+    p->in_broadcast = true;
+    p->kc.key = NULL;
+    p->kc.klen = 0;
+    int rc = SPATE_OK;
+    for (uint32_t i = 0; rc == SPATE_OK && i < b->count; i++) {
+        row.index = i;
+        p->kc.timestamp = spate_row_event_time(&row);
+        rc = p->spec->process_broadcast(p->state, &row, &p->kc, &p->out);
+        if (rc)
+            rc = user_error(p, rc, "process_broadcast");
+        else
+            rc = p->ctx->error->code; /* e.g. keyed state used with no current key */
+    }
+    p->bc.writable = false;
+    p->in_broadcast = false;
+    p->out.input = NULL;
+    p->side.input = NULL;
+    if (rc) return rc;
+    rc = sp_collector_flush(&p->out);
+    return rc ? rc : sp_side_outputs_flush(&p->side);
+}
+
 static int kp_process_batch(void *inst, int input, sp_batch_t *b)
 {
     kp_op_t *p = inst;
     const kp_spec_t *s = p->spec;
+    if (input == 1 && s->broadcast) return kb_process_broadcast_batch(p, b);
     int maxp = p->ctx->info.max_parallelism;
     spate_row_t row = { b, 0 };
     p->out.input = &row;
@@ -161,6 +212,7 @@ static int kp_process_batch(void *inst, int input, sp_batch_t *b)
         rc = input == 1 ? s->process2(p->state, &row, &p->kc, &p->out)
                         : s->fn.process(p->state, &row, &p->kc, &p->out);
         if (rc) return user_error(p, rc, "keyed process function");
+        if (p->ctx->error->code) return p->ctx->error->code; /* e.g. a write to broadcast state */
     }
     p->out.input = NULL;
     p->side.input = NULL;
@@ -178,11 +230,14 @@ static int fire(kp_op_t *p, sp_timer_service_t *ts, int64_t limit, spate_time_do
         p->kc.key_group = t.key_group;
         p->kc.timestamp = domain == SPATE_EVENT_TIME ? t.ts : SPATE_NO_TIMESTAMP;
         p->out.default_time = p->kc.timestamp;
+        p->bc.where = "on_timer()";
         int rc =
             p->spec->fn.on_timer ? p->spec->fn.on_timer(p->state, t.ts, domain, &p->kc, &p->out) : SPATE_OK;
+        p->bc.where = "process()";
         p->kc.key = NULL;
         p->out.default_time = SPATE_NO_TIMESTAMP;
         if (rc) return user_error(p, rc, "on_timer");
+        if (p->ctx->error->code) return p->ctx->error->code;
     }
     int rc = sp_collector_flush(&p->out);
     return rc ? rc : sp_side_outputs_flush(&p->side);
@@ -217,6 +272,15 @@ static void kp_destroy(void *spec)
 }
 
 static const sp_op_vtable_t kp_vt = { .kind = "keyed-process",
+                                      .open = kp_open,
+                                      .process_batch = kp_process_batch,
+                                      .process_watermark = kp_process_watermark,
+                                      .end_input = kp_end_input,
+                                      .close = kp_close,
+                                      .destroy_spec = kp_destroy,
+                                      .on_timer = kp_on_timer };
+
+static const sp_op_vtable_t kb_vt = { .kind = "keyed-broadcast-process",
                                       .open = kp_open,
                                       .process_batch = kp_process_batch,
                                       .process_watermark = kp_process_watermark,
@@ -273,6 +337,29 @@ spate_stream_t *spate_connected_keyed_process(spate_connected_t *c, const char *
     return sp_api_two_input(c, name, "KeyedCoProcess", &kp_vt, spec, out_schema);
 }
 
+spate_stream_t *spate_keyed_process_with_broadcast(spate_keyed_t *k, spate_stream_t *broadcast,
+                                                   const char *name,
+                                                   const spate_keyed_broadcast_process_function_t *fn,
+                                                   const spate_schema_t *out_schema)
+{
+    if (!k || !broadcast) return NULL;
+    if (!fn || !fn->process || !fn->process_broadcast) {
+        sp_api_fail(k->s.env, SPATE_EINVAL,
+                    "keyed broadcast process '%s': needs process and process_broadcast", name ? name : "");
+        return NULL;
+    }
+    kp_spec_t *spec = sp_xcalloc(1, sizeof *spec);
+    spec->key[0] = k->s.inputs[0].key;
+    spec->fn = (spate_keyed_process_function_t){
+        .ctx = fn->ctx, .open = fn->open, .process = fn->process, .on_timer = fn->on_timer, .close = fn->close
+    };
+    spec->broadcast = true;
+    spec->process_broadcast = fn->process_broadcast;
+    spate_connected_t *c = spate_stream_connect(&k->s, spate_stream_broadcast(broadcast));
+    return sp_api_two_input(c, name, "KeyedBroadcastProcess", &kb_vt, spec,
+                            out_schema ? out_schema : k->s.schema);
+}
+
 /* ---- context ---- */
 
 const spate_task_info_t *spate_keyed_context_task(const spate_keyed_context_t *kc)
@@ -306,26 +393,43 @@ spate_collector_t *spate_keyed_context_side_output(spate_keyed_context_t *kc, in
     return sp_side_output(&kc->op->side, kc->op->ctx, tag);
 }
 
+spate_broadcast_context_t *spate_keyed_context_broadcast(spate_keyed_context_t *kc)
+{
+    return kc->op->spec->broadcast ? &kc->op->bc : NULL;
+}
+
+/* Whether there is a current key for a state or timer call.  Without one the call does nothing
+ * (in open), but in process_broadcast it is a mistake, and the job fails (as in Flink). */
+static bool has_key(spate_keyed_context_t *kc)
+{
+    if (kc->key) return true;
+    if (kc->op->in_broadcast)
+        sp_error_set(kc->op->ctx->error, SPATE_EINVAL,
+                     "keyed state and timers need a current key, and process_broadcast() has none: "
+                     "use spate_keyed_broadcast_apply_to_keyed_state");
+    return false;
+}
+
 void spate_timer_register_event_time(spate_keyed_context_t *kc, int64_t ts)
 {
-    if (kc->key) sp_timers_register(&kc->op->event_timers, ts, kc->key_group, kc->key, kc->klen);
+    if (has_key(kc)) sp_timers_register(&kc->op->event_timers, ts, kc->key_group, kc->key, kc->klen);
 }
 
 void spate_timer_delete_event_time(spate_keyed_context_t *kc, int64_t ts)
 {
-    if (kc->key) sp_timers_delete(&kc->op->event_timers, ts, kc->key, kc->klen);
+    if (has_key(kc)) sp_timers_delete(&kc->op->event_timers, ts, kc->key, kc->klen);
 }
 
 void spate_timer_register_processing_time(spate_keyed_context_t *kc, int64_t ts)
 {
-    if (!kc->key) return;
+    if (!has_key(kc)) return;
     sp_timers_register(&kc->op->proc_timers, ts, kc->key_group, kc->key, kc->klen);
     if (ts < kc->op->ctx->timer_at) kc->op->ctx->timer_at = ts;
 }
 
 void spate_timer_delete_processing_time(spate_keyed_context_t *kc, int64_t ts)
 {
-    if (kc->key) sp_timers_delete(&kc->op->proc_timers, ts, kc->key, kc->klen);
+    if (has_key(kc)) sp_timers_delete(&kc->op->proc_timers, ts, kc->key, kc->klen);
 }
 
 /* ---- states ----
@@ -338,6 +442,7 @@ static void *new_state(kp_op_t *p, size_t size, const char *name)
 {
     state_head_t *h = sp_xcalloc(1, size);
     h->id = sp_state_id(p->be, name ? name : "");
+    h->name = sp_xstrdup(name ? name : "");
     h->next = p->states;
     p->states = h;
     if (p->ttl_pending && p->ttl.ttl_ms > 0) {
@@ -374,7 +479,7 @@ static void put_raw(spate_keyed_context_t *kc, const state_head_t *h, const void
 
 static const uint8_t *get_raw(spate_keyed_context_t *kc, const state_head_t *h, size_t *len)
 {
-    if (!kc->key || !h) {
+    if (!h || !has_key(kc)) {
         *len = 0;
         return NULL;
     }
@@ -407,7 +512,7 @@ static const uint8_t *get_raw(spate_keyed_context_t *kc, const state_head_t *h, 
 
 static void put_raw(spate_keyed_context_t *kc, const state_head_t *h, const void *v, size_t len)
 {
-    if (!kc->key || !h) return;
+    if (!h || !has_key(kc)) return;
     kp_op_t *p = kc->op;
     if (!h->has_ttl) {
         sp_state_put(p->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0, v, len);
@@ -426,7 +531,7 @@ static void put_raw(spate_keyed_context_t *kc, const state_head_t *h, const void
 
 static void clear_raw(spate_keyed_context_t *kc, const state_head_t *h)
 {
-    if (kc->key && h) sp_state_remove(kc->op->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0);
+    if (h && has_key(kc)) sp_state_remove(kc->op->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0);
 }
 
 static uint8_t *blob(kp_op_t *p, size_t n)
@@ -487,7 +592,7 @@ spate_list_state_t *spate_keyed_list_state(spate_keyed_context_t *kc, const char
 
 void spate_list_state_add(spate_keyed_context_t *kc, spate_list_state_t *st, const void *value, size_t len)
 {
-    if (!kc->key || !st) return;
+    if (!st || !has_key(kc)) return;
     size_t old;
     const uint8_t *v = get_raw(kc, &st->h, &old);
     uint8_t *b = blob(kc->op, old + 4 + len);
@@ -565,7 +670,7 @@ int64_t spate_map_state_get(spate_keyed_context_t *kc, spate_map_state_t *st, co
 static void map_rewrite(spate_keyed_context_t *kc, spate_map_state_t *st, const void *key, size_t klen,
                         const void *value, size_t vlen)
 {
-    if (!kc->key || !st) return;
+    if (!st || !has_key(kc)) return;
     size_t len;
     const uint8_t *v = get_raw(kc, &st->h, &len);
     size_t at = v ? map_find(v, len, key, klen) : 0;
@@ -656,7 +761,7 @@ spate_aggregating_state_t *spate_keyed_reducing_state(spate_keyed_context_t *kc,
 void spate_aggregating_state_add(spate_keyed_context_t *kc, spate_aggregating_state_t *st, const void *in,
                                  size_t in_len)
 {
-    if (!kc->key || !st) return;
+    if (!st || !has_key(kc)) return;
     size_t len;
     const uint8_t *v = get_raw(kc, &st->h, &len);
     uint8_t *acc = blob(kc->op, st->acc_size);
@@ -692,4 +797,80 @@ int spate_aggregating_state_get(spate_keyed_context_t *kc, spate_aggregating_sta
 void spate_aggregating_state_clear(spate_keyed_context_t *kc, spate_aggregating_state_t *st)
 {
     clear_raw(kc, st ? &st->h : NULL);
+}
+
+/* ---- apply to keyed state (keyed broadcast, process_broadcast only) ----
+ * The keys are collected first, then visited: the visitor may change the backend (set, clear),
+ * which moves entries, so no backend iteration may be open while it runs. */
+
+typedef struct key_list {
+    uint8_t *buf; /* [i32 key group][u32 klen][key bytes]... */
+    size_t len, cap;
+} key_list_t;
+
+static void collect_key(void *ctx, int key_group, const uint8_t *key, size_t klen)
+{
+    key_list_t *l = ctx;
+    size_t need = l->len + 8 + klen;
+    if (need > l->cap) {
+        l->cap = need * 2;
+        l->buf = sp_xrealloc(l->buf, l->cap);
+    }
+    int32_t kg = key_group;
+    memcpy(l->buf + l->len, &kg, 4);
+    put_u32(l->buf + l->len + 4, klen);
+    if (klen) memcpy(l->buf + l->len + 8, key, klen);
+    l->len = need;
+}
+
+/* Whether the current key has a value of h that a read would return (a TTL state's expired
+ * value is removed here, as a read would, but a live one is not renewed). */
+static bool has_value(spate_keyed_context_t *kc, const state_head_t *h)
+{
+    kp_op_t *p = kc->op;
+    size_t len;
+    const uint8_t *v = sp_state_get(p->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0, &len);
+    if (!v) return false;
+    if (!h->has_ttl || h->ttl.visibility != SPATE_TTL_NEVER_RETURN_EXPIRED) return true;
+    int64_t at;
+    memcpy(&at, v, 8);
+    if (sp_op_ctx_now(p->ctx) - at < h->ttl.ttl_ms) return true;
+    sp_state_remove(p->be, h->id, kc->key_group, kc->key, kc->klen, NULL, 0);
+    return false;
+}
+
+int spate_keyed_broadcast_apply_to_keyed_state(spate_keyed_context_t *kc, const char *state,
+                                               spate_keyed_state_fn fn, void *ctx)
+{
+    kp_op_t *p = kc->op;
+    if (!p->in_broadcast)
+        return sp_error_set(p->ctx->error, SPATE_EINVAL,
+                            "spate_keyed_broadcast_apply_to_keyed_state: only in process_broadcast()");
+    const state_head_t *h = p->states;
+    while (h && strcmp(h->name, state ? state : "") != 0) h = h->next;
+    if (!h || !fn)
+        return sp_error_set(
+            p->ctx->error, SPATE_EINVAL,
+            "spate_keyed_broadcast_apply_to_keyed_state: no keyed state '%s' declared in open()%s",
+            state ? state : "", fn ? "" : " (or no function)");
+    key_list_t keys = { 0 };
+    sp_state_keys(p->be, h->id, NULL, 0, collect_key, &keys);
+    const uint8_t *key = kc->key; /* NULL, unless called from a visitor */
+    size_t klen = kc->klen;
+    int key_group = kc->key_group;
+    int rc = SPATE_OK;
+    for (size_t at = 0; rc == SPATE_OK && at < keys.len;) {
+        int32_t kg;
+        memcpy(&kg, keys.buf + at, 4);
+        kc->key_group = kg;
+        kc->klen = get_u32(keys.buf + at + 4);
+        kc->key = keys.buf + at + 8;
+        at += 8 + kc->klen;
+        if (has_value(kc, h)) rc = fn(ctx, kc);
+    }
+    kc->key = key;
+    kc->klen = klen;
+    kc->key_group = key_group;
+    free(keys.buf);
+    return rc;
 }

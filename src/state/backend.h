@@ -38,6 +38,11 @@ void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uin
  * for which drop(ctx, state, value, len) is true. */
 void sp_state_scan(sp_state_backend_t *be, size_t *cursor, size_t n,
                    bool (*drop)(void *ctx, int state, const uint8_t *value, size_t len), void *ctx);
+/* Calls fn(ctx, key_group, key, klen) for every key that has an entry of `state` in namespace ns
+ * (in no particular order).  The key bytes are borrowed for the call, and fn must not call the
+ * backend: collect the keys, then act on them (as applying a function to every key does). */
+void sp_state_keys(sp_state_backend_t *be, int state, const uint8_t *ns, size_t nslen,
+                   void (*fn)(void *ctx, int key_group, const uint8_t *key, size_t klen), void *ctx);
 /* Number of entries (all states). */
 size_t sp_state_count(const sp_state_backend_t *be);
 

@@ -117,6 +117,16 @@ void sp_state_scan(sp_state_backend_t *be, size_t *cursor, size_t n,
     *cursor = pos;
 }
 
+void sp_state_keys(sp_state_backend_t *be, int state, const uint8_t *ns, size_t nslen,
+                   void (*fn)(void *ctx, int key_group, const uint8_t *key, size_t klen), void *ctx)
+{
+    size_t pre = composite(be, state, NULL, 0, ns, nslen); /* [state id][nslen][ns]: the prefix to match */
+    sp_hmap_entry_t *e;
+    for (size_t i = 0; (e = sp_hmap_next(&be->map, &i));)
+        if (e->klen >= pre && memcmp(e->kv, be->buf, pre) == 0)
+            fn(ctx, e->key_group, e->kv + pre, e->klen - pre);
+}
+
 size_t sp_state_count(const sp_state_backend_t *be)
 {
     return be->map.count;

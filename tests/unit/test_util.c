@@ -31,7 +31,10 @@ static int seq_open(const void *spec, const sp_source_ctx_t *ctx, void **reader)
 static int seq_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
 {
     seq_reader_t *r = reader;
-    (void)wait_ms;
+    if (r->o.gate && atomic_load(r->o.gate) < r->o.gate_at) {
+        *wait_ms = 1;
+        return SP_FLOW_IDLE;
+    }
     for (int i = 0; i < r->o.rows_per_poll; i++) {
         if (r->o.n > 0 && r->next >= r->o.n) return SP_FLOW_END;
         spate_out_set_bigint(ctx->out, 0, r->next % r->o.keys);

@@ -4,7 +4,9 @@
  *
  *   seq source     rows (k BIGINT, v BIGINT) for v = 0..n-1, k = v % keys,
  *                  split across subtasks (subtask i emits v ≡ i mod p);
- *                  n = 0 means unbounded; optional event time = v.
+ *                  n = 0 means unbounded; optional event time = v; optional
+ *                  gate (a counter other parts of the test advance: the
+ *                  rows wait until it reaches a value).
  *   capture sink   appends every row, formatted "subtask|csv", to a
  *                  shared, mutex-protected list; can sleep per batch (slow sink)
  *                  and record the checkpoint barriers it sees.
@@ -18,6 +20,7 @@
 #define SPATE_TEST_UTIL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "connectors/connector.h"
 
@@ -27,6 +30,8 @@ typedef struct tu_seq_opts {
     bool parallel;
     bool event_time; /* event timestamp = v */
     int rows_per_poll;
+    const atomic_llong *gate; /* if set: emit nothing (idle) until *gate >= gate_at (borrowed) */
+    long long gate_at;
 } tu_seq_opts_t;
 spate_source_t *tu_seq_source(const tu_seq_opts_t *o);
 /* A source that never emits and never ends (schema "k BIGINT, v BIGINT"); not parallel. */
