@@ -114,6 +114,20 @@ struct spate_trigger_context {
     const spate_window_t *win;
 };
 
+/* Tumbling event-time windows with an aggregate function look rows up a few rows ahead: key, key
+ * group, window and the state's location are computed AHEAD rows before the row is added, so the
+ * state's memory is on its way into the cache by then (hash-map lookups are cache-miss bound). */
+#define AHEAD 8
+#define RING  16 /* > AHEAD */
+
+typedef struct ahead {
+    spate_key_t key;
+    int key_group;
+    bool late;
+    spate_window_t win;
+    uint64_t where;
+} ahead_t;
+
 typedef struct win_op {
     const win_spec_t *spec;
     sp_op_ctx_t *ctx;
@@ -128,7 +142,10 @@ typedef struct win_op {
     int64_t watermark;
     bool event_time; /* the assigner's domain: cleanup timers, lateness */
     spate_trigger_context_t tc;
-    uint8_t *val; /* contents scratch */
+    bool located; /* where: the location of the next add_contents' state (sp_state_locate) */
+    uint64_t where;
+    ahead_t *ahead; /* RING entries when the rows are looked up ahead, else NULL */
+    uint8_t *val;   /* contents scratch */
     size_t valcap;
     uint8_t *acc2; /* accumulator scratch (merging, aggregating evicted windows) */
     uint8_t *tkey; /* timer key scratch */
@@ -179,6 +196,10 @@ static int win_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
     w->acc_batch->scratch = w->res_batch->scratch = true; /* rewritten per call */
     w->res.batch = w->res_batch;
     sp_batch_acquire(w->res_batch); /* one reference for the collector, one ours */
+    if (s->assigner.kind == SPATE_WINDOW_TUMBLING && !s->assigner.processing_time && !s->rows) {
+        w->ahead = sp_xcalloc(RING, sizeof *w->ahead);
+        for (int i = 0; i < RING; i++) sp_key_init(&w->ahead[i].key);
+    }
     *inst = w;
     return SPATE_OK;
 }
@@ -186,6 +207,8 @@ static int win_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
 static void win_close(void *inst)
 {
     win_op_t *w = inst;
+    for (int i = 0; w->ahead && i < RING; i++) sp_key_fini(&w->ahead[i].key);
+    free(w->ahead);
     sp_state_backend_destroy(w->be);
     sp_timers_fini(&w->timers);
     sp_timers_fini(&w->ptimers);
@@ -416,7 +439,11 @@ static int add_contents(win_op_t *w, const spate_window_t *win, const spate_row_
     }
     uint8_t ns[16];
     put_window(ns, win);
-    uint8_t *acc = sp_state_get_mut(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, &len);
+    uint8_t *acc = w->located ? sp_state_get_mut_at(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len,
+                                                    ns, 16, w->where, &len)
+                              : sp_state_get_mut(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len,
+                                                 ns, 16, &len);
+    w->located = false;
     *existed = acc != NULL;
     if (acc) /* the common case: fold the row into the stored accumulator in place (one lookup) */
         return (rc = fn->add(fn->ctx, acc, row)) != SPATE_OK ? user_failed(w, rc, "window add") : SPATE_OK;
@@ -561,18 +588,16 @@ static int fire(win_op_t *w, const spate_window_t *win)
     size_t len;
     const uint8_t *v = load(w, win, &len);
     if (!v) return SPATE_OK;
-    uint8_t *copy = sp_xmalloc(len); /* the function may not keep a backend pointer across calls */
-    memcpy(copy, v, len);
-    int rc;
-    if (w->spec->rows) {
-        rc = fire_rows(w, win, copy, len);
-    } else {
+    if (!w->spec->rows) { /* emit reads the stored accumulator in place: it cannot reach this backend */
         size_t acc_size = w->spec->fn.acc_size;
         w->acc_batch->count = 0;
-        rc = sp_row_decode_append(w->acc_batch, copy + acc_size, len - acc_size, w->ctx->error);
+        int rc = sp_row_decode_append(w->acc_batch, v + acc_size, len - acc_size, w->ctx->error);
         spate_row_t key_row = { w->acc_batch, 0 };
-        if (rc == SPATE_OK) rc = emit_aggregate(w, win, copy, &key_row);
+        return rc ? rc : emit_aggregate(w, win, v, &key_row);
     }
+    uint8_t *copy = sp_xmalloc(len); /* fire_rows writes the rows left back into the backend */
+    memcpy(copy, v, len);
+    int rc = fire_rows(w, win, copy, len);
     free(copy);
     return rc;
 }
@@ -769,6 +794,66 @@ static bool session_open(win_op_t *w, const spate_window_t *win)
     return found;
 }
 
+static int missing_timestamp(win_op_t *w)
+{
+    return sp_error_set(w->ctx->error, SPATE_EINVAL,
+                        "a record without an event timestamp reached an event-time window: assign "
+                        "timestamps and watermarks first");
+}
+
+/* Tumbling event-time windows, aggregate function: each row is prepared (key, window, state
+ * location) AHEAD rows before it is added (see AHEAD). */
+static int process_ahead(win_op_t *w, sp_batch_t *b)
+{
+    const win_spec_t *s = w->spec;
+    int maxp = w->ctx->info.max_parallelism;
+    int64_t size = s->assigner.size, offset = s->assigner.offset;
+    uint32_t n = b->count;
+    for (uint32_t i = 0; i < n + AHEAD; i++) {
+        if (i < n) { /* prepare row i */
+            ahead_t *p = &w->ahead[i % RING];
+            spate_row_t row = { b, i };
+            int64_t ts = b->timestamps[i];
+            if (ts == SPATE_NO_TIMESTAMP) return missing_timestamp(w);
+            int rc = sp_key_compute(&s->key, &row, &p->key, w->ctx->error);
+            if (rc) return rc;
+            p->key_group = sp_key_group(p->key.buf, p->key.len, maxp);
+            int64_t rem = (ts - offset) % size;
+            p->win.start = ts - (rem < 0 ? rem + size : rem);
+            p->win.end = p->win.start + size;
+            p->late = is_late(w, &p->win);
+            if (!p->late) {
+                uint8_t ns[16];
+                put_window(ns, &p->win);
+                p->where = sp_state_locate(w->be, w->acc_state, p->key.buf, p->key.len, ns, 16);
+            }
+        }
+        if (i >= AHEAD / 2 && i - AHEAD / 2 < n) { /* its slot is in the cache by now: fetch the value */
+            const ahead_t *q = &w->ahead[(i - AHEAD / 2) % RING];
+            if (!q->late) sp_state_prefetch_value(w->be, q->where);
+        }
+        if (i < AHEAD) continue;
+        uint32_t j = i - AHEAD; /* add row j */
+        ahead_t *q = &w->ahead[j % RING];
+        spate_key_t k = w->key; /* the row's key becomes current; its buffer is q's next */
+        w->key = q->key;
+        q->key = k;
+        w->key_group = q->key_group;
+        spate_row_t row = { b, j };
+        int rc;
+        if (q->late) {
+            rc = spate_out_emit_row(&w->late, &row);
+        } else {
+            w->where = q->where;
+            w->located = true;
+            rc = add_to_window(w, &q->win, &row, b->timestamps[j]);
+        }
+        if (rc) return rc;
+    }
+    int rc = sp_collector_flush(&w->out);
+    return rc ? rc : sp_collector_flush(&w->late);
+}
+
 static int win_process_batch(void *inst, int input, sp_batch_t *b)
 {
     win_op_t *w = inst;
@@ -778,6 +863,7 @@ static int win_process_batch(void *inst, int input, sp_batch_t *b)
     bool global = a->kind == SPATE_WINDOW_COUNT || a->kind == SPATE_WINDOW_GLOBAL;
     const sp_key_selector_t *key = input ? &s->key2 : &s->key;
     w->side = input;
+    if (w->ahead) return process_ahead(w, b); /* tumbling, aggregate: never a join */
     spate_row_t row = { b, 0 };
     for (uint32_t i = 0; i < b->count; i++) {
         row.index = i;
@@ -785,9 +871,7 @@ static int win_process_batch(void *inst, int input, sp_batch_t *b)
         if (a->processing_time) {
             ts = sp_op_ctx_now(w->ctx);
         } else if (ts == SPATE_NO_TIMESTAMP && !global) {
-            return sp_error_set(w->ctx->error, SPATE_EINVAL,
-                                "a record without an event timestamp reached an event-time window: assign "
-                                "timestamps and watermarks first");
+            return missing_timestamp(w);
         }
         int rc = sp_key_compute(key, &row, &w->key, w->ctx->error);
         if (rc) return rc;

@@ -86,7 +86,8 @@ void spate_key_append_string(spate_key_t *k, const char *s, size_t len)
 
 int sp_key_group(const uint8_t *key, size_t len, int max_parallelism)
 {
-    return (int)(sp_hash_bytes(key, len) % (uint64_t)max_parallelism);
+    /* the hash's top 32 bits scaled to [0, max_parallelism): a multiply, not a division */
+    return (int)(((sp_hash_bytes(key, len) >> 32) * (uint64_t)max_parallelism) >> 32);
 }
 
 int sp_field_key_fn(void *ctx, const spate_row_t *row, spate_key_t *key)

@@ -82,6 +82,31 @@ uint8_t *sp_state_get_mut(sp_state_backend_t *be, int state, int key_group, cons
     return (uint8_t *)sp_state_get(be, state, key_group, key, klen, ns, nslen, len); /* the map's own bytes */
 }
 
+uint64_t sp_state_locate(sp_state_backend_t *be, int state, const uint8_t *key, size_t klen,
+                         const uint8_t *ns, size_t nslen)
+{
+    size_t n = composite(be, state, key, klen, ns, nslen);
+    uint64_t h = sp_hash_bytes(be->buf, n);
+    __builtin_prefetch(&be->map.slots[h & be->map.mask]);
+    return h;
+}
+
+void sp_state_prefetch_value(const sp_state_backend_t *be, uint64_t where)
+{
+    const sp_hmap_entry_t *e = &be->map.slots[where & be->map.mask];
+    if (e->kv) __builtin_prefetch(e->kv);
+}
+
+uint8_t *sp_state_get_mut_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key,
+                             size_t klen, const uint8_t *ns, size_t nslen, uint64_t where, size_t *len)
+{
+    SP_UNUSED(key_group);
+    size_t n = composite(be, state, key, klen, ns, nslen);
+    sp_hmap_entry_t *e = sp_hmap_get(&be->map, be->buf, n, where);
+    *len = e ? e->vlen : 0;
+    return e ? (uint8_t *)sp_hmap_value(e) : NULL;
+}
+
 void sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                   const uint8_t *ns, size_t nslen, const void *value, size_t len)
 {
