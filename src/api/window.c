@@ -817,7 +817,8 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
             if (ts == SPATE_NO_TIMESTAMP) return missing_timestamp(w);
             int rc = sp_key_compute(&s->key, &row, &p->key, w->ctx->error);
             if (rc) return rc;
-            p->key_group = sp_key_group(p->key.buf, p->key.len, maxp);
+            uint64_t key_hash = sp_hash_bytes(p->key.buf, p->key.len);
+            p->key_group = sp_key_group_of_hash(key_hash, maxp);
             int64_t rem = (ts - offset) % size;
             p->win.start = ts - (rem < 0 ? rem + size : rem);
             p->win.end = p->win.start + size;
@@ -825,7 +826,7 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
             if (!p->late) {
                 uint8_t ns[16];
                 put_window(ns, &p->win);
-                p->where = sp_state_locate(w->be, w->acc_state, p->key.buf, p->key.len, ns, 16);
+                p->where = sp_state_locate(w->be, w->acc_state, key_hash, ns, 16);
             }
         }
         if (i >= AHEAD / 2 && i - AHEAD / 2 < n) { /* its slot is in the cache by now: fetch the value */

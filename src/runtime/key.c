@@ -86,8 +86,7 @@ void spate_key_append_string(spate_key_t *k, const char *s, size_t len)
 
 int sp_key_group(const uint8_t *key, size_t len, int max_parallelism)
 {
-    /* the hash's top 32 bits scaled to [0, max_parallelism): a multiply, not a division */
-    return (int)(((sp_hash_bytes(key, len) >> 32) * (uint64_t)max_parallelism) >> 32);
+    return sp_key_group_of_hash(sp_hash_bytes(key, len), max_parallelism);
 }
 
 int sp_field_key_fn(void *ctx, const spate_row_t *row, spate_key_t *key)

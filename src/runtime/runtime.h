@@ -145,7 +145,12 @@ static inline void sp_key_reset(spate_key_t *k)
 {
     k->len = 0;
 }
-/* Key group of a key (0..max_parallelism-1) and the subtask owning a key group (Flink's formulas). */
+/* Key group of a key (0..max_parallelism-1) and the subtask owning a key group (Flink's formulas):
+ * the top half of the key's hash (sp_hash_bytes) scaled to [0, max_parallelism). */
+static inline int sp_key_group_of_hash(uint64_t key_hash, int max_parallelism)
+{
+    return (int)(((key_hash >> 32) * (uint64_t)max_parallelism) >> 32);
+}
 int sp_key_group(const uint8_t *key, size_t len, int max_parallelism);
 static inline int sp_key_group_owner(int key_group, int parallelism, int max_parallelism)
 {

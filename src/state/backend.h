@@ -31,11 +31,12 @@ const uint8_t *sp_state_get(sp_state_backend_t *be, int state, int key_group, co
 uint8_t *sp_state_get_mut(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                           const uint8_t *ns, size_t nslen, size_t *len);
 /* Many lookups in a row (the window operator over a batch): sp_state_locate returns where an entry
- * lives and starts loading it into the cache; sp_state_prefetch_value (a few lookups later) starts
- * loading the value; sp_state_get_mut_at then finds it without hashing again.  The location stays
- * valid across puts and removes (it is a hint, not a pointer). */
-uint64_t sp_state_locate(sp_state_backend_t *be, int state, const uint8_t *key, size_t klen,
-                         const uint8_t *ns, size_t nslen);
+ * lives from its key's hash (sp_hash_bytes of the key bytes, as for its key group) and starts
+ * loading it into the cache; sp_state_prefetch_value (a few lookups later) starts loading the
+ * value; sp_state_get_mut_at then finds it without hashing again.  The location stays valid
+ * across puts and removes (it is a hint, not a pointer). */
+uint64_t sp_state_locate(sp_state_backend_t *be, int state, uint64_t key_hash, const uint8_t *ns,
+                         size_t nslen);
 void sp_state_prefetch_value(const sp_state_backend_t *be, uint64_t where);
 uint8_t *sp_state_get_mut_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key,
                              size_t klen, const uint8_t *ns, size_t nslen, uint64_t where, size_t *len);

@@ -1,7 +1,9 @@
 /*
  * heap_backend.c — the in-memory state backend: one hash map whose keys are
- * the composite [state id: 2 bytes][namespace length: 4][namespace][key].
- * See backend.h.
+ * the composite [state id: 2 bytes][namespace length: 4][namespace][key],
+ * hashed from the key's own hash (the one its key group comes from), the
+ * state id and the namespace, so a caller that has the key's hash need not
+ * hash the key again (sp_state_locate).  See backend.h.
  */
 #include "state/backend.h"
 
@@ -45,6 +47,21 @@ int sp_state_id(sp_state_backend_t *be, const char *name)
     return be->nnames++;
 }
 
+/* An entry's hash: the key's hash mixed with the state id and the namespace's hash. */
+static uint64_t entry_hash(int state, uint64_t key_hash, const uint8_t *ns, size_t nslen)
+{
+    uint64_t h = key_hash ^ ((uint64_t)(state + 1) * 0x9E3779B97F4A7C15ull);
+    if (nslen) h ^= sp_hash_bytes(ns, nslen) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 29; /* finalise (splitmix64's): every input bit reaches the low bits the table uses */
+    h *= 0xBF58476D1CE4E5B9ull;
+    return h ^ (h >> 32);
+}
+
+static uint64_t hash_of(int state, const uint8_t *key, size_t klen, const uint8_t *ns, size_t nslen)
+{
+    return entry_hash(state, sp_hash_bytes(key, klen), ns, nslen);
+}
+
 static size_t composite(sp_state_backend_t *be, int state, const uint8_t *key, size_t klen, const uint8_t *ns,
                         size_t nslen)
 {
@@ -62,18 +79,31 @@ static size_t composite(sp_state_backend_t *be, int state, const uint8_t *key, s
     return n;
 }
 
+/* An entry address in pieces, compared with a composite key as stored. */
+typedef struct parts {
+    int state;
+    const uint8_t *key, *ns;
+    size_t klen, nslen;
+} parts_t;
+
+static bool parts_eq(const void *ctx, const uint8_t *k, size_t klen)
+{
+    const parts_t *p = ctx;
+    uint32_t nslen;
+    memcpy(&nslen, k + 2, 4);
+    return klen == 6 + p->nslen + p->klen && k[0] == (uint8_t)(p->state >> 8) && k[1] == (uint8_t)p->state &&
+           nslen == p->nslen && memcmp(k + 6, p->ns, p->nslen) == 0 &&
+           memcmp(k + 6 + p->nslen, p->key, p->klen) == 0;
+}
+
 const uint8_t *sp_state_get(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                             const uint8_t *ns, size_t nslen, size_t *len)
 {
     SP_UNUSED(key_group);
-    size_t n = composite(be, state, key, klen, ns, nslen);
-    sp_hmap_entry_t *e = sp_hmap_get(&be->map, be->buf, n, sp_hash_bytes(be->buf, n));
-    if (!e) {
-        *len = 0;
-        return NULL;
-    }
-    *len = e->vlen;
-    return sp_hmap_value(e);
+    parts_t p = { state, key, ns, klen, nslen };
+    sp_hmap_entry_t *e = sp_hmap_find(&be->map, hash_of(state, key, klen, ns, nslen), parts_eq, &p);
+    *len = e ? e->vlen : 0;
+    return e ? sp_hmap_value(e) : NULL;
 }
 
 uint8_t *sp_state_get_mut(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
@@ -82,11 +112,10 @@ uint8_t *sp_state_get_mut(sp_state_backend_t *be, int state, int key_group, cons
     return (uint8_t *)sp_state_get(be, state, key_group, key, klen, ns, nslen, len); /* the map's own bytes */
 }
 
-uint64_t sp_state_locate(sp_state_backend_t *be, int state, const uint8_t *key, size_t klen,
-                         const uint8_t *ns, size_t nslen)
+uint64_t sp_state_locate(sp_state_backend_t *be, int state, uint64_t key_hash, const uint8_t *ns,
+                         size_t nslen)
 {
-    size_t n = composite(be, state, key, klen, ns, nslen);
-    uint64_t h = sp_hash_bytes(be->buf, n);
+    uint64_t h = entry_hash(state, key_hash, ns, nslen);
     __builtin_prefetch(&be->map.slots[h & be->map.mask]);
     return h;
 }
@@ -101,8 +130,8 @@ uint8_t *sp_state_get_mut_at(sp_state_backend_t *be, int state, int key_group, c
                              size_t klen, const uint8_t *ns, size_t nslen, uint64_t where, size_t *len)
 {
     SP_UNUSED(key_group);
-    size_t n = composite(be, state, key, klen, ns, nslen);
-    sp_hmap_entry_t *e = sp_hmap_get(&be->map, be->buf, n, where);
+    parts_t p = { state, key, ns, klen, nslen };
+    sp_hmap_entry_t *e = sp_hmap_find(&be->map, where, parts_eq, &p);
     *len = e ? e->vlen : 0;
     return e ? (uint8_t *)sp_hmap_value(e) : NULL;
 }
@@ -111,7 +140,7 @@ void sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_
                   const uint8_t *ns, size_t nslen, const void *value, size_t len)
 {
     size_t n = composite(be, state, key, klen, ns, nslen);
-    sp_hmap_put(&be->map, be->buf, n, sp_hash_bytes(be->buf, n), key_group, value, len);
+    sp_hmap_put(&be->map, be->buf, n, hash_of(state, key, klen, ns, nslen), key_group, value, len);
 }
 
 void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
@@ -119,7 +148,7 @@ void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uin
 {
     SP_UNUSED(key_group);
     size_t n = composite(be, state, key, klen, ns, nslen);
-    sp_hmap_remove(&be->map, be->buf, n, sp_hash_bytes(be->buf, n));
+    sp_hmap_remove(&be->map, be->buf, n, hash_of(state, key, klen, ns, nslen));
 }
 
 void sp_state_scan(sp_state_backend_t *be, size_t *cursor, size_t n,

@@ -46,6 +46,18 @@ static inline const uint8_t *sp_hmap_value(const sp_hmap_entry_t *e)
 {
     return e->kv + sp_hmap_value_offset(e->klen);
 }
+/* The entry of this hash whose key eq(ctx, key bytes, klen) accepts, or NULL: for callers that hold
+ * a key in pieces and compare them without assembling it.  Borrowed until the next put. */
+static inline sp_hmap_entry_t *sp_hmap_find(const sp_hmap_t *m, uint64_t hash,
+                                            bool (*eq)(const void *ctx, const uint8_t *key, size_t klen),
+                                            const void *ctx)
+{
+    for (size_t i = (size_t)hash & m->mask;; i = (i + 1) & m->mask) {
+        sp_hmap_entry_t *e = &m->slots[i];
+        if (!e->kv) return NULL;
+        if (e->hash == hash && eq(ctx, e->kv, e->klen)) return e;
+    }
+}
 /* Removes the entry for key; returns whether there was one.  Entries returned earlier may move. */
 bool sp_hmap_remove(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash);
 /* Iteration: for (size_t i = 0; (e = sp_hmap_next(m, &i)); ) */
