@@ -92,8 +92,8 @@ static bool parts_eq(const void *ctx, const uint8_t *k, size_t klen)
     uint32_t nslen;
     memcpy(&nslen, k + 2, 4);
     return klen == 6 + p->nslen + p->klen && k[0] == (uint8_t)(p->state >> 8) && k[1] == (uint8_t)p->state &&
-           nslen == p->nslen && memcmp(k + 6, p->ns, p->nslen) == 0 &&
-           memcmp(k + 6 + p->nslen, p->key, p->klen) == 0;
+           nslen == p->nslen && (!p->nslen || memcmp(k + 6, p->ns, p->nslen) == 0) &&
+           (!p->klen || memcmp(k + 6 + p->nslen, p->key, p->klen) == 0);
 }
 
 const uint8_t *sp_state_get(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
