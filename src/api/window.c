@@ -586,7 +586,16 @@ static int fire_rows(win_op_t *w, const spate_window_t *win, const uint8_t *v, s
 static int fire(win_op_t *w, const spate_window_t *win)
 {
     size_t len;
-    const uint8_t *v = load(w, win, &len);
+    const uint8_t *v;
+    if (w->located) { /* see process_ahead */
+        uint8_t ns[16];
+        put_window(ns, win);
+        v = sp_state_get_mut_at(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, w->where,
+                                &len);
+        w->located = false;
+    } else {
+        v = load(w, win, &len);
+    }
     if (!v) return SPATE_OK;
     if (!w->spec->rows) { /* emit reads the stored accumulator in place: it cannot reach this backend */
         size_t acc_size = w->spec->fn.acc_size;
@@ -924,10 +933,51 @@ static int on_window_timer(win_op_t *w, const sp_timer_t *t, bool processing)
     return rc;
 }
 
+/* Tumbling windows with their one unique timer each: the windows due are fired and cleared with
+ * their state looked up AHEAD timers early, as process_ahead adds rows. */
+static int fire_ahead(win_op_t *w, int64_t wm)
+{
+    uint64_t popped = 0, fired = 0;
+    bool more = true;
+    while (more || fired < popped) {
+        sp_timer_t t;
+        if (more && (more = sp_timers_pop(&w->timers, wm, &t))) {
+            ahead_t *p = &w->ahead[popped++ % RING];
+            sp_key_reset(&p->key);
+            spate_key_append_bytes(&p->key, t.key, t.klen - 16);
+            memcpy(&p->win.start, t.key + t.klen - 16, 8);
+            memcpy(&p->win.end, t.key + t.klen - 8, 8);
+            p->key_group = t.key_group;
+            uint8_t ns[16];
+            put_window(ns, &p->win);
+            p->where = sp_state_locate(w->be, w->acc_state, sp_hash_bytes(p->key.buf, p->key.len), ns, 16);
+        }
+        if (popped - fired > AHEAD / 2)
+            sp_state_prefetch_value(w->be, w->ahead[(popped - AHEAD / 2) % RING].where);
+        if ((more && popped - fired <= AHEAD) || fired == popped) continue;
+        ahead_t *q = &w->ahead[fired++ % RING];
+        spate_key_t k = w->key;
+        w->key = q->key;
+        q->key = k;
+        w->key_group = q->key_group;
+        w->where = q->where;
+        w->located = true;
+        int rc = fire(w, &q->win);
+        w->located = false;
+        if (rc) return rc;
+        clear_window(w, &q->win);
+    }
+    return SPATE_OK;
+}
+
 static int win_process_watermark(void *inst, int64_t wm)
 {
     win_op_t *w = inst;
     w->watermark = wm;
+    if (w->ahead && w->spec->unique_timer) {
+        int rc = fire_ahead(w, wm);
+        if (rc) return rc;
+    }
     sp_timer_t t;
     while (sp_timers_pop(&w->timers, wm, &t)) {
         int rc = on_window_timer(w, &t, false);
