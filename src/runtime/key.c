@@ -93,6 +93,20 @@ int sp_field_key_fn(void *ctx, const spate_row_t *row, spate_key_t *key)
 {
     const sp_field_key_t *fk = ctx;
     const spate_schema_t *s = spate_row_schema(row);
+    if (fk->n == 1 && (s->fields[fk->fields[0]].type == SPATE_TYPE_BIGINT ||
+                       s->fields[fk->fields[0]].type == SPATE_TYPE_TIMESTAMP)) { /* the common key: inline */
+        int f = fk->fields[0];
+        reserve(key, 9);
+        if (spate_row_is_null(row, f)) {
+            key->buf[key->len++] = 0;
+            return SPATE_OK;
+        }
+        uint64_t u = __builtin_bswap64((uint64_t)spate_row_get_bigint(row, f) ^ (1ull << 63));
+        key->buf[key->len] = 1;
+        memcpy(key->buf + key->len + 1, &u, 8);
+        key->len += 9;
+        return SPATE_OK;
+    }
     for (int i = 0; i < fk->n; i++) {
         int f = fk->fields[i];
         const sp_field_t *fd = &s->fields[f];

@@ -13,6 +13,9 @@
 
 struct sp_state_backend {
     sp_hmap_t map;
+    uint8_t memo_ns[16]; /* the last namespace of up to 16 bytes hashed, and its hash: operators */
+    size_t memo_len;     /* look up many entries of one namespace (a window) in a row */
+    uint64_t memo_hash;
     char **names;
     int nnames;
     uint8_t *buf; /* composite key scratch */
@@ -48,18 +51,31 @@ int sp_state_id(sp_state_backend_t *be, const char *name)
 }
 
 /* An entry's hash: the key's hash mixed with the state id and the namespace's hash. */
-static uint64_t entry_hash(int state, uint64_t key_hash, const uint8_t *ns, size_t nslen)
+static uint64_t ns_hash(sp_state_backend_t *be, const uint8_t *ns, size_t nslen)
+{
+    if (nslen > sizeof be->memo_ns) return sp_hash_bytes(ns, nslen);
+    if (nslen != be->memo_len || memcmp(ns, be->memo_ns, nslen) != 0) {
+        memcpy(be->memo_ns, ns, nslen);
+        be->memo_len = nslen;
+        be->memo_hash = sp_hash_bytes(ns, nslen);
+    }
+    return be->memo_hash;
+}
+
+static uint64_t entry_hash(sp_state_backend_t *be, int state, uint64_t key_hash, const uint8_t *ns,
+                           size_t nslen)
 {
     uint64_t h = key_hash ^ ((uint64_t)(state + 1) * 0x9E3779B97F4A7C15ull);
-    if (nslen) h ^= sp_hash_bytes(ns, nslen) * 0xC2B2AE3D27D4EB4Full;
+    if (nslen) h ^= ns_hash(be, ns, nslen) * 0xC2B2AE3D27D4EB4Full;
     h ^= h >> 29; /* finalise (splitmix64's): every input bit reaches the low bits the table uses */
     h *= 0xBF58476D1CE4E5B9ull;
     return h ^ (h >> 32);
 }
 
-static uint64_t hash_of(int state, const uint8_t *key, size_t klen, const uint8_t *ns, size_t nslen)
+static uint64_t hash_of(sp_state_backend_t *be, int state, const uint8_t *key, size_t klen, const uint8_t *ns,
+                        size_t nslen)
 {
-    return entry_hash(state, sp_hash_bytes(key, klen), ns, nslen);
+    return entry_hash(be, state, sp_hash_bytes(key, klen), ns, nslen);
 }
 
 static size_t composite(sp_state_backend_t *be, int state, const uint8_t *key, size_t klen, const uint8_t *ns,
@@ -101,7 +117,7 @@ const uint8_t *sp_state_get(sp_state_backend_t *be, int state, int key_group, co
 {
     SP_UNUSED(key_group);
     parts_t p = { state, key, ns, klen, nslen };
-    sp_hmap_entry_t *e = sp_hmap_find(&be->map, hash_of(state, key, klen, ns, nslen), parts_eq, &p);
+    sp_hmap_entry_t *e = sp_hmap_find(&be->map, hash_of(be, state, key, klen, ns, nslen), parts_eq, &p);
     *len = e ? e->vlen : 0;
     return e ? sp_hmap_value(e) : NULL;
 }
@@ -115,7 +131,7 @@ uint8_t *sp_state_get_mut(sp_state_backend_t *be, int state, int key_group, cons
 uint64_t sp_state_locate(sp_state_backend_t *be, int state, uint64_t key_hash, const uint8_t *ns,
                          size_t nslen)
 {
-    uint64_t h = entry_hash(state, key_hash, ns, nslen);
+    uint64_t h = entry_hash(be, state, key_hash, ns, nslen);
     __builtin_prefetch(&be->map.slots[h & be->map.mask]);
     return h;
 }
@@ -140,7 +156,7 @@ void sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_
                   const uint8_t *ns, size_t nslen, const void *value, size_t len)
 {
     size_t n = composite(be, state, key, klen, ns, nslen);
-    sp_hmap_put(&be->map, be->buf, n, hash_of(state, key, klen, ns, nslen), key_group, value, len);
+    sp_hmap_put(&be->map, be->buf, n, hash_of(be, state, key, klen, ns, nslen), key_group, value, len);
 }
 
 void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
@@ -148,7 +164,7 @@ void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uin
 {
     SP_UNUSED(key_group);
     size_t n = composite(be, state, key, klen, ns, nslen);
-    sp_hmap_remove(&be->map, be->buf, n, hash_of(state, key, klen, ns, nslen));
+    sp_hmap_remove(&be->map, be->buf, n, hash_of(be, state, key, klen, ns, nslen));
 }
 
 void sp_state_scan(sp_state_backend_t *be, size_t *cursor, size_t n,
