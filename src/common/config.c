@@ -32,6 +32,10 @@ static const key_def_t KEYS[] = {
       "Batches a channel between two tasks holds before its producer is back-pressured." },
     { "pipeline.auto-watermark-interval", T_DURATION, "200 ms", 0, 0, NULL,
       "Interval of periodic watermark emission by watermark strategies (0 disables periodic emission)." },
+    { "state.checkpoints.dir", T_STRING, "", 0, 0, NULL,
+      "Directory for checkpoints: <dir>/<job-id>/chk-<n>/_metadata, shared/, taskowned/ (no default)." },
+    { "state.checkpoints.num-retained", T_INT, "5", 1, INT32_MAX, NULL,
+      "Completed checkpoints kept per job; older ones are deleted." },
 };
 
 typedef struct entry {

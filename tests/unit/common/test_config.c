@@ -52,6 +52,24 @@ static void keys_validate_and_default(void **state)
     sp_config_destroy(c);
 }
 
+static void checkpoint_keys_validate(void **state)
+{
+    (void)state;
+    sp_config_t *c = sp_config_create();
+    assert_int_equal(sp_config_get_int(c, "state.checkpoints.num-retained"), 5);
+    assert_string_equal(sp_config_get(c, "state.checkpoints.dir"), ""); /* no default */
+    assert_false(sp_config_is_set(c, "state.checkpoints.dir"));
+    assert_int_equal(sp_config_set(c, "state.checkpoints.num-retained", "0"), SPATE_ECONFIG);
+    assert_non_null(
+        strstr(spate_last_error(), "'state.checkpoints.num-retained': '0' is not an integer in 1.."));
+    assert_int_equal(sp_config_set(c, "state.checkpoints.num-retained", "two"), SPATE_ECONFIG);
+    assert_int_equal(sp_config_set(c, "state.checkpoints.num-retained", "2"), SPATE_OK);
+    assert_int_equal(sp_config_get_int(c, "state.checkpoints.num-retained"), 2);
+    assert_int_equal(sp_config_set_pair(c, "state.checkpoints.dir=/var/spate/ckpt"), SPATE_OK);
+    assert_string_equal(sp_config_get(c, "state.checkpoints.dir"), "/var/spate/ckpt");
+    sp_config_destroy(c);
+}
+
 static void every_key_is_documented(void **state)
 {
     (void)state;
@@ -80,9 +98,8 @@ static void status_codes_have_names(void **state)
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(durations_parse_with_units),
-    cmocka_unit_test(keys_validate_and_default),
-    cmocka_unit_test(every_key_is_documented),
+    cmocka_unit_test(durations_parse_with_units), cmocka_unit_test(keys_validate_and_default),
+    cmocka_unit_test(checkpoint_keys_validate),   cmocka_unit_test(every_key_is_documented),
     cmocka_unit_test(status_codes_have_names),
 };
 
