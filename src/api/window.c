@@ -817,6 +817,7 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
     const win_spec_t *s = w->spec;
     int maxp = w->ctx->info.max_parallelism;
     int64_t size = s->assigner.size, offset = s->assigner.offset;
+    spate_window_t cur = { 0, 0 }; /* the window of the last row prepared (empty at first) */
     uint32_t n = b->count;
     for (uint32_t i = 0; i < n + AHEAD; i++) {
         if (i < n) { /* prepare row i */
@@ -828,9 +829,14 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
             if (rc) return rc;
             uint64_t key_hash = sp_hash_bytes(p->key.buf, p->key.len);
             p->key_group = sp_key_group_of_hash(key_hash, maxp);
-            int64_t rem = (ts - offset) % size;
-            p->win.start = ts - (rem < 0 ? rem + size : rem);
-            p->win.end = p->win.start + size;
+            if (ts >= cur.start && ts < cur.end) { /* most rows fall in the window of the row before */
+                p->win = cur;
+            } else {
+                int64_t rem = (ts - offset) % size;
+                p->win.start = ts - (rem < 0 ? rem + size : rem);
+                p->win.end = p->win.start + size;
+                cur = p->win;
+            }
             p->late = is_late(w, &p->win);
             if (!p->late) {
                 uint8_t ns[16];
