@@ -35,7 +35,7 @@ tsan: deps
 	@$(CMAKE_GEN) -DSPATE_SANITIZE=thread -DSPATE_BUILD_BENCH=OFF -S . -B $(TSAN_BUILD) >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-		ctest --output-on-failure --no-tests=error -j $(JOBS) -L "runtime|api"
+		ctest --output-on-failure --no-tests=error -j $(JOBS) -L "runtime|api|checkpoint"
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
