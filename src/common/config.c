@@ -7,13 +7,13 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { T_INT, T_DURATION, T_ENUM, T_STRING } key_type_t;
+typedef enum { T_INT, T_DURATION, T_ENUM, T_STRING, T_DOUBLE } key_type_t;
 
 typedef struct key_def {
     const char *key;
     key_type_t type;
     const char *def;
-    int64_t min, max;    /* T_INT bounds */
+    int64_t min, max;    /* T_INT bounds; T_DOUBLE: min, and max unless 0 */
     const char *choices; /* T_ENUM: "A|B|C" */
     const char *desc;
 } key_def_t;
@@ -43,6 +43,32 @@ static const key_def_t KEYS[] = {
       "Checkpoints that may be pending at once." },
     { "execution.checkpointing.tolerable-failed-checkpoints", T_INT, "0", 0, INT32_MAX, NULL,
       "Checkpoint failures in a row the job tolerates; one more fails the job." },
+    { "restart-strategy.type", T_ENUM, "", 0, 0,
+      "none|off|disable|fixed-delay|fixeddelay|failure-rate|failurerate|exponential-delay|exponentialdelay",
+      "How a failed job restarts: not at all, after a fixed delay, within a failure rate, or after an "
+      "exponentially growing delay (default: exponential-delay with checkpointing, none without)." },
+    { "restart-strategy.fixed-delay.attempts", T_INT, "1", 0, INT32_MAX, NULL,
+      "fixed-delay: restarts before the job fails." },
+    { "restart-strategy.fixed-delay.delay", T_DURATION, "1 s", 0, 0, NULL,
+      "fixed-delay: delay before each restart." },
+    { "restart-strategy.failure-rate.max-failures-per-interval", T_INT, "1", 1, INT32_MAX, NULL,
+      "failure-rate: failures (each restarted) within the interval before the job fails." },
+    { "restart-strategy.failure-rate.failure-rate-interval", T_DURATION, "1 min", 0, 0, NULL,
+      "failure-rate: the interval over which failures are counted." },
+    { "restart-strategy.failure-rate.delay", T_DURATION, "1 s", 0, 0, NULL,
+      "failure-rate: delay before each restart." },
+    { "restart-strategy.exponential-delay.initial-backoff", T_DURATION, "1 s", 0, 0, NULL,
+      "exponential-delay: delay before the first restart." },
+    { "restart-strategy.exponential-delay.max-backoff", T_DURATION, "1 min", 0, 0, NULL,
+      "exponential-delay: the largest delay." },
+    { "restart-strategy.exponential-delay.backoff-multiplier", T_DOUBLE, "1.5", 1, 0, NULL,
+      "exponential-delay: the delay grows by this factor with each failure." },
+    { "restart-strategy.exponential-delay.reset-backoff-threshold", T_DURATION, "1 h", 0, 0, NULL,
+      "exponential-delay: running this long without a failure resets the delay and the attempts." },
+    { "restart-strategy.exponential-delay.jitter-factor", T_DOUBLE, "0.1", 0, 1, NULL,
+      "exponential-delay: each delay moves by up to this fraction of itself, at random." },
+    { "restart-strategy.exponential-delay.attempts-before-reset-backoff", T_INT, "2147483647", 1, INT32_MAX,
+      NULL, "exponential-delay: restarts before the job fails (counted since the last reset)." },
     { "state.checkpoints.dir", T_STRING, "", 0, 0, NULL,
       "Directory for checkpoints: <dir>/<job-id>/chk-<n>/_metadata, shared/, taskowned/ (no default)." },
     { "state.checkpoints.num-retained", T_INT, "5", 1, INT32_MAX, NULL,
@@ -152,6 +178,17 @@ static int validate(const key_def_t *d, const char *value)
         return sp_set_error(SPATE_ECONFIG, "config key '%s': '%s' is not one of %s", d->key, value,
                             d->choices);
     }
+    case T_DOUBLE: {
+        char *end;
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !(v >= (double)d->min) || (d->max && v > (double)d->max))
+            return d->max ? sp_set_error(SPATE_ECONFIG, "config key '%s': '%s' is not a number in %lld..%lld",
+                                         d->key, value, (long long)d->min, (long long)d->max)
+                          : sp_set_error(SPATE_ECONFIG, "config key '%s': '%s' is not a number >= %lld",
+                                         d->key, value, (long long)d->min);
+        return SPATE_OK;
+    }
     case T_STRING: return SPATE_OK;
     }
     return SPATE_OK;
@@ -208,6 +245,12 @@ int64_t sp_config_get_int(const sp_config_t *c, const char *key)
     return v ? strtoll(v, NULL, 10) : 0;
 }
 
+double sp_config_get_double(const sp_config_t *c, const char *key)
+{
+    const char *v = sp_config_get(c, key);
+    return v ? strtod(v, NULL) : 0;
+}
+
 int64_t sp_config_get_duration_ms(const sp_config_t *c, const char *key)
 {
     const char *v = sp_config_get(c, key);
@@ -219,7 +262,7 @@ int64_t sp_config_get_duration_ms(const sp_config_t *c, const char *key)
 bool sp_config_key_info(int i, const char **key, const char **type, const char **def, const char **desc)
 {
     if (i < 0 || (size_t)i >= SP_ARRAY_LEN(KEYS)) return false;
-    static const char *const tnames[] = { "int", "duration", "enum", "string" };
+    static const char *const tnames[] = { "int", "duration", "enum", "string", "number" };
     *key = KEYS[i].key;
     *type = KEYS[i].type == T_ENUM ? KEYS[i].choices : tnames[KEYS[i].type];
     *def = KEYS[i].def;

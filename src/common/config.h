@@ -25,6 +25,7 @@ int sp_config_set_pair(sp_config_t *c, const char *pair);
 const char *sp_config_get(const sp_config_t *c, const char *key);
 bool sp_config_is_set(const sp_config_t *c, const char *key);
 int64_t sp_config_get_int(const sp_config_t *c, const char *key);
+double sp_config_get_double(const sp_config_t *c, const char *key);
 /* Durations ("200 ms", "10s", "1 min", plain number = ms) in milliseconds. */
 int64_t sp_config_get_duration_ms(const sp_config_t *c, const char *key);
 
