@@ -1,7 +1,10 @@
 /*
  * fraud_detection — Flink's fraud-detection walkthrough in event time.
  *
- *   spate run build/examples/fraud_detection.so [--parallelism N] -- --input FILE --output DIR
+ *   spate run build/examples/fraud_detection.so [--parallelism N] -- --input FILE --output DIR [--rate N]
+ *
+ * --rate N: the file source emits at most N records per second (a run can be
+ * interrupted part-way).
  *
  * Input: CSV "account_id,timestamp_ms,amount" in timestamp order, read by one
  * source instance (watermark = largest timestamp - 1, monotonous).  Keyed by
@@ -74,16 +77,20 @@ int spate_job_main(spate_env_t *env, int argc, char **argv)
 {
     const char *in = spate_arg(argc, argv, "--input"), *out = spate_arg(argc, argv, "--output");
     if (!in || !out) {
-        fprintf(stderr, "usage: fraud_detection.so --input FILE --output DIR\n");
+        fprintf(stderr, "usage: fraud_detection.so --input FILE --output DIR [--rate N]\n");
         return SPATE_EINVAL;
     }
     spate_schema_t *tx = spate_schema_of("account_id BIGINT NOT NULL, timestamp_ms BIGINT NOT NULL, "
                                          "amount DECIMAL(12, 2) NOT NULL");
     spate_schema_t *alerts = spate_schema_of("account_id BIGINT NOT NULL, timestamp_ms BIGINT NOT NULL");
+    spate_csv_options_t csv;
+    spate_csv_options_init(&csv);
+    const char *rate = spate_arg(argc, argv, "--rate"); /* records per second, to interrupt a run part-way */
+    csv.rows_per_second = rate ? atoll(rate) : 0;
     spate_watermark_strategy_t *ws =
         spate_watermark_with_timestamp_field(spate_watermark_for_monotonous_timestamps(), "timestamp_ms");
     spate_stream_t *s =
-        spate_env_add_source_with_watermarks(env, spate_file_csv_source(in, tx, NULL), ws, "transactions");
+        spate_env_add_source_with_watermarks(env, spate_file_csv_source(in, tx, &csv), ws, "transactions");
     spate_keyed_process_function_t fn = {
         .open = open_fn, .process = process_fn, .on_timer = on_timer_fn, .close = free
     };

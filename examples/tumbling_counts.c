@@ -3,7 +3,10 @@
  * allowed lateness and late records to a side output.
  *
  *   spate run build/examples/tumbling_counts.so [-p N] -- --input FILE --output DIR --window-ms W
- *       --out-of-orderness-ms D [--allowed-lateness-ms L] [--late-output DIR]
+ *       --out-of-orderness-ms D [--allowed-lateness-ms L] [--late-output DIR] [--rate N]
+ *
+ * --rate N: the file source emits at most N records per second (a run can be
+ * interrupted part-way).
  *
  * Input: CSV "key,timestamp_ms", read in order by one source instance that
  * emits a watermark after every record: the largest timestamp seen - D - 1,
@@ -54,18 +57,22 @@ int spate_job_main(spate_env_t *env, int argc, char **argv)
     if (!in || !out || !w || !d) {
         fprintf(stderr,
                 "usage: tumbling_counts.so --input FILE --output DIR --window-ms W --out-of-orderness-ms D "
-                "[--allowed-lateness-ms L] [--late-output DIR]\n");
+                "[--allowed-lateness-ms L] [--late-output DIR] [--rate N]\n");
         return SPATE_EINVAL;
     }
     int64_t ooo = atoll(d);
     spate_schema_t *rows = spate_schema_of("key STRING NOT NULL, timestamp_ms BIGINT NOT NULL");
+    spate_csv_options_t csv;
+    spate_csv_options_init(&csv);
+    const char *rate = spate_arg(argc, argv, "--rate"); /* records per second, to interrupt a run part-way */
+    csv.rows_per_second = rate ? atoll(rate) : 0;
     spate_schema_t *counts =
         spate_schema_of("key STRING NOT NULL, window_start BIGINT, window_end BIGINT, count BIGINT");
     spate_watermark_strategy_t *ws = spate_watermark_for_bounded_out_of_orderness(ooo);
     spate_watermark_with_timestamp_field(ws, "timestamp_ms");
     spate_watermark_with_per_record_emission(ws); /* after every record, not periodically */
     spate_stream_t *s =
-        spate_env_add_source_with_watermarks(env, spate_file_csv_source(in, rows, NULL), ws, "records");
+        spate_env_add_source_with_watermarks(env, spate_file_csv_source(in, rows, &csv), ws, "records");
     spate_windowed_t *win =
         spate_keyed_window(spate_stream_key_by_field(s, "key"), spate_tumbling_windows(atoll(w), 0));
     if (l) spate_windowed_allowed_lateness(win, atoll(l));

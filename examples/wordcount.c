@@ -2,7 +2,10 @@
  * wordcount — the classic: final counts of the whitespace-separated,
  * lower-cased words of a text file.
  *
- *   spate run build/examples/wordcount.so [--parallelism N] -- --input FILE --output DIR
+ *   spate run build/examples/wordcount.so [--parallelism N] -- --input FILE --output DIR [--rate N]
+ *
+ * --rate N: the file source emits at most N records per second (a run can be
+ * interrupted part-way).
  *
  * Output: part files in DIR, one "word<TAB>count" line per word (any order).
  * The job runs in AUTOMATIC runtime mode, so on a bounded file it executes
@@ -42,12 +45,14 @@ int spate_job_main(spate_env_t *env, int argc, char **argv)
 {
     const char *in = spate_arg(argc, argv, "--input"), *out = spate_arg(argc, argv, "--output");
     if (!in || !out) {
-        fprintf(stderr, "usage: wordcount.so --input FILE --output DIR\n");
+        fprintf(stderr, "usage: wordcount.so --input FILE --output DIR [--rate N]\n");
         return SPATE_EINVAL;
     }
     spate_env_set_config(env, "execution.runtime-mode", "AUTOMATIC");
     spate_schema_t *words_schema = spate_schema_of("word STRING NOT NULL, n BIGINT NOT NULL");
-    spate_stream_t *lines = spate_env_add_source(env, spate_file_text_source(in), "lines");
+    const char *rate = spate_arg(argc, argv, "--rate"); /* lines per second, to interrupt a run part-way */
+    spate_stream_t *lines =
+        spate_env_add_source(env, spate_file_text_source_rate(in, rate ? atoll(rate) : 0), "lines");
     spate_stream_t *words = spate_stream_flat_map(lines, "tokenize", tokenize, NULL, words_schema);
     spate_stream_t *counts = spate_keyed_sum(spate_stream_key_by_field(words, "word"), "n");
     spate_file_sink_options_t opts;

@@ -38,6 +38,8 @@ spate_source_t *spate_collection_source(const spate_schema_t *schema, const char
 /* Text lines of a file (schema "line STRING"), without the line terminator ("\n" or "\r\n");
  * an empty line is the empty string.  Bounded; parallelism 1. */
 spate_source_t *spate_file_text_source(const char *path);
+/* The same, emitting at most lines_per_second lines per second (0 = unlimited). */
+spate_source_t *spate_file_text_source_rate(const char *path, int64_t lines_per_second);
 
 typedef struct spate_csv_options {
     char delimiter;                /* default ',' */

@@ -480,8 +480,17 @@ void spate_csv_options_init(spate_csv_options_t *opts)
 
 spate_source_t *spate_file_text_source(const char *path)
 {
+    return spate_file_text_source_rate(path, 0);
+}
+
+spate_source_t *spate_file_text_source_rate(const char *path, int64_t lines_per_second)
+{
     if (!path || !*path) {
         sp_set_error(SPATE_EINVAL, "file source: path is empty");
+        return NULL;
+    }
+    if (lines_per_second < 0) {
+        sp_set_error(SPATE_EINVAL, "file source '%s': the rate must be >= 0", path);
         return NULL;
     }
     spate_schema_t *schema = spate_schema_of("line STRING");
@@ -490,6 +499,7 @@ spate_source_t *spate_file_text_source(const char *path)
     s->path = sp_xstrdup(path);
     s->csv = false;
     spate_csv_options_init(&s->opts);
+    s->opts.rows_per_second = lines_per_second;
     spate_source_t *src = sp_source_new(&text_vtable, s, schema, true, false);
     spate_schema_release(schema);
     return src;

@@ -342,18 +342,9 @@ static void csv_timestamp_field_sets_event_time(void **state)
     free(path);
 }
 
-static void csv_rate_limit_yields_idle(void **state)
+/* Drains src for 0.3 s: rate-limited at 50 rows/s, it yields idle and emits about 15 rows. */
+static void check_limited_to_50_per_second(spate_source_t *src)
 {
-    size_t len = 0;
-    char data[4096];
-    for (int i = 0; i < 200; i++) len += (size_t)sprintf(data + len, "%d\n", i);
-    char *path = write_file(state, "rate.csv", data, len);
-    spate_schema_t *schema = spate_schema_of("n INT");
-    spate_csv_options_t o;
-    spate_csv_options_init(&o);
-    o.rows_per_second = 50;
-    spate_source_t *src = spate_file_csv_source(path, schema, &o);
-
     tu_got_t g = { 0 };
     sp_error_t err = { 0 };
     tu_drain_opts_t run = { .max_ms = 300 };
@@ -366,7 +357,26 @@ static void csv_rate_limit_yields_idle(void **state)
     assert_true(g.rows >= 5);
     assert_true((double)g.rows <= 50 * secs + 2);
     tu_got_free(&g);
+}
+
+static void rate_limits_yield_idle(void **state)
+{
+    size_t len = 0;
+    char data[4096];
+    for (int i = 0; i < 200; i++) len += (size_t)sprintf(data + len, "%d\n", i);
+    char *path = write_file(state, "rate.csv", data, len);
+    spate_schema_t *schema = spate_schema_of("n INT");
+    spate_csv_options_t o;
+    spate_csv_options_init(&o);
+    o.rows_per_second = 50;
+    spate_source_t *src = spate_file_csv_source(path, schema, &o);
+    check_limited_to_50_per_second(src);
     spate_source_destroy(src);
+    src = spate_file_text_source_rate(path, 50); /* the text source, the same way */
+    check_limited_to_50_per_second(src);
+    spate_source_destroy(src);
+    assert_null(spate_file_text_source_rate(path, -1));
+    assert_contains(spate_last_error(), "the rate must be >= 0");
     spate_schema_release(schema);
     free(path);
 }
@@ -396,7 +406,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(csv_skip_policy_counts_skipped, tu_setup_tmpdir, tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(csv_large_file_with_quoted_newlines, tu_setup_tmpdir, tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(csv_timestamp_field_sets_event_time, tu_setup_tmpdir, tu_teardown_tmpdir),
-    cmocka_unit_test_setup_teardown(csv_rate_limit_yields_idle, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(rate_limits_yield_idle, tu_setup_tmpdir, tu_teardown_tmpdir),
     cmocka_unit_test(csv_constructor_checks_arguments),
 };
 
