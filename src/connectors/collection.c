@@ -155,6 +155,33 @@ static void coll_close(void *reader)
     free(reader);
 }
 
+/* Position: the number of rows emitted. */
+static int coll_snapshot(void *reader, uint8_t **bytes, size_t *len, sp_error_t *err)
+{
+    SP_UNUSED(err);
+    const coll_reader_t *r = reader;
+    uint64_t n = r->row;
+    for (size_t i = 0; i < r->batch; i++) n += r->spec->batches[i]->count;
+    *bytes = sp_source_pos_encode(SP_POS_COLLECTION, &n, 1, len);
+    return SPATE_OK;
+}
+
+static int coll_restore(void *reader, const uint8_t *bytes, size_t len, sp_error_t *err)
+{
+    coll_reader_t *r = reader;
+    uint64_t n;
+    int rc = sp_source_pos_decode(bytes, len, SP_POS_COLLECTION, &n, 1, "collection source", err);
+    if (rc) return rc;
+    r->batch = 0;
+    while (r->batch < r->spec->nbatches && n >= r->spec->batches[r->batch]->count)
+        n -= r->spec->batches[r->batch++]->count;
+    if (n && r->batch == r->spec->nbatches)
+        return sp_error_set(err, SPATE_EPARSE,
+                            "collection source: the checkpointed position is past its rows");
+    r->row = (uint32_t)n;
+    return SPATE_OK;
+}
+
 static const sp_source_vtable_t coll_vtable = {
     .kind = "collection",
     .open = coll_open,
@@ -162,6 +189,8 @@ static const sp_source_vtable_t coll_vtable = {
     .close = coll_close,
     .destroy = coll_destroy,
     .skipped = NULL,
+    .snapshot = coll_snapshot,
+    .restore = coll_restore,
 };
 
 spate_source_t *spate_collection_source(const spate_schema_t *schema, const char *const *csv_rows, size_t n)

@@ -47,6 +47,14 @@ typedef struct sp_source_vtable {
     /* Projection push-down (optional): a new spec that produces only fields idx[0..n) of this
      * spec's schema, in that order, or NULL when the connector cannot. */
     void *(*project)(const void *spec, const int *idx, int n);
+    /* Checkpointing (both optional: a source without them cannot be replayed, as a socket).
+     * snapshot: the reader's position after every row it emitted so far, as a new byte string (its
+     * operator state; *bytes is the caller's to free), taken between polls.  restore: go back to
+     * such a position, after open and before the first poll; the rows that follow are those an
+     * uninterrupted run emitted after it.  Positions are per subtask: restore them at the same
+     * parallelism. */
+    int (*snapshot)(void *reader, uint8_t **bytes, size_t *len, sp_error_t *err);
+    int (*restore)(void *reader, const uint8_t *bytes, size_t len, sp_error_t *err);
 } sp_source_vtable_t;
 
 struct spate_source {
@@ -96,6 +104,16 @@ spate_sink_t *sp_sink_new(const sp_sink_vtable_t *vt, void *spec);
  *     ... emit at most SP_MIN(n, SP_BATCH_CAPACITY) rows ...
  *     sp_rate_limit_sent(&r->rate, emitted);
  */
+/*
+ * Source positions as bytes: [u8 version = 1][u8 source kind][n × u64 little-endian].  encode
+ * returns a new buffer (*len bytes); decode checks version, kind and length and fills v[0..n),
+ * failing with SPATE_EPARSE "NAME: bad checkpointed position" otherwise.
+ */
+enum { SP_POS_COLLECTION = 1, SP_POS_FILE = 2, SP_POS_DATAGEN = 3, SP_POS_NEXMARK = 4 };
+uint8_t *sp_source_pos_encode(int kind, const uint64_t *v, int n, size_t *len);
+int sp_source_pos_decode(const uint8_t *bytes, size_t len, int kind, uint64_t *v, int n, const char *name,
+                         sp_error_t *err);
+
 typedef struct sp_rate_limit {
     double per_sec; /* <= 0: unlimited */
     int64_t t0_ns;  /* monotonic time of the first budget call; 0 before it */

@@ -264,6 +264,29 @@ static void dg_destroy(void *spec)
     free(s);
 }
 
+/* Position: the random generator's state, the rows left and the rows made (random values come
+ * from rng, sequences from made). */
+static int dg_snapshot(void *reader, uint8_t **bytes, size_t *len, sp_error_t *err)
+{
+    SP_UNUSED(err);
+    const dg_reader_t *r = reader;
+    uint64_t v[3] = { r->rng, (uint64_t)r->left, (uint64_t)r->made };
+    *bytes = sp_source_pos_encode(SP_POS_DATAGEN, v, 3, len);
+    return SPATE_OK;
+}
+
+static int dg_restore(void *reader, const uint8_t *bytes, size_t len, sp_error_t *err)
+{
+    dg_reader_t *r = reader;
+    uint64_t v[3];
+    int rc = sp_source_pos_decode(bytes, len, SP_POS_DATAGEN, v, 3, "datagen source", err);
+    if (rc) return rc;
+    r->rng = v[0];
+    r->left = (int64_t)v[1];
+    r->made = (int64_t)v[2];
+    return SPATE_OK;
+}
+
 static const sp_source_vtable_t datagen_vtable = {
     .kind = "datagen",
     .open = dg_open,
@@ -271,6 +294,8 @@ static const sp_source_vtable_t datagen_vtable = {
     .close = dg_close,
     .destroy = dg_destroy,
     .skipped = NULL,
+    .snapshot = dg_snapshot,
+    .restore = dg_restore,
 };
 
 /* ---- constructor ---- */

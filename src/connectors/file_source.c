@@ -69,6 +69,7 @@ typedef struct file_reader {
     const file_spec_t *spec;
     int fd;
     bool eof;
+    uint64_t file_off; /* bytes read from the file so far: buf[end] is at file_off */
     char *buf;
     size_t cap, beg, end;
     int64_t line;    /* line number where the next record starts (1-based) */
@@ -110,6 +111,7 @@ static int fill(file_reader_t *r, const sp_source_ctx_t *ctx)
         ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
         if (n > 0) {
             r->end += (size_t)n;
+            r->file_off += (uint64_t)n;
             return SPATE_OK;
         }
         if (n == 0) {
@@ -448,10 +450,48 @@ static void file_destroy(void *spec)
     free(s);
 }
 
+/* Position: the file offset of the next record (beg), its line, the header and BOM flags, and
+ * the malformed records skipped so far. */
+static int file_snapshot(void *reader, uint8_t **bytes, size_t *len, sp_error_t *err)
+{
+    SP_UNUSED(err);
+    const file_reader_t *r = reader;
+    uint64_t v[5] = { r->file_off - (r->end - r->beg), (uint64_t)r->line, r->header_pending, r->at_file_start,
+                      (uint64_t)r->skipped };
+    *bytes = sp_source_pos_encode(SP_POS_FILE, v, 5, len);
+    return SPATE_OK;
+}
+
+static int file_restore(void *reader, const uint8_t *bytes, size_t len, sp_error_t *err)
+{
+    file_reader_t *r = reader;
+    uint64_t v[5];
+    int rc = sp_source_pos_decode(bytes, len, SP_POS_FILE, v, 5, r->spec->path, err);
+    if (rc) return rc;
+    struct stat st;
+    if (fstat(r->fd, &st) != 0 || v[0] > (uint64_t)st.st_size)
+        return sp_error_set(err, SPATE_EPARSE,
+                            "%s: the checkpointed position %llu is past the end of the file", r->spec->path,
+                            (unsigned long long)v[0]);
+    if (lseek(r->fd, (off_t)v[0], SEEK_SET) < 0)
+        return sp_error_set(err, SPATE_EIO, "cannot seek in '%s': %s", r->spec->path, strerror(errno));
+    r->file_off = v[0];
+    r->beg = r->end = 0;
+    r->eof = false;
+    r->line = (int64_t)v[1];
+    r->header_pending = v[2] != 0;
+    r->at_file_start = v[3] != 0;
+    r->skipped = (int64_t)v[4];
+    scan_reset(r);
+    return SPATE_OK;
+}
+
 static const sp_source_vtable_t text_vtable = {
     .kind = "file",
     .open = file_open,
     .poll = file_poll,
+    .snapshot = file_snapshot,
+    .restore = file_restore,
     .close = file_close,
     .destroy = file_destroy,
     .skipped = NULL,
@@ -461,6 +501,8 @@ static const sp_source_vtable_t csv_vtable = {
     .kind = "file-csv",
     .open = file_open,
     .poll = file_poll,
+    .snapshot = file_snapshot,
+    .restore = file_restore,
     .close = file_close,
     .destroy = file_destroy,
     .skipped = file_skipped,

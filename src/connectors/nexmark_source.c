@@ -332,12 +332,37 @@ static void *nx_project(const void *spec, const int *idx, int n)
     return p;
 }
 
+/* Position: the split's generator position (events emitted or skipped). */
+static int nx_snapshot(void *reader, uint8_t **bytes, size_t *len, sp_error_t *err)
+{
+    SP_UNUSED(err);
+    const nx_reader_t *r = reader;
+    uint64_t pos = sp_nexmark_gen_position(&r->gen);
+    *bytes = sp_source_pos_encode(SP_POS_NEXMARK, &pos, 1, len);
+    return SPATE_OK;
+}
+
+static int nx_restore(void *reader, const uint8_t *bytes, size_t len, sp_error_t *err)
+{
+    nx_reader_t *r = reader;
+    uint64_t pos;
+    int rc = sp_source_pos_decode(bytes, len, SP_POS_NEXMARK, &pos, 1, "nexmark source", err);
+    if (rc) return rc;
+    if (sp_nexmark_gen_seek(&r->gen, pos) != 0)
+        return sp_error_set(err, SPATE_EPARSE,
+                            "nexmark source: the checkpointed position %llu is past the split",
+                            (unsigned long long)pos);
+    return SPATE_OK;
+}
+
 static const sp_source_vtable_t nexmark_vt = { .kind = "nexmark",
                                                .open = nx_open,
                                                .poll = nx_poll,
                                                .close = nx_close,
                                                .destroy = nx_destroy,
-                                               .project = nx_project };
+                                               .project = nx_project,
+                                               .snapshot = nx_snapshot,
+                                               .restore = nx_restore };
 
 spate_source_t *spate_nexmark_source(const spate_nexmark_options_t *opts, spate_nexmark_stream_t which)
 {

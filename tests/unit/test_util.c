@@ -275,6 +275,7 @@ int tu_drain(const spate_source_t *src, const tu_drain_opts_t *o, tu_got_t *g, s
     sp_source_ctx_t ctx = { { src->vt->kind, o->subtask, p, 128, 0 }, &out, err };
     void *reader = NULL;
     int rc = src->vt->open(src->spec, &ctx, &reader);
+    if (rc == SPATE_OK && o->restore) rc = src->vt->restore(reader, o->restore, o->restore_len, err);
     int64_t t0 = sp_clock_mono_ns();
     for (int polls = 0; rc == SPATE_OK; polls++) {
         if (o->max_polls > 0 && polls >= o->max_polls) break;
@@ -285,6 +286,10 @@ int tu_drain(const spate_source_t *src, const tu_drain_opts_t *o, tu_got_t *g, s
         if (took > g->longest_poll_ns) g->longest_poll_ns = took;
         g->polls++;
         assert_int_equal(sp_collector_flush(&out), SPATE_OK);
+        if (flow >= 0 && g->polls == o->snapshot_at) {
+            assert_int_equal(src->vt->snapshot(reader, o->snapshot, o->snapshot_len, err), SPATE_OK);
+            *o->snapshot_rows = g->rows;
+        }
         if (flow < 0) {
             rc = flow;
         } else if (flow == SP_FLOW_END) {

@@ -78,6 +78,14 @@ typedef struct tu_drain_opts {
     int subtask, parallelism; /* the subtask opened (parallelism 0: 1) */
     int max_polls;            /* stop after this many polls (0: no limit) */
     int64_t max_ms;           /* stop polling once this much time has passed since open (0: no limit) */
+    /* checkpointed positions: restore these bytes after open (NULL: none); after poll number
+     * snapshot_at (> 0) take the reader's position into *snapshot (caller frees) and the rows
+     * read by then into *snapshot_rows */
+    const uint8_t *restore;
+    size_t restore_len;
+    int snapshot_at;
+    uint8_t **snapshot;
+    size_t *snapshot_len, *snapshot_rows;
 } tu_drain_opts_t;
 
 /*
