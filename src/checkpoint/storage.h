@@ -5,6 +5,7 @@
  *
  * Implementations:
  *   local   POSIX files and directories (open/write/fsync/rename/...).
+ *   memory  files and directories in memory (memory_storage.c).
  *   faulty  a wrapper around another storage that makes the Nth call of one
  *           operation fail: an errno (EIO, ENOSPC, ...), a short write (a
  *           prefix lands, the call fails) or a torn write (a prefix lands,
@@ -108,6 +109,9 @@ int sp_ckpt_storage_write_atomic(sp_ckpt_storage_t *st, const char *dir, const c
 
 /* The local file system. */
 sp_ckpt_storage_t *sp_ckpt_local_storage_create(void);
+/* In memory (memory_storage.c), as Flink's JobManagerCheckpointStorage: for embedded jobs without a
+ * checkpoint directory, to restart within the process.  Thread-safe; absolute paths. */
+sp_ckpt_storage_t *sp_ckpt_memory_storage_create(void);
 
 typedef enum sp_ckpt_op {
     SP_CKPT_OP_FILE_OPEN,
