@@ -138,11 +138,99 @@ typedef struct spate_file_sink_options {
         rolling_max_bytes; /* roll to a new part file once a part reaches this size (0 = default 128 MiB) */
 } spate_file_sink_options_t;
 void spate_file_sink_options_init(spate_file_sink_options_t *opts);
-/* Writes part files into directory `path` (created if missing, with its parents):
- * part-<subtask>-<n> with n = 0, 1, ... counting rolled files per subtask; a part
- * never splits a row.  One line per row; NULL is an empty field; the row kind
- * is not written.  End of input flushes, fsyncs and closes the part.  opts may be NULL. */
+/*
+ * Exactly-once part files in directory `path` (created if missing, with its
+ * parents), as Flink's FileSink.  Subtask s writes its rows into hidden
+ * in-progress files ".part-<s>-<n>.inprogress.<16 hex digits>"; a part is
+ * rolled (closed, n + 1) after the row that brings it to rolling_max_bytes,
+ * so a part never splits a row.  At a checkpoint barrier the open part is
+ * fsynced and closed: it is pending, still hidden.  When that checkpoint
+ * completes, every pending part is renamed to its visible name
+ * "part-<s>-<n>" and the directory fsynced.  End of input (and so BATCH
+ * mode, and a job without checkpoints) commits the final parts the same
+ * way.  After a crash and a restore, the parts of the restored checkpoint
+ * are committed and the subtask's other in-progress files deleted, so the
+ * visible files hold every row exactly once.  Readers must ignore names
+ * starting with '.'.
+ * One line per row; NULL is an empty field; the row kind is not written.
+ * opts may be NULL.  It is a two-phase-commit sink (below).
+ */
 spate_sink_t *spate_file_sink(const char *path, const spate_file_sink_options_t *opts);
+
+/* ---- two-phase-commit sinks (Flink's TwoPhaseCommitSinkFunction) ----
+ *
+ * A sink that writes into transactions and publishes a transaction only
+ * when the checkpoint that covers its rows has completed.  Per parallel
+ * subtask, on the subtask's thread, Spate calls:
+ *
+ *   open               once; makes the writer (per-subtask state)
+ *   begin_transaction  before the first row after open, a restore or a
+ *                      pre-commit (so a transaction is never empty of calls
+ *                      to write; a checkpoint with no rows has none)
+ *   write              rows of the current transaction (borrowed for the call)
+ *   pre_commit         at checkpoint barrier `checkpoint_id`, after every row
+ *                      before it: make the current transaction durable but
+ *                      unpublished (flush, fsync) and describe it with
+ *                      spate_txn_append: bytes that the checkpoint stores and
+ *                      that are enough to commit or abort it in another
+ *                      process (e.g. which hidden files to publish).  The
+ *                      transaction is no longer current.  An empty
+ *                      description means there is nothing to commit.
+ *   commit             once checkpoint n is complete, for every transaction
+ *                      pre-committed at a barrier <= n, in order; also at
+ *                      end of input for every transaction and the final one
+ *                      (pre-committed first); and after a restore, for
+ *                      every transaction in the checkpoint, by subtask
+ *                      (old subtask index mod new parallelism), before any
+ *                      row.  Must be idempotent: a restored transaction may
+ *                      have been committed already, so committing it again
+ *                      succeeds and changes nothing.
+ *   abort              discards a transaction: with txn NULL (len 0) the
+ *                      current one (close after a failure or cancel, when no
+ *                      end of input came), else a pre-committed one given by
+ *                      its description.  Idempotent; aborting a committed
+ *                      transaction does nothing.
+ *   recover            optional; after a restore, once every restored
+ *                      transaction was committed: pending[0..n) are their
+ *                      descriptions (every pre-committed transaction of
+ *                      every subtask in the checkpoint).  Clean up what the
+ *                      failed run left: data of transactions that were never
+ *                      pre-committed (e.g. in-progress files of this subtask
+ *                      no listed transaction names).
+ *   close              releases the writer, also after a failure.
+ *
+ * A call returns SPATE_OK or fails the job with spate_sink_fail(c, ...);
+ * a failed job restarts from its latest checkpoint.  Transactions that
+ * were pre-committed but not committed when a job fails are neither
+ * committed nor aborted by that run: the restore commits them.
+ */
+typedef struct spate_sink_context spate_sink_context_t; /* borrowed for the call */
+typedef struct spate_txn spate_txn_t;                   /* a pre-commit's description, being written */
+/* The subtask the call runs for. */
+const spate_task_info_t *spate_sink_context_task(const spate_sink_context_t *c);
+/* Records a failure (code < 0, message) and returns code: `return spate_sink_fail(c, SPATE_EIO, ...)`. */
+int spate_sink_fail(spate_sink_context_t *c, int code, const char *fmt, ...) SPATE_PRINTF(3, 4);
+/* Appends len bytes (copied) to the description of the transaction being pre-committed. */
+void spate_txn_append(spate_txn_t *txn, const void *bytes, size_t len);
+
+typedef struct spate_twophase_sink_function {
+    const char *kind;           /* shown in plans (copied); NULL = "twophase" */
+    void *ctx;                  /* given to open; shared by every subtask (read-only there) */
+    void (*destroy)(void *ctx); /* optional: frees ctx with the sink */
+    int (*open)(void *ctx, spate_sink_context_t *c, void **writer);
+    int (*begin_transaction)(void *writer, spate_sink_context_t *c);
+    int (*write)(void *writer, const spate_row_t *rows, size_t n, spate_sink_context_t *c);
+    int (*pre_commit)(void *writer, int64_t checkpoint_id, spate_txn_t *txn, spate_sink_context_t *c);
+    int (*commit)(void *writer, const void *txn, size_t len, spate_sink_context_t *c);
+    int (*abort)(void *writer, const void *txn, size_t len, spate_sink_context_t *c);
+    int (*recover)(void *writer, const void *const *pending, const size_t *lens, size_t n,
+                   spate_sink_context_t *c);
+    void (*close)(void *writer);
+} spate_twophase_sink_function_t;
+/* A sink over fn (copied; fn->ctx passes to the sink, which calls fn->destroy on it when destroyed,
+ * also when this call fails).  Every member but kind, destroy and recover is required: NULL
+ * otherwise, with spate_last_error() naming the missing one. */
+spate_sink_t *spate_twophase_sink(const spate_twophase_sink_function_t *fn);
 
 /* Discards every row (counts them). */
 spate_sink_t *spate_blackhole_sink(void);

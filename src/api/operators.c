@@ -605,6 +605,44 @@ static int sink_barrier(void *inst, int64_t id)
     return s->sink->vt->on_barrier ? s->sink->vt->on_barrier(s->writer, id, s->ctx->error) : SPATE_OK;
 }
 
+/* The sink's snapshot goes into a fresh operator-state store, encoded for the checkpoint. */
+static int sink_snapshot(void *inst, int64_t id, uint8_t **data, size_t *len)
+{
+    sink_op_t *s = inst;
+    *data = NULL;
+    *len = 0;
+    if (!s->sink->vt->snapshot) return SPATE_OK;
+    sp_opstate_t *st = sp_opstate_create();
+    int rc = s->sink->vt->snapshot(s->writer, id, st, s->ctx->error);
+    if (rc == SPATE_OK && sp_opstate_count(st) > 0) {
+        sp_opstate_bytes_t b;
+        sp_opstate_snapshot(st, &b);
+        *data = b.data;
+        *len = b.len;
+    }
+    sp_opstate_destroy(st);
+    return rc;
+}
+
+static int sink_restore(void *inst, const uint8_t *data, size_t len)
+{
+    sink_op_t *s = inst;
+    if (!s->sink->vt->restore) return SPATE_OK;
+    sp_opstate_t *st = sp_opstate_create();
+    int rc = len ? sp_opstate_restore(st, data, len, s->ctx->error) : SPATE_OK;
+    if (rc == SPATE_OK) rc = s->sink->vt->restore(s->writer, st, s->ctx->error);
+    sp_opstate_destroy(st);
+    return rc;
+}
+
+static int sink_notify_complete(void *inst, int64_t id)
+{
+    sink_op_t *s = inst;
+    return s->sink->vt->notify_checkpoint_complete
+               ? s->sink->vt->notify_checkpoint_complete(s->writer, id, s->ctx->error)
+               : SPATE_OK;
+}
+
 const sp_op_vtable_t sp_sink_op = { .kind = "sink",
                                     .open = sink_open,
                                     .process_batch = sink_process_batch,
@@ -612,4 +650,7 @@ const sp_op_vtable_t sp_sink_op = { .kind = "sink",
                                     .end_input = sink_end_input,
                                     .close = sink_close,
                                     .destroy_spec = sink_destroy,
-                                    .process_barrier = sink_barrier };
+                                    .process_barrier = sink_barrier,
+                                    .snapshot = sink_snapshot,
+                                    .restore = sink_restore,
+                                    .notify_checkpoint_complete = sink_notify_complete };

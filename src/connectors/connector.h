@@ -20,6 +20,30 @@
  * Sinks: write() receives each batch (borrowed for the call); finish() runs
  * at end of input (flush and close files); close() releases everything and
  * runs exactly once after open() succeeded, also after a failure.
+ *
+ * Checkpoints (optional sink hooks; the sink operator, src/api/operators.c,
+ * maps the operator's checkpoint hooks of runtime.h onto them):
+ *   on_barrier                  barrier n reached the sink after every row
+ *                               before it: a two-phase-commit sink
+ *                               pre-commits its current transaction;
+ *   snapshot                    right after on_barrier(n): put what must
+ *                               survive a failure into the operator-state
+ *                               store (state/operator_state.h), which the
+ *                               checkpoint stores; may run without a prior
+ *                               on_barrier(n), then it does its work first;
+ *   restore                     after open, before any other call: the
+ *                               store restored from a checkpoint (lists as
+ *                               sp_opstate_redistribute handed them out);
+ *   notify_checkpoint_complete  checkpoint n is complete (its metadata is
+ *                               durable): commit what was pre-committed at
+ *                               barriers <= n.
+ * Two-phase-commit sinks get all of them from the driver in twophase.c:
+ * sp_twophase_sink_new wraps a spate_twophase_sink_function_t (the public
+ * interface, spate/connectors.h) into an sp_sink_vtable_t.  The driver keeps
+ * the list of pre-committed transactions (checkpoint id, subtask,
+ * description) and records it in the snapshot as the UNION list
+ * SP_TWOPHASE_STATE_NAME, so every subtask of a restore sees every pending
+ * transaction (the layout is in twophase.c).
  */
 #ifndef SP_CONNECTOR_H
 #define SP_CONNECTOR_H
@@ -65,6 +89,8 @@ struct spate_source {
     bool parallel; /* false: the source runs with parallelism 1 */
 };
 
+struct sp_opstate; /* state/operator_state.h */
+
 typedef struct sp_sink_vtable {
     const char *kind;
     int (*open)(const void *spec, const spate_task_info_t *info, sp_error_t *err, void **writer);
@@ -75,12 +101,41 @@ typedef struct sp_sink_vtable {
     /* A checkpoint barrier reached the sink after all rows before it (optional): the place
      * where a two-phase-commit sink pre-commits. */
     int (*on_barrier)(void *writer, int64_t checkpoint_id, sp_error_t *err);
+    /* Checkpoint hooks (optional; see the file header).  `state` is borrowed for the call. */
+    int (*snapshot)(void *writer, int64_t checkpoint_id, struct sp_opstate *state, sp_error_t *err);
+    int (*restore)(void *writer, const struct sp_opstate *state, sp_error_t *err);
+    int (*notify_checkpoint_complete)(void *writer, int64_t checkpoint_id, sp_error_t *err);
 } sp_sink_vtable_t;
 
 struct spate_sink {
     const sp_sink_vtable_t *vt;
     void *spec;
 };
+
+/* ---- two-phase-commit sinks (twophase.c) ---- */
+
+/* The operator-state list in which the driver records pending transactions. */
+#define SP_TWOPHASE_STATE_NAME "spate.twophase.pending"
+
+/* What a two-phase-commit call gets (spate_sink_context_t): the subtask and the task's error
+ * record.  Connectors in this folder may set c->err directly (sp_error_set). */
+struct spate_sink_context {
+    spate_task_info_t info;
+    sp_error_t *err;
+};
+
+/* A pre-commit's description being written (spate_txn_t; malloc'd bytes). */
+struct spate_txn {
+    uint8_t *data;
+    size_t len, cap;
+};
+
+/* Wraps fn (copied; fn->ctx passes to the sink) as a sink; built-in connectors use it as
+ * spate_twophase_sink does, without the argument checks (fn must be complete). */
+spate_sink_t *sp_twophase_sink_new(const spate_twophase_sink_function_t *fn);
+/* The function table of a sink made by sp_twophase_sink_new (borrowed from the sink), or NULL
+ * for another sink: tests drive a writer through it directly. */
+const spate_twophase_sink_function_t *sp_twophase_sink_function(const spate_sink_t *sink);
 
 /* Helpers for connector constructors: wrap a spec (ownership of spec and a new
  * reference to schema pass to the result). */

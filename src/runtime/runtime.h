@@ -86,6 +86,30 @@ typedef struct sp_op_vtable {
     /* The watermark status of the operator's inputs changed: idle = every input idle (it sends
      * no watermarks and must not hold back others); NULL forwards it. */
     int (*process_status)(void *inst, bool idle);
+
+    /* ---- checkpoint hooks: optional (NULL: nothing to store / do) ----
+     * Called by the checkpoint machinery on the instance's task thread (a hook for another
+     * thread's event, such as a completed checkpoint, runs from a mail), never during another
+     * hook.  Errors fail the task like any hook's (message in ctx->error).  Today only the sink
+     * operator (src/api/operators.c) has them; there they drive two-phase-commit sinks.
+     *
+     * snapshot: the instance's operator state for checkpoint `checkpoint_id`, called right
+     *   after process_barrier(inst, checkpoint_id) and before any later element (if it comes
+     *   without that call, the operator does the barrier's work first).  *data / *len: an
+     *   encoding of state/operator_state.h (sp_opstate_snapshot), malloc'd and transferred to
+     *   the caller; *data NULL and *len 0 when there is nothing to store.  The coordinator
+     *   stores it with the checkpoint and, on a restore, gives each new instance its share
+     *   from sp_opstate_redistribute.
+     * restore: once, after open and before any other hook, with that share (borrowed for the
+     *   call; the encoding is untrusted: SPATE_EPARSE on a malformed one).  Not called on a
+     *   fresh start.  A sink commits the restored transactions here, so the call may do I/O.
+     * notify_checkpoint_complete: checkpoint `checkpoint_id` is complete (its _metadata is
+     *   durable).  Notifications may be skipped or arrive late: completing n covers every
+     *   checkpoint <= n (a sink commits everything pre-committed at barriers <= n).  May do
+     *   I/O (renames, fsync). */
+    int (*snapshot)(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len);
+    int (*restore)(void *inst, const uint8_t *data, size_t len);
+    int (*notify_checkpoint_complete)(void *inst, int64_t checkpoint_id);
 } sp_op_vtable_t;
 
 /* Emitting from an operator: each takes over the batch reference. */
