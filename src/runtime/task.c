@@ -5,9 +5,10 @@
  * Loop (input tasks): poll every input channel round-robin, a few elements
  * each, skipping the channels the barrier handler blocks; batches go to the
  * chain head, watermarks are combined (minimum over channels that have not
- * ended) and passed on when they advance, END marks a channel finished.  When every channel has ended the chain sees the
- * final watermark (MAX), then end_input head to tail, then END goes out on
- * every writer.  With nothing to do the task sleeps on its notifier.
+ * ended) and passed on when they advance, END marks a channel finished.
+ * When every channel has ended the chain sees the final watermark (MAX),
+ * then end_input head to tail, then END goes out on every writer.  With
+ * nothing to do the task sleeps on its notifier.
  *
  * Loop (source tasks): poll the source reader, flush its collector, sleep
  * on IDLE for the hinted time (a cancel wakes it), finish as above on END.
