@@ -71,6 +71,9 @@ static const key_def_t KEYS[] = {
       NULL, "exponential-delay: restarts before the job fails (counted since the last reset)." },
     { "state.checkpoints.dir", T_STRING, "", 0, 0, NULL,
       "Directory for checkpoints: <dir>/<job-id>/chk-<n>/_metadata, shared/, taskowned/ (no default)." },
+    { "execution.checkpointing.mode", T_ENUM, "EXACTLY_ONCE", 0, 0, "EXACTLY_ONCE|AT_LEAST_ONCE",
+      "EXACTLY_ONCE aligns checkpoint barriers (a task reads no channel past a barrier until all inputs "
+      "delivered it); AT_LEAST_ONCE never blocks, so records after a barrier may enter the snapshot." },
     { "state.checkpoints.num-retained", T_INT, "5", 1, INT32_MAX, NULL,
       "Completed checkpoints kept per job; older ones are deleted." },
 };

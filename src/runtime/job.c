@@ -114,7 +114,8 @@ static sp_channel_t *new_channel(sp_job_t *job, sp_task_t *consumer, uint32_t ca
 static void add_input(sp_task_t *t, sp_channel_t *ch, int input)
 {
     t->inputs = sp_xrealloc(t->inputs, sizeof *t->inputs * (size_t)(t->ninputs + 1));
-    t->inputs[t->ninputs++] = (sp_input_t){ ch, input, SP_WATERMARK_MIN, 0, false, false, true };
+    t->inputs[t->ninputs++] =
+        (sp_input_t){ .ch = ch, .input = input, .watermark = SP_WATERMARK_MIN, .aligned = true };
 }
 
 static sp_writer_t *new_writer(sp_job_t *job, sp_task_t *t, const sp_edge_t *e, int nch)

@@ -78,7 +78,8 @@ typedef struct sp_op_vtable {
     int (*end_input)(void *inst);
     void (*close)(void *inst);
     void (*destroy_spec)(void *spec);
-    /* A checkpoint barrier passes this operator (after all data before it); NULL = nothing to do.
+    /* A checkpoint barrier passes this operator, after all data before it on every input and, in
+     * EXACTLY_ONCE (barrier.h), before any data after it; NULL = nothing to do.
      * Snapshots hang here in the checkpoint issue; sinks pre-commit here. */
     int (*process_barrier)(void *inst, int64_t checkpoint_id);
     /* The operator's processing-time timer fired (see sp_op_ctx_t.timer_at); NULL = none. */

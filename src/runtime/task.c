@@ -3,22 +3,31 @@
  * from its thread's mailbox loop; operator outputs and partitioning writers.
  *
  * Loop (input tasks): poll every input channel round-robin, a few elements
- * each; batches go to the chain head, watermarks are combined (minimum over
- * channels that have not ended) and passed on when they advance, END marks
- * a channel finished.  When every channel has ended the chain sees the
- * final watermark (MAX), then end_input head to tail, then END goes out on
- * every writer.  With nothing to do the task sleeps on its notifier.
+ * each, skipping the channels the barrier handler blocks; batches go to the
+ * chain head, watermarks are combined (minimum over channels that have not
+ * ended) and passed on when they advance, END marks a channel finished.
+ * When every channel has ended the chain sees the final watermark (MAX),
+ * then end_input head to tail, then END goes out on every writer.  With
+ * nothing to do the task sleeps on its notifier.
  *
  * Loop (source tasks): poll the source reader, flush its collector, sleep
  * on IDLE for the hinted time (a cancel wakes it), finish as above on END.
  *
  * Both loops first run the mails posted to the task (sp_task_post), so
  * other threads never touch operator state.  A checkpoint barrier is
- * injected at sources by a mail and travels in-band; a task with several
- * input channels passes it on once every channel that has not ended has
- * delivered it (no blocking alignment yet: exactly-once alignment comes
- * with checkpoints), calling process_barrier on each chained operator in
- * order, then broadcasting it on every writer.
+ * injected at sources by a mail and travels in-band; an input task hands
+ * barriers and ENDs to its barrier handler (barrier.h), which blocks the
+ * channels that delivered the barrier being aligned (EXACTLY_ONCE: their
+ * later data stays in the channel, unread) and says when the barrier is
+ * aligned; it then passes the chain: process_barrier on each chained
+ * operator in order, then a broadcast on every writer.
+ *
+ * A blocked channel is simply not polled.  When only blocked channels hold
+ * data the loop makes no progress and sleeps on the notifier as when all
+ * are empty: a push into a blocked channel wakes it for one idle turn (at
+ * most a channel's capacity of them: then the producer blocks on the full
+ * ring, which is the intended back-pressure), and the barrier or END that
+ * ends the alignment arrives on a channel that is read.
  */
 #include "runtime/task.h"
 
@@ -365,20 +374,40 @@ void sp_task_mail_barrier(sp_task_t *t, int64_t id)
     t->mail_rc = fail_at(t, t->ops[0].node, rc);
 }
 
-/* A barrier arrived on one input channel. */
-static int input_barrier(sp_task_t *t, sp_input_t *in, int64_t id)
+/* Carries out what the barrier handler decided after an event: a checkpoint aligned on every input
+ * channel passes the chain.  An aborted one needs nothing yet (the coordinator will hear of it when
+ * tasks acknowledge checkpoints).  Every action is taken, also after a failure. */
+static int barrier_actions(sp_task_t *t)
 {
-    in->barrier = id;
-    if (id > t->pending_barrier) { /* a newer barrier supersedes one never completed */
-        t->pending_barrier = id;
-        t->barrier_count = 0;
-    }
-    if (id < t->pending_barrier) return SPATE_OK;
-    t->barrier_count++;
-    if (t->barrier_count < t->ninputs - t->nended) return SPATE_OK;
-    t->pending_barrier = 0;
-    t->barrier_count = 0;
-    return chain_barrier(t, id);
+    int rc = SPATE_OK;
+    sp_barrier_action_t a;
+    while (sp_barrier_next(&t->barriers, &a))
+        if (rc == SPATE_OK && a.kind == SP_BARRIER_COMPLETE) rc = chain_barrier(t, a.checkpoint_id);
+    return rc;
+}
+
+void sp_task_mail_abort_checkpoint(sp_task_t *t, int64_t id)
+{
+    if (!t->barriers_init || t->mail_rc) return;
+    sp_barrier_on_cancel(&t->barriers, id, sp_clock_mono_ns());
+    t->mail_rc = barrier_actions(t);
+}
+
+/* Input tasks: the barrier handler over the input channels, in the job's checkpointing mode. */
+static void barriers_open(sp_task_t *t)
+{
+    if (t->source || t->ninputs == 0) return;
+    const sp_config_t *config = t->ops[0].ctx.config;
+    sp_barrier_mode_t mode = SP_BARRIER_EXACTLY_ONCE;
+    if (config) sp_barrier_parse_mode(sp_config_get(config, "execution.checkpointing.mode"), &mode);
+    sp_barrier_init(&t->barriers, t->ninputs, mode);
+    t->barriers_init = true;
+}
+
+static void barriers_close(sp_task_t *t)
+{
+    if (t->barriers_init) sp_barrier_fini(&t->barriers);
+    t->barriers_init = false;
 }
 
 static int chain_open(sp_task_t *t)
@@ -517,12 +546,14 @@ static int update_watermark(sp_task_t *t)
     return op_watermark(&t->ops[0], wm);
 }
 
-static int handle(sp_task_t *t, sp_input_t *in, sp_elem_t *e)
+static int handle(sp_task_t *t, int c, sp_elem_t *e)
 {
     sp_opinst_t *head = &t->ops[0];
+    sp_input_t *in = &t->inputs[c];
     int rc = SPATE_OK;
     switch (e->kind) {
     case SP_ELEM_BATCH:
+        sp_barrier_count(&t->barriers, e->batch->count, e->batch->bytes);
         rc = fail_at(t, head->node, head->vt->process_batch(head->inst, in->input, e->batch));
         sp_batch_release(e->batch);
         return rc;
@@ -533,19 +564,18 @@ static int handle(sp_task_t *t, sp_input_t *in, sp_elem_t *e)
         in->idle = e->value != 0;
         in->aligned = !in->idle && in->watermark >= t->watermark;
         return update_watermark(t);
-    case SP_ELEM_BARRIER: return input_barrier(t, in, e->value);
+    case SP_ELEM_BARRIER:
+        sp_barrier_on_barrier(&t->barriers, c, e->value, sp_clock_mono_ns());
+        return barrier_actions(t);
     case SP_ELEM_END:
         in->ended = true;
         t->nended++;
+        /* an ended channel counts as aligned: it may complete a checkpoint, which then goes down
+         * before the finish sequence */
+        sp_barrier_on_end(&t->barriers, c, sp_clock_mono_ns());
+        rc = barrier_actions(t);
+        if (rc) return rc;
         if (t->nended == t->ninputs) return chain_finish(t);
-        if (t->pending_barrier && in->barrier < t->pending_barrier &&
-            t->barrier_count >= t->ninputs - t->nended) {
-            int64_t id = t->pending_barrier; /* the channel that ended was the last one missing */
-            t->pending_barrier = 0;
-            t->barrier_count = 0;
-            rc = chain_barrier(t, id);
-            if (rc) return rc;
-        }
         return update_watermark(t);
     }
     return SPATE_EINTERNAL;
@@ -563,11 +593,15 @@ static int run_inputs(sp_task_t *t)
         if ((rc = fire_timers(t, &next)) != SPATE_OK) return rc;
         bool progress = false;
         for (int k = 0; k < t->ninputs; k++) {
-            sp_input_t *in = &t->inputs[(start + k) % t->ninputs];
+            int c = (start + k) % t->ninputs;
+            sp_input_t *in = &t->inputs[c];
             sp_elem_t e;
-            for (int n = 0; n < ELEMS_PER_TURN && !in->ended && sp_channel_pop(in->ch, &e); n++) {
+            /* a blocked channel is not read: a barrier taken here may block it mid-turn */
+            for (int n = 0; n < ELEMS_PER_TURN && !in->ended && !sp_barrier_blocked(&t->barriers, c) &&
+                            sp_channel_pop(in->ch, &e);
+                 n++) {
                 progress = true;
-                rc = handle(t, in, &e);
+                rc = handle(t, c, &e);
                 if (rc) return rc;
                 if (t->nended == t->ninputs) return SPATE_OK;
             }
@@ -583,9 +617,11 @@ void *sp_task_main(void *arg)
     sp_task_t *t = arg;
     sp_batch_cache_t cache; /* batches recycled on this thread stay in this core's caches */
     sp_batch_cache_begin(&cache);
+    barriers_open(t);
     int rc = chain_open(t);
     if (rc == SPATE_OK) rc = t->source ? run_source(t) : run_inputs(t);
     chain_close(t);
+    barriers_close(t);
     sp_batch_cache_end(&cache);
     sp_job_task_done(t->job, t, rc);
     return NULL;

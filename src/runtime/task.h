@@ -7,6 +7,7 @@
 #define SP_TASK_H
 
 #include "connectors/connector.h"
+#include "runtime/barrier.h"
 #include "runtime/channel.h"
 
 typedef struct sp_task sp_task_t;
@@ -51,7 +52,6 @@ typedef struct sp_input {
     sp_channel_t *ch;
     int input;
     int64_t watermark;
-    int64_t barrier; /* id of the last barrier received on this channel */
     bool ended;
     bool idle;    /* the channel's producer declared itself idle */
     bool aligned; /* counts in the minimum: not idle, and caught up with the task's watermark */
@@ -86,10 +86,10 @@ struct sp_task {
     sp_input_t *inputs;
     int ninputs, nended;
     int64_t watermark;
-    bool idle;               /* every input channel is idle, and the chain was told so */
-    bool finishing;          /* in chain_finish: forwarded watermarks are held back */
-    int64_t pending_barrier; /* barrier being gathered from the input channels, 0 = none */
-    int barrier_count;       /* channels that delivered it */
+    bool idle;             /* every input channel is idle, and the chain was told so */
+    bool finishing;        /* in chain_finish: forwarded watermarks are held back */
+    sp_barrier_t barriers; /* input tasks: checkpoint barrier alignment over the input channels */
+    bool barriers_init;
     sp_notifier_t notifier;
     sp_mailbox_t mailbox;
     int mail_rc; /* failure of a mail's work, reported by the loop */
@@ -106,6 +106,9 @@ void sp_mailbox_fini(sp_mailbox_t *m);
 void sp_task_post(sp_task_t *t, void (*fn)(sp_task_t *t, int64_t arg), int64_t arg);
 /* Mail: a source task emits checkpoint barrier `id` after the rows it has emitted. */
 void sp_task_mail_barrier(sp_task_t *t, int64_t id);
+/* Mail: checkpoint `id` was given up (coordinator abort or timeout): an input task stops aligning it
+ * and every older one (blocked channels are read again) and ignores its barriers from now on. */
+void sp_task_mail_abort_checkpoint(sp_task_t *t, int64_t id);
 /* job.c: report the end of a task (rc = its outcome). */
 void sp_job_task_done(sp_job_t *job, sp_task_t *t, int rc);
 bool sp_job_stopping(const sp_job_t *job);

@@ -67,6 +67,14 @@ static void checkpoint_keys_validate(void **state)
     assert_int_equal(sp_config_get_int(c, "state.checkpoints.num-retained"), 2);
     assert_int_equal(sp_config_set_pair(c, "state.checkpoints.dir=/var/spate/ckpt"), SPATE_OK);
     assert_string_equal(sp_config_get(c, "state.checkpoints.dir"), "/var/spate/ckpt");
+    assert_string_equal(sp_config_get(c, "execution.checkpointing.mode"), "EXACTLY_ONCE");
+    assert_int_equal(sp_config_set(c, "execution.checkpointing.mode", "at_least_once"), SPATE_OK);
+    assert_string_equal(sp_config_get(c, "execution.checkpointing.mode"), "AT_LEAST_ONCE");
+    assert_int_equal(sp_config_set(c, "execution.checkpointing.mode", "exactly-once"), SPATE_ECONFIG);
+    assert_non_null(
+        strstr(spate_last_error(),
+               "'execution.checkpointing.mode': 'exactly-once' is not one of EXACTLY_ONCE|AT_LEAST_ONCE"));
+    assert_string_equal(sp_config_get(c, "execution.checkpointing.mode"), "AT_LEAST_ONCE");
     sp_config_destroy(c);
 }
 

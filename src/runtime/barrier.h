@@ -1,0 +1,139 @@
+/*
+ * barrier.h — checkpoint barrier handling of one task over its N input
+ * channels: which channels may be read, when a checkpoint is aligned (its
+ * barrier passes down the chain), when one is aborted, and what alignment
+ * cost.  A pure state machine: no threads, no clock of its own (callers
+ * pass the time), no I/O, so every case can be unit-tested
+ * (tests/unit/runtime/test_barrier.c).
+ *
+ * Two modes, as Flink's `execution.checkpointing.mode`:
+ *
+ *   EXACTLY_ONCE (Flink's SingleCheckpointBarrierHandler, aligned)
+ *     A channel that delivered barrier n is BLOCKED: the caller must not
+ *     read it, so the data behind the barrier stays in the channel (and a
+ *     full channel back-pressures its producer).  When every channel has
+ *     delivered n or ended, n is COMPLETE and every channel is unblocked.
+ *     One checkpoint aligns at a time: a barrier newer than the one being
+ *     aligned ABORTS it (the newer one wins) and starts its own alignment.
+ *
+ *   AT_LEAST_ONCE (Flink's CheckpointBarrierTracker)
+ *     Nothing is ever blocked.  Barrier n is COMPLETE when the last channel
+ *     delivers it (or ends).  Up to SP_BARRIER_MAX_PENDING checkpoints are
+ *     tracked at once, so a fast channel delivering n+1 does not abort n.
+ *
+ * Rules common to both:
+ *   - ids are positive and increase on every channel; a barrier whose id is
+ *     not newer than the newest checkpoint seen, and that is not pending
+ *     (completed, aborted, cancelled), is ignored;
+ *   - a channel that ends counts as having delivered every pending and
+ *     later barrier (Flink with checkpoints after tasks finish);
+ *   - a channel that delivers n+k while n is pending and it never delivered
+ *     n aborts n: n can no longer be aligned here;
+ *   - when a checkpoint completes, older pending ones are subsumed
+ *     (reported as aborted): only the newest goes down;
+ *   - cancel(n) (the coordinator gave n up) aborts every pending checkpoint
+ *     up to n, and barriers of n that arrive later are ignored.
+ *
+ * Use: after each event call (on_barrier / on_end / on_cancel) take every
+ * action with sp_barrier_next before the next event.  Actions come in the
+ * order they happen (aborts of older checkpoints before a completion).
+ *
+ * Alignment statistics: per checkpoint, the time its first barrier arrived,
+ * the time it completed or was aborted, and the batches, rows and bytes the
+ * task processed in between (the data of channels not yet aligned: Flink's
+ * "processed during alignment"); data held back in blocked channels is not
+ * read, so it costs no memory here.  sp_barrier_count feeds the counters.
+ *
+ * Threads: one handler belongs to one task and is touched only by the task's
+ * thread.
+ */
+#ifndef SP_BARRIER_H
+#define SP_BARRIER_H
+
+#include "common/common.h"
+
+#define SP_BARRIER_MAX_PENDING 16 /* AT_LEAST_ONCE: checkpoints tracked at once (Flink: 50) */
+
+typedef enum sp_barrier_mode { SP_BARRIER_EXACTLY_ONCE = 0, SP_BARRIER_AT_LEAST_ONCE } sp_barrier_mode_t;
+
+typedef enum sp_barrier_action_kind {
+    SP_BARRIER_COMPLETE = 1, /* aligned: pass the barrier down (process_barrier, then the writers) */
+    SP_BARRIER_ABORT         /* this checkpoint will not pass this task */
+} sp_barrier_action_kind_t;
+
+typedef struct sp_barrier_stats {
+    int64_t checkpoint_id;
+    int64_t start_ns;             /* the first barrier of the checkpoint arrived (caller's clock) */
+    int64_t end_ns;               /* it completed or was aborted */
+    int64_t batches, rows, bytes; /* processed between start and end (sp_barrier_count) */
+} sp_barrier_stats_t;
+
+typedef struct sp_barrier_action {
+    sp_barrier_action_kind_t kind;
+    int64_t checkpoint_id;
+    sp_barrier_stats_t stats; /* alignment duration = stats.end_ns - stats.start_ns */
+} sp_barrier_action_t;
+
+typedef struct sp_barrier_pending {
+    int64_t id;
+    int count; /* channels that delivered it or ended */
+    int64_t start_ns, batches0, rows0, bytes0;
+} sp_barrier_pending_t;
+
+typedef struct sp_barrier {
+    sp_barrier_mode_t mode;
+    int n;            /* input channels */
+    int nended;       /* channels ended */
+    int nblocked;     /* EXACTLY_ONCE: channels blocked */
+    uint8_t *blocked; /* per channel: must not be read (EXACTLY_ONCE only) */
+    uint8_t *ended;   /* per channel */
+    int64_t *last;    /* per channel: id of the last barrier it delivered (0: none) */
+    int64_t latest;   /* newest checkpoint id seen: started, completed, aborted or cancelled */
+    sp_barrier_pending_t pending[SP_BARRIER_MAX_PENDING]; /* oldest first */
+    int npending;
+    int64_t batches, rows, bytes; /* running totals of sp_barrier_count */
+    sp_barrier_action_t act[SP_BARRIER_MAX_PENDING + 1];
+    int nact, next_act;
+    sp_barrier_stats_t last_complete; /* of the newest completed checkpoint (checkpoint_id 0: none) */
+} sp_barrier_t;
+
+/* Prepares h (caller's storage) for `nchannels` (>= 1) open channels. Free with sp_barrier_fini. */
+void sp_barrier_init(sp_barrier_t *h, int nchannels, sp_barrier_mode_t mode);
+void sp_barrier_fini(sp_barrier_t *h);
+
+/* Parses the value of `execution.checkpointing.mode` (any case); false if it is neither name. */
+bool sp_barrier_parse_mode(const char *s, sp_barrier_mode_t *mode);
+const char *sp_barrier_mode_name(sp_barrier_mode_t mode);
+
+/* Events.  Each returns the number of actions it queued (take them with sp_barrier_next before the
+ * next event).  `channel` must be open (not ended) and, for a barrier, not blocked: reading a
+ * blocked channel is the caller's error.  now_ns: the caller's monotonic clock. */
+int sp_barrier_on_barrier(sp_barrier_t *h, int channel, int64_t id, int64_t now_ns);
+int sp_barrier_on_end(sp_barrier_t *h, int channel, int64_t now_ns);
+/* The checkpoint was given up (coordinator abort, timeout, decline elsewhere). */
+int sp_barrier_on_cancel(sp_barrier_t *h, int64_t id, int64_t now_ns);
+
+/* Takes the next queued action; false when there is none. */
+bool sp_barrier_next(sp_barrier_t *h, sp_barrier_action_t *a);
+
+/* Whether channel c must not be read now. */
+static inline bool sp_barrier_blocked(const sp_barrier_t *h, int c)
+{
+    return h->blocked[c] != 0;
+}
+
+/* Counts a batch the task processed (alignment statistics). */
+static inline void sp_barrier_count(sp_barrier_t *h, uint32_t rows, size_t bytes)
+{
+    h->batches++;
+    h->rows += rows;
+    h->bytes += (int64_t)bytes;
+}
+
+/* Checkpoint ids being aligned, oldest first (at most SP_BARRIER_MAX_PENDING; EXACTLY_ONCE: 0 or 1). */
+static inline int sp_barrier_pending_count(const sp_barrier_t *h)
+{
+    return h->npending;
+}
+
+#endif
