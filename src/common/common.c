@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define XXH_INLINE_ALL
@@ -47,6 +48,18 @@ void *sp_xcalloc_aligned(size_t size)
     if (SP_UNLIKELY(!p)) out_of_memory(padded);
     memset(p, 0, padded ? padded : SP_CACHE_LINE);
     return p;
+}
+
+void sp_advise_huge_pages(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t from = ((uintptr_t)p + huge - 1) & ~(huge - 1), to = ((uintptr_t)p + n) & ~(huge - 1);
+    if (to > from) (void)madvise((void *)from, to - from, MADV_HUGEPAGE);
+#else
+    SP_UNUSED(p);
+    SP_UNUSED(n);
+#endif
 }
 
 char *sp_xstrdup(const char *s)

@@ -38,6 +38,10 @@ void *sp_xrealloc(void *p, size_t n);
  * measured: Nexmark q2 at parallelism 2 lost 15 % per core with two generators 64 bytes apart). */
 #define SP_CACHE_LINE 128 /* two 64-byte lines: the adjacent-line prefetcher pairs them */
 void *sp_xcalloc_aligned(size_t size);
+/* A hint that [p, p + n) (malloc'd, large) is best backed by huge pages (Linux: madvise
+ * MADV_HUGEPAGE on the 2 MiB-aligned part; a no-op elsewhere or for small n).  For big tables
+ * filled at random, where a 4 KiB page fault and a TLB miss per touch cost more than the work. */
+void sp_advise_huge_pages(void *p, size_t n);
 char *sp_xstrdup(const char *s);
 char *sp_xstrndup(const char *s, size_t n);
 char *sp_xasprintf(const char *fmt, ...) SPATE_PRINTF(1, 2);

@@ -89,6 +89,14 @@ int sp_key_group(const uint8_t *key, size_t len, int max_parallelism)
     return sp_key_group_of_hash(sp_hash_bytes(key, len), max_parallelism);
 }
 
+void sp_key_group_range(int subtask, int parallelism, int max_parallelism, int *first, int *last)
+{
+    /* the smallest g with g * p / m >= i, and the largest with g * p / m <= i */
+    int64_t i = subtask, p = parallelism, m = max_parallelism;
+    *first = (int)((i * m + p - 1) / p);
+    *last = (int)(((i + 1) * m - 1) / p);
+}
+
 int sp_field_key_fn(void *ctx, const spate_row_t *row, spate_key_t *key)
 {
     const sp_field_key_t *fk = ctx;

@@ -181,6 +181,11 @@ static inline int sp_key_group_owner(int key_group, int parallelism, int max_par
 {
     return (int)((int64_t)key_group * parallelism / max_parallelism);
 }
+/* The key groups [*first, *last] of subtask `subtask` of `parallelism` (1 <= parallelism <=
+ * max_parallelism): exactly those whose sp_key_group_owner is `subtask`, as Flink's
+ * KeyGroupRangeAssignment.computeKeyGroupRangeForOperatorIndex computes them.  A restore at a new
+ * parallelism gives subtask i the state of this range from every old subtask whose range meets it. */
+void sp_key_group_range(int subtask, int parallelism, int max_parallelism, int *first, int *last);
 /* Built-in selector over fields: ctx is an sp_field_key_t. */
 typedef struct sp_field_key {
     int n;

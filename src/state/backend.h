@@ -56,4 +56,32 @@ void sp_state_keys(sp_state_backend_t *be, int state, const uint8_t *ns, size_t 
 /* Number of entries (all states). */
 size_t sp_state_count(const sp_state_backend_t *be);
 
+/*
+ * Snapshots and restore, in the key-grouped format of snapshot.h.
+ *
+ * sp_state_snapshot is the SYNCHRONOUS part of a checkpoint, on the task
+ * thread: it copies every entry, encoded and grouped by key group, into a
+ * new sp_snapshot_t (*out, transferred) and returns; the backend is usable
+ * at once and shares nothing with the snapshot, which the ASYNCHRONOUS part
+ * (sp_snapshot_write / _write_file / _encode, any thread) turns into bytes.
+ * [kg_first, kg_last] is the instance's key-group range; an entry of
+ * another key group is SPATE_EINVAL.  SPATE_ENOMEM when the copy cannot be
+ * allocated.  Cost (heap backend): one pass over the table for sizes, one
+ * to copy; measured in bench/state_snapshot.c.
+ *
+ * sp_state_restore loads the entries of key groups [kg_first, kg_last] (the
+ * part of them the snapshot covers; none is fine) from an encoding
+ * (borrowed; only the header, the index and those blocks are read), mapping
+ * the snapshot's state names to this backend's ids (registering new names).
+ * Restoring several snapshots (the old instances whose ranges overlap) one
+ * after another into one backend is how rescaling works.  Untrusted input:
+ * SPATE_EPARSE with a message on anything malformed or an entry the backend
+ * holds already, and then the backend is as before the call.
+ */
+typedef struct sp_snapshot sp_snapshot_t;
+int sp_state_snapshot(sp_state_backend_t *be, int kg_first, int kg_last, sp_snapshot_t **out,
+                      sp_error_t *err);
+int sp_state_restore(sp_state_backend_t *be, const uint8_t *data, size_t len, int kg_first, int kg_last,
+                     sp_error_t *err);
+
 #endif

@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "state/snapshot.h"
+
 #define ENTRY_HEAD 8 /* [u32 klen | UNIQUE][i32 key group] */
 #define UNIQUE     0x80000000u
 
@@ -190,4 +192,168 @@ bool sp_timers_pop(sp_timer_service_t *s, int64_t limit, sp_timer_t *out)
 size_t sp_timers_count(const sp_timer_service_t *s)
 {
     return s->index.count + s->nunique;
+}
+
+/* ---- snapshot and restore (format: snapshot.h) ---- */
+
+typedef struct live {
+    const uint8_t *entry; /* in its bucket's log */
+    int64_t ts;
+} live_t;
+
+static int by_ts(const void *a, const void *b)
+{
+    int64_t x = (*(const sp_timer_bucket_t *const *)a)->ts, y = (*(const sp_timer_bucket_t *const *)b)->ts;
+    return x < y ? -1 : x > y;
+}
+
+/* The live timers in firing order: buckets by timestamp, each log from its first unpopped entry,
+ * skipping deleted timers and the later copies of a timer deleted and registered again (the pop
+ * skips those too).  *n of them; the array is malloc'd. */
+static live_t *live_timers(sp_timer_service_t *s, size_t *n)
+{
+    sp_timer_bucket_t **order = sp_xmalloc(sizeof *order * (s->n + 1));
+    if (s->n) memcpy(order, s->heap, sizeof *order * s->n);
+    qsort(order, s->n, sizeof *order, by_ts);
+    size_t cap = sp_timers_count(s) + 1, k = 0;
+    live_t *v = sp_xmalloc(sizeof *v * cap);
+    sp_hmap_t seen; /* index keys of the (non-unique) timers taken */
+    sp_hmap_init(&seen);
+    for (size_t i = 0; i < s->n; i++) {
+        const sp_timer_bucket_t *b = order[i];
+        for (size_t off = b->next; off < b->len;) {
+            const uint8_t *e = b->buf + off;
+            uint32_t klen;
+            memcpy(&klen, e, 4);
+            bool unique = klen & UNIQUE;
+            klen &= ~UNIQUE;
+            off += ENTRY_HEAD + klen;
+            if (!unique) {
+                size_t kn = index_key(s, b->ts, e + ENTRY_HEAD, klen);
+                uint64_t h = sp_hash_bytes(s->buf, kn);
+                if (!sp_hmap_get(&s->index, s->buf, kn, h) || !sp_hmap_put_if_absent(&seen, s->buf, kn, h, 0))
+                    continue;
+            }
+            if (k == cap) { /* not expected: the count covers every live timer */
+                cap *= 2;
+                v = sp_xrealloc(v, sizeof *v * cap);
+            }
+            v[k++] = (live_t){ e, b->ts };
+        }
+    }
+    sp_hmap_fini(&seen);
+    free(order);
+    *n = k;
+    return v;
+}
+
+int sp_timers_snapshot(sp_timer_service_t *s, int kg_first, int kg_last, sp_snapshot_t **out, sp_error_t *err)
+{
+    sp_snapshot_t *snap;
+    int rc = sp_snapshot_create(SP_SNAPSHOT_TIMERS, kg_first, kg_last, NULL, 0, &snap, err);
+    if (rc) return rc;
+    size_t n;
+    live_t *v = live_timers(s, &n);
+    size_t *bytes = sp_xcalloc((size_t)(kg_last - kg_first + 1), sizeof *bytes);
+    for (size_t i = 0; i < n && rc == SPATE_OK; i++) {
+        uint32_t klen;
+        int32_t kg;
+        memcpy(&klen, v[i].entry, 4);
+        memcpy(&kg, v[i].entry + 4, 4);
+        klen &= ~UNIQUE;
+        if (kg < kg_first || kg > kg_last)
+            rc = sp_error_set(err, SPATE_EINVAL,
+                              "timer snapshot of key groups [%d, %d]: a timer of key group %d", kg_first,
+                              kg_last, kg);
+        else
+            bytes[kg - kg_first] +=
+                9 + sp_snapshot_varint_size((uint32_t)i) + sp_snapshot_varint_size(klen) + klen;
+    }
+    if (n > UINT32_MAX)
+        rc = sp_error_set(err, SPATE_EINVAL, "timer snapshot of %zu timers (at most %u)", n, UINT32_MAX);
+    if (rc == SPATE_OK) rc = sp_snapshot_reserve(snap, bytes, err);
+    free(bytes);
+    for (size_t i = 0; i < n && rc == SPATE_OK; i++) {
+        uint32_t klen;
+        int32_t kg;
+        memcpy(&klen, v[i].entry, 4);
+        memcpy(&kg, v[i].entry + 4, 4);
+        uint8_t *start = sp_snapshot_cursor(snap, kg), *p = start;
+        sp_snapshot_put_u64(p, (uint64_t)v[i].ts);
+        p[8] = (klen & UNIQUE) ? 1 : 0;
+        klen &= ~UNIQUE;
+        p += 9;
+        p += sp_snapshot_put_varint(p, (uint32_t)i);
+        p += sp_snapshot_put_varint(p, klen);
+        memcpy(p, v[i].entry + ENTRY_HEAD, klen);
+        p += klen;
+        sp_snapshot_block_t *b = &snap->blocks[kg - kg_first];
+        b->len += (size_t)(p - start);
+        b->count++;
+    }
+    free(v);
+    if (rc) {
+        sp_snapshot_destroy(snap);
+        return rc;
+    }
+    snap->entries = n;
+    *out = snap;
+    return SPATE_OK;
+}
+
+int sp_timers_restore(sp_timer_service_t *s, const uint8_t *data, size_t len, int kg_first, int kg_last,
+                      sp_error_t *err)
+{
+    if (kg_first < 0 || kg_first > kg_last)
+        return sp_error_set(err, SPATE_EINVAL, "timer restore of key groups [%d, %d]", kg_first, kg_last);
+    sp_snapshot_reader_t r;
+    int rc = sp_snapshot_reader_open(&r, data, len, SP_SNAPSHOT_TIMERS, err);
+    if (rc) return rc;
+    int a = SP_MAX(kg_first, r.first), b = SP_MIN(kg_last, r.last);
+    if (a > b || r.entries == 0) return SPATE_OK;
+    /* Check every entry of the range first and place it by sequence number; then register in that
+     * order (nothing can fail any more, so the service changes only on success). */
+    uint64_t *at = sp_xcalloc((size_t)r.entries, sizeof *at); /* entry offset + 1, 0 = none */
+    uint16_t *kgs = sp_xmalloc(sizeof *kgs * (size_t)r.entries);
+    for (int kg = a; kg <= b && rc == SPATE_OK; kg++) {
+        const uint8_t *blk;
+        size_t blen, pos = 0;
+        uint64_t count, prev = 0;
+        rc = sp_snapshot_reader_block(&r, kg, &blk, &blen, &count, err);
+        for (uint64_t c = 0; c < count && rc == SPATE_OK; c++) {
+            sp_snapshot_entry_t e;
+            size_t epos = pos;
+            rc = sp_snapshot_reader_entry(&r, kg, blk, blen, &pos, &e, err);
+            if (rc == SPATE_OK && (at[e.seq] || (c && e.seq <= prev)))
+                rc = sp_error_set(
+                    err, SPATE_EPARSE,
+                    "malformed timer snapshot: key group %d, entry at byte %zu: sequence number %llu "
+                    "%s",
+                    kg, (size_t)(blk - data) + epos, (unsigned long long)e.seq,
+                    at[e.seq] ? "appears twice" : "out of order");
+            if (rc == SPATE_OK) {
+                at[e.seq] = (uint64_t)(blk - data) + epos + 1;
+                kgs[e.seq] = (uint16_t)kg;
+                prev = e.seq;
+            }
+        }
+        if (rc == SPATE_OK && pos != blen)
+            rc = sp_error_set(err, SPATE_EPARSE,
+                              "malformed timer snapshot: key group %d's block holds %zu bytes after its %llu "
+                              "timers",
+                              kg, blen - pos, (unsigned long long)count);
+    }
+    for (uint64_t q = 0; q < r.entries && rc == SPATE_OK; q++) {
+        if (!at[q]) continue;
+        sp_snapshot_entry_t e;
+        size_t pos = (size_t)(at[q] - 1);
+        sp_snapshot_reader_entry(&r, kgs[q], data, len, &pos, &e, NULL); /* checked above */
+        if (e.unique)
+            sp_timers_register_unique(s, e.ts, kgs[q], e.key, e.klen);
+        else
+            sp_timers_register(s, e.ts, kgs[q], e.key, e.klen);
+    }
+    free(at);
+    free(kgs);
+    return rc;
 }

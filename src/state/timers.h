@@ -64,4 +64,28 @@ int64_t sp_timers_next(sp_timer_service_t *s);
 bool sp_timers_pop(sp_timer_service_t *s, int64_t limit, sp_timer_t *out);
 size_t sp_timers_count(const sp_timer_service_t *s);
 
+/*
+ * Snapshot and restore by key-group range, in the format of snapshot.h
+ * (kind timers), with the split of backend.h: sp_timers_snapshot is the
+ * synchronous part (the live timers copied, encoded and grouped by key group,
+ * into a new sp_snapshot_t, *out transferred; the service is untouched and
+ * independent of it), sp_snapshot_write & co. the asynchronous part.
+ * Deleted timers are left out; unique timers keep their flag; each timer
+ * carries its rank in the firing order, so a restore registers them in the
+ * order they would have fired (ties in their timestamp included).  A timer
+ * outside [kg_first, kg_last] is SPATE_EINVAL.
+ *
+ * sp_timers_restore registers the timers of key groups [kg_first, kg_last]
+ * of an encoding (borrowed), in their firing order; several snapshots may be
+ * restored one after another (then the earlier restore's timers come first
+ * among equal timestamps).  Untrusted input: SPATE_EPARSE with a message on
+ * anything malformed, and then the service is as before.  A non-unique timer
+ * that is registered already stays one timer (as sp_timers_register does).
+ */
+typedef struct sp_snapshot sp_snapshot_t;
+int sp_timers_snapshot(sp_timer_service_t *s, int kg_first, int kg_last, sp_snapshot_t **out,
+                       sp_error_t *err);
+int sp_timers_restore(sp_timer_service_t *s, const uint8_t *data, size_t len, int kg_first, int kg_last,
+                      sp_error_t *err);
+
 #endif
