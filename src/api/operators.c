@@ -17,6 +17,7 @@
 #include "connectors/connector.h"
 #include "state/heap_map.h"
 #include "state/operator_state.h"
+#include "state/opsnap.h"
 #include "types/encoding.h"
 
 /* A user's handle on one operator state list: the list plus where its misuse is reported. */
@@ -605,7 +606,8 @@ static int sink_barrier(void *inst, int64_t id)
     return s->sink->vt->on_barrier ? s->sink->vt->on_barrier(s->writer, id, s->ctx->error) : SPATE_OK;
 }
 
-/* The sink's snapshot goes into a fresh operator-state store, encoded for the checkpoint. */
+/* The sink's snapshot goes into a fresh operator-state store, encoded as the section "sink" of
+ * the instance's container (state/opsnap.h). */
 static int sink_snapshot(void *inst, int64_t id, uint8_t **data, size_t *len)
 {
     sink_op_t *s = inst;
@@ -617,21 +619,29 @@ static int sink_snapshot(void *inst, int64_t id, uint8_t **data, size_t *len)
     if (rc == SPATE_OK && sp_opstate_count(st) > 0) {
         sp_opstate_bytes_t b;
         sp_opstate_snapshot(st, &b);
-        *data = b.data;
-        *len = b.len;
+        sp_opsnap_t c;
+        sp_opsnap_init(&c);
+        sp_opsnap_add(&c, SP_OPSNAP_OPERATOR, "sink", b.data, b.len);
+        sp_opsnap_finish(&c, data, len);
+        sp_opstate_bytes_free(&b);
     }
     sp_opstate_destroy(st);
     return rc;
 }
 
-static int sink_restore(void *inst, const uint8_t *data, size_t len)
+static int sink_restore(void *inst, const sp_opsnap_restore_t *r)
 {
     sink_op_t *s = inst;
     if (!s->sink->vt->restore) return SPATE_OK;
+    uint8_t *share;
+    size_t len;
+    int rc = sp_opsnap_operator_share(r, "sink", &share, &len, s->ctx->error);
+    if (rc) return rc;
     sp_opstate_t *st = sp_opstate_create();
-    int rc = len ? sp_opstate_restore(st, data, len, s->ctx->error) : SPATE_OK;
+    rc = sp_opstate_restore(st, share, len, s->ctx->error);
     if (rc == SPATE_OK) rc = s->sink->vt->restore(s->writer, st, s->ctx->error);
     sp_opstate_destroy(st);
+    free(share);
     return rc;
 }
 

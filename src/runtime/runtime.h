@@ -70,6 +70,8 @@ int64_t sp_op_ctx_now(const sp_op_ctx_t *ctx);
  * when every input has ended (after the final watermark); NULL does nothing.
  * close runs once after a successful open, also after failures.
  */
+struct sp_opsnap_restore; /* state/opsnap.h */
+
 typedef struct sp_op_vtable {
     const char *kind;
     int (*open)(const void *spec, sp_op_ctx_t *ctx, void **inst);
@@ -91,25 +93,26 @@ typedef struct sp_op_vtable {
     /* ---- checkpoint hooks: optional (NULL: nothing to store / do) ----
      * Called by the checkpoint machinery on the instance's task thread (a hook for another
      * thread's event, such as a completed checkpoint, runs from a mail), never during another
-     * hook.  Errors fail the task like any hook's (message in ctx->error).  Today only the sink
-     * operator (src/api/operators.c) has them; there they drive two-phase-commit sinks.
+     * hook.  Errors fail the task like any hook's (message in ctx->error).  The sink operator
+     * (src/api/operators.c) drives two-phase-commit sinks with them.
      *
-     * snapshot: the instance's operator state for checkpoint `checkpoint_id`, called right
-     *   after process_barrier(inst, checkpoint_id) and before any later element (if it comes
-     *   without that call, the operator does the barrier's work first).  *data / *len: an
-     *   encoding of state/operator_state.h (sp_opstate_snapshot), malloc'd and transferred to
-     *   the caller; *data NULL and *len 0 when there is nothing to store.  The coordinator
-     *   stores it with the checkpoint and, on a restore, gives each new instance its share
-     *   from sp_opstate_redistribute.
-     * restore: once, after open and before any other hook, with that share (borrowed for the
-     *   call; the encoding is untrusted: SPATE_EPARSE on a malformed one).  Not called on a
-     *   fresh start.  A sink commits the restored transactions here, so the call may do I/O.
+     * snapshot: the instance's state for checkpoint `checkpoint_id`, called right after
+     *   process_barrier(inst, checkpoint_id) and before any later element (if it comes without that
+     *   call, the operator does the barrier's work first).  *data / *len: a container of
+     *   state/opsnap.h (operator state, keyed state and timers of its key-group range, broadcast
+     *   state), malloc'd and transferred to the caller; *data NULL and *len 0 when there is nothing
+     *   to store.  The checkpoint stores it per instance.
+     * restore: once, after open and before any other hook, with the containers of every old
+     *   instance of this operator (sp_opsnap_restore_t: borrowed for the call, untrusted:
+     *   SPATE_EPARSE on a malformed one) and this instance's place and key-group range; it takes
+     *   what is its own (its key groups, its share of operator state).  Not called on a fresh
+     *   start.  A sink commits the restored transactions here, so the call may do I/O.
      * notify_checkpoint_complete: checkpoint `checkpoint_id` is complete (its _metadata is
      *   durable).  Notifications may be skipped or arrive late: completing n covers every
      *   checkpoint <= n (a sink commits everything pre-committed at barriers <= n).  May do
      *   I/O (renames, fsync). */
     int (*snapshot)(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len);
-    int (*restore)(void *inst, const uint8_t *data, size_t len);
+    int (*restore)(void *inst, const struct sp_opsnap_restore *r);
     int (*notify_checkpoint_complete)(void *inst, int64_t checkpoint_id);
 } sp_op_vtable_t;
 

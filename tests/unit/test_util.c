@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "state/opsnap.h"
 #include "test_main.h"
 
 /* ---- seq source ---- */
@@ -309,6 +310,24 @@ int tu_drain(const spate_source_t *src, const tu_drain_opts_t *o, tu_got_t *g, s
         src->vt->close(reader);
     }
     sp_collector_fini(&out);
+    return rc;
+}
+
+int tu_op_restore(const sp_op_vtable_t *vt, void *inst, const sp_opstate_bytes_t *old, int nold, int index,
+                  int parallelism)
+{
+    const uint8_t **data = calloc((size_t)nold + 1, sizeof *data);
+    size_t *len = calloc((size_t)nold + 1, sizeof *len);
+    for (int i = 0; i < nold; i++) {
+        data[i] = old[i].data;
+        len[i] = old[i].len;
+    }
+    int first, last;
+    sp_key_group_range(index, parallelism, 128, &first, &last);
+    sp_opsnap_restore_t r = { nold, data, len, index, parallelism, (uint32_t)first, (uint32_t)last };
+    int rc = vt->restore(inst, &r);
+    free(data);
+    free(len);
     return rc;
 }
 

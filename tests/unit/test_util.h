@@ -23,6 +23,8 @@
 #include <stdatomic.h>
 
 #include "connectors/connector.h"
+#include "runtime/runtime.h"
+#include "state/operator_state.h"
 
 typedef struct tu_seq_opts {
     int64_t n;    /* rows in all; 0 = unbounded */
@@ -97,6 +99,12 @@ typedef struct tu_drain_opts {
  * SPATE_OK or the failure of open or poll (message in err).
  */
 int tu_drain(const spate_source_t *src, const tu_drain_opts_t *o, tu_got_t *g, sp_error_t *err);
+
+/* Restores operator instance `inst` (vtable vt) as subtask `index` of `parallelism` from the
+ * snapshots (containers from vt->snapshot) of `nold` old instances, as a checkpoint restore does
+ * (key-group range of max parallelism 128). Returns vt->restore's result. */
+int tu_op_restore(const sp_op_vtable_t *vt, void *inst, const sp_opstate_bytes_t *old, int nold, int index,
+                  int parallelism);
 
 /* Fails the test unless s holds exactly the text want. */
 void tu_assert_str(spate_str_t s, const char *want);

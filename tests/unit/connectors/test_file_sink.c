@@ -658,7 +658,7 @@ static void failure_discards_current_transaction_keeps_pending(void **state)
 
     /* the next attempt restores checkpoint 1: its part is published, exactly once */
     op_open(&o, f.sink, 0, 1, 1);
-    assert_int_equal(sp_sink_op.restore(o.inst, s1.data, s1.len), SPATE_OK);
+    assert_int_equal(tu_op_restore(&sp_sink_op, o.inst, &s1, 1, 0, 1), SPATE_OK);
     char *want = rows_text(0, 10);
     assert_parts(f.dir, 0, 1, want);
     free(want);
@@ -710,7 +710,8 @@ static void crash_and_recover(void **state, bool commit_first)
     assert_non_null(bytes);
     op_t o;
     op_open(&o, f.sink, 0, 1, 1);
-    assert_int_equal(sp_sink_op.restore(o.inst, (const uint8_t *)bytes, len), SPATE_OK);
+    sp_opstate_bytes_t from_file = { (uint8_t *)bytes, len };
+    assert_int_equal(tu_op_restore(&sp_sink_op, o.inst, &from_file, 1, 0, 1), SPATE_OK);
     free(bytes);
     assert_int_equal(count_files(f.dir, true), 0); /* strays deleted */
     int parts = count_files(f.dir, false);
@@ -757,12 +758,9 @@ static void restore_at_lower_parallelism_commits_every_subtask(void **state)
         sp_sink_op.close(o.inst); /* failure */
     }
     assert_int_equal(count_files(f.dir, false), 0);
-    sp_opstate_bytes_t in;
-    sp_error_t err = { 0 };
-    assert_int_equal(sp_opstate_redistribute(old, 2, 1, &in, &err), SPATE_OK);
     op_t o;
     op_open(&o, f.sink, 0, 1, 1);
-    assert_int_equal(sp_sink_op.restore(o.inst, in.data, in.len), SPATE_OK);
+    assert_int_equal(tu_op_restore(&sp_sink_op, o.inst, old, 2, 0, 1), SPATE_OK);
     char *want = rows_text(0, 20);
     assert_parts(f.dir, 0, 1, want);
     free(want);
@@ -771,7 +769,6 @@ static void restore_at_lower_parallelism_commits_every_subtask(void **state)
     free(want);
     sp_sink_op.close(o.inst);
     assert_int_equal(count_files(f.dir, false), 2);
-    sp_opstate_bytes_free(&in);
     sp_opstate_bytes_free(&old[0]);
     sp_opstate_bytes_free(&old[1]);
     eo_teardown(&f);

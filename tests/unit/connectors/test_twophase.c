@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "connectors/csv.h"
 #include "state/operator_state.h"
+#include "state/opsnap.h"
 
 #include "test_main.h"
 #include "test_util.h"
@@ -221,12 +222,21 @@ static sp_opstate_bytes_t op_checkpoint(op_t *o, int64_t id)
     return b;
 }
 
-/* Number of pending transactions recorded in a snapshot. */
+static int take_sink_section(void *ctx, const sp_opsnap_section_t *sec)
+{
+    if (sec->kind != SP_OPSNAP_OPERATOR || strcmp(sec->name, "sink") != 0) return 0;
+    *(sp_opsnap_section_t *)ctx = *sec;
+    return 1;
+}
+
+/* Number of pending transactions recorded in a snapshot (the "sink" section of its container). */
 static size_t pending_in(const sp_opstate_bytes_t *b)
 {
-    sp_opstate_t *st = sp_opstate_create();
+    sp_opsnap_section_t sec = { 0 };
     sp_error_t err = { 0 };
-    assert_int_equal(sp_opstate_restore(st, b->data, b->len, &err), SPATE_OK);
+    assert_int_equal(sp_opsnap_parse(b->data, b->len, take_sink_section, &sec, &err), 1);
+    sp_opstate_t *st = sp_opstate_create();
+    assert_int_equal(sp_opstate_restore(st, sec.payload, sec.len, &err), SPATE_OK);
     const sp_opstate_list_t *l = sp_opstate_find(st, SP_TWOPHASE_STATE_NAME);
     assert_non_null(l);
     assert_int_equal(sp_opstate_list_mode(l), SP_OPSTATE_UNION);
@@ -327,16 +337,13 @@ static void restore_commits_each_transaction_once(void **state)
 
     /* restore at parallelism 3: the union list reaches every subtask, each transaction is
      * committed by (old subtask mod 3) only */
-    sp_opstate_bytes_t in[3];
     sp_error_t err = { 0 };
-    assert_int_equal(sp_opstate_redistribute(old, 2, 3, in, &err), SPATE_OK);
     for (int sub = 0; sub < 3; sub++) {
         op_t o;
         op_open(&o, sink, sub, 3);
-        assert_int_equal(sp_sink_op.restore(o.inst, in[sub].data, in[sub].len), SPATE_OK);
+        assert_int_equal(tu_op_restore(&sp_sink_op, o.inst, old, 2, sub, 3), SPATE_OK);
         assert_int_equal(s.recovered_n, 2);
         sp_sink_op.close(o.inst);
-        sp_opstate_bytes_free(&in[sub]);
     }
     assert_int_equal(s.recovers, 3);
     assert_int_equal(s.commits, 2);
@@ -345,22 +352,25 @@ static void restore_commits_each_transaction_once(void **state)
     assert_string_equal(published(&s), "0\n1\n2\n100\n101\n102\n");
 
     /* a second restore from the same checkpoint (a later failure) publishes nothing again */
-    assert_int_equal(sp_opstate_redistribute(old, 2, 1, in, &err), SPATE_OK);
     op_t o;
     op_open(&o, sink, 0, 1);
-    assert_int_equal(sp_sink_op.restore(o.inst, in[0].data, in[0].len), SPATE_OK);
+    assert_int_equal(tu_op_restore(&sp_sink_op, o.inst, old, 2, 0, 1), SPATE_OK);
     sp_sink_op.close(o.inst);
     assert_string_equal(published(&s), "0\n1\n2\n100\n101\n102\n");
-    sp_opstate_bytes_free(&in[0]);
 
     /* a malformed pending element */
     sp_opstate_t *st = sp_opstate_create();
     sp_opstate_list_add(sp_opstate_declare(st, SP_TWOPHASE_STATE_NAME, SP_OPSTATE_UNION, &err), "short", 5);
-    sp_opstate_bytes_t bad;
-    sp_opstate_snapshot(st, &bad);
+    sp_opstate_bytes_t raw, bad;
+    sp_opstate_snapshot(st, &raw);
     sp_opstate_destroy(st);
+    sp_opsnap_t c; /* in the sink's section of a container, as the sink's snapshot stores it */
+    sp_opsnap_init(&c);
+    sp_opsnap_add(&c, SP_OPSNAP_OPERATOR, "sink", raw.data, raw.len);
+    sp_opsnap_finish(&c, &bad.data, &bad.len);
+    sp_opstate_bytes_free(&raw);
     op_open(&o, sink, 0, 1);
-    assert_int_equal(sp_sink_op.restore(o.inst, bad.data, bad.len), SPATE_EPARSE);
+    assert_int_equal(tu_op_restore(&sp_sink_op, o.inst, &bad, 1, 0, 1), SPATE_EPARSE);
     assert_string_equal(o.err.message,
                         "two-phase sink 'memory': malformed pending transaction in the checkpoint");
     sp_sink_op.close(o.inst);
