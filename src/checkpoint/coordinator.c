@@ -38,6 +38,8 @@ struct sp_ckpt_coord {
     uint64_t next_id, latest;
     int64_t last_trigger_ms, last_end_ms;
     int failures_in_row;
+    sp_ckpt_meta_t finals; /* the final state of finished subtasks (handles per op and subtask) */
+    bool *finished;        /* per (operator, subtask) */
     sp_ckpt_stats_t stats[SP_CKPT_STATS_KEPT];
     size_t nstats; /* ever recorded; the ring holds the last SP_CKPT_STATS_KEPT */
     bool stop, started, failed_job;
@@ -82,6 +84,8 @@ sp_ckpt_coord_t *sp_ckpt_coord_create(const sp_ckpt_coord_opts_t *opts, const sp
     c->clock = clock;
     c->hooks = *hooks;
     c->pending = sp_xcalloc((size_t)c->opts.max_concurrent, sizeof *c->pending);
+    meta_from_template(tmpl, &c->finals);
+    c->finished = sp_xcalloc((size_t)c->expected + 1, sizeof *c->finished);
     c->next_id = store ? sp_ckpt_store_next_id(store) : 1;
     if (c->next_id < 1) c->next_id = 1;
     c->latest = store ? sp_ckpt_store_latest(store) : 0;
@@ -203,6 +207,35 @@ static void complete(sp_ckpt_coord_t *c, pending_t *p)
     pending_free(p);
 }
 
+/* Records the acknowledgement of (op, subtask) in p (under the lock; not acknowledged yet). */
+static void record_ack(sp_ckpt_coord_t *c, pending_t *p, int op, int subtask, const sp_ckpt_handle_t *handles,
+                       size_t n, const sp_ckpt_ack_info_t *info)
+{
+    p->acked[c->op_base[op] + subtask] = true;
+    p->acks++;
+    sp_ckpt_stats_t *s = stats_of(c, p->id);
+    for (size_t i = 0; i < n; i++) {
+        sp_ckpt_operator_add_handle(p->meta.ops[op], (uint32_t)subtask, &handles[i]);
+        if (s) s->state_bytes += handles[i].length;
+    }
+    if (s) {
+        s->acks = p->acks;
+        s->ack_ms[op] = now_ms(c);
+        if (info && info->alignment_ms > s->alignment_ms) s->alignment_ms = info->alignment_ms;
+    }
+}
+
+/* Acknowledges p for every finished subtask (under the lock). */
+static void ack_finished(sp_ckpt_coord_t *c, pending_t *p)
+{
+    for (size_t op = 0; op < c->tmpl.nops; op++)
+        for (uint32_t i = 0; i < c->tmpl.ops[op]->parallelism; i++)
+            if (c->finished[c->op_base[op] + (int)i] && !p->acked[c->op_base[op] + (int)i]) {
+                const sp_ckpt_subtask_t *st = &c->finals.ops[op]->subtasks[i];
+                record_ack(c, p, (int)op, (int)i, st->handles, st->nhandles, NULL);
+            }
+}
+
 /* ---- triggering ---- */
 
 int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err)
@@ -225,6 +258,7 @@ int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err)
     c->pending[c->npending++] = p;
     c->last_trigger_ms = p->trigger_ms;
     stats_new(c, p->id, p->trigger_ms);
+    ack_finished(c, p);
     uint64_t n = p->id;
     pthread_mutex_unlock(&c->mu);
     if (id) *id = n;
@@ -239,13 +273,38 @@ int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err)
         if (q) fail(c, q, e.message, true);
         return err ? sp_error_set(err, rc, "%s", e.message) : rc;
     }
-    if (c->expected == 0) { /* a job without operators to hear from (tests) */
-        pthread_mutex_lock(&c->mu);
-        pending_t *q = take(c, n);
-        pthread_mutex_unlock(&c->mu);
-        if (q) complete(c, q);
-    }
+    pthread_mutex_lock(&c->mu); /* every subtask finished already (or none to hear from) */
+    pending_t *q = NULL;
+    for (int i = 0; i < c->npending; i++)
+        if (c->pending[i]->id == n && c->pending[i]->acks == c->expected) q = take(c, n);
+    pthread_mutex_unlock(&c->mu);
+    if (q) complete(c, q);
     return SPATE_OK;
+}
+
+void sp_ckpt_coord_finish(sp_ckpt_coord_t *c, int op, int subtask, const sp_ckpt_handle_t *handles, size_t n)
+{
+    pthread_mutex_lock(&c->mu);
+    if (op < 0 || (size_t)op >= c->tmpl.nops || subtask < 0 ||
+        (uint32_t)subtask >= c->tmpl.ops[op]->parallelism || c->finished[c->op_base[op] + subtask]) {
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    c->finished[c->op_base[op] + subtask] = true;
+    for (size_t i = 0; i < n; i++)
+        sp_ckpt_operator_add_handle(c->finals.ops[op], (uint32_t)subtask, &handles[i]);
+    pending_t *done[64];
+    int ndone = 0;
+    for (int i = 0; i < c->npending;) {
+        pending_t *p = c->pending[i];
+        ack_finished(c, p);
+        if (p->acks == c->expected && ndone < 64)
+            done[ndone++] = take(c, p->id);
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    for (int i = 0; i < ndone; i++) complete(c, done[i]);
 }
 
 bool sp_ckpt_coord_ack(sp_ckpt_coord_t *c, uint64_t id, int op, int subtask, const sp_ckpt_handle_t *handles,
@@ -260,18 +319,7 @@ bool sp_ckpt_coord_ack(sp_ckpt_coord_t *c, uint64_t id, int op, int subtask, con
         pthread_mutex_unlock(&c->mu);
         return false;
     }
-    p->acked[c->op_base[op] + subtask] = true;
-    p->acks++;
-    sp_ckpt_stats_t *s = stats_of(c, id);
-    for (size_t i = 0; i < n; i++) {
-        sp_ckpt_operator_add_handle(p->meta.ops[op], (uint32_t)subtask, &handles[i]);
-        if (s) s->state_bytes += handles[i].length;
-    }
-    if (s) {
-        s->acks = p->acks;
-        s->ack_ms[op] = now_ms(c);
-        if (info && info->alignment_ms > s->alignment_ms) s->alignment_ms = info->alignment_ms;
-    }
+    record_ack(c, p, op, subtask, handles, n, info);
     pending_t *done = p->acks == c->expected ? take(c, id) : NULL;
     pthread_mutex_unlock(&c->mu);
     if (done) complete(c, done);
@@ -355,6 +403,8 @@ void sp_ckpt_coord_destroy(sp_ckpt_coord_t *c)
     }
     for (size_t i = 0; i < SP_CKPT_STATS_KEPT; i++) free(c->stats[i].ack_ms);
     sp_ckpt_meta_fini(&c->tmpl);
+    sp_ckpt_meta_fini(&c->finals);
+    free(c->finished);
     free(c->op_base);
     free(c->pending);
     pthread_cond_destroy(&c->cv);

@@ -101,6 +101,9 @@ int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err);
  * handles (copied).  Acks for unknown or finished checkpoints are ignored (returns false). */
 bool sp_ckpt_coord_ack(sp_ckpt_coord_t *c, uint64_t id, int op, int subtask, const sp_ckpt_handle_t *handles,
                        size_t n, const sp_ckpt_ack_info_t *info);
+/* Subtask `subtask` of operator `op` finished (its input ended): `handles` (copied) are its final state,
+ * which acknowledges every pending and later checkpoint on its behalf. */
+void sp_ckpt_coord_finish(sp_ckpt_coord_t *c, int op, int subtask, const sp_ckpt_handle_t *handles, size_t n);
 /* The subtask could not take its snapshot: checkpoint id fails with `why`. */
 void sp_ckpt_coord_decline(sp_ckpt_coord_t *c, uint64_t id, int op, int subtask, const char *why);
 

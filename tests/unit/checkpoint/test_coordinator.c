@@ -307,7 +307,39 @@ static void a_newer_completed_checkpoint_subsumes_older_pending_ones(void **stat
     teardown(&f);
 }
 
+static void finished_subtasks_acknowledge_with_their_final_state(void **state)
+{
+    (void)state;
+    fixture_t f;
+    setup(&f, &manual_opts, false);
+    uint64_t a, b;
+    sp_error_t err = { 0 };
+    assert_int_equal(sp_ckpt_coord_trigger(f.coord, &a, &err), SPATE_OK);
+    uint8_t fin = 42;
+    sp_ckpt_handle_t h = {
+        .kind = SP_CKPT_HANDLE_OPERATOR, .location = SP_CKPT_LOC_INLINE, .length = 1, .data = &fin
+    };
+    sp_ckpt_coord_finish(f.coord, 0, 0, &h, 1); /* the source ended: it acknowledges a, and all later ones */
+    assert_true(sp_ckpt_coord_ack(f.coord, a, 1, 0, NULL, 0, NULL));
+    assert_int_equal(f.model.ncompleted, 0);
+    sp_ckpt_coord_finish(f.coord, 1, 1, NULL, 0);
+    assert_int_equal(f.model.ncompleted, 1); /* the last one finishing completes it */
+    assert_true(f.model.completed[0] == a);
+    sp_ckpt_coord_finish(f.coord, 1, 0, NULL, 0);
+    assert_int_equal(sp_ckpt_coord_trigger(f.coord, &b, &err), SPATE_OK); /* everything finished: at once */
+    assert_int_equal(f.model.ncompleted, 2);
+    sp_ckpt_found_t found;
+    char *d = sp_ckpt_store_chk_dir(f.store, b);
+    assert_int_equal(sp_ckpt_resolve(f.storage, d, &found, &err), SPATE_OK);
+    free(d);
+    assert_int_equal(found.meta.ops[0]->subtasks[0].nhandles, 1);
+    assert_int_equal(found.meta.ops[0]->subtasks[0].handles[0].data[0], 42);
+    sp_ckpt_found_fini(&found);
+    teardown(&f);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(finished_subtasks_acknowledge_with_their_final_state),
     cmocka_unit_test(a_checkpoint_completes_when_every_subtask_acknowledged),
     cmocka_unit_test(declines_abort_and_failures_in_a_row_fail_the_job),
     cmocka_unit_test(pending_checkpoints_time_out_on_the_clock),
