@@ -381,9 +381,13 @@ static void *coord_main(void *arg)
 
 int sp_ckpt_coord_start(sp_ckpt_coord_t *c, sp_error_t *err)
 {
-    if (pthread_create(&c->thread, NULL, coord_main, c) != 0)
+    pthread_mutex_lock(&c->mu);
+    c->started = true; /* before the thread exists: it reads the fields next to this one */
+    pthread_mutex_unlock(&c->mu);
+    if (pthread_create(&c->thread, NULL, coord_main, c) != 0) {
+        c->started = false;
         return sp_error_set(err, SPATE_EIO, "checkpoint coordinator: cannot start its thread");
-    c->started = true;
+    }
     return SPATE_OK;
 }
 

@@ -69,6 +69,13 @@ static const key_def_t KEYS[] = {
       "exponential-delay: each delay moves by up to this fraction of itself, at random." },
     { "restart-strategy.exponential-delay.attempts-before-reset-backoff", T_INT, "2147483647", 1, INT32_MAX,
       NULL, "exponential-delay: restarts before the job fails (counted since the last reset)." },
+    { "execution.savepoint.path", T_STRING, "", 0, 0, NULL,
+      "Checkpoint or savepoint to restore the job from: a chk-<n> directory or its _metadata, or 'latest' "
+      "(the "
+      "newest complete checkpoint of the job's name in state.checkpoints.dir; none: a fresh start)." },
+    { "execution.savepoint.ignore-unclaimed-state", T_ENUM, "false", 0, 0, "true|false",
+      "Restore even when the checkpoint holds state of operators the job no longer has (that state is "
+      "dropped)." },
     { "state.checkpoints.dir", T_STRING, "", 0, 0, NULL,
       "Directory for checkpoints: <dir>/<job-id>/chk-<n>/_metadata, shared/, taskowned/ (no default)." },
     { "execution.checkpointing.mode", T_ENUM, "EXACTLY_ONCE", 0, 0, "EXACTLY_ONCE|AT_LEAST_ONCE",

@@ -12,44 +12,12 @@
  * loops; wait() joins them and frees everything (also queued batches).
  * Cancellation does the same with status CANCELED.
  */
+#include "runtime/checkpointing.h"
 #include "runtime/task.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-typedef struct sp_chain {
-    int *nodes; /* topological order */
-    int nnodes;
-    int parallelism;
-    sp_task_t *tasks;
-} sp_chain_t;
-
-struct spate_job {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    atomic_bool stop;
-    spate_job_status_t status;
-    char *error;
-    int error_code;
-    int running; /* tasks not yet done */
-    bool joined;
-    const sp_graph_t *g;
-    const sp_config_t *config;
-    int *par;      /* resolved parallelism per node */
-    int *chain_of; /* node -> chain */
-    int *pos_in_chain;
-    sp_chain_t *chains;
-    int nchains;
-    sp_channel_t **channels;
-    int nchannels, cap_channels;
-    sp_writer_t **writers;
-    int nwriters, cap_writers;
-    int max_parallelism;
-    bool batch_mode;
-    atomic_llong skipped;
-    const spate_clock_t *clock;
-};
 
 void sp_job_add_skipped(sp_job_t *job, int64_t n)
 {
@@ -78,6 +46,20 @@ static void job_stop(sp_job_t *job)
         for (int i = 0; i < job->chains[c].parallelism; i++)
             sp_notifier_notify(&job->chains[c].tasks[i].notifier);
     for (int i = 0; i < job->nchannels; i++) sp_channel_wake(job->channels[i]);
+}
+
+void sp_job_fail(sp_job_t *job, int code, const char *message)
+{
+    pthread_mutex_lock(&job->mu);
+    bool stop = job->status == SPATE_JOB_RUNNING;
+    if (stop) {
+        job->status = SPATE_JOB_FAILED;
+        job->error_code = code;
+        job->error = sp_xstrdup(message);
+    }
+    pthread_cond_broadcast(&job->cv);
+    pthread_mutex_unlock(&job->mu);
+    if (stop) job_stop(job);
 }
 
 void sp_job_task_done(sp_job_t *job, sp_task_t *t, int rc)
@@ -160,6 +142,7 @@ static void output_add_chained(sp_output_t *o, sp_opinst_t *op, int input, int t
 
 static void job_free(sp_job_t *job)
 {
+    sp_job_ckpt_free(job);
     for (int c = 0; c < job->nchains; c++) {
         sp_chain_t *ch = &job->chains[c];
         for (int i = 0; ch->tasks && i < ch->parallelism; i++) {
@@ -396,6 +379,10 @@ int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clo
     build_chains(job, edges);
     build_tasks(job, edges, name);
     free(edges);
+    if ((rc = sp_job_ckpt_setup(job, name, err)) != SPATE_OK) {
+        job_free(job);
+        return rc;
+    }
 
     pthread_mutex_lock(&job->mu);
     for (int c = 0; c < job->nchains; c++)
@@ -413,6 +400,12 @@ int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clo
             job->running++;
         }
     pthread_mutex_unlock(&job->mu);
+    if ((rc = sp_job_ckpt_start(job, err)) != SPATE_OK) {
+        spate_job_cancel(job);
+        spate_job_wait(job);
+        job_free(job);
+        return rc;
+    }
     *out = job;
     return SPATE_OK;
 }
@@ -443,6 +436,7 @@ static void join_all(sp_job_t *job)
     for (int c = 0; c < job->nchains; c++)
         for (int i = 0; i < job->chains[c].parallelism; i++)
             if (job->chains[c].tasks[i].started) pthread_join(job->chains[c].tasks[i].thread, NULL);
+    sp_job_ckpt_stop(job); /* every task ended: no checkpoint can complete any more */
 }
 
 static int outcome(sp_job_t *job)

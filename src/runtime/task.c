@@ -29,6 +29,7 @@
  * ring, which is the intended back-pressure), and the barrier or END that
  * ends the alignment arrives on a channel that is read.
  */
+#include "runtime/checkpointing.h"
 #include "runtime/task.h"
 
 #include <string.h>
@@ -360,6 +361,7 @@ static int chain_barrier(sp_task_t *t, int64_t id)
         sp_opinst_t *op = &t->ops[i];
         if (op->vt && op->vt->process_barrier)
             rc = fail_at(t, op->node, op->vt->process_barrier(op->inst, id));
+        if (rc == SPATE_OK) rc = sp_task_ckpt_snapshot(t, op, id); /* acknowledged to the coordinator */
         for (int k = 0; rc == SPATE_OK && k < op->out.nwriters; k++)
             rc = writer_broadcast_event(op->out.writers[k], SP_ELEM_BARRIER, id);
     }
@@ -619,7 +621,10 @@ void *sp_task_main(void *arg)
     sp_batch_cache_begin(&cache);
     barriers_open(t);
     int rc = chain_open(t);
+    if (rc == SPATE_OK) rc = sp_task_ckpt_restore(t);
     if (rc == SPATE_OK) rc = t->source ? run_source(t) : run_inputs(t);
+    if (rc == SPATE_OK)
+        sp_task_ckpt_finished(t); /* the final state stands for this task in later checkpoints */
     chain_close(t);
     barriers_close(t);
     sp_batch_cache_end(&cache);

@@ -97,6 +97,41 @@ struct sp_task {
     const sp_node_t *failed_node; /* the operator whose call failed first */
 };
 
+/* ---- the job (job.c) ---- */
+typedef struct sp_chain {
+    int *nodes; /* topological order */
+    int nnodes;
+    int parallelism;
+    sp_task_t *tasks;
+} sp_chain_t;
+
+struct spate_job {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_bool stop;
+    spate_job_status_t status;
+    char *error;
+    int error_code;
+    int running; /* tasks not yet done */
+    bool joined;
+    const sp_graph_t *g;
+    const sp_config_t *config;
+    int *par;      /* resolved parallelism per node */
+    int *chain_of; /* node -> chain */
+    int *pos_in_chain;
+    sp_chain_t *chains;
+    int nchains;
+    sp_channel_t **channels;
+    int nchannels, cap_channels;
+    sp_writer_t **writers;
+    int nwriters, cap_writers;
+    int max_parallelism;
+    bool batch_mode;
+    atomic_llong skipped;
+    const spate_clock_t *clock;
+    struct sp_job_ckpt *ckpt; /* checkpointing (checkpointing.c); NULL when off */
+};
+
 /* Runs one task to completion on the calling thread (task.c). */
 void *sp_task_main(void *task);
 void sp_mailbox_init(sp_mailbox_t *m);
@@ -109,6 +144,8 @@ void sp_task_mail_barrier(sp_task_t *t, int64_t id);
 /* Mail: checkpoint `id` was given up (coordinator abort or timeout): an input task stops aligning it
  * and every older one (blocked channels are read again) and ignores its barriers from now on. */
 void sp_task_mail_abort_checkpoint(sp_task_t *t, int64_t id);
+/* job.c: fails the running job with `message` (first failure wins) and stops its tasks. */
+void sp_job_fail(sp_job_t *job, int code, const char *message);
 /* job.c: report the end of a task (rc = its outcome). */
 void sp_job_task_done(sp_job_t *job, sp_task_t *t, int rc);
 bool sp_job_stopping(const sp_job_t *job);

@@ -1,0 +1,388 @@
+/* checkpointing.c — see checkpointing.h. */
+#include "runtime/checkpointing.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "checkpoint/coordinator.h"
+#include "state/opsnap.h"
+
+#define INLINE_MAX   4096 /* containers up to this size go inline into the _metadata */
+#define MEMORY_ROOT  "/spate-checkpoints"
+#define SOURCE_STATE "source"
+
+typedef struct sp_job_ckpt {
+    sp_ckpt_storage_t *storage;
+    sp_ckpt_store_t *store;
+    sp_ckpt_coord_t *coord; /* NULL: checkpoints off (a restore may still happen) */
+    /* restore: per graph node, the containers of its old subtasks (NULL: nothing to restore) */
+    int *nold;
+    uint8_t ***old;
+    size_t **oldlen;
+    char restored_from[512];
+} sp_job_ckpt_t;
+
+/* ---- coordinator hooks (its thread) ---- */
+
+static int hook_trigger(void *ctx, uint64_t id)
+{
+    return sp_job_trigger_barrier(ctx, (int64_t)id);
+}
+
+static void mail_complete(sp_task_t *t, int64_t id)
+{
+    for (int i = 0; i < t->nops && !t->mail_rc; i++) {
+        sp_opinst_t *op = &t->ops[i];
+        if (op->opened && op->vt && op->vt->notify_checkpoint_complete) {
+            int rc = op->vt->notify_checkpoint_complete(op->inst, id);
+            if (rc) {
+                t->failed_node = op->node;
+                t->mail_rc = rc;
+            }
+        }
+    }
+}
+
+static void post_all(sp_job_t *job, void (*fn)(sp_task_t *, int64_t), int64_t id)
+{
+    for (int c = 0; c < job->nchains; c++)
+        for (int i = 0; i < job->chains[c].parallelism; i++) sp_task_post(&job->chains[c].tasks[i], fn, id);
+}
+
+static void hook_complete(void *ctx, uint64_t id)
+{
+    post_all(ctx, mail_complete, (int64_t)id);
+}
+
+static void hook_abort(void *ctx, uint64_t id, const char *why)
+{
+    SP_UNUSED(why);
+    post_all(ctx, sp_task_mail_abort_checkpoint, (int64_t)id);
+}
+
+static void hook_fail_job(void *ctx, const char *why)
+{
+    sp_job_fail(ctx, SPATE_EIO, why);
+}
+
+/* ---- setup ---- */
+
+static void new_job_id(uint8_t id[SP_CKPT_JOB_ID_LEN])
+{
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(id, 1, SP_CKPT_JOB_ID_LEN, f) : 0;
+    if (f) fclose(f);
+    uint64_t x = (uint64_t)sp_clock_now(NULL) ^ (uint64_t)(uintptr_t)id;
+    for (size_t i = got; i < SP_CKPT_JOB_ID_LEN; i++) { /* no /dev/urandom: the clock, mixed */
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdull;
+        id[i] = (uint8_t)(x >> 56);
+    }
+}
+
+/* The bytes of a handle: inline, or read from the checkpoint's storage. */
+static int handle_bytes(sp_job_ckpt_t *k, const sp_ckpt_found_t *f, const sp_ckpt_handle_t *h, uint8_t **data,
+                        size_t *len, sp_error_t *err)
+{
+    if (h->location == SP_CKPT_LOC_INLINE) {
+        *data = sp_xmalloc(h->length ? h->length : 1);
+        if (h->length) memcpy(*data, h->data, h->length);
+        *len = h->length;
+        return SPATE_OK;
+    }
+    char *path = sp_ckpt_handle_path(f->chk_dir, h);
+    uint8_t *all;
+    size_t n;
+    int rc = sp_ckpt_storage_read(k->storage, path, (size_t)(h->offset + h->length), &all, &n, err);
+    if (rc == SPATE_OK && n < h->offset + h->length)
+        rc = sp_error_set(err, SPATE_EPARSE, "checkpoint state file '%s' is shorter than its handle", path);
+    free(path);
+    if (rc) return rc;
+    *len = (size_t)h->length;
+    *data = sp_xmalloc(*len ? *len : 1);
+    memcpy(*data, all + h->offset, *len);
+    free(all);
+    return SPATE_OK;
+}
+
+/* Loads the containers of every operator of checkpoint f for the job's nodes. */
+static int load_restore(sp_job_t *job, sp_job_ckpt_t *k, const sp_ckpt_found_t *f, sp_error_t *err)
+{
+    const sp_graph_t *g = job->g;
+    k->nold = sp_xcalloc((size_t)g->nnodes, sizeof *k->nold);
+    k->old = sp_xcalloc((size_t)g->nnodes, sizeof *k->old);
+    k->oldlen = sp_xcalloc((size_t)g->nnodes, sizeof *k->oldlen);
+    bool ignore =
+        !strcasecmp(sp_config_get(job->config, "execution.savepoint.ignore-unclaimed-state"), "true");
+    for (size_t i = 0; i < f->meta.nops; i++) {
+        const sp_ckpt_operator_t *op = f->meta.ops[i];
+        int node = -1;
+        for (int n = 0; n < g->nnodes && node < 0; n++)
+            if (!strcmp(g->nodes[n]->uid, op->uid)) node = n;
+        bool has_state = false;
+        for (uint32_t s = 0; s < op->parallelism; s++) has_state |= op->subtasks[s].nhandles > 0;
+        if (node < 0) {
+            if (has_state && !ignore)
+                return sp_error_set(
+                    err, SPATE_ESTATE,
+                    "checkpoint %s holds state of operator '%s' (uid %s), which this job does not "
+                    "have (set execution.savepoint.ignore-unclaimed-state=true to drop it)",
+                    k->restored_from, op->name, op->uid);
+            continue;
+        }
+        k->nold[node] = (int)op->parallelism;
+        k->old[node] = sp_xcalloc(op->parallelism, sizeof *k->old[node]);
+        k->oldlen[node] = sp_xcalloc(op->parallelism, sizeof *k->oldlen[node]);
+        for (uint32_t s = 0; s < op->parallelism; s++) {
+            if (!op->subtasks[s].nhandles) continue;
+            int rc =
+                handle_bytes(k, f, &op->subtasks[s].handles[0], &k->old[node][s], &k->oldlen[node][s], err);
+            if (rc) return rc;
+        }
+    }
+    return SPATE_OK;
+}
+
+int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
+{
+    const sp_config_t *cfg = job->config;
+    int64_t interval = sp_config_get_duration_ms(cfg, "execution.checkpointing.interval");
+    const char *from = sp_config_get(cfg, "execution.savepoint.path");
+    const char *dir = sp_config_get(cfg, "state.checkpoints.dir");
+    bool on = interval > 0 && !job->batch_mode, restoring = from && *from;
+    if (!on && !restoring) return SPATE_OK;
+    sp_job_ckpt_t *k = sp_xcalloc(1, sizeof *k);
+    job->ckpt = k;
+    k->storage = dir && *dir ? sp_ckpt_local_storage_create() : sp_ckpt_memory_storage_create();
+    if (!dir || !*dir) dir = MEMORY_ROOT;
+    if (restoring) {
+        bool found = false;
+        sp_ckpt_found_t f;
+        int rc = sp_ckpt_locate(k->storage, from, dir, name, &found, &f, err);
+        if (rc) return rc;
+        if (found) {
+            snprintf(k->restored_from, sizeof k->restored_from, "%s", f.chk_dir);
+            rc = load_restore(job, k, &f, err);
+            sp_ckpt_found_fini(&f);
+            if (rc) return rc;
+        }
+    }
+    if (!on) return SPATE_OK;
+    uint8_t id[SP_CKPT_JOB_ID_LEN];
+    new_job_id(id);
+    int rc = sp_ckpt_store_create(
+        k->storage, dir, id, (int)sp_config_get_int(cfg, "state.checkpoints.num-retained"), &k->store, err);
+    if (rc) return rc;
+    sp_ckpt_meta_t
+        t; /* every node of the graph, in id order: the coordinator's operator index is the node id */
+    sp_ckpt_meta_init(&t);
+    memcpy(t.job_id, id, sizeof id);
+    sp_ckpt_meta_set_job_name(&t, name);
+    t.max_parallelism = (uint32_t)job->max_parallelism;
+    for (int n = 0; n < job->g->nnodes; n++) {
+        const sp_node_t *node = job->g->nodes[n];
+        int maxp = node->source && !node->source->parallel ? 1 : job->max_parallelism;
+        sp_ckpt_meta_add_operator(&t, node->uid, node->name, (uint32_t)job->par[n], (uint32_t)maxp);
+    }
+    sp_ckpt_coord_opts_t o = {
+        .interval_ms = interval,
+        .timeout_ms = sp_config_get_duration_ms(cfg, "execution.checkpointing.timeout"),
+        .min_pause_ms = sp_config_get_duration_ms(cfg, "execution.checkpointing.min-pause"),
+        .max_concurrent = (int)sp_config_get_int(cfg, "execution.checkpointing.max-concurrent-checkpoints"),
+        .tolerable_failures =
+            (int)sp_config_get_int(cfg, "execution.checkpointing.tolerable-failed-checkpoints"),
+    };
+    sp_ckpt_coord_hooks_t hooks = { .ctx = job,
+                                    .trigger = hook_trigger,
+                                    .complete = hook_complete,
+                                    .abort = hook_abort,
+                                    .fail_job = hook_fail_job };
+    k->coord = sp_ckpt_coord_create(&o, &t, k->store, job->clock, &hooks);
+    sp_ckpt_meta_fini(&t);
+    return SPATE_OK;
+}
+
+int sp_job_ckpt_start(sp_job_t *job, sp_error_t *err)
+{
+    return job->ckpt && job->ckpt->coord ? sp_ckpt_coord_start(job->ckpt->coord, err) : SPATE_OK;
+}
+
+void sp_job_ckpt_stop(sp_job_t *job)
+{
+    if (!job->ckpt) return;
+    sp_ckpt_coord_destroy(job->ckpt->coord);
+    job->ckpt->coord = NULL;
+}
+
+void sp_job_ckpt_free(sp_job_t *job)
+{
+    sp_job_ckpt_t *k = job->ckpt;
+    if (!k) return;
+    sp_ckpt_coord_destroy(k->coord);
+    sp_ckpt_store_destroy(k->store);
+    sp_ckpt_storage_destroy(k->storage);
+    for (int n = 0; k->old && n < job->g->nnodes; n++) {
+        for (int s = 0; k->old[n] && s < k->nold[n]; s++) free(k->old[n][s]);
+        free(k->old[n]);
+        free(k->oldlen[n]);
+    }
+    free(k->old);
+    free(k->oldlen);
+    free(k->nold);
+    free(k);
+    job->ckpt = NULL;
+}
+
+/* ---- task side ---- */
+
+typedef struct find_section {
+    const uint8_t *payload;
+    size_t len;
+    bool found;
+} find_section_t;
+
+static int take_source(void *ctx, const sp_opsnap_section_t *sec)
+{
+    find_section_t *f = ctx;
+    if (sec->kind != SP_OPSNAP_OPERATOR || strcmp(sec->name, SOURCE_STATE) != 0) return 0;
+    f->payload = sec->payload;
+    f->len = sec->len;
+    f->found = true;
+    return 1;
+}
+
+static int restore_source(sp_task_t *t, sp_job_ckpt_t *k, const sp_node_t *n)
+{
+    if (!t->reader || !t->source->vt->restore) return SPATE_OK;
+    if (k->nold[n->id] != t->parallelism)
+        return sp_error_set(
+            &t->error, SPATE_ESTATE,
+            "source '%s' was checkpointed at parallelism %d: it restores only at that parallelism "
+            "(here %d)",
+            n->name, k->nold[n->id], t->parallelism);
+    find_section_t f = { 0 };
+    int rc =
+        sp_opsnap_parse(k->old[n->id][t->subtask], k->oldlen[n->id][t->subtask], take_source, &f, &t->error);
+    if (rc < 0) return rc;
+    return f.found ? t->source->vt->restore(t->reader, f.payload, f.len, &t->error) : SPATE_OK;
+}
+
+int sp_task_ckpt_restore(sp_task_t *t)
+{
+    sp_job_ckpt_t *k = t->job->ckpt;
+    if (!k || !k->old) return SPATE_OK;
+    for (int i = 0; i < t->nops; i++) {
+        sp_opinst_t *op = &t->ops[i];
+        const sp_node_t *n = op->node;
+        if (!k->old[n->id]) continue; /* not in the checkpoint: a fresh start */
+        int rc = SPATE_OK;
+        if (!op->vt) {
+            rc = restore_source(t, k, n);
+        } else if (op->vt->restore) {
+            int first, last;
+            sp_key_group_range(t->subtask, t->parallelism, t->job->max_parallelism, &first, &last);
+            sp_opsnap_restore_t r = { k->nold[n->id],   (const uint8_t *const *)k->old[n->id],
+                                      k->oldlen[n->id], t->subtask,
+                                      t->parallelism,   (uint32_t)first,
+                                      (uint32_t)last };
+            rc = op->vt->restore(op->inst, &r);
+        }
+        if (rc) {
+            t->failed_node = n;
+            return rc;
+        }
+    }
+    return SPATE_OK;
+}
+
+/* The snapshot container of op now (the source's position for the source pseudo-operator). */
+static int snapshot_of(sp_task_t *t, sp_opinst_t *op, int64_t id, uint8_t **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    if (op->vt) return op->vt->snapshot ? op->vt->snapshot(op->inst, id, data, len) : SPATE_OK;
+    if (!t->reader || !t->source->vt->snapshot) return SPATE_OK;
+    uint8_t *pos;
+    size_t plen;
+    int rc = t->source->vt->snapshot(t->reader, &pos, &plen, &t->error);
+    if (rc) return rc;
+    sp_opsnap_t c;
+    sp_opsnap_init(&c);
+    sp_opsnap_add(&c, SP_OPSNAP_OPERATOR, SOURCE_STATE, pos, plen);
+    sp_opsnap_finish(&c, data, len);
+    free(pos);
+    return SPATE_OK;
+}
+
+/* A handle for the container: inline when small, else a file at `dir`/`file` (location loc). */
+static int to_handle(sp_task_t *t, sp_ckpt_storage_t *st, const char *dir, const char *file,
+                     sp_ckpt_location_t loc, uint8_t *data, size_t len, sp_ckpt_handle_t *h)
+{
+    memset(h, 0, sizeof *h);
+    h->kind = SP_CKPT_HANDLE_OPERATOR;
+    h->length = len;
+    if (len <= INLINE_MAX) {
+        h->location = SP_CKPT_LOC_INLINE;
+        h->data = data;
+        return SPATE_OK;
+    }
+    h->location = loc;
+    h->path = (char *)file;
+    return sp_ckpt_storage_write_atomic(st, dir, file, data, len, &t->error);
+}
+
+int sp_task_ckpt_snapshot(sp_task_t *t, sp_opinst_t *op, int64_t id)
+{
+    sp_job_ckpt_t *k = t->job->ckpt;
+    if (!k || !k->coord) return SPATE_OK;
+    uint8_t *data = NULL;
+    size_t len = 0, nh = 0;
+    sp_ckpt_handle_t h;
+    int rc = snapshot_of(t, op, id, &data, &len);
+    if (rc == SPATE_OK && data) {
+        char *dir = sp_ckpt_store_chk_dir(k->store, (uint64_t)id), file[64];
+        snprintf(file, sizeof file, "op%d-%d", op->node->id, t->subtask);
+        rc = to_handle(t, k->storage, dir, file, SP_CKPT_LOC_EXCLUSIVE, data, len, &h);
+        free(dir);
+        nh = 1;
+    }
+    if (rc == SPATE_OK) {
+        sp_ckpt_coord_ack(k->coord, (uint64_t)id, op->node->id, t->subtask, &h, nh, NULL);
+    } else { /* the checkpoint fails (declined), the job goes on */
+        sp_ckpt_coord_decline(k->coord, (uint64_t)id, op->node->id, t->subtask,
+                              t->error.code ? t->error.message : spate_strerror(rc));
+        t->error = (sp_error_t){ 0 };
+    }
+    free(data);
+    return SPATE_OK;
+}
+
+void sp_task_ckpt_finished(sp_task_t *t)
+{
+    sp_job_ckpt_t *k = t->job->ckpt;
+    if (!k || !k->coord) return;
+    for (int i = 0; i < t->nops; i++) {
+        sp_opinst_t *op = &t->ops[i];
+        uint8_t *data;
+        size_t len;
+        if (snapshot_of(t, op, 0, &data, &len) != SPATE_OK) { /* no final state: later checkpoints fail */
+            t->error = (sp_error_t){ 0 };
+            continue;
+        }
+        sp_ckpt_handle_t h;
+        size_t nh = 0;
+        char file[64], dir[1024];
+        snprintf(file, sizeof file, "final-op%d-%d", op->node->id, t->subtask);
+        snprintf(dir, sizeof dir, "%s/taskowned", sp_ckpt_store_job_dir(k->store));
+        if (data && to_handle(t, k->storage, dir, file, SP_CKPT_LOC_TASKOWNED, data, len, &h) == SPATE_OK)
+            nh = 1;
+        if (data && !nh) { /* not written: later checkpoints cannot include it */
+            t->error = (sp_error_t){ 0 };
+            free(data);
+            continue;
+        }
+        sp_ckpt_coord_finish(k->coord, op->node->id, t->subtask, &h, nh);
+        free(data);
+    }
+}
