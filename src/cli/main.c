@@ -2,7 +2,8 @@
  * main.c — the `spate` command: a thin command line over libspate.
  *
  *   spate --version | --help
- *   spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--verbose] [--] [JOB ARGS ...]
+ *   spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--checkpoint-dir DIR]
+ *             [--from-checkpoint PATH|latest] [--verbose] [--] [JOB ARGS ...]
  *
  * After JOB.so, the options of run are still recognised; the first other
  * argument (or everything after "--") goes to the job.
@@ -29,22 +30,27 @@
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--verbose] [--] [JOB ARGS ...]\n"
-        "       spate --version\n"
-        "       spate --help\n"
-        "\n"
-        "Runs a Spate job, a shared object exporting\n"
-        "    int spate_job_main(spate_env_t *env, int argc, char **argv)\n"
-        "embedded in this process.\n"
-        "\n"
-        "options of run:\n"
-        "  -p, --parallelism N      default parallelism of the job's operators (parallelism.default)\n"
-        "  -D, --config KEY=VALUE   a configuration key by its Flink name; repeatable\n"
-        "  -v, --verbose            print the job graph as it runs (after projection push-down)\n"
-        "\n"
-        "configuration keys:\n");
+    fprintf(f, "usage: spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--checkpoint-dir DIR]\n"
+               "                 [--from-checkpoint PATH|latest] [--verbose] [--] [JOB ARGS ...]\n"
+               "       spate --version\n"
+               "       spate --help\n"
+               "\n"
+               "Runs a Spate job, a shared object exporting\n"
+               "    int spate_job_main(spate_env_t *env, int argc, char **argv)\n"
+               "embedded in this process.\n"
+               "\n"
+               "options of run:\n"
+               "  -p, --parallelism N      default parallelism of the job's operators (parallelism.default)\n"
+               "  -D, --config KEY=VALUE   a configuration key by its Flink name; repeatable\n"
+               "  --checkpoint-dir DIR     where checkpoints go (state.checkpoints.dir)\n"
+               "  --from-checkpoint P      restore from checkpoint P (a chk-<n> directory or its _metadata), "
+               "or from\n"
+               "                           'latest': the newest one of this job in the checkpoint directory, "
+               "if any\n"
+               "                           (execution.savepoint.path)\n"
+               "  -v, --verbose            print the job graph as it runs (after projection push-down)\n"
+               "\n"
+               "configuration keys:\n");
     const char *key, *type, *def, *desc;
     for (int i = 0; sp_config_key_info(i, &key, &type, &def, &desc); i++)
         fprintf(f, "  %-50s %s (default %s)\n", key, type, *def ? def : "none");
@@ -63,6 +69,7 @@ static char *job_name_of(const char *path)
 typedef struct run_opts {
     const char *job;
     const char *parallelism;
+    const char *checkpoint_dir, *from_checkpoint;
     const char **configs;
     int nconfigs;
     bool verbose;
@@ -74,6 +81,14 @@ static int apply_settings(spate_env_t *env, const run_opts_t *o)
 {
     if (o->parallelism && spate_env_set_config(env, "parallelism.default", o->parallelism)) {
         fprintf(stderr, "spate: --parallelism: %s\n", spate_last_error());
+        return -1;
+    }
+    if (o->checkpoint_dir && spate_env_set_config(env, "state.checkpoints.dir", o->checkpoint_dir)) {
+        fprintf(stderr, "spate: --checkpoint-dir: %s\n", spate_last_error());
+        return -1;
+    }
+    if (o->from_checkpoint && spate_env_set_config(env, "execution.savepoint.path", o->from_checkpoint)) {
+        fprintf(stderr, "spate: --from-checkpoint: %s\n", spate_last_error());
         return -1;
     }
     for (int i = 0; i < o->nconfigs; i++) {
@@ -232,6 +247,10 @@ int main(int argc, char **argv)
             o.parallelism = argv[++i];
         } else if ((!strcmp(a, "--config") || !strcmp(a, "-D")) && i + 1 < argc) {
             o.configs[o.nconfigs++] = argv[++i];
+        } else if (!strcmp(a, "--checkpoint-dir") && i + 1 < argc) {
+            o.checkpoint_dir = argv[++i];
+        } else if (!strcmp(a, "--from-checkpoint") && i + 1 < argc) {
+            o.from_checkpoint = argv[++i];
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             o.verbose = true;
         } else if (o.job) {
