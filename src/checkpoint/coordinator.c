@@ -270,7 +270,9 @@ int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err)
         pthread_mutex_lock(&c->mu);
         pending_t *q = take(c, n);
         pthread_mutex_unlock(&c->mu);
-        if (q) fail(c, q, e.message, true);
+        /* not counted against the tolerable failures: the job was not ready for it (its tasks are
+         * starting or stopping), as Flink's CHECKPOINT_DECLINED_TASK_NOT_READY */
+        if (q) fail(c, q, e.message, rc != SPATE_ESTATE);
         return err ? sp_error_set(err, rc, "%s", e.message) : rc;
     }
     pthread_mutex_lock(&c->mu); /* every subtask finished already (or none to hear from) */

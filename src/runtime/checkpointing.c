@@ -16,6 +16,9 @@ typedef struct sp_job_ckpt {
     sp_ckpt_storage_t *storage;
     sp_ckpt_store_t *store;
     sp_ckpt_coord_t *coord; /* NULL: checkpoints off (a restore may still happen) */
+    bool on;                /* checkpoints are taken */
+    sp_ckpt_meta_t tmpl;    /* the job's operators, for each attempt's coordinator */
+    sp_ckpt_coord_opts_t opts;
     /* restore: per graph node, the containers of its old subtasks (NULL: nothing to restore) */
     int *nold;
     uint8_t ***old;
@@ -144,6 +147,17 @@ static int load_restore(sp_job_t *job, sp_job_ckpt_t *k, const sp_ckpt_found_t *
     return SPATE_OK;
 }
 
+static void new_coordinator(sp_job_t *job)
+{
+    sp_job_ckpt_t *k = job->ckpt;
+    sp_ckpt_coord_hooks_t hooks = { .ctx = job,
+                                    .trigger = hook_trigger,
+                                    .complete = hook_complete,
+                                    .abort = hook_abort,
+                                    .fail_job = hook_fail_job };
+    k->coord = sp_ckpt_coord_create(&k->opts, &k->tmpl, k->store, job->clock, &hooks);
+}
+
 int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
 {
     const sp_config_t *cfg = job->config;
@@ -169,23 +183,23 @@ int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
         }
     }
     if (!on) return SPATE_OK;
+    k->on = true;
     uint8_t id[SP_CKPT_JOB_ID_LEN];
     new_job_id(id);
     int rc = sp_ckpt_store_create(
         k->storage, dir, id, (int)sp_config_get_int(cfg, "state.checkpoints.num-retained"), &k->store, err);
     if (rc) return rc;
-    sp_ckpt_meta_t
-        t; /* every node of the graph, in id order: the coordinator's operator index is the node id */
-    sp_ckpt_meta_init(&t);
-    memcpy(t.job_id, id, sizeof id);
-    sp_ckpt_meta_set_job_name(&t, name);
-    t.max_parallelism = (uint32_t)job->max_parallelism;
+    /* every node of the graph, in id order: the coordinator's operator index is the node id */
+    sp_ckpt_meta_init(&k->tmpl);
+    memcpy(k->tmpl.job_id, id, sizeof id);
+    sp_ckpt_meta_set_job_name(&k->tmpl, name);
+    k->tmpl.max_parallelism = (uint32_t)job->max_parallelism;
     for (int n = 0; n < job->g->nnodes; n++) {
         const sp_node_t *node = job->g->nodes[n];
         int maxp = node->source && !node->source->parallel ? 1 : job->max_parallelism;
-        sp_ckpt_meta_add_operator(&t, node->uid, node->name, (uint32_t)job->par[n], (uint32_t)maxp);
+        sp_ckpt_meta_add_operator(&k->tmpl, node->uid, node->name, (uint32_t)job->par[n], (uint32_t)maxp);
     }
-    sp_ckpt_coord_opts_t o = {
+    k->opts = (sp_ckpt_coord_opts_t){
         .interval_ms = interval,
         .timeout_ms = sp_config_get_duration_ms(cfg, "execution.checkpointing.timeout"),
         .min_pause_ms = sp_config_get_duration_ms(cfg, "execution.checkpointing.min-pause"),
@@ -193,13 +207,49 @@ int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
         .tolerable_failures =
             (int)sp_config_get_int(cfg, "execution.checkpointing.tolerable-failed-checkpoints"),
     };
-    sp_ckpt_coord_hooks_t hooks = { .ctx = job,
-                                    .trigger = hook_trigger,
-                                    .complete = hook_complete,
-                                    .abort = hook_abort,
-                                    .fail_job = hook_fail_job };
-    k->coord = sp_ckpt_coord_create(&o, &t, k->store, job->clock, &hooks);
-    sp_ckpt_meta_fini(&t);
+    new_coordinator(job);
+    return SPATE_OK;
+}
+
+bool sp_job_ckpt_on(const sp_job_t *job)
+{
+    return job->ckpt && job->ckpt->on;
+}
+
+/* Frees the containers of the last restore. */
+static void free_restore(sp_job_t *job)
+{
+    sp_job_ckpt_t *k = job->ckpt;
+    for (int n = 0; k->old && n < job->g->nnodes; n++) {
+        for (int s = 0; k->old[n] && s < k->nold[n]; s++) free(k->old[n][s]);
+        free(k->old[n]);
+        free(k->oldlen[n]);
+    }
+    free(k->old);
+    free(k->oldlen);
+    free(k->nold);
+    k->old = NULL;
+    k->oldlen = NULL;
+    k->nold = NULL;
+}
+
+int sp_job_ckpt_restart(sp_job_t *job, sp_error_t *err)
+{
+    sp_job_ckpt_t *k = job->ckpt;
+    free_restore(job);
+    uint64_t latest = sp_ckpt_store_latest(k->store);
+    if (latest) { /* else nothing completed: the attempt starts afresh */
+        char *dir = sp_ckpt_store_chk_dir(k->store, latest);
+        sp_ckpt_found_t f;
+        int rc = sp_ckpt_resolve(k->storage, dir, &f, err);
+        free(dir);
+        if (rc) return rc;
+        snprintf(k->restored_from, sizeof k->restored_from, "%s", f.chk_dir);
+        rc = load_restore(job, k, &f, err);
+        sp_ckpt_found_fini(&f);
+        if (rc) return rc;
+    }
+    new_coordinator(job);
     return SPATE_OK;
 }
 
@@ -222,14 +272,8 @@ void sp_job_ckpt_free(sp_job_t *job)
     sp_ckpt_coord_destroy(k->coord);
     sp_ckpt_store_destroy(k->store);
     sp_ckpt_storage_destroy(k->storage);
-    for (int n = 0; k->old && n < job->g->nnodes; n++) {
-        for (int s = 0; k->old[n] && s < k->nold[n]; s++) free(k->old[n][s]);
-        free(k->old[n]);
-        free(k->oldlen[n]);
-    }
-    free(k->old);
-    free(k->oldlen);
-    free(k->nold);
+    free_restore(job);
+    sp_ckpt_meta_fini(&k->tmpl);
     free(k);
     job->ckpt = NULL;
 }

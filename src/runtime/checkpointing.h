@@ -29,6 +29,11 @@
 
 /* Before the tasks start: checkpointing on or off, the restore (containers loaded). */
 int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err);
+/* Checkpoints are taken (so a failed attempt can restart from them). */
+bool sp_job_ckpt_on(const sp_job_t *job);
+/* Before a new attempt's tasks start (the last one's ended, sp_job_ckpt_stop): restore from the latest
+ * completed checkpoint (none: afresh) and a new coordinator. */
+int sp_job_ckpt_restart(sp_job_t *job, sp_error_t *err);
 /* After the tasks started: the periodic trigger. */
 int sp_job_ckpt_start(sp_job_t *job, sp_error_t *err);
 /* Once every task ended: stops the coordinator (pending checkpoints are aborted). */

@@ -11,6 +11,13 @@
  * wakes every task and every blocked producer, so all threads leave their
  * loops; wait() joins them and frees everything (also queued batches).
  * Cancellation does the same with status CANCELED.
+ *
+ * Restarts: when the restart strategy allows one (restart-strategy.*), a
+ * failure stops the attempt instead of the job, and a supervisor thread
+ * joins its tasks, frees them, waits the strategy's delay and starts a new
+ * attempt: new tasks and channels, restored from the latest completed
+ * checkpoint (or afresh without one).  The job's status stays RUNNING
+ * meanwhile; a cancel ends it.
  */
 #include "runtime/checkpointing.h"
 #include "runtime/task.h"
@@ -51,10 +58,11 @@ static void job_stop(sp_job_t *job)
 void sp_job_fail(sp_job_t *job, int code, const char *message)
 {
     pthread_mutex_lock(&job->mu);
-    bool stop = job->status == SPATE_JOB_RUNNING;
+    bool stop = job->status == SPATE_JOB_RUNNING && !job->restart_pending; /* a new attempt comes anyway */
     if (stop) {
         job->status = SPATE_JOB_FAILED;
         job->error_code = code;
+        free(job->error);
         job->error = sp_xstrdup(message);
     }
     pthread_cond_broadcast(&job->cv);
@@ -66,15 +74,30 @@ void sp_job_task_done(sp_job_t *job, sp_task_t *t, int rc)
 {
     bool stop = false;
     pthread_mutex_lock(&job->mu);
-    if (rc != SPATE_OK && rc != SPATE_ECANCELED && job->status == SPATE_JOB_RUNNING) {
+    if (rc != SPATE_OK && rc != SPATE_ECANCELED && job->status == SPATE_JOB_RUNNING &&
+        !job->restart_pending) {
         const sp_node_t *n = t->failed_node ? t->failed_node : t->ops[0].node;
-        job->status = SPATE_JOB_FAILED;
-        job->error_code = rc;
-        job->error = sp_xasprintf("operator '%s' (%d/%d) failed: %s", n->name, t->subtask + 1, t->parallelism,
-                                  t->error.code ? t->error.message : spate_strerror(rc));
+        char *msg = sp_xasprintf("operator '%s' (%d/%d) failed: %s", n->name, t->subtask + 1, t->parallelism,
+                                 t->error.code ? t->error.message : spate_strerror(rc));
+        int64_t delay;
+        if (job->restarts && !job->cancel_requested &&
+            sp_restart_on_failure(&job->restart, sp_clock_now(NULL), &delay)) {
+            job->restart_pending = true; /* the supervisor starts a new attempt */
+            job->restart_delay_ms = delay;
+            free(job->error);
+            job->error = msg; /* the last failure, should the restarts run out */
+        } else {
+            char why[256] = "";
+            if (job->restarts) sp_restart_why(&job->restart, why, sizeof why);
+            job->status = SPATE_JOB_FAILED;
+            job->error_code = rc;
+            free(job->error);
+            job->error = *why ? sp_xasprintf("%s (%s)", msg, why) : msg;
+            if (*why) free(msg);
+        }
         stop = true;
     }
-    if (--job->running == 0 && job->status == SPATE_JOB_RUNNING)
+    if (--job->running == 0 && job->status == SPATE_JOB_RUNNING && !job->restart_pending)
         job->status = atomic_load(&job->stop) ? SPATE_JOB_CANCELED : SPATE_JOB_FINISHED;
     pthread_cond_broadcast(&job->cv);
     pthread_mutex_unlock(&job->mu);
@@ -140,9 +163,9 @@ static void output_add_chained(sp_output_t *o, sp_opinst_t *op, int input, int t
     o->chained_input[o->nchained++] = input;
 }
 
-static void job_free(sp_job_t *job)
+/* Frees an attempt's tasks, channels and writers (every task thread joined). */
+static void attempt_free(sp_job_t *job)
 {
-    sp_job_ckpt_free(job);
     for (int c = 0; c < job->nchains; c++) {
         sp_chain_t *ch = &job->chains[c];
         for (int i = 0; ch->tasks && i < ch->parallelism; i++) {
@@ -160,7 +183,7 @@ static void job_free(sp_job_t *job)
             sp_notifier_fini(&t->notifier);
         }
         free(ch->tasks);
-        free(ch->nodes);
+        ch->tasks = NULL;
     }
     for (int i = 0; i < job->nchannels; i++) {
         sp_channel_fini(job->channels[i]);
@@ -177,10 +200,23 @@ static void job_free(sp_job_t *job)
     }
     free(job->channels);
     free(job->writers);
+    job->channels = NULL;
+    job->writers = NULL;
+    job->nchannels = job->cap_channels = job->nwriters = job->cap_writers = 0;
+}
+
+static void job_free(sp_job_t *job)
+{
+    sp_job_ckpt_free(job);
+    attempt_free(job);
+    for (int c = 0; c < job->nchains; c++) free(job->chains[c].nodes);
     free(job->chains);
     free(job->par);
     free(job->chain_of);
     free(job->pos_in_chain);
+    free(job->edges);
+    free(job->name);
+    sp_restart_fini(&job->restart);
     free(job->error);
     pthread_cond_destroy(&job->cv);
     pthread_mutex_destroy(&job->mu);
@@ -331,6 +367,114 @@ static void build_tasks(sp_job_t *job, const sp_edge_t *edges, const char *name)
     }
 }
 
+/* Joins the current attempt's task threads (every one ended or ending). */
+static void join_tasks(sp_job_t *job)
+{
+    for (int c = 0; c < job->nchains; c++)
+        for (int i = 0; job->chains[c].tasks && i < job->chains[c].parallelism; i++)
+            if (job->chains[c].tasks[i].started) {
+                pthread_join(job->chains[c].tasks[i].thread, NULL);
+                job->chains[c].tasks[i].started = false;
+            }
+}
+
+/* The job ended: its final status is set (a supervisor has stopped restarting). */
+static bool ended(const sp_job_t *job)
+{
+    return job->restarts ? job->done : job->running == 0;
+}
+
+/* Starts the current attempt's task threads, then its checkpoint coordinator.  On failure the tasks
+ * started are stopped and joined. */
+static int start_attempt(sp_job_t *job, sp_error_t *err)
+{
+    pthread_mutex_lock(&job->mu);
+    for (int c = 0; c < job->nchains; c++)
+        for (int i = 0; i < job->chains[c].parallelism; i++) {
+            sp_task_t *t = &job->chains[c].tasks[i];
+            t->started = false;
+            if (pthread_create(&t->thread, NULL, sp_task_main, t) != 0) {
+                pthread_mutex_unlock(&job->mu);
+                job_stop(job);
+                join_tasks(job);
+                return sp_error_set(err, SPATE_EINTERNAL, "cannot start a task thread");
+            }
+            t->started = true;
+            job->running++;
+        }
+    pthread_mutex_unlock(&job->mu);
+    int rc = sp_job_ckpt_start(job, err);
+    if (rc) {
+        job_stop(job);
+        join_tasks(job);
+    }
+    return rc;
+}
+
+/* Sleeps ms, in steps, unless the job is cancelled meanwhile (returns false then). */
+static bool sleep_unless_cancelled(sp_job_t *job, int64_t ms)
+{
+    for (int64_t slept = 0; slept < ms; slept += 10) {
+        pthread_mutex_lock(&job->mu);
+        bool cancel = job->cancel_requested;
+        pthread_mutex_unlock(&job->mu);
+        if (cancel) return false;
+        sp_sleep_ms(ms - slept < 10 ? ms - slept : 10);
+    }
+    return true;
+}
+
+/* The supervisor: after a failed attempt's tasks all ended, a new attempt (see the top). */
+static void *supervise(void *arg)
+{
+    sp_job_t *job = arg;
+    for (;;) {
+        pthread_mutex_lock(&job->mu);
+        while (job->running > 0) pthread_cond_wait(&job->cv, &job->mu);
+        bool again = job->restart_pending && !job->cancel_requested;
+        int64_t delay = job->restart_delay_ms;
+        if (job->restart_pending && job->cancel_requested) job->status = SPATE_JOB_CANCELED;
+        pthread_mutex_unlock(&job->mu);
+        join_tasks(job);
+        if (!again) break;
+        sp_job_ckpt_stop(job);
+        attempt_free(job);
+        sp_error_t err = { 0 };
+        int rc = SPATE_OK;
+        if (!sleep_unless_cancelled(job, delay)) {
+            rc = SPATE_ECANCELED;
+        } else {
+            atomic_store(&job->stop, false);
+            job->attempt++;
+            build_tasks(job, job->edges, job->name);
+            rc = sp_job_ckpt_restart(job, &err);
+        }
+        pthread_mutex_lock(&job->mu);
+        job->restart_pending = false;
+        pthread_mutex_unlock(&job->mu);
+        if (rc == SPATE_OK) rc = start_attempt(job, &err);
+        if (rc != SPATE_OK) {
+            pthread_mutex_lock(&job->mu);
+            if (job->status == SPATE_JOB_RUNNING) {
+                job->status = rc == SPATE_ECANCELED ? SPATE_JOB_CANCELED : SPATE_JOB_FAILED;
+                if (rc != SPATE_ECANCELED) {
+                    job->error_code = rc;
+                    char *msg = sp_xasprintf("restarting the job failed: %s", err.message);
+                    free(job->error);
+                    job->error = msg;
+                }
+            }
+            pthread_mutex_unlock(&job->mu);
+            break;
+        }
+    }
+    pthread_mutex_lock(&job->mu);
+    job->done = true;
+    pthread_cond_broadcast(&job->cv);
+    pthread_mutex_unlock(&job->mu);
+    return NULL;
+}
+
 int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clock_t *clock, const char *name,
                  sp_job_t **out, sp_error_t *err)
 {
@@ -377,34 +521,24 @@ int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clo
         return rc;
     }
     build_chains(job, edges);
+    job->edges = edges;
+    job->name = sp_xstrdup(name ? name : "");
     build_tasks(job, edges, name);
-    free(edges);
     if ((rc = sp_job_ckpt_setup(job, name, err)) != SPATE_OK) {
         job_free(job);
         return rc;
     }
-
-    pthread_mutex_lock(&job->mu);
-    for (int c = 0; c < job->nchains; c++)
-        for (int i = 0; i < job->chains[c].parallelism; i++) {
-            sp_task_t *t = &job->chains[c].tasks[i];
-            if (pthread_create(&t->thread, NULL, sp_task_main, t) != 0) {
-                pthread_mutex_unlock(&job->mu);
-                sp_error_set(err, SPATE_EINTERNAL, "cannot start a task thread");
-                spate_job_cancel(job);
-                spate_job_wait(job);
-                job_free(job);
-                return SPATE_EINTERNAL;
-            }
-            t->started = true;
-            job->running++;
-        }
-    pthread_mutex_unlock(&job->mu);
-    if ((rc = sp_job_ckpt_start(job, err)) != SPATE_OK) {
-        spate_job_cancel(job);
-        spate_job_wait(job);
+    sp_restart_init(&job->restart, config, sp_job_ckpt_on(job));
+    job->restarts = job->restart.kind != SP_RESTART_NONE;
+    if ((rc = start_attempt(job, err)) != SPATE_OK) {
         job_free(job);
         return rc;
+    }
+    if (job->restarts && pthread_create(&job->supervisor, NULL, supervise, job) != 0) {
+        job->restarts = false; /* no supervisor: failures end the job */
+        pthread_mutex_lock(&job->mu);
+        job->restart.kind = SP_RESTART_NONE;
+        pthread_mutex_unlock(&job->mu);
     }
     *out = job;
     return SPATE_OK;
@@ -428,14 +562,15 @@ int sp_job_trigger_barrier(sp_job_t *job, int64_t id)
 static void join_all(sp_job_t *job)
 {
     pthread_mutex_lock(&job->mu);
-    while (job->running > 0) pthread_cond_wait(&job->cv, &job->mu);
+    while (!ended(job)) pthread_cond_wait(&job->cv, &job->mu);
     bool join = !job->joined;
     job->joined = true;
     pthread_mutex_unlock(&job->mu);
     if (!join) return;
-    for (int c = 0; c < job->nchains; c++)
-        for (int i = 0; i < job->chains[c].parallelism; i++)
-            if (job->chains[c].tasks[i].started) pthread_join(job->chains[c].tasks[i].thread, NULL);
+    if (job->restarts)
+        pthread_join(job->supervisor, NULL);
+    else
+        join_tasks(job);
     sp_job_ckpt_stop(job); /* every task ended: no checkpoint can complete any more */
 }
 
@@ -459,9 +594,9 @@ int spate_job_wait_for(spate_job_t *job, int64_t timeout_ms, int *rc)
 {
     struct timespec deadline = sp_clock_deadline(timeout_ms);
     pthread_mutex_lock(&job->mu);
-    while (job->running > 0)
+    while (!ended(job))
         if (pthread_cond_timedwait(&job->cv, &job->mu, &deadline) != 0) break;
-    bool done = job->running == 0;
+    bool done = ended(job);
     pthread_mutex_unlock(&job->mu);
     if (!done) return 0;
     int r = spate_job_wait(job);
@@ -473,6 +608,8 @@ void spate_job_cancel(spate_job_t *job)
 {
     pthread_mutex_lock(&job->mu);
     bool running = job->status == SPATE_JOB_RUNNING && job->running > 0;
+    job->cancel_requested = true; /* no restart after this */
+    pthread_cond_broadcast(&job->cv);
     pthread_mutex_unlock(&job->mu);
     if (running) job_stop(job);
 }

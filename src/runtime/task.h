@@ -9,6 +9,7 @@
 #include "connectors/connector.h"
 #include "runtime/barrier.h"
 #include "runtime/channel.h"
+#include "runtime/restart.h"
 
 typedef struct sp_task sp_task_t;
 typedef struct sp_opinst sp_opinst_t;
@@ -130,6 +131,17 @@ struct spate_job {
     atomic_llong skipped;
     const spate_clock_t *clock;
     struct sp_job_ckpt *ckpt; /* checkpointing (checkpointing.c); NULL when off */
+    /* restarts (job.c): a supervisor thread replaces a failed attempt's tasks with new ones */
+    sp_edge_t *edges; /* resolved, for every attempt */
+    char *name;
+    sp_restart_t restart;
+    bool restarts; /* a supervisor runs */
+    pthread_t supervisor;
+    bool restart_pending; /* the attempt failed and is stopping: a new one follows */
+    bool cancel_requested;
+    bool done; /* final status set, every task thread joined */
+    int64_t restart_delay_ms;
+    int attempt;
 };
 
 /* Runs one task to completion on the calling thread (task.c). */

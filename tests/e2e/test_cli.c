@@ -99,7 +99,9 @@ static void failing_operator_fails_the_job(void **state)
     (void)state;
     for (int p = 1; p <= 4; p *= 2) {
         char *out;
-        assert_int_equal(run(&out, "%s/spate run %s/tests/jobs/failing_job.so -p %d -- --fail-at 777",
+        assert_int_equal(run(&out,
+                             "%s/spate run %s/tests/jobs/failing_job.so -p %d --config "
+                             "restart-strategy.type=none -- --fail-at 777",
                              build_dir(), build_dir(), p),
                          1);
         assert_non_null(strstr(out, "job 'failing_job' failed: operator 'fail-on-row'"));

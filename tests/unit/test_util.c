@@ -313,6 +313,13 @@ int tu_drain(const spate_source_t *src, const tu_drain_opts_t *o, tu_got_t *g, s
     return rc;
 }
 
+spate_env_t *tu_env_create(void)
+{
+    spate_env_t *env = spate_env_create();
+    assert_int_equal(spate_env_set_config(env, "restart-strategy.type", "none"), SPATE_OK);
+    return env;
+}
+
 int tu_op_restore(const sp_op_vtable_t *vt, void *inst, const sp_opstate_bytes_t *old, int nold, int index,
                   int parallelism)
 {

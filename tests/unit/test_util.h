@@ -106,6 +106,10 @@ int tu_drain(const spate_source_t *src, const tu_drain_opts_t *o, tu_got_t *g, s
 int tu_op_restore(const sp_op_vtable_t *vt, void *inst, const sp_opstate_bytes_t *old, int nold, int index,
                   int parallelism);
 
+/* A new environment whose jobs do not restart when they fail (restart-strategy.type none): for
+ * tests that check how a job fails (the default with checkpointing restarts, as in Flink). */
+spate_env_t *tu_env_create(void);
+
 /* Fails the test unless s holds exactly the text want. */
 void tu_assert_str(spate_str_t s, const char *want);
 /* Collector sink keeping the one batch it gets in *(sp_batch_t **)target (for building a batch). */

@@ -13,6 +13,7 @@
 #include <spate/spate.h>
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +146,72 @@ static void latest_without_a_checkpoint_starts_fresh(void **state)
     spate_env_destroy(env);
 }
 
+/* Fails on the row "line-<fail_at>" while failures remain (a crash, once or more). */
+static atomic_int failures_left;
+static int fail_at;
+
+static int upper_or_fail(void *ctx, const spate_row_t *in, spate_collector_t *out)
+{
+    spate_str_t s = spate_row_get_string(in, 0);
+    char want[32];
+    int n = snprintf(want, sizeof want, "line-%d", fail_at);
+    if ((size_t)n == s.len && memcmp(s.ptr, want, s.len) == 0 && atomic_load(&failures_left) > 0) {
+        atomic_fetch_sub(&failures_left, 1);
+        return spate_out_fail(out, "injected failure at %s", want);
+    }
+    return upper(ctx, in, out);
+}
+
+static spate_env_t *build_failing(const char *in, const char *out, const char *restart)
+{
+    spate_env_t *env = spate_env_create();
+    assert_int_equal(spate_env_set_config(env, "execution.checkpointing.interval", "100 ms"), SPATE_OK);
+    assert_int_equal(spate_env_set_config(env, "restart-strategy.type", "fixed-delay"), SPATE_OK);
+    assert_int_equal(spate_env_set_config(env, "restart-strategy.fixed-delay.attempts", restart), SPATE_OK);
+    assert_int_equal(spate_env_set_config(env, "restart-strategy.fixed-delay.delay", "10 ms"), SPATE_OK);
+    spate_stream_t *s = spate_env_add_source(env, spate_file_text_source_rate(in, 3000), "lines");
+    s = spate_stream_map(s, "upper", upper_or_fail, NULL, NULL);
+    spate_file_sink_options_t o;
+    spate_file_sink_options_init(&o);
+    o.format = SPATE_FORMAT_TEXT;
+    spate_stream_sink(s, spate_file_sink(out, &o), "parts");
+    return env;
+}
+
+static void a_failing_job_restarts_from_its_checkpoint_exactly_once(void **state)
+{
+    char *dir = *state, in[512], out[512];
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    write_input(in);
+    for (int k = 0; k < 2; k++) { /* failures at different rows, once and twice (checkpoints in memory) */
+        snprintf(out, sizeof out, "%s/out%d", dir, k);
+        fail_at = k ? 2400 : 1200;
+        atomic_store(&failures_left, k + 1);
+        spate_env_t *env = build_failing(in, out, "3");
+        assert_int_equal(spate_env_execute(env, "restarts"), SPATE_OK);
+        spate_env_destroy(env);
+        assert_int_equal(atomic_load(&failures_left), 0); /* it did fail */
+        char *all = tu_read_dir(out), *got = tu_sort_lines(all), *want = expected();
+        assert_string_equal(got, want); /* and nothing was lost or written twice */
+        free(all);
+        free(got);
+        free(want);
+    }
+    /* more failures than attempts: the job fails, saying why */
+    snprintf(out, sizeof out, "%s/out-failed", dir);
+    fail_at = 100;
+    atomic_store(&failures_left, 5);
+    spate_env_t *env = build_failing(in, out, "1");
+    assert_int_equal(spate_env_execute(env, "restarts"), SPATE_EUSER);
+    assert_non_null(strstr(spate_env_error(env), "injected failure at line-100"));
+    assert_non_null(
+        strstr(spate_env_error(env), "restart strategy fixed-delay: all 1 restart attempts used"));
+    spate_env_destroy(env);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(a_failing_job_restarts_from_its_checkpoint_exactly_once, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(a_stopped_job_resumes_from_its_latest_checkpoint_exactly_once,
                                     tu_setup_tmpdir, tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(latest_without_a_checkpoint_starts_fresh, tu_setup_tmpdir,

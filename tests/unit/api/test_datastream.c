@@ -101,7 +101,7 @@ static int emits_nothing(void *ctx, const spate_row_t *in, spate_collector_t *ou
 static void map_must_emit_exactly_one_row(void **state)
 {
     (void)state;
-    spate_env_t *env = spate_env_create();
+    spate_env_t *env = tu_env_create();
     spate_stream_sink(spate_stream_map(seq(env, 10, 1), "lazy", emits_nothing, NULL, NULL),
                       spate_blackhole_sink(), "out");
     assert_int_equal(spate_env_execute(env, "map"), SPATE_EUSER);
@@ -121,7 +121,7 @@ static int leave_not_null_unset(void *ctx, const spate_row_t *in, spate_collecto
 static void not_null_violation_fails_with_field_name(void **state)
 {
     (void)state;
-    spate_env_t *env = spate_env_create();
+    spate_env_t *env = tu_env_create();
     spate_stream_sink(spate_stream_map(seq(env, 10, 1), "half", leave_not_null_unset, NULL, NULL),
                       spate_blackhole_sink(), "out");
     assert_int_equal(spate_env_execute(env, "nn"), SPATE_EINVAL);
@@ -281,7 +281,7 @@ static void malformed_records_follow_the_policy(void **state)
     for (int policy = 0; policy < 2; policy++) {
         tu_capture_t cap;
         tu_capture_init(&cap);
-        spate_env_t *env = spate_env_create();
+        spate_env_t *env = tu_env_create();
         spate_csv_options_t o;
         spate_csv_options_init(&o);
         o.on_error = policy ? SPATE_ON_ERROR_SKIP : SPATE_ON_ERROR_FAIL;

@@ -335,7 +335,7 @@ static int bad_open(void *ctx, spate_keyed_context_t *kc, void **st)
 static void a_failing_open_fails_the_job_cleanly(void **state)
 {
     (void)state;
-    spate_env_t *env = spate_env_create();
+    spate_env_t *env = tu_env_create();
     tu_seq_opts_t o = { .n = 10, .keys = 2, .parallel = true };
     spate_keyed_process_function_t fn = { .open = bad_open, .process = count_process };
     spate_stream_t *s = spate_keyed_process(
@@ -638,7 +638,7 @@ static void side_outputs_carry_rows_of_their_own_schema(void **state)
     tu_capture_t main_cap, odd_cap;
     tu_capture_init(&main_cap);
     tu_capture_init(&odd_cap);
-    spate_env_t *env = spate_env_create();
+    spate_env_t *env = tu_env_create();
     spate_env_set_parallelism(env, 2);
     tu_seq_opts_t o = { .n = 100, .keys = 4, .parallel = true };
     spate_schema_t *odd = spate_schema_of("what STRING, v BIGINT");
@@ -660,7 +660,7 @@ static void side_outputs_carry_rows_of_their_own_schema(void **state)
     /* a plain process function, and a tag nobody declared */
     for (int declare = 1; declare >= 0; declare--) {
         tu_capture_init(&main_cap);
-        env = spate_env_create();
+        env = tu_env_create();
         spate_process_function_t pf = { .process = to_tag_3 };
         s = spate_stream_process(spate_env_add_source(env, tu_seq_source(&o), "seq"), "side", &pf, NULL);
         spate_stream_sink(s, spate_blackhole_sink(), "main");
@@ -724,7 +724,7 @@ static void broadcast_rows_reach_every_instance(void **state)
     (void)state;
     tu_capture_t cap;
     tu_capture_init(&cap);
-    spate_env_t *env = spate_env_create();
+    spate_env_t *env = tu_env_create();
     spate_env_set_parallelism(env, 3);
     tu_seq_opts_t rows = { .n = 100, .keys = 1, .parallel = true }, rules = { .n = 4, .keys = 1 };
     spate_schema_t *out = spate_schema_of("what STRING, v BIGINT, limit_ BIGINT");
@@ -745,7 +745,7 @@ static void broadcast_rows_reach_every_instance(void **state)
     spate_env_destroy(env);
     tu_capture_fini(&cap);
 
-    env = spate_env_create();
+    env = tu_env_create();
     spate_broadcast_process_function_t bad = { .process = bc_main_writes, .process_broadcast = bc_rules };
     s = spate_stream_process_with_broadcast(spate_env_add_source(env, tu_seq_source(&rows), "rows"),
                                             spate_env_add_source(env, tu_seq_source(&rules), "rules"), "bc",

@@ -528,7 +528,7 @@ static void wrong_hook_fails_the_job_with_a_clear_error(void **state)
     };
     spate_schema_t *rule_schema = spate_schema_of("threshold BIGINT NOT NULL");
     for (bad_mode_t mode = 0; mode < NMODES; mode++) {
-        spate_env_t *env = spate_env_create();
+        spate_env_t *env = tu_env_create();
         spate_env_set_parallelism(env, 2);
         tu_seq_opts_t o = { .n = 10, .keys = 3, .event_time = true };
         spate_keyed_t *k =
@@ -550,7 +550,7 @@ static void wrong_hook_fails_the_job_with_a_clear_error(void **state)
     }
 
     /* building errors: both functions are required */
-    spate_env_t *env = spate_env_create();
+    spate_env_t *env = tu_env_create();
     tu_seq_opts_t o = { .n = 10, .keys = 3 };
     spate_keyed_t *k = spate_stream_key_by_field(spate_env_add_source(env, tu_seq_source(&o), "rows"), "k");
     spate_stream_t *r = spate_env_add_source(env, spate_collection_source(rule_schema, rules, 2), "rules");
@@ -562,7 +562,7 @@ static void wrong_hook_fails_the_job_with_a_clear_error(void **state)
     spate_env_destroy(env);
 
     /* a plain keyed process function sees no broadcast state */
-    env = spate_env_create();
+    env = tu_env_create();
     k = spate_stream_key_by_field(spate_env_add_source(env, tu_seq_source(&o), "rows"), "k");
     spate_keyed_process_function_t plain = { .process = plain_row };
     spate_stream_sink(spate_keyed_process(k, "plain", &plain, NULL), spate_blackhole_sink(), "out");

@@ -203,7 +203,7 @@ static void declaring_a_name_as_the_other_kind_fails_the_job(void **state)
 {
     (void)state;
     seen_t seen = { 0 };
-    spate_env_t *env = spate_env_create();
+    spate_env_t *env = tu_env_create();
     spate_process_function_t pf = { .ctx = &seen,
                                     .open = count_open,
                                     .initialize_state = declare_buf,
@@ -231,7 +231,7 @@ static void failing_initialize_state_fails_the_job_and_closes(void **state)
 {
     (void)state;
     seen_t seen = { 0 };
-    spate_env_t *env = spate_env_create();
+    spate_env_t *env = tu_env_create();
     spate_env_set_parallelism(env, 2);
     spate_process_function_t pf = { .ctx = &seen,
                                     .open = count_open,
@@ -261,7 +261,7 @@ static int bad_elements(void *state, spate_context_t *c)
 static void a_null_element_fails_the_job(void **state)
 {
     (void)state;
-    spate_env_t *env = spate_env_create();
+    spate_env_t *env = tu_env_create();
     spate_process_function_t pf = { .initialize_state = bad_elements, .process = wrong_kind };
     spate_stream_t *s = spate_stream_process(seq(env, 10), "nulls", &pf, NULL);
     spate_stream_sink(s, spate_blackhole_sink(), "out");

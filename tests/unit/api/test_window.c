@@ -414,7 +414,7 @@ static void window_joins_pair_rows_of_the_same_window(void **state)
 static void windows_need_event_timestamps(void **state)
 {
     (void)state;
-    spate_env_t *env = spate_env_create();
+    spate_env_t *env = tu_env_create();
     tu_seq_opts_t o = { .n = 10, .keys = 2, .parallel = true };
     spate_stream_t *s = spate_env_add_source(env, tu_seq_source(&o), "seq"); /* no event time */
     spate_schema_t *out = spate_schema_of("k BIGINT, start BIGINT, end_ BIGINT, n BIGINT");
@@ -427,7 +427,7 @@ static void windows_need_event_timestamps(void **state)
     assert_int_equal(spate_env_execute(env, "no-time"), SPATE_EINVAL);
     assert_non_null(strstr(spate_env_error(env), "without an event timestamp"));
     spate_env_destroy(env);
-    env = spate_env_create();
+    env = tu_env_create();
     assert_null(
         spate_keyed_window(spate_stream_key_by_field(spate_env_add_source(env, tu_seq_source(&o), "s"), "k"),
                            spate_tumbling_windows(0, 0)));

@@ -278,7 +278,7 @@ static void custom_and_hash_partitioning(void **state)
     (void)state;
     tu_capture_t cap;
     tu_capture_init(&cap);
-    spate_env_t *env = spate_env_create();
+    spate_env_t *env = tu_env_create();
     spate_env_set_parallelism(env, 3);
     spate_stream_t *s = seq(env, 3000, 10, true);
     spate_stream_sink(spate_stream_partition_custom(s, by_value_mod, NULL), tu_capture_sink(&cap), "custom");
@@ -293,7 +293,7 @@ static void custom_and_hash_partitioning(void **state)
 
     /* hash: every row of one key lands on one subtask */
     tu_capture_init(&cap);
-    env = spate_env_create();
+    env = tu_env_create();
     spate_env_set_parallelism(env, 4);
     spate_stream_t *keyed = (spate_stream_t *)spate_stream_key_by_field(seq(env, 5000, 50, true), "k");
     spate_stream_sink(keyed, tu_capture_sink(&cap), "hash");
@@ -313,7 +313,7 @@ static void custom_and_hash_partitioning(void **state)
 
     /* a custom partitioner returning an out-of-range index fails the job */
     tu_capture_init(&cap);
-    env = spate_env_create();
+    env = tu_env_create();
     spate_env_set_parallelism(env, 2);
     spate_stream_sink(spate_stream_partition_custom(seq(env, 100, 1, true), bad_partition, NULL),
                       tu_capture_sink(&cap), "bad");
@@ -388,7 +388,7 @@ static void failing_function_fails_the_job(void **state)
             tu_capture_t cap;
             tu_capture_init(&cap);
             fail_ctx_t f = { at[i] };
-            spate_env_t *env = spate_env_create();
+            spate_env_t *env = tu_env_create();
             spate_env_set_parallelism(env, p);
             spate_stream_t *s = spate_stream_flat_map(seq(env, 20000, 7, true), "explode", fail_on, &f, NULL);
             s = spate_keyed_sum(spate_stream_key_by_field(s, "k"), "v");
