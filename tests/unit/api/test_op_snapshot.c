@@ -490,6 +490,58 @@ static void keyed_process_rejects_corrupt_snapshots(void **state)
     assert_rejects_corrupt(build_keyed, keyed_script, true);
 }
 
+/* ---- keyed co-process: one state fed by both inputs ---- */
+
+static int co_add(spate_keyed_context_t *kc, const spate_row_t *in, spate_collector_t *out, int64_t weight)
+{
+    spate_value_state_t *st = spate_keyed_value_state(kc, "total");
+    int64_t t = 0;
+    spate_value_state_get(kc, st, &t, sizeof t);
+    t += weight * spate_row_get_bigint(in, 1);
+    spate_value_state_set(kc, st, &t, sizeof t);
+    spate_out_copy_field(out, 0, in, 0);
+    spate_out_set_bigint(out, 1, t);
+    return spate_out_emit(out);
+}
+
+static int co_process1(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out)
+{
+    (void)state;
+    return co_add(kc, in, out, 1);
+}
+
+static int co_process2(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out)
+{
+    (void)state;
+    return co_add(kc, in, out, -2);
+}
+
+static spate_stream_t *build_co(spate_env_t *env)
+{
+    spate_keyed_co_process_function_t fn = { .process = co_process1, .process2 = co_process2 };
+    spate_schema_t *out = spate_schema_of("k BIGINT, total BIGINT");
+    spate_connected_t *c = spate_keyed_connect(spate_stream_key_by_field(seq(env, "a"), "k"),
+                                               spate_stream_key_by_field(seq(env, "b"), "k"));
+    spate_stream_t *s = spate_connected_keyed_process(c, "co", &fn, out);
+    spate_schema_release(out);
+    return s;
+}
+
+static void co_script(harness_t *h, int phase)
+{
+    int64_t from = phase ? 60 : 0, to = phase ? 140 : 60;
+    for (int64_t v = from; v < to; v += 20) {
+        rows_and_watermarks(h, 0, v, v + 20, 6, 0);
+        rows_and_watermarks(h, 1, v + 3, v + 13, 6, 0);
+    }
+}
+
+static void keyed_co_process_state_survives_a_restore(void **state)
+{
+    (void)state;
+    assert_continues(build_co, co_script);
+}
+
 /* ---- processing-time timers: restored, and due at once ---- */
 
 static int pt_process(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out)
@@ -938,6 +990,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(keyed_process_state_and_timers_survive_a_restore),
     cmocka_unit_test(keyed_process_rejects_corrupt_snapshots),
     cmocka_unit_test(keyed_process_time_timers_survive_a_restore),
+    cmocka_unit_test(keyed_co_process_state_survives_a_restore),
     cmocka_unit_test(keyed_broadcast_state_survives_a_restore),
     cmocka_unit_test(broadcast_state_survives_a_restore),
     cmocka_unit_test(tumbling_window_with_unique_timers_survives_a_restore),
