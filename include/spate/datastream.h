@@ -72,8 +72,8 @@ typedef int (*spate_partition_fn)(void *ctx, const spate_row_t *in, int num_part
  * A process function: the lowest-level row function, with per-subtask
  * state.  open() (optional) runs once per subtask before the first row and
  * returns the instance state in *state (default: ctx); initialize_state()
- * (optional) runs right after open(), with a context, to declare operator
- * state (below); process() sees each row; end_input() (optional) runs when
+ * (optional) runs after open() and a restore, with a context, to declare
+ * operator state (below); process() sees each row; end_input() (optional) runs when
  * a bounded input is exhausted and may still emit; close() (optional)
  * releases the state, also after a failure.
  */
@@ -86,8 +86,9 @@ typedef struct spate_process_function {
     /* CoProcessFunction: rows of a connected stream's second input (spate_connected_process) */
     int (*process2)(void *state, const spate_row_t *in, spate_context_t *c, spate_collector_t *out);
     /* Flink's CheckpointedFunction.initializeState: once per subtask, after open() (which makes
-     * `state`) and before the first row.  Declare operator state here and read what a restore
-     * put in it.  A non-OK return fails the job; close() still runs. */
+     * `state`) and after a restore from a checkpoint, before the first row.  Declare operator
+     * state here and read what a restore put in it.  A non-OK return fails the job; close()
+     * still runs. */
     int (*initialize_state)(void *state, spate_context_t *c);
 } spate_process_function_t;
 
@@ -106,8 +107,8 @@ int64_t spate_context_watermark(const spate_context_t *c);
  * Non-keyed state of one parallel instance of a process function: named lists of byte
  * elements.  Declare a list from the context of any hook that has one (initialize_state,
  * process, process2, end_input); declaring a name again gives the same handle.  The two
- * kinds differ in how a restore at another parallelism hands the elements out (checkpoints
- * come later; then a restore at the same parallelism gives each instance its own list back):
+ * kinds differ in how a restore at another parallelism hands the elements out (a restore at
+ * the same parallelism gives each instance its own list back):
  *   list state (Flink's getListState): the elements of all old instances are divided evenly
  *     among the new instances;
  *   union list state (getUnionListState): every new instance gets all elements of all old

@@ -13,6 +13,7 @@
 
 #include "common/config.h"
 #include "runtime/runtime.h"
+#include "state/opsnap.h"
 
 typedef struct sp_stream_input {
     int node;
@@ -88,6 +89,41 @@ struct spate_broadcast_context {
 /* Sets up bc (caller's storage) read-only, with an empty state; error is borrowed for bc's life. */
 void sp_broadcast_state_init(spate_broadcast_context_t *bc, sp_error_t *error);
 void sp_broadcast_state_fini(spate_broadcast_context_t *bc);
+/* The checkpoint hooks' part (snapshots.c): the state as the BROADCAST section "broadcast" of c
+ * (nothing when empty); restored from the first old container that has it (every instance holds
+ * the same).  Errors in bc->error. */
+int sp_broadcast_state_snapshot(spate_broadcast_context_t *bc, sp_opsnap_t *c);
+int sp_broadcast_state_restore(spate_broadcast_context_t *bc, const sp_opsnap_restore_t *r);
+
+/* ---- checkpoint hooks of the built-in operators (snapshots.c) ----
+ * Sections of an instance's container (state/opsnap.h); each snapshot helper adds nothing when
+ * there is nothing to store.  A restore helper takes the section `name` of every old container
+ * (the instance's key groups [r->kg_first, r->kg_last] of it): SPATE_EPARSE with a message for a
+ * malformed container or payload. */
+struct sp_state_backend;
+struct sp_timer_service;
+struct sp_hmap;
+/* The key-group range of the instance (ctx->info: subtask, parallelism, max parallelism). */
+void sp_api_key_groups(const sp_op_ctx_t *ctx, int *first, int *last);
+/* be's entries, all of key groups [kg_first, kg_last], as section (kind KEYED or BROADCAST, name). */
+int sp_api_snapshot_keyed(sp_opsnap_t *c, sp_opsnap_kind_t kind, const char *name,
+                          struct sp_state_backend *be, int kg_first, int kg_last, sp_error_t *err);
+/* The live timers of t as TIMERS section `name` ("event" or "processing"). */
+int sp_api_snapshot_timers(sp_opsnap_t *c, const char *name, struct sp_timer_service *t, int kg_first,
+                           int kg_last, sp_error_t *err);
+/* A raw heap map (key bytes -> value) as KEYED section `name` (sp_hmap_snapshot). */
+int sp_api_snapshot_map(sp_opsnap_t *c, const char *name, const struct sp_hmap *m, int kg_first, int kg_last,
+                        sp_error_t *err);
+int sp_api_restore_keyed(const sp_opsnap_restore_t *r, const char *name, struct sp_state_backend *be,
+                         sp_error_t *err);
+int sp_api_restore_timers(const sp_opsnap_restore_t *r, const char *name, struct sp_timer_service *t,
+                          sp_error_t *err);
+int sp_api_restore_map(const sp_opsnap_restore_t *r, const char *name, struct sp_hmap *m, sp_error_t *err);
+/* Calls fn(ctx, payload, len) for the section (kind, name) of each old container in order (only
+ * the first that has one with first_only); a non-zero return stops and is returned. */
+typedef int (*sp_api_section_fn)(void *ctx, const uint8_t *payload, size_t len);
+int sp_api_restore_each(const sp_opsnap_restore_t *r, sp_opsnap_kind_t kind, const char *name,
+                        bool first_only, sp_api_section_fn fn, void *ctx, sp_error_t *err);
 
 /* ---- built-in operators (operators.c) ---- */
 typedef enum sp_rowfn_kind {

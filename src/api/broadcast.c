@@ -88,11 +88,35 @@ static void bc_destroy(void *spec)
     free(spec);
 }
 
+/* Checkpoint hooks: the broadcast state, as the BROADCAST section "broadcast" (snapshots.c). */
+static int bc_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len)
+{
+    bc_op_t *b = inst;
+    SP_UNUSED(checkpoint_id);
+    sp_opsnap_t c;
+    sp_opsnap_init(&c);
+    int rc = sp_broadcast_state_snapshot(&b->bc, &c);
+    if (rc) {
+        sp_opsnap_fini(&c);
+        return rc;
+    }
+    sp_opsnap_finish(&c, data, len);
+    return SPATE_OK;
+}
+
+static int bc_restore(void *inst, const sp_opsnap_restore_t *r)
+{
+    bc_op_t *b = inst;
+    return sp_broadcast_state_restore(&b->bc, r);
+}
+
 static const sp_op_vtable_t bc_vt = { .kind = "broadcast-process",
                                       .open = bc_open,
                                       .process_batch = bc_process_batch,
                                       .close = bc_close,
-                                      .destroy_spec = bc_destroy };
+                                      .destroy_spec = bc_destroy,
+                                      .snapshot = bc_snapshot,
+                                      .restore = bc_restore };
 
 /* ---- the broadcast state ---- */
 

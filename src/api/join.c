@@ -211,12 +211,45 @@ static void join_destroy(void *spec)
     free(spec);
 }
 
+/* ---- checkpoint hooks ----
+ * The container: KEYED "keyed" (both sides' buffers) and TIMERS "event" (the cleanup timers).  The
+ * watermark is not stored (as Flink: INT64_MIN after a restore, so no row counts as late until
+ * the first watermark comes). */
+
+static int join_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len)
+{
+    join_op_t *j = inst;
+    sp_error_t *err = j->ctx->error;
+    SP_UNUSED(checkpoint_id);
+    int first, last;
+    sp_api_key_groups(j->ctx, &first, &last);
+    sp_opsnap_t c;
+    sp_opsnap_init(&c);
+    int rc = sp_api_snapshot_keyed(&c, SP_OPSNAP_KEYED, "keyed", j->be, first, last, err);
+    if (rc == SPATE_OK) rc = sp_api_snapshot_timers(&c, "event", &j->timers, first, last, err);
+    if (rc) {
+        sp_opsnap_fini(&c);
+        return rc;
+    }
+    sp_opsnap_finish(&c, data, len);
+    return SPATE_OK;
+}
+
+static int join_restore(void *inst, const sp_opsnap_restore_t *r)
+{
+    join_op_t *j = inst;
+    int rc = sp_api_restore_keyed(r, "keyed", j->be, j->ctx->error);
+    return rc ? rc : sp_api_restore_timers(r, "event", &j->timers, j->ctx->error);
+}
+
 static const sp_op_vtable_t join_vt = { .kind = "interval-join",
                                         .open = join_open,
                                         .process_batch = join_process_batch,
                                         .process_watermark = join_process_watermark,
                                         .close = join_close,
-                                        .destroy_spec = join_destroy };
+                                        .destroy_spec = join_destroy,
+                                        .snapshot = join_snapshot,
+                                        .restore = join_restore };
 
 spate_stream_t *spate_keyed_interval_join(spate_keyed_t *left, spate_keyed_t *right, int64_t lower_ms,
                                           int64_t upper_ms, const char *name, spate_join_fn fn, void *ctx,

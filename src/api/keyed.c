@@ -271,6 +271,45 @@ static void kp_destroy(void *spec)
     free(spec);
 }
 
+/* ---- checkpoint hooks ----
+ * The container: KEYED "keyed" (the backend: every declared state, TTL prefixes included), TIMERS
+ * "event" and "processing", and for the keyed broadcast operator BROADCAST "broadcast".  The
+ * watermark is not stored (as Flink: after a restore it is INT64_MIN until the first one comes). */
+
+static int kp_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len)
+{
+    kp_op_t *p = inst;
+    sp_error_t *err = p->ctx->error;
+    SP_UNUSED(checkpoint_id);
+    int first, last;
+    sp_api_key_groups(p->ctx, &first, &last);
+    sp_opsnap_t c;
+    sp_opsnap_init(&c);
+    int rc = sp_api_snapshot_keyed(&c, SP_OPSNAP_KEYED, "keyed", p->be, first, last, err);
+    if (rc == SPATE_OK) rc = sp_api_snapshot_timers(&c, "event", &p->event_timers, first, last, err);
+    if (rc == SPATE_OK) rc = sp_api_snapshot_timers(&c, "processing", &p->proc_timers, first, last, err);
+    if (rc == SPATE_OK && p->spec->broadcast) rc = sp_broadcast_state_snapshot(&p->bc, &c);
+    if (rc) {
+        sp_opsnap_fini(&c);
+        return rc;
+    }
+    sp_opsnap_finish(&c, data, len);
+    return SPATE_OK;
+}
+
+static int kp_restore(void *inst, const sp_opsnap_restore_t *r)
+{
+    kp_op_t *p = inst;
+    sp_error_t *err = p->ctx->error;
+    int rc = sp_api_restore_keyed(r, "keyed", p->be, err);
+    if (rc == SPATE_OK) rc = sp_api_restore_timers(r, "event", &p->event_timers, err);
+    if (rc == SPATE_OK) rc = sp_api_restore_timers(r, "processing", &p->proc_timers, err);
+    if (rc == SPATE_OK && p->spec->broadcast) rc = sp_broadcast_state_restore(&p->bc, r);
+    int64_t next = sp_timers_next(&p->proc_timers); /* restored processing-time timers are due then */
+    if (next < p->ctx->timer_at) p->ctx->timer_at = next;
+    return rc;
+}
+
 static const sp_op_vtable_t kp_vt = { .kind = "keyed-process",
                                       .open = kp_open,
                                       .process_batch = kp_process_batch,
@@ -278,7 +317,9 @@ static const sp_op_vtable_t kp_vt = { .kind = "keyed-process",
                                       .end_input = kp_end_input,
                                       .close = kp_close,
                                       .destroy_spec = kp_destroy,
-                                      .on_timer = kp_on_timer };
+                                      .on_timer = kp_on_timer,
+                                      .snapshot = kp_snapshot,
+                                      .restore = kp_restore };
 
 static const sp_op_vtable_t kb_vt = { .kind = "keyed-broadcast-process",
                                       .open = kp_open,
@@ -287,7 +328,9 @@ static const sp_op_vtable_t kb_vt = { .kind = "keyed-broadcast-process",
                                       .end_input = kp_end_input,
                                       .close = kp_close,
                                       .destroy_spec = kp_destroy,
-                                      .on_timer = kp_on_timer };
+                                      .on_timer = kp_on_timer,
+                                      .snapshot = kp_snapshot,
+                                      .restore = kp_restore };
 
 spate_stream_t *spate_keyed_process(spate_keyed_t *k, const char *name,
                                     const spate_keyed_process_function_t *fn,

@@ -159,6 +159,7 @@ typedef struct rowfn {
     spate_context_t pctx;
     sp_side_outputs_t side;
     uint32_t *keep;
+    bool initialized; /* initialize_state has run (or there is none) */
 } rowfn_t;
 
 static void rowfn_close(void *inst);
@@ -186,16 +187,22 @@ static int rowfn_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
             return ctx->error->code ? ctx->error->code : user_failed(ctx->error, rc, "process function open");
         }
     }
-    if (s->kind == SP_ROWFN_PROCESS && s->process.initialize_state) {
-        int rc = s->process.initialize_state(r->state, &r->pctx);
-        if (rc == SPATE_OK) rc = ctx->error->code; /* e.g. a misused operator state */
-        if (rc) {
-            rc = ctx->error->code ? ctx->error->code : user_failed(ctx->error, rc, "initialize_state");
-            rowfn_close(r); /* open succeeded: the user's close runs */
-            *inst = NULL;
-            return rc;
-        }
-    }
+    r->initialized = s->kind != SP_ROWFN_PROCESS || !s->process.initialize_state;
+    return SPATE_OK;
+}
+
+/* initialize_state (Flink's initializeState) runs once, after open and after a restore (whose
+ * lists it must see), before anything else reaches the function: the restore hook runs it, else
+ * the first of process_batch, end_input and snapshot does.  (Open cannot: the runtime calls
+ * restore after open, and a store that has lists cannot take a restore.) */
+static int rowfn_initialize(rowfn_t *r)
+{
+    if (r->initialized) return SPATE_OK;
+    r->initialized = true;
+    sp_error_t *err = r->ctx->error;
+    int rc = r->spec->process.initialize_state(r->state, &r->pctx);
+    if (rc == SPATE_OK) rc = err->code; /* e.g. a misused operator state */
+    if (rc) return err->code ? err->code : user_failed(err, rc, "initialize_state");
     return SPATE_OK;
 }
 
@@ -244,6 +251,10 @@ static int rowfn_process_batch(void *inst, int input, sp_batch_t *b)
     const sp_rowfn_spec_t *s = r->spec;
     sp_error_t *err = r->ctx->error;
     if (s->kind == SP_ROWFN_FILTER) return filter_batch(r, b);
+    if (!r->initialized) {
+        int rc = rowfn_initialize(r);
+        if (rc) return rc;
+    }
     spate_row_t row = { b, 0 };
     r->out.input = &row;
     r->side.input = &row;
@@ -288,6 +299,8 @@ static int rowfn_watermark(void *inst, int64_t wm)
 static int rowfn_end_input(void *inst)
 {
     rowfn_t *r = inst;
+    int rc0 = rowfn_initialize(r);
+    if (rc0) return rc0;
     if (r->spec->kind == SP_ROWFN_PROCESS && r->spec->process.end_input) {
         int rc = r->spec->process.end_input(r->state, &r->pctx, &r->out);
         if (rc == SPATE_OK) rc = r->ctx->error->code;
@@ -303,13 +316,52 @@ static void rowfn_destroy(void *spec)
     free(spec);
 }
 
+/* Checkpoint hooks: the process function's operator state (its lists, split and union) as the
+ * OPERATOR section "user"; a restore takes this instance's share (sp_opsnap_operator_share:
+ * split lists divided, union lists whole), then runs initialize_state, which sees it. */
+static int rowfn_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len)
+{
+    rowfn_t *r = inst;
+    SP_UNUSED(checkpoint_id);
+    *data = NULL;
+    *len = 0;
+    int rc = rowfn_initialize(r); /* its declarations belong in the snapshot */
+    if (rc || !r->pctx.opstate) return rc;
+    sp_opstate_bytes_t b;
+    sp_opstate_snapshot(r->pctx.opstate, &b);
+    sp_opsnap_t c;
+    sp_opsnap_init(&c);
+    sp_opsnap_add(&c, SP_OPSNAP_OPERATOR, "user", b.data, b.len);
+    sp_opsnap_finish(&c, data, len);
+    sp_opstate_bytes_free(&b);
+    return SPATE_OK;
+}
+
+static int rowfn_restore(void *inst, const sp_opsnap_restore_t *rs)
+{
+    rowfn_t *r = inst;
+    if (r->pctx.opstate) /* restore comes first: nothing declared a list yet */
+        return sp_error_set(r->ctx->error, SPATE_ESTATE,
+                            "process function: restore after operator state use");
+    uint8_t *share;
+    size_t len;
+    int rc = sp_opsnap_operator_share(rs, "user", &share, &len, r->ctx->error);
+    if (rc) return rc;
+    r->pctx.opstate = sp_opstate_create();
+    rc = sp_opstate_restore(r->pctx.opstate, share, len, r->ctx->error);
+    free(share);
+    return rc ? rc : rowfn_initialize(r);
+}
+
 const sp_op_vtable_t sp_rowfn_op = { .kind = "process",
                                      .open = rowfn_open,
                                      .process_batch = rowfn_process_batch,
                                      .process_watermark = rowfn_watermark,
                                      .end_input = rowfn_end_input,
                                      .close = rowfn_close,
-                                     .destroy_spec = rowfn_destroy };
+                                     .destroy_spec = rowfn_destroy,
+                                     .snapshot = rowfn_snapshot,
+                                     .restore = rowfn_restore };
 
 /* ---- projection: zero-copy, the output shares the input's column buffers ---- */
 
@@ -356,7 +408,7 @@ const sp_op_vtable_t sp_project_op = { .kind = "project",
 
 /* ---- keyed reduce ----
  * State: key bytes -> [int64 event time][encoded row] in a heap map, with the
- * key group kept per entry (for rescaling later).  STREAMING emits each new
+ * key group kept per entry (snapshots by key-group range, for rescaling).  STREAMING emits each new
  * accumulated row; BATCH emits every key's final row at end of input. */
 
 typedef struct reduce {
@@ -501,12 +553,39 @@ static void reduce_destroy(void *spec)
     free(spec);
 }
 
+/* Checkpoint hooks: the map (key -> [event time][accumulated row]) as the KEYED section "reduce",
+ * in the keyed-state format (sp_hmap_snapshot); a restore takes the entries of its key groups. */
+static int reduce_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len)
+{
+    reduce_t *r = inst;
+    SP_UNUSED(checkpoint_id);
+    int first, last;
+    sp_api_key_groups(r->ctx, &first, &last);
+    sp_opsnap_t c;
+    sp_opsnap_init(&c);
+    int rc = sp_api_snapshot_map(&c, "reduce", &r->map, first, last, r->ctx->error);
+    if (rc) {
+        sp_opsnap_fini(&c);
+        return rc;
+    }
+    sp_opsnap_finish(&c, data, len);
+    return SPATE_OK;
+}
+
+static int reduce_restore(void *inst, const sp_opsnap_restore_t *rs)
+{
+    reduce_t *r = inst;
+    return sp_api_restore_map(rs, "reduce", &r->map, r->ctx->error);
+}
+
 const sp_op_vtable_t sp_reduce_op = { .kind = "reduce",
                                       .open = reduce_open,
                                       .process_batch = reduce_process_batch,
                                       .end_input = reduce_end_input,
                                       .close = reduce_close,
-                                      .destroy_spec = reduce_destroy };
+                                      .destroy_spec = reduce_destroy,
+                                      .snapshot = reduce_snapshot,
+                                      .restore = reduce_restore };
 
 int sp_sum_reduce_fn(void *ctx, const spate_row_t *acc, const spate_row_t *in, spate_collector_t *out)
 {

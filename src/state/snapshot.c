@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "checkpoint/storage.h"
+#include "state/heap_map.h"
 
 #define MAGIC     "SPKG"
 #define FIXED     36 /* header bytes before the name table */
@@ -383,4 +384,96 @@ int sp_snapshot_reader_entry(const sp_snapshot_reader_t *r, int kg, const uint8_
     e->value = e->ns + e->nslen;
     *pos = p + e->klen + e->nslen + e->vlen;
     return SPATE_OK;
+}
+
+/* ---- a raw heap map as keyed state ---- */
+
+int sp_hmap_snapshot(const sp_hmap_t *m, const char *name, int kg_first, int kg_last, sp_snapshot_t **out,
+                     sp_error_t *err)
+{
+    sp_snapshot_t *s;
+    int rc = sp_snapshot_create(SP_SNAPSHOT_KEYED, kg_first, kg_last, &name, 1, &s, err);
+    if (rc) return rc;
+    size_t nkg = (size_t)(kg_last - kg_first + 1);
+    size_t *bytes = sp_xcalloc(nkg, sizeof *bytes);
+    const sp_hmap_entry_t *e;
+    for (size_t pos = 0; rc == SPATE_OK && (e = sp_hmap_next(m, &pos));) {
+        if (e->key_group < kg_first || e->key_group > kg_last)
+            rc = sp_error_set(err, SPATE_EINVAL,
+                              "keyed state snapshot of key groups [%d, %d]: an entry of key group %d",
+                              kg_first, kg_last, e->key_group);
+        else
+            bytes[e->key_group - kg_first] +=
+                2 + sp_snapshot_varint_size(e->klen) + sp_snapshot_varint_size(e->vlen) + e->klen + e->vlen;
+    }
+    if (rc == SPATE_OK) rc = sp_snapshot_reserve(s, bytes, err);
+    free(bytes);
+    if (rc) {
+        sp_snapshot_destroy(s);
+        return rc;
+    }
+    for (size_t pos = 0; (e = sp_hmap_next(m, &pos));) {
+        uint8_t *start = sp_snapshot_cursor(s, e->key_group), *p = start;
+        p += sp_snapshot_put_varint(p, 0); /* the one state */
+        p += sp_snapshot_put_varint(p, e->klen);
+        p += sp_snapshot_put_varint(p, 0); /* no namespace */
+        p += sp_snapshot_put_varint(p, e->vlen);
+        memcpy(p, e->kv, e->klen);
+        if (e->vlen) memcpy(p + e->klen, sp_hmap_value(e), e->vlen);
+        p += e->klen + e->vlen;
+        sp_snapshot_block_t *b = &s->blocks[e->key_group - kg_first];
+        b->len += (size_t)(p - start);
+        b->count++;
+    }
+    s->entries = m->count;
+    *out = s;
+    return SPATE_OK;
+}
+
+/* Visits the entries of key groups [a, b] of r: checks them all (undo false, insert NULL) or
+ * inserts the first `limit` into m (insert) or removes them (undo).  *done counts those handled. */
+static int hmap_walk(sp_hmap_t *m, const sp_snapshot_reader_t *r, int a, int b, bool insert, bool undo,
+                     uint64_t limit, uint64_t *done, sp_error_t *err)
+{
+    for (int kg = a; kg <= b && *done < limit; kg++) {
+        const uint8_t *at;
+        size_t len, pos = 0;
+        uint64_t count;
+        int rc = sp_snapshot_reader_block(r, kg, &at, &len, &count, err);
+        if (rc) return rc;
+        for (uint64_t c = 0; c < count && *done < limit; c++) {
+            size_t was = pos;
+            sp_snapshot_entry_t e;
+            if ((rc = sp_snapshot_reader_entry(r, kg, at, len, &pos, &e, err))) return rc;
+            if (e.nslen) return bad_entry(err, r, kg, at, was, "a namespace in a map's snapshot");
+            uint64_t h = sp_hash_bytes(e.key, e.klen);
+            if (undo)
+                sp_hmap_remove(m, e.key, e.klen, h);
+            else if (insert && !sp_hmap_put_new(m, e.key, e.klen, h, kg, e.value, e.vlen))
+                return bad_entry(err, r, kg, at, was, "this key is there already");
+            (*done)++;
+        }
+        if (!insert && !undo && pos != len)
+            return bad_entry(err, r, kg, at, pos, "bytes after the last entry");
+    }
+    return SPATE_OK;
+}
+
+int sp_hmap_restore(sp_hmap_t *m, const uint8_t *data, size_t len, int kg_first, int kg_last, sp_error_t *err)
+{
+    if (kg_first < 0 || kg_first > kg_last)
+        return sp_error_set(err, SPATE_EINVAL, "keyed state restore of key groups [%d, %d]", kg_first,
+                            kg_last);
+    sp_snapshot_reader_t r;
+    int rc = sp_snapshot_reader_open(&r, data, len, SP_SNAPSHOT_KEYED, err);
+    if (rc) return rc;
+    int a = SP_MAX(kg_first, r.first), b = SP_MIN(kg_last, r.last);
+    if (a > b) return SPATE_OK;
+    uint64_t checked = 0, done = 0, undone = 0;
+    rc = hmap_walk(m, &r, a, b, false, false, UINT64_MAX, &checked, err); /* all well-formed first */
+    if (rc) return rc;
+    sp_hmap_reserve(m, m->count + checked);
+    rc = hmap_walk(m, &r, a, b, true, false, UINT64_MAX, &done, err);
+    if (rc) hmap_walk(m, &r, a, b, false, true, done, &undone, NULL); /* a duplicate: take back the rest */
+    return rc;
 }

@@ -197,6 +197,23 @@ typedef struct sp_snapshot_entry {
 int sp_snapshot_reader_entry(const sp_snapshot_reader_t *r, int kg, const uint8_t *at, size_t len,
                              size_t *pos, sp_snapshot_entry_t *e, sp_error_t *err);
 
+/* ---- a raw heap map as keyed state (the keyed reduce keeps its state in an sp_hmap_t) ----
+ *
+ * sp_hmap_snapshot: the entries of map m, all of key groups [kg_first, kg_last] (another is
+ * SPATE_EINVAL), as a keyed-state snapshot (kind 1) with the one state `name`, no namespace, the
+ * value bytes as they are (*out transferred; the synchronous part, as sp_state_snapshot).
+ *
+ * sp_hmap_restore: inserts the entries of key groups [kg_first, kg_last] of such an encoding
+ * (borrowed) into m, keyed by their key bytes hashed with sp_hash_bytes, each with its block's
+ * key group.  Several encodings may be restored one after another.  Untrusted input: anything
+ * malformed, an entry with a namespace, or a key m holds already is SPATE_EPARSE with a message,
+ * and then m is as before the call. */
+struct sp_hmap;
+int sp_hmap_snapshot(const struct sp_hmap *m, const char *name, int kg_first, int kg_last,
+                     sp_snapshot_t **out, sp_error_t *err);
+int sp_hmap_restore(struct sp_hmap *m, const uint8_t *data, size_t len, int kg_first, int kg_last,
+                    sp_error_t *err);
+
 /* ---- varints (the builders write entries themselves) ---- */
 
 static inline size_t sp_snapshot_varint_size(uint32_t v)

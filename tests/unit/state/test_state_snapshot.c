@@ -17,6 +17,7 @@
 #include "checkpoint/storage.h"
 #include "runtime/runtime.h"
 #include "state/backend.h"
+#include "state/heap_map.h"
 #include "state/snapshot.h"
 #include "state/timers.h"
 #include "test_util.h"
@@ -896,8 +897,137 @@ static void malformed_timer_snapshots_are_rejected(void **state)
     sp_timers_fini(&b);
 }
 
+/* ---- a raw heap map (the keyed reduce's state) ---- */
+
+static void map_fill(sp_hmap_t *m, int64_t from, int64_t to, int p, int sub)
+{
+    for (int64_t i = from; i < to; i++) {
+        uint8_t k[8];
+        key_of(i, k);
+        int kg = sp_key_group(k, 8, MAXP);
+        if (sp_key_group_owner(kg, p, MAXP) != sub) continue;
+        int64_t v = 7 * i;
+        sp_hmap_put(m, k, 8, sp_hash_bytes(k, 8), kg, (const uint8_t *)&v, i % 5 == 0 ? 0 : sizeof v);
+    }
+}
+
+static uint8_t *map_encode(const sp_hmap_t *m, int first, int last, size_t *len)
+{
+    sp_snapshot_t *s;
+    sp_error_t err = { 0 };
+    uint8_t *b;
+    assert_int_equal(sp_hmap_snapshot(m, "reduce", first, last, &s, &err), SPATE_OK);
+    assert_int_equal(sp_snapshot_encode(s, &b, len, &err), SPATE_OK);
+    sp_snapshot_destroy(s);
+    return b;
+}
+
+/* 2 -> 3 instances: each new map holds exactly the keys of its range, values and key groups
+ * intact; a duplicate or a namespace is refused with the map as it was. */
+static void raw_map_rescales_and_rejects_bad_input(void **state)
+{
+    (void)state;
+    uint8_t *old[2];
+    size_t len[2];
+    for (int i = 0; i < 2; i++) {
+        sp_hmap_t m;
+        sp_hmap_init(&m);
+        map_fill(&m, 0, 3000, 2, i);
+        int first, last;
+        sp_key_group_range(i, 2, MAXP, &first, &last);
+        old[i] = map_encode(&m, first, last, &len[i]);
+        sp_hmap_fini(&m);
+    }
+    size_t total = 0;
+    for (int j = 0; j < 3; j++) {
+        int first, last;
+        sp_key_group_range(j, 3, MAXP, &first, &last);
+        sp_hmap_t m, want;
+        sp_hmap_init(&m);
+        sp_hmap_init(&want);
+        map_fill(&want, 0, 3000, 3, j);
+        sp_error_t err = { 0 };
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(sp_hmap_restore(&m, old[i], len[i], first, last, &err), SPATE_OK);
+        assert_int_equal(m.count, want.count);
+        sp_hmap_entry_t *e;
+        for (size_t pos = 0; (e = sp_hmap_next(&want, &pos));) {
+            sp_hmap_entry_t *g = sp_hmap_get(&m, e->kv, e->klen, e->hash);
+            assert_non_null(g);
+            assert_int_equal(g->key_group, e->key_group);
+            assert_int_equal(g->vlen, e->vlen);
+            assert_memory_equal(sp_hmap_value(g), sp_hmap_value(e), e->vlen);
+        }
+        total += m.count;
+        /* again (the old instance whose range meets this one): every key is there already */
+        sp_error_t e2 = { 0 };
+        size_t before = m.count;
+        int o = j == 2 ? 1 : 0;
+        assert_int_equal(sp_hmap_restore(&m, old[o], len[o], first, last, &e2), SPATE_EPARSE);
+        assert_int_equal(m.count, before);
+        assert_non_null(strstr(e2.message, "there already"));
+        /* a map holding one key of old[o] in this range, the 50th of the restore's order: the
+         * 49 entries inserted before it are taken back */
+        sp_hmap_t one;
+        sp_hmap_init(&one);
+        size_t seen = 0;
+        int o2 = j == 2 ? 1 : 0;
+        sp_snapshot_reader_t r;
+        assert_int_equal(sp_snapshot_reader_open(&r, old[o2], len[o2], SP_SNAPSHOT_KEYED, &e2), SPATE_OK);
+        for (int kg = SP_MAX(first, r.first); kg <= SP_MIN(last, r.last) && seen < 50; kg++) {
+            const uint8_t *blk;
+            size_t blen;
+            uint64_t cnt;
+            assert_int_equal(sp_snapshot_reader_block(&r, kg, &blk, &blen, &cnt, &e2), SPATE_OK);
+            size_t pos = 0;
+            for (uint64_t c = 0; c < cnt && seen < 50; c++) {
+                sp_snapshot_entry_t en;
+                assert_int_equal(sp_snapshot_reader_entry(&r, kg, blk, blen, &pos, &en, &e2), SPATE_OK);
+                if (++seen == 50)
+                    sp_hmap_put(&one, en.key, en.klen, sp_hash_bytes(en.key, en.klen), kg, NULL, 0);
+            }
+        }
+        assert_int_equal(one.count, 1);
+        sp_error_t e4 = { 0 };
+        assert_int_equal(sp_hmap_restore(&one, old[o2], len[o2], first, last, &e4), SPATE_EPARSE);
+        assert_int_equal(one.count, 1);
+        sp_hmap_fini(&one);
+        sp_hmap_fini(&m);
+        sp_hmap_fini(&want);
+    }
+    assert_int_equal(total, 3000);
+    /* a keyed-state snapshot with namespaces is not a map's */
+    sp_state_backend_t *be = filled(50, 0, MAXP - 1, 0);
+    sp_snapshot_t *s;
+    sp_error_t err = { 0 };
+    uint8_t *kb;
+    size_t klen;
+    assert_int_equal(sp_state_snapshot(be, 0, MAXP - 1, &s, &err), SPATE_OK);
+    assert_int_equal(sp_snapshot_encode(s, &kb, &klen, &err), SPATE_OK);
+    sp_snapshot_destroy(s);
+    sp_hmap_t m;
+    sp_hmap_init(&m);
+    assert_int_equal(sp_hmap_restore(&m, kb, klen, 0, MAXP - 1, &err), SPATE_EPARSE);
+    assert_non_null(strstr(err.message, "namespace"));
+    assert_int_equal(m.count, 0);
+    /* truncated and flipped */
+    for (size_t cut = 0; cut < len[0]; cut += 97) {
+        sp_error_t e3 = { 0 };
+        assert_int_equal(sp_hmap_restore(&m, old[0], cut, 0, MAXP - 1, &e3), SPATE_EPARSE);
+    }
+    old[0][len[0] - 1] ^= 1;
+    assert_int_equal(sp_hmap_restore(&m, old[0], len[0], 0, MAXP - 1, &err), SPATE_EPARSE);
+    assert_int_equal(m.count, 0);
+    sp_hmap_fini(&m);
+    free(kb);
+    sp_state_backend_destroy(be);
+    free(old[0]);
+    free(old[1]);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(key_group_ranges_are_flinks),
+    cmocka_unit_test(raw_map_rescales_and_rejects_bad_input),
     cmocka_unit_test(keyed_round_trip_with_states_and_namespaces),
     cmocka_unit_test(ttl_values_survive_as_bytes),
     cmocka_unit_test(keyed_restore_one_to_three),
