@@ -383,9 +383,10 @@ int sp_task_ckpt_snapshot(sp_task_t *t, sp_opinst_t *op, int64_t id)
     uint8_t *data = NULL;
     size_t len = 0, nh = 0;
     sp_ckpt_handle_t h;
+    char file[64]; /* the handle's path: used until the acknowledgement copies it */
     int rc = snapshot_of(t, op, id, &data, &len);
     if (rc == SPATE_OK && data) {
-        char *dir = sp_ckpt_store_chk_dir(k->store, (uint64_t)id), file[64];
+        char *dir = sp_ckpt_store_chk_dir(k->store, (uint64_t)id);
         snprintf(file, sizeof file, "op%d-%d", op->node->id, t->subtask);
         rc = to_handle(t, k->storage, dir, file, SP_CKPT_LOC_EXCLUSIVE, data, len, &h);
         free(dir);
