@@ -664,6 +664,10 @@ static int sink_watermark(void *inst, int64_t wm)
 static int sink_end_input(void *inst)
 {
     sink_op_t *s = inst;
+    if (s->ctx->checkpointing && s->sink->vt->prepare_finish) { /* committed by the final checkpoint */
+        s->ctx->final_commit_pending = true;
+        return s->sink->vt->prepare_finish(s->writer, s->ctx->error);
+    }
     return s->sink->vt->finish ? s->sink->vt->finish(s->writer, s->ctx->error) : SPATE_OK;
 }
 

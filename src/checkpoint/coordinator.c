@@ -40,6 +40,7 @@ struct sp_ckpt_coord {
     int failures_in_row;
     sp_ckpt_meta_t finals; /* the final state of finished subtasks (handles per op and subtask) */
     bool *finished;        /* per (operator, subtask) */
+    int nfinished;
     sp_ckpt_stats_t stats[SP_CKPT_STATS_KEPT];
     size_t nstats; /* ever recorded; the ring holds the last SP_CKPT_STATS_KEPT */
     bool stop, started, failed_job;
@@ -284,15 +285,16 @@ int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err)
     return SPATE_OK;
 }
 
-void sp_ckpt_coord_finish(sp_ckpt_coord_t *c, int op, int subtask, const sp_ckpt_handle_t *handles, size_t n)
+bool sp_ckpt_coord_finish(sp_ckpt_coord_t *c, int op, int subtask, const sp_ckpt_handle_t *handles, size_t n)
 {
     pthread_mutex_lock(&c->mu);
     if (op < 0 || (size_t)op >= c->tmpl.nops || subtask < 0 ||
         (uint32_t)subtask >= c->tmpl.ops[op]->parallelism || c->finished[c->op_base[op] + subtask]) {
         pthread_mutex_unlock(&c->mu);
-        return;
+        return false;
     }
     c->finished[c->op_base[op] + subtask] = true;
+    bool all = ++c->nfinished == c->expected;
     for (size_t i = 0; i < n; i++)
         sp_ckpt_operator_add_handle(c->finals.ops[op], (uint32_t)subtask, &handles[i]);
     pending_t *done[64];
@@ -307,6 +309,7 @@ void sp_ckpt_coord_finish(sp_ckpt_coord_t *c, int op, int subtask, const sp_ckpt
     }
     pthread_mutex_unlock(&c->mu);
     for (int i = 0; i < ndone; i++) complete(c, done[i]);
+    return all;
 }
 
 bool sp_ckpt_coord_ack(sp_ckpt_coord_t *c, uint64_t id, int op, int subtask, const sp_ckpt_handle_t *handles,

@@ -103,7 +103,8 @@ bool sp_ckpt_coord_ack(sp_ckpt_coord_t *c, uint64_t id, int op, int subtask, con
                        size_t n, const sp_ckpt_ack_info_t *info);
 /* Subtask `subtask` of operator `op` finished (its input ended): `handles` (copied) are its final state,
  * which acknowledges every pending and later checkpoint on its behalf. */
-void sp_ckpt_coord_finish(sp_ckpt_coord_t *c, int op, int subtask, const sp_ckpt_handle_t *handles, size_t n);
+bool sp_ckpt_coord_finish(sp_ckpt_coord_t *c, int op, int subtask, const sp_ckpt_handle_t *handles, size_t n);
+/* (sp_ckpt_coord_finish returns true when this made every subtask of the job finished.) */
 /* The subtask could not take its snapshot: checkpoint id fails with `why`. */
 void sp_ckpt_coord_decline(sp_ckpt_coord_t *c, uint64_t id, int op, int subtask, const char *why);
 

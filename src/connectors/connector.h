@@ -96,6 +96,11 @@ typedef struct sp_sink_vtable {
     int (*open)(const void *spec, const spate_task_info_t *info, sp_error_t *err, void **writer);
     int (*write)(void *writer, const sp_batch_t *batch, sp_error_t *err);
     int (*finish)(void *writer, sp_error_t *err);
+    /* End of input when the job takes checkpoints (optional; a two-phase-commit sink): pre-commit
+     * the last transaction (id INT64_MAX) without committing it; the job's final checkpoint commits
+     * it (notify_checkpoint_complete with INT64_MAX), so that a restore from an earlier checkpoint
+     * cannot publish its rows twice.  Without it, finish runs. */
+    int (*prepare_finish)(void *writer, sp_error_t *err);
     void (*close)(void *writer);
     void (*destroy)(void *spec);
     /* A checkpoint barrier reached the sink after all rows before it (optional): the place

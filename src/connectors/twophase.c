@@ -315,6 +315,13 @@ static int tp_finish(void *writer, sp_error_t *err)
     return rc;
 }
 
+static int tp_prepare_finish(void *writer, sp_error_t *err)
+{
+    tp_writer_t *t = writer;
+    t->c.err = err;
+    return pre_commit(t, INT64_MAX);
+}
+
 static void tp_close(void *writer)
 {
     tp_writer_t *t = writer;
@@ -353,6 +360,7 @@ spate_sink_t *sp_twophase_sink_new(const spate_twophase_sink_function_t *fn)
         .open = tp_open,
         .write = tp_write,
         .finish = tp_finish,
+        .prepare_finish = tp_prepare_finish,
         .close = tp_close,
         .destroy = tp_destroy,
         .on_barrier = tp_on_barrier,

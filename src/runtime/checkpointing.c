@@ -47,6 +47,13 @@ static void mail_complete(sp_task_t *t, int64_t id)
     }
 }
 
+/* The job's final checkpoint completed: commit what waited for it (id INT64_MAX), then end. */
+static void mail_final(sp_task_t *t, int64_t id)
+{
+    mail_complete(t, id);
+    t->final_done = true;
+}
+
 static void post_all(sp_job_t *job, void (*fn)(sp_task_t *, int64_t), int64_t id)
 {
     for (int c = 0; c < job->nchains; c++)
@@ -214,6 +221,15 @@ int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
 bool sp_job_ckpt_on(const sp_job_t *job)
 {
     return job->ckpt && job->ckpt->on;
+}
+
+void sp_job_ckpt_mark_tasks(sp_job_t *job)
+{
+    bool on = sp_job_ckpt_on(job);
+    for (int c = 0; c < job->nchains; c++)
+        for (int i = 0; job->chains[c].tasks && i < job->chains[c].parallelism; i++)
+            for (int k = 0; k < job->chains[c].tasks[i].nops; k++)
+                job->chains[c].tasks[i].ops[k].ctx.checkpointing = on;
 }
 
 /* Frees the containers of the last restore. */
@@ -403,6 +419,28 @@ int sp_task_ckpt_snapshot(sp_task_t *t, sp_opinst_t *op, int64_t id)
     return SPATE_OK;
 }
 
+/* Every subtask finished: the job's final checkpoint (all their final states), then every task
+ * hears of it, and what waited for it commits. */
+static void final_checkpoint(sp_task_t *t)
+{
+    sp_job_ckpt_t *k = t->job->ckpt;
+    sp_error_t err = { 0 };
+    int rc = SPATE_ESTATE;
+    for (int tries = 0; rc == SPATE_ESTATE && tries < 5000; tries++) { /* one still completing: wait */
+        err = (sp_error_t){ 0 };
+        uint64_t id;
+        rc = sp_ckpt_coord_trigger(k->coord, &id, &err);
+        if (rc == SPATE_ESTATE) sp_sleep_ms(1);
+    }
+    if (rc != SPATE_OK) {
+        char msg[sizeof err.message + 64];
+        snprintf(msg, sizeof msg, "the final checkpoint failed: %s", err.message);
+        sp_job_fail(t->job, rc, msg);
+        return;
+    }
+    post_all(t->job, mail_final, INT64_MAX);
+}
+
 void sp_task_ckpt_finished(sp_task_t *t)
 {
     sp_job_ckpt_t *k = t->job->ckpt;
@@ -427,7 +465,8 @@ void sp_task_ckpt_finished(sp_task_t *t)
             free(data);
             continue;
         }
-        sp_ckpt_coord_finish(k->coord, op->node->id, t->subtask, &h, nh);
+        bool all = sp_ckpt_coord_finish(k->coord, op->node->id, t->subtask, &h, nh);
         free(data);
+        if (all) final_checkpoint(t);
     }
 }

@@ -31,6 +31,8 @@
 int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err);
 /* Checkpoints are taken (so a failed attempt can restart from them). */
 bool sp_job_ckpt_on(const sp_job_t *job);
+/* Tells the current attempt's operators whether checkpoints are taken (op ctx.checkpointing). */
+void sp_job_ckpt_mark_tasks(sp_job_t *job);
 /* Before a new attempt's tasks start (the last one's ended, sp_job_ckpt_stop): restore from the latest
  * completed checkpoint (none: afresh) and a new coordinator. */
 int sp_job_ckpt_restart(sp_job_t *job, sp_error_t *err);

@@ -448,6 +448,7 @@ static void *supervise(void *arg)
             job->attempt++;
             build_tasks(job, job->edges, job->name);
             rc = sp_job_ckpt_restart(job, &err);
+            sp_job_ckpt_mark_tasks(job);
         }
         pthread_mutex_lock(&job->mu);
         job->restart_pending = false;
@@ -528,6 +529,7 @@ int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clo
         job_free(job);
         return rc;
     }
+    sp_job_ckpt_mark_tasks(job);
     sp_restart_init(&job->restart, config, sp_job_ckpt_on(job));
     job->restarts = job->restart.kind != SP_RESTART_NONE;
     if ((rc = start_attempt(job, err)) != SPATE_OK) {

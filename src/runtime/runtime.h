@@ -54,7 +54,9 @@ typedef struct sp_op_ctx {
      * sp_op_ctx_now) and its on_timer hook runs on the task's thread once that time has come
      * (then timer_at is reset to INT64_MAX; the hook may set it again). */
     int64_t timer_at;
-    const spate_clock_t *clock;         /* processing time; NULL = wall clock */
+    bool checkpointing;         /* the job takes checkpoints (checkpointing.c) */
+    bool final_commit_pending;  /* set by an operator at end of input: it waits for the final checkpoint */
+    const spate_clock_t *clock; /* processing time; NULL = wall clock */
     spate_schema_t *const *side_schema; /* the node's declared side outputs, by tag */
 } sp_op_ctx_t;
 

@@ -614,6 +614,24 @@ static int run_inputs(sp_task_t *t)
     return SPATE_ECANCELED;
 }
 
+/* An operator deferred its last commit to the job's final checkpoint (a sink at end of input):
+ * the task stays, serving mails, until that checkpoint completed or the job stops. */
+static int wait_final_checkpoint(sp_task_t *t)
+{
+    bool waits = false;
+    for (int i = 0; i < t->nops; i++) waits |= t->ops[i].ctx.final_commit_pending;
+    atomic_bool *stop = sp_job_stop_flag(t->job);
+    while (waits && !t->final_done) {
+        uint64_t seq = sp_notifier_seq(&t->notifier);
+        int rc = run_mails(t);
+        if (rc) return rc;
+        if (t->final_done) break;
+        if (atomic_load(stop)) return SPATE_ECANCELED;
+        sp_notifier_wait(&t->notifier, seq, stop, 100);
+    }
+    return SPATE_OK;
+}
+
 void *sp_task_main(void *arg)
 {
     sp_task_t *t = arg;
@@ -623,8 +641,8 @@ void *sp_task_main(void *arg)
     int rc = chain_open(t);
     if (rc == SPATE_OK) rc = sp_task_ckpt_restore(t);
     if (rc == SPATE_OK) rc = t->source ? run_source(t) : run_inputs(t);
-    if (rc == SPATE_OK)
-        sp_task_ckpt_finished(t); /* the final state stands for this task in later checkpoints */
+    if (rc == SPATE_OK) sp_task_ckpt_finished(t); /* its final state stands for it in later checkpoints */
+    if (rc == SPATE_OK) rc = wait_final_checkpoint(t);
     chain_close(t);
     barriers_close(t);
     sp_batch_cache_end(&cache);

@@ -93,7 +93,8 @@ struct sp_task {
     bool barriers_init;
     sp_notifier_t notifier;
     sp_mailbox_t mailbox;
-    int mail_rc; /* failure of a mail's work, reported by the loop */
+    int mail_rc;     /* failure of a mail's work, reported by the loop */
+    bool final_done; /* the job's final checkpoint completed (checkpointing.c) */
     sp_error_t error;
     const sp_node_t *failed_node; /* the operator whose call failed first */
 };
