@@ -191,6 +191,27 @@ spate_job_status_t spate_job_status(spate_job_t *job);
 /* Malformed records the job's sources skipped under SPATE_ON_ERROR_SKIP (counted as source
  * subtasks finish, so final once the job has ended). */
 int64_t spate_job_records_skipped(spate_job_t *job);
+
+/* Statistics of the job's checkpoints (the last 64 per attempt), oldest first. */
+typedef enum spate_checkpoint_status {
+    SPATE_CHECKPOINT_IN_PROGRESS = 0,
+    SPATE_CHECKPOINT_COMPLETED,
+    SPATE_CHECKPOINT_FAILED
+} spate_checkpoint_status_t;
+typedef struct spate_checkpoint_stats {
+    int64_t id;
+    spate_checkpoint_status_t status;
+    int64_t trigger_ms;   /* processing time of the trigger */
+    int64_t duration_ms;  /* trigger to completion or failure (so far, while in progress) */
+    uint64_t state_bytes; /* of all acknowledged snapshots */
+    int64_t alignment_ms; /* the longest barrier alignment a subtask reported */
+    int acks, expected;   /* subtasks that acknowledged, of all */
+    int64_t last_ack_ms;  /* processing time of the last acknowledgement (0: none) */
+    char failure[256];    /* why it failed ("" otherwise) */
+} spate_checkpoint_stats_t;
+/* Number of checkpoints with statistics, and the i-th (returns 0 past the end). */
+size_t spate_job_checkpoint_count(spate_job_t *job);
+int spate_job_checkpoint_stats(spate_job_t *job, size_t i, spate_checkpoint_stats_t *out);
 /* Failure message ("operator 'tokenize' (2/4) failed: ..."), or "". Borrowed until destroy. */
 const char *spate_job_error(spate_job_t *job);
 /* Cancels if still running, waits, releases everything. */

@@ -30,27 +30,29 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--checkpoint-dir DIR]\n"
-               "                 [--from-checkpoint PATH|latest] [--verbose] [--] [JOB ARGS ...]\n"
-               "       spate --version\n"
-               "       spate --help\n"
-               "\n"
-               "Runs a Spate job, a shared object exporting\n"
-               "    int spate_job_main(spate_env_t *env, int argc, char **argv)\n"
-               "embedded in this process.\n"
-               "\n"
-               "options of run:\n"
-               "  -p, --parallelism N      default parallelism of the job's operators (parallelism.default)\n"
-               "  -D, --config KEY=VALUE   a configuration key by its Flink name; repeatable\n"
-               "  --checkpoint-dir DIR     where checkpoints go (state.checkpoints.dir)\n"
-               "  --from-checkpoint P      restore from checkpoint P (a chk-<n> directory or its _metadata), "
-               "or from\n"
-               "                           'latest': the newest one of this job in the checkpoint directory, "
-               "if any\n"
-               "                           (execution.savepoint.path)\n"
-               "  -v, --verbose            print the job graph as it runs (after projection push-down)\n"
-               "\n"
-               "configuration keys:\n");
+    fprintf(
+        f, "usage: spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--checkpoint-dir DIR]\n"
+           "                 [--from-checkpoint PATH|latest] [--verbose] [--] [JOB ARGS ...]\n"
+           "       spate --version\n"
+           "       spate --help\n"
+           "\n"
+           "Runs a Spate job, a shared object exporting\n"
+           "    int spate_job_main(spate_env_t *env, int argc, char **argv)\n"
+           "embedded in this process.\n"
+           "\n"
+           "options of run:\n"
+           "  -p, --parallelism N      default parallelism of the job's operators (parallelism.default)\n"
+           "  -D, --config KEY=VALUE   a configuration key by its Flink name; repeatable\n"
+           "  --checkpoint-dir DIR     where checkpoints go (state.checkpoints.dir)\n"
+           "  --from-checkpoint P      restore from checkpoint P (a chk-<n> directory or its _metadata), "
+           "or from\n"
+           "                           'latest': the newest one of this job in the checkpoint directory, "
+           "if any\n"
+           "                           (execution.savepoint.path)\n"
+           "  -v, --verbose            print the job graph as it runs (after projection push-down), and its\n"
+           "                           checkpoints when it ends\n"
+           "\n"
+           "configuration keys:\n");
     const char *key, *type, *def, *desc;
     for (int i = 0; sp_config_key_info(i, &key, &type, &def, &desc); i++)
         fprintf(f, "  %-50s %s (default %s)\n", key, type, *def ? def : "none");
@@ -115,6 +117,23 @@ static int apply_settings(spate_env_t *env, const run_opts_t *o)
         }
     }
     return 0;
+}
+
+/* --verbose: one line per checkpoint the job took. */
+static void print_checkpoints(spate_job_t *job, const char *name)
+{
+    static const char *const status[] = { "in progress", "completed", "failed" };
+    size_t n = spate_job_checkpoint_count(job);
+    for (size_t i = 0; i < n; i++) {
+        spate_checkpoint_stats_t s;
+        if (!spate_job_checkpoint_stats(job, i, &s)) break;
+        fprintf(stderr,
+                "spate: job '%s' checkpoint %lld %s: %lld ms, %llu bytes, %d/%d acknowledged, alignment %lld "
+                "ms%s%s\n",
+                name, (long long)s.id, status[s.status], (long long)s.duration_ms,
+                (unsigned long long)s.state_bytes, s.acks, s.expected, (long long)s.alignment_ms,
+                *s.failure ? ": " : "", s.failure);
+    }
 }
 
 static volatile sig_atomic_t got_signal;
@@ -196,6 +215,7 @@ static int cmd_run(run_opts_t *o)
                     spate_job_cancel(job);
                     canceled = true;
                 }
+            if (o->verbose) print_checkpoints(job, name);
             int64_t skipped = spate_job_records_skipped(job);
             if (skipped > 0)
                 fprintf(stderr, "spate: job '%s' skipped %lld malformed records\n", name, (long long)skipped);

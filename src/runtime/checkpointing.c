@@ -24,6 +24,9 @@ typedef struct sp_job_ckpt {
     uint8_t ***old;
     size_t **oldlen;
     char restored_from[512];
+    pthread_mutex_t mu; /* hist: statistics of the attempts' stopped coordinators */
+    spate_checkpoint_stats_t *hist;
+    size_t nhist;
 } sp_job_ckpt_t;
 
 /* ---- coordinator hooks (its thread) ---- */
@@ -162,7 +165,10 @@ static void new_coordinator(sp_job_t *job)
                                     .complete = hook_complete,
                                     .abort = hook_abort,
                                     .fail_job = hook_fail_job };
-    k->coord = sp_ckpt_coord_create(&k->opts, &k->tmpl, k->store, job->clock, &hooks);
+    sp_ckpt_coord_t *c = sp_ckpt_coord_create(&k->opts, &k->tmpl, k->store, job->clock, &hooks);
+    pthread_mutex_lock(&k->mu);
+    k->coord = c;
+    pthread_mutex_unlock(&k->mu);
 }
 
 int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
@@ -174,6 +180,7 @@ int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
     bool on = interval > 0 && !job->batch_mode, restoring = from && *from;
     if (!on && !restoring) return SPATE_OK;
     sp_job_ckpt_t *k = sp_xcalloc(1, sizeof *k);
+    pthread_mutex_init(&k->mu, NULL);
     job->ckpt = k;
     k->storage = dir && *dir ? sp_ckpt_local_storage_create() : sp_ckpt_memory_storage_create();
     if (!dir || !*dir) dir = MEMORY_ROOT;
@@ -274,11 +281,70 @@ int sp_job_ckpt_start(sp_job_t *job, sp_error_t *err)
     return job->ckpt && job->ckpt->coord ? sp_ckpt_coord_start(job->ckpt->coord, err) : SPATE_OK;
 }
 
+static void to_public(const sp_ckpt_stats_t *s, int64_t now, spate_checkpoint_stats_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->id = (int64_t)s->id;
+    o->status = (spate_checkpoint_status_t)s->status;
+    o->trigger_ms = s->trigger_ms;
+    o->duration_ms = (s->end_ms ? s->end_ms : now) - s->trigger_ms;
+    o->state_bytes = s->state_bytes;
+    o->alignment_ms = s->alignment_ms;
+    o->acks = s->acks;
+    o->expected = s->expected;
+    for (int i = 0; i < s->nops; i++)
+        if (s->ack_ms[i] > o->last_ack_ms) o->last_ack_ms = s->ack_ms[i];
+    snprintf(o->failure, sizeof o->failure, "%s", s->failure);
+}
+
 void sp_job_ckpt_stop(sp_job_t *job)
 {
-    if (!job->ckpt) return;
-    sp_ckpt_coord_destroy(job->ckpt->coord);
-    job->ckpt->coord = NULL;
+    sp_job_ckpt_t *k = job->ckpt;
+    if (!k || !k->coord) return;
+    sp_ckpt_coord_t *c = k->coord;
+    size_t n = sp_ckpt_coord_stats_count(c);
+    pthread_mutex_lock(&k->mu);
+    k->hist = sp_xrealloc(k->hist, sizeof *k->hist * (k->nhist + n + 1));
+    for (size_t i = 0; i < n; i++) {
+        sp_ckpt_stats_t s;
+        if (!sp_ckpt_coord_stats_at(c, i, &s)) break;
+        to_public(&s, sp_clock_now(job->clock), &k->hist[k->nhist++]);
+        free(s.ack_ms);
+    }
+    k->coord = NULL;
+    pthread_mutex_unlock(&k->mu);
+    sp_ckpt_coord_destroy(c);
+}
+
+size_t spate_job_checkpoint_count(spate_job_t *job)
+{
+    sp_job_ckpt_t *k = job->ckpt;
+    if (!k) return 0;
+    pthread_mutex_lock(&k->mu);
+    size_t n = k->nhist + (k->coord ? sp_ckpt_coord_stats_count(k->coord) : 0);
+    pthread_mutex_unlock(&k->mu);
+    return n;
+}
+
+int spate_job_checkpoint_stats(spate_job_t *job, size_t i, spate_checkpoint_stats_t *out)
+{
+    sp_job_ckpt_t *k = job->ckpt;
+    if (!k) return 0;
+    int found = 0;
+    pthread_mutex_lock(&k->mu);
+    if (i < k->nhist) {
+        *out = k->hist[i];
+        found = 1;
+    } else if (k->coord) {
+        sp_ckpt_stats_t s;
+        if (sp_ckpt_coord_stats_at(k->coord, i - k->nhist, &s)) {
+            to_public(&s, sp_clock_now(job->clock), out);
+            free(s.ack_ms);
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&k->mu);
+    return found;
 }
 
 void sp_job_ckpt_free(sp_job_t *job)
@@ -290,6 +356,8 @@ void sp_job_ckpt_free(sp_job_t *job)
     sp_ckpt_storage_destroy(k->storage);
     free_restore(job);
     sp_ckpt_meta_fini(&k->tmpl);
+    free(k->hist);
+    pthread_mutex_destroy(&k->mu);
     free(k);
     job->ckpt = NULL;
 }
@@ -409,7 +477,11 @@ int sp_task_ckpt_snapshot(sp_task_t *t, sp_opinst_t *op, int64_t id)
         nh = 1;
     }
     if (rc == SPATE_OK) {
-        sp_ckpt_coord_ack(k->coord, (uint64_t)id, op->node->id, t->subtask, &h, nh, NULL);
+        sp_ckpt_ack_info_t info = { 0 }; /* how long the task's inputs took to align this barrier */
+        const sp_barrier_stats_t *b = &t->barriers.last_complete;
+        if (t->barriers_init && b->checkpoint_id == id)
+            info.alignment_ms = (b->end_ns - b->start_ns) / 1000000;
+        sp_ckpt_coord_ack(k->coord, (uint64_t)id, op->node->id, t->subtask, &h, nh, &info);
     } else { /* the checkpoint fails (declined), the job goes on */
         sp_ckpt_coord_decline(k->coord, (uint64_t)id, op->node->id, t->subtask,
                               t->error.code ? t->error.message : spate_strerror(rc));

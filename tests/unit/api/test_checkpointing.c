@@ -104,6 +104,19 @@ static void a_stopped_job_resumes_from_its_latest_checkpoint_exactly_once(void *
     assert_int_equal(spate_env_start(env, "resume", &job), SPATE_OK);
     for (int i = 0; i < 300 && count_chk(ck) < 3; i++) sp_sleep_ms(10); /* bounded: 3 s */
     assert_true(count_chk(ck) >= 3);
+    size_t completed = 0, n = spate_job_checkpoint_count(job); /* statistics from the job handle */
+    for (size_t i = 0; i < n; i++) {
+        spate_checkpoint_stats_t st;
+        assert_int_equal(spate_job_checkpoint_stats(job, i, &st), 1);
+        if (st.status != SPATE_CHECKPOINT_COMPLETED) continue;
+        completed++;
+        assert_int_equal(st.acks, st.expected);
+        assert_int_equal(st.expected, 3); /* source, map, sink: one subtask each */
+        assert_true(st.state_bytes > 0 && st.duration_ms >= 0 && st.id >= 1);
+    }
+    assert_true(completed >= 3);
+    spate_checkpoint_stats_t none;
+    assert_int_equal(spate_job_checkpoint_stats(job, n + 5, &none), 0);
     spate_job_cancel(job);
     assert_int_equal(spate_job_wait(job), SPATE_ECANCELED);
     spate_job_destroy(job);
