@@ -251,21 +251,30 @@ int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err)
                                 : "checkpoint: %d checkpoint(s) pending already (max-concurrent-checkpoints)",
                             c->opts.max_concurrent);
     }
-    pending_t *p = sp_xcalloc(1, sizeof *p);
-    p->id = c->next_id++;
-    p->trigger_ms = now_ms(c);
-    meta_from_template(&c->tmpl, &p->meta);
-    p->acked = sp_xcalloc((size_t)c->expected + 1, sizeof *p->acked);
-    c->pending[c->npending++] = p;
-    c->last_trigger_ms = p->trigger_ms;
-    stats_new(c, p->id, p->trigger_ms);
-    ack_finished(c, p);
-    uint64_t n = p->id;
+    uint64_t n = c->next_id++;
+    c->ending++; /* reserved while chk-<n>/ is begun: acknowledgements may only come after that */
     pthread_mutex_unlock(&c->mu);
     if (id) *id = n;
     sp_error_t e = { 0 };
     int rc = c->store ? sp_ckpt_store_begin(c->store, n, &e) : SPATE_OK;
-    if (rc == SPATE_OK && c->hooks.trigger && (rc = c->hooks.trigger(c->hooks.ctx, n)) != SPATE_OK)
+    pending_t *p = sp_xcalloc(1, sizeof *p);
+    p->id = n;
+    p->trigger_ms = now_ms(c);
+    meta_from_template(&c->tmpl, &p->meta);
+    p->acked = sp_xcalloc((size_t)c->expected + 1, sizeof *p->acked);
+    pthread_mutex_lock(&c->mu);
+    c->last_trigger_ms = p->trigger_ms;
+    stats_new(c, n, p->trigger_ms);
+    if (rc != SPATE_OK) { /* fail() ends the reservation */
+        pthread_mutex_unlock(&c->mu);
+        fail(c, p, e.message, true);
+        return err ? sp_error_set(err, rc, "%s", e.message) : rc;
+    }
+    c->ending--;
+    c->pending[c->npending++] = p;
+    ack_finished(c, p);
+    pthread_mutex_unlock(&c->mu);
+    if (c->hooks.trigger && (rc = c->hooks.trigger(c->hooks.ctx, n)) != SPATE_OK)
         sp_error_set(&e, rc, "the job could not inject barrier %llu", (unsigned long long)n);
     if (rc != SPATE_OK) {
         pthread_mutex_lock(&c->mu);

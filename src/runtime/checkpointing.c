@@ -24,10 +24,26 @@ typedef struct sp_job_ckpt {
     uint8_t ***old;
     size_t **oldlen;
     char restored_from[512];
-    pthread_mutex_t mu; /* hist: statistics of the attempts' stopped coordinators */
+    /* the uploader: writes snapshots too large for the _metadata into chk-<n>/ and acknowledges
+     * them, off the task threads (the asynchronous part of a checkpoint) */
+    pthread_t uploader;
+    bool uploading, ustop;
+    pthread_cond_t ucv;
+    struct upload *uhead, *utail;
+    pthread_mutex_t mu; /* hist, the upload queue: statistics of the attempts' stopped coordinators */
     spate_checkpoint_stats_t *hist;
     size_t nhist;
 } sp_job_ckpt_t;
+
+/* A snapshot waiting for the uploader. */
+typedef struct upload {
+    int64_t id;
+    int node, subtask;
+    uint8_t *data;
+    size_t len;
+    sp_ckpt_ack_info_t info;
+    struct upload *next;
+} upload_t;
 
 /* ---- coordinator hooks (its thread) ---- */
 
@@ -181,6 +197,7 @@ int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
     if (!on && !restoring) return SPATE_OK;
     sp_job_ckpt_t *k = sp_xcalloc(1, sizeof *k);
     pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->ucv, NULL);
     job->ckpt = k;
     k->storage = dir && *dir ? sp_ckpt_local_storage_create() : sp_ckpt_memory_storage_create();
     if (!dir || !*dir) dir = MEMORY_ROOT;
@@ -276,9 +293,66 @@ int sp_job_ckpt_restart(sp_job_t *job, sp_error_t *err)
     return SPATE_OK;
 }
 
+static void *upload_main(void *arg)
+{
+    sp_job_t *job = arg;
+    sp_job_ckpt_t *k = job->ckpt;
+    for (;;) {
+        pthread_mutex_lock(&k->mu);
+        while (!k->uhead && !k->ustop) pthread_cond_wait(&k->ucv, &k->mu);
+        upload_t *u = k->ustop ? NULL : k->uhead;
+        if (u) {
+            k->uhead = u->next;
+            if (!k->uhead) k->utail = NULL;
+        }
+        pthread_mutex_unlock(&k->mu);
+        if (!u) break; /* stopping: what is queued is dropped with its checkpoint */
+        char *dir = sp_ckpt_store_chk_dir(k->store, (uint64_t)u->id), file[64];
+        snprintf(file, sizeof file, "op%d-%d", u->node, u->subtask);
+        sp_error_t err = { 0 };
+        int rc = sp_ckpt_storage_write_atomic(k->storage, dir, file, u->data, u->len, &err);
+        free(dir);
+        sp_ckpt_handle_t h = {
+            .kind = SP_CKPT_HANDLE_OPERATOR, .location = SP_CKPT_LOC_EXCLUSIVE, .path = file, .length = u->len
+        };
+        if (rc == SPATE_OK)
+            sp_ckpt_coord_ack(k->coord, (uint64_t)u->id, u->node, u->subtask, &h, 1, &u->info);
+        else
+            sp_ckpt_coord_decline(k->coord, (uint64_t)u->id, u->node, u->subtask, err.message);
+        free(u->data);
+        free(u);
+    }
+    return NULL;
+}
+
 int sp_job_ckpt_start(sp_job_t *job, sp_error_t *err)
 {
-    return job->ckpt && job->ckpt->coord ? sp_ckpt_coord_start(job->ckpt->coord, err) : SPATE_OK;
+    sp_job_ckpt_t *k = job->ckpt;
+    if (!k || !k->coord) return SPATE_OK;
+    k->ustop = false;
+    if (pthread_create(&k->uploader, NULL, upload_main, job) != 0)
+        return sp_error_set(err, SPATE_EINTERNAL, "checkpoints: cannot start the uploader thread");
+    k->uploading = true;
+    return sp_ckpt_coord_start(k->coord, err);
+}
+
+/* Stops the uploader; snapshots still queued are dropped (their checkpoint is aborted next). */
+static void stop_uploader(sp_job_ckpt_t *k)
+{
+    if (!k->uploading) return;
+    pthread_mutex_lock(&k->mu);
+    k->ustop = true;
+    pthread_cond_broadcast(&k->ucv);
+    pthread_mutex_unlock(&k->mu);
+    pthread_join(k->uploader, NULL);
+    k->uploading = false;
+    while (k->uhead) {
+        upload_t *u = k->uhead;
+        k->uhead = u->next;
+        free(u->data);
+        free(u);
+    }
+    k->utail = NULL;
 }
 
 static void to_public(const sp_ckpt_stats_t *s, int64_t now, spate_checkpoint_stats_t *o)
@@ -300,7 +374,9 @@ static void to_public(const sp_ckpt_stats_t *s, int64_t now, spate_checkpoint_st
 void sp_job_ckpt_stop(sp_job_t *job)
 {
     sp_job_ckpt_t *k = job->ckpt;
-    if (!k || !k->coord) return;
+    if (!k) return;
+    stop_uploader(k); /* before the coordinator it acknowledges to */
+    if (!k->coord) return;
     sp_ckpt_coord_t *c = k->coord;
     size_t n = sp_ckpt_coord_stats_count(c);
     pthread_mutex_lock(&k->mu);
@@ -356,7 +432,9 @@ void sp_job_ckpt_free(sp_job_t *job)
     sp_ckpt_storage_destroy(k->storage);
     free_restore(job);
     sp_ckpt_meta_fini(&k->tmpl);
+    stop_uploader(k);
     free(k->hist);
+    pthread_cond_destroy(&k->ucv);
     pthread_mutex_destroy(&k->mu);
     free(k);
     job->ckpt = NULL;
@@ -465,28 +543,35 @@ int sp_task_ckpt_snapshot(sp_task_t *t, sp_opinst_t *op, int64_t id)
     sp_job_ckpt_t *k = t->job->ckpt;
     if (!k || !k->coord) return SPATE_OK;
     uint8_t *data = NULL;
-    size_t len = 0, nh = 0;
-    sp_ckpt_handle_t h;
-    char file[64]; /* the handle's path: used until the acknowledgement copies it */
-    int rc = snapshot_of(t, op, id, &data, &len);
-    if (rc == SPATE_OK && data) {
-        char *dir = sp_ckpt_store_chk_dir(k->store, (uint64_t)id);
-        snprintf(file, sizeof file, "op%d-%d", op->node->id, t->subtask);
-        rc = to_handle(t, k->storage, dir, file, SP_CKPT_LOC_EXCLUSIVE, data, len, &h);
-        free(dir);
-        nh = 1;
-    }
-    if (rc == SPATE_OK) {
-        sp_ckpt_ack_info_t info = { 0 }; /* how long the task's inputs took to align this barrier */
-        const sp_barrier_stats_t *b = &t->barriers.last_complete;
-        if (t->barriers_init && b->checkpoint_id == id)
-            info.alignment_ms = (b->end_ns - b->start_ns) / 1000000;
-        sp_ckpt_coord_ack(k->coord, (uint64_t)id, op->node->id, t->subtask, &h, nh, &info);
-    } else { /* the checkpoint fails (declined), the job goes on */
+    size_t len = 0;
+    int rc = snapshot_of(t, op, id, &data, &len); /* the synchronous part, at the barrier */
+    if (rc != SPATE_OK) {                         /* the checkpoint fails (declined), the job goes on */
         sp_ckpt_coord_decline(k->coord, (uint64_t)id, op->node->id, t->subtask,
                               t->error.code ? t->error.message : spate_strerror(rc));
         t->error = (sp_error_t){ 0 };
+        free(data);
+        return SPATE_OK;
     }
+    sp_ckpt_ack_info_t info = { 0 }; /* how long the task's inputs took to align this barrier */
+    const sp_barrier_stats_t *b = &t->barriers.last_complete;
+    if (t->barriers_init && b->checkpoint_id == id) info.alignment_ms = (b->end_ns - b->start_ns) / 1000000;
+    if (len > INLINE_MAX && k->uploading) { /* the asynchronous part: written by the uploader */
+        upload_t *u = sp_xcalloc(1, sizeof *u);
+        *u = (upload_t){ id, op->node->id, t->subtask, data, len, info, NULL };
+        pthread_mutex_lock(&k->mu);
+        if (k->utail)
+            k->utail->next = u;
+        else
+            k->uhead = u;
+        k->utail = u;
+        pthread_cond_signal(&k->ucv);
+        pthread_mutex_unlock(&k->mu);
+        return SPATE_OK;
+    }
+    sp_ckpt_handle_t h = {
+        .kind = SP_CKPT_HANDLE_OPERATOR, .location = SP_CKPT_LOC_INLINE, .length = len, .data = data
+    };
+    sp_ckpt_coord_ack(k->coord, (uint64_t)id, op->node->id, t->subtask, &h, data ? 1 : 0, &info);
     free(data);
     return SPATE_OK;
 }
