@@ -381,19 +381,12 @@ static int bad(rd_t *r, const char *fmt, ...)
                         r->where[0] ? ": " : "", msg, at);
 }
 
-static uint64_t get_le(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* Reads an unsigned little-endian integer of `bytes` bytes; `what` names it in a truncation message. */
 static int rd_le(rd_t *r, int bytes, uint64_t *v, const char *what)
 {
     *v = 0;
     if (r->end - r->off < (size_t)bytes) return bad(r, "truncated in %s", what);
-    *v = get_le(r->p + r->off, bytes);
+    *v = sp_get_le(r->p + r->off, bytes);
     r->off += (size_t)bytes;
     return SPATE_OK;
 }
@@ -537,8 +530,8 @@ static int decode(rd_t *r, sp_ckpt_meta_t *m)
     if (n < SP_CKPT_META_MIN_SIZE)
         return bad(r, "truncated: %zu bytes, shorter than the %u-byte header and checksum", n,
                    SP_CKPT_META_MIN_SIZE);
-    uint32_t version = (uint32_t)get_le(p + 8, 4), flags = (uint32_t)get_le(p + 12, 4);
-    uint64_t total = get_le(p + 16, 8);
+    uint32_t version = (uint32_t)sp_get_le(p + 8, 4), flags = (uint32_t)sp_get_le(p + 12, 4);
+    uint64_t total = sp_get_le(p + 16, 8);
     if (version != SP_CKPT_META_VERSION)
         return bad(r, "unsupported format version %u (this build reads version %u)", version,
                    SP_CKPT_META_VERSION);
@@ -549,7 +542,7 @@ static int decode(rd_t *r, sp_ckpt_meta_t *m)
     if (total < n)
         return bad(r, "%zu bytes of trailing garbage after the checksum (the header says %llu bytes)",
                    n - (size_t)total, (unsigned long long)total);
-    uint64_t stored = get_le(p + n - 8, 8), computed = XXH3_64bits(p, n - 8);
+    uint64_t stored = sp_get_le(p + n - 8, 8), computed = XXH3_64bits(p, n - 8);
     if (stored != computed)
         return bad(r, "checksum mismatch (stored %016llx, computed %016llx): the file is corrupt",
                    (unsigned long long)stored, (unsigned long long)computed);

@@ -76,6 +76,19 @@ struct spate_clock {
 /* Milliseconds on `clock`, or the wall clock when NULL. */
 int64_t sp_clock_now(const struct spate_clock *clock);
 
+/* Little-endian unsigned integers of `bytes` (1..8) bytes in byte buffers: the byte order of every
+ * on-disk format (checkpoint metadata, state snapshots, source positions, sink transactions). */
+static inline void sp_put_le(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint64_t sp_get_le(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 /* 64-bit hash of a byte string (xxh3). */
 uint64_t sp_hash_bytes(const void *p, size_t n);
 

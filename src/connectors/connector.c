@@ -77,8 +77,7 @@ uint8_t *sp_source_pos_encode(int kind, const uint64_t *v, int n, size_t *len)
     uint8_t *b = sp_xmalloc(*len);
     b[0] = 1;
     b[1] = (uint8_t)kind;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < 8; j++) b[2 + 8 * i + j] = (uint8_t)(v[i] >> (8 * j));
+    for (int i = 0; i < n; i++) sp_put_le(b + 2 + 8 * i, v[i], 8);
     return b;
 }
 
@@ -87,9 +86,6 @@ int sp_source_pos_decode(const uint8_t *bytes, size_t len, int kind, uint64_t *v
 {
     if (!bytes || len != 2 + 8 * (size_t)n || bytes[0] != 1 || bytes[1] != (uint8_t)kind)
         return sp_error_set(err, SPATE_EPARSE, "%s: bad checkpointed position (%zu bytes)", name, len);
-    for (int i = 0; i < n; i++) {
-        v[i] = 0;
-        for (int j = 0; j < 8; j++) v[i] |= (uint64_t)bytes[2 + 8 * i + j] << (8 * j);
-    }
+    for (int i = 0; i < n; i++) v[i] = sp_get_le(bytes + 2 + 8 * i, 8);
     return SPATE_OK;
 }

@@ -206,13 +206,6 @@ static void put_le(uint8_t *at, uint64_t v, int n)
     for (int i = 0; i < n; i++) at[i] = (uint8_t)(v >> (8 * i));
 }
 
-static uint64_t get_le(const uint8_t *at, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) v |= (uint64_t)at[i] << (8 * i);
-    return v;
-}
-
 static int tp_snapshot(void *writer, int64_t id, struct sp_opstate *state, sp_error_t *err)
 {
     tp_writer_t *t = writer;
@@ -261,7 +254,7 @@ static int collect_restored(void *ctx, const void *value, size_t len)
     uint8_t *copy = sp_xmalloc(len);
     memcpy(copy, value, len);
     r->copies[r->n] = copy;
-    r->subtask[r->n] = (uint32_t)get_le(copy + 8, 4);
+    r->subtask[r->n] = (uint32_t)sp_get_le(copy + 8, 4);
     r->desc[r->n] = copy + ELEM_HEADER;
     r->lens[r->n] = len - ELEM_HEADER;
     r->n++;

@@ -36,15 +36,12 @@ struct sp_opstate {
 
 static void put_u32(uint8_t *at, uint32_t v)
 {
-    at[0] = (uint8_t)v;
-    at[1] = (uint8_t)(v >> 8);
-    at[2] = (uint8_t)(v >> 16);
-    at[3] = (uint8_t)(v >> 24);
+    sp_put_le(at, v, 4);
 }
 
 static uint32_t get_u32(const uint8_t *at)
 {
-    return (uint32_t)at[0] | (uint32_t)at[1] << 8 | (uint32_t)at[2] << 16 | (uint32_t)at[3] << 24;
+    return (uint32_t)sp_get_le(at, 4);
 }
 
 const char *sp_opstate_mode_name(sp_opstate_mode_t mode)

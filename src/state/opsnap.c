@@ -67,13 +67,6 @@ void sp_opsnap_fini(sp_opsnap_t *s)
     memset(s, 0, sizeof *s);
 }
 
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* Walks the sections; with fn NULL only checks them. */
 static int walk(const uint8_t *data, size_t len, int (*fn)(void *, const sp_opsnap_section_t *), void *ctx,
                 sp_error_t *err)
@@ -81,10 +74,10 @@ static int walk(const uint8_t *data, size_t len, int (*fn)(void *, const sp_opsn
     if (len == 0) return SPATE_OK;
     if (len < 12 || memcmp(data, MAGIC, 4) != 0)
         return sp_error_set(err, SPATE_EPARSE, "operator snapshot: not a snapshot (bad magic or length)");
-    if (get_le(data + 4, 4) != 1)
+    if (sp_get_le(data + 4, 4) != 1)
         return sp_error_set(err, SPATE_EPARSE, "operator snapshot: version %llu, expected 1",
-                            (unsigned long long)get_le(data + 4, 4));
-    uint32_t count = (uint32_t)get_le(data + 8, 4);
+                            (unsigned long long)sp_get_le(data + 4, 4));
+    uint32_t count = (uint32_t)sp_get_le(data + 8, 4);
     size_t at = 12;
     for (uint32_t i = 0; i < count; i++) {
         if (len - at < 2)
@@ -98,7 +91,7 @@ static int walk(const uint8_t *data, size_t len, int (*fn)(void *, const sp_opsn
         memcpy(sec.name, data + at, nl);
         sec.name[nl] = 0;
         at += nl;
-        uint64_t pl = get_le(data + at, 8);
+        uint64_t pl = sp_get_le(data + at, 8);
         at += 8;
         if (pl > len - at)
             return sp_error_set(err, SPATE_EPARSE, "operator snapshot: section %u ('%s') truncated", i,

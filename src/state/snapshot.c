@@ -18,19 +18,17 @@
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    sp_put_le(p, v, 4);
 }
 
 static uint32_t get_u32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return (uint32_t)sp_get_le(p, 4);
 }
 
 static uint64_t get_u64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
+    return sp_get_le(p, 8);
 }
 
 static const char *kind_name(sp_snapshot_kind_t kind)
