@@ -187,6 +187,16 @@ static void new_coordinator(sp_job_t *job)
     pthread_mutex_unlock(&k->mu);
 }
 
+/* Loads the containers of a checkpoint found (taking it over: f is freed). */
+static int restore_found(sp_job_t *job, sp_ckpt_found_t *f, sp_error_t *err)
+{
+    sp_job_ckpt_t *k = job->ckpt;
+    snprintf(k->restored_from, sizeof k->restored_from, "%s", f->chk_dir);
+    int rc = load_restore(job, k, f, err);
+    sp_ckpt_found_fini(f);
+    return rc;
+}
+
 int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
 {
     const sp_config_t *cfg = job->config;
@@ -206,12 +216,7 @@ int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
         sp_ckpt_found_t f;
         int rc = sp_ckpt_locate(k->storage, from, dir, name, &found, &f, err);
         if (rc) return rc;
-        if (found) {
-            snprintf(k->restored_from, sizeof k->restored_from, "%s", f.chk_dir);
-            rc = load_restore(job, k, &f, err);
-            sp_ckpt_found_fini(&f);
-            if (rc) return rc;
-        }
+        if (found && (rc = restore_found(job, &f, err)) != SPATE_OK) return rc;
     }
     if (!on) return SPATE_OK;
     k->on = true;
@@ -283,10 +288,7 @@ int sp_job_ckpt_restart(sp_job_t *job, sp_error_t *err)
         sp_ckpt_found_t f;
         int rc = sp_ckpt_resolve(k->storage, dir, &f, err);
         free(dir);
-        if (rc) return rc;
-        snprintf(k->restored_from, sizeof k->restored_from, "%s", f.chk_dir);
-        rc = load_restore(job, k, &f, err);
-        sp_ckpt_found_fini(&f);
+        if (rc == SPATE_OK) rc = restore_found(job, &f, err);
         if (rc) return rc;
     }
     new_coordinator(job);

@@ -131,11 +131,8 @@ static bool parts_eq(const void *ctx, const uint8_t *k, size_t klen)
 const uint8_t *sp_state_get(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                             const uint8_t *ns, size_t nslen, size_t *len)
 {
-    SP_UNUSED(key_group);
-    parts_t p = { state, key, ns, klen, nslen };
-    sp_hmap_entry_t *e = sp_hmap_find(&be->map, hash_of(be, state, key, klen, ns, nslen), parts_eq, &p);
-    *len = e ? e->vlen : 0;
-    return e ? sp_hmap_value(e) : NULL;
+    return sp_state_get_mut_at(be, state, key_group, key, klen, ns, nslen,
+                               hash_of(be, state, key, klen, ns, nslen), len);
 }
 
 uint8_t *sp_state_get_mut(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
@@ -360,14 +357,10 @@ static int restore_walk(sp_state_backend_t *be, const sp_snapshot_reader_t *r, c
 int sp_state_restore(sp_state_backend_t *be, const uint8_t *data, size_t len, int kg_first, int kg_last,
                      sp_error_t *err)
 {
-    if (kg_first < 0 || kg_first > kg_last)
-        return sp_error_set(err, SPATE_EINVAL, "keyed state restore of key groups [%d, %d]", kg_first,
-                            kg_last);
     sp_snapshot_reader_t r;
-    int rc = sp_snapshot_reader_open(&r, data, len, SP_SNAPSHOT_KEYED, err);
-    if (rc) return rc;
-    int a = SP_MAX(kg_first, r.first), b = SP_MIN(kg_last, r.last);
-    if (a > b) return SPATE_OK;
+    int a, b,
+        rc = sp_snapshot_reader_open_range(&r, data, len, SP_SNAPSHOT_KEYED, kg_first, kg_last, &a, &b, err);
+    if (rc || a > b) return rc;
     int *ids = sp_xcalloc(r.nnames + 1, sizeof *ids);
     for (uint32_t i = 0; i < r.nnames; i++) {
         size_t n;

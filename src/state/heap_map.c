@@ -105,21 +105,6 @@ sp_hmap_entry_t *sp_hmap_put_new(sp_hmap_t *m, const uint8_t *key, size_t klen, 
     return e;
 }
 
-bool sp_hmap_put_if_absent(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash, int key_group)
-{
-    if ((m->count + 1) * 4 > (m->mask + 1) * 3) grow(m);
-    sp_hmap_entry_t *e = &m->slots[find_slot(m, key, klen, hash)];
-    if (e->kv) return false;
-    e->kv = sp_xmalloc(klen ? klen : 1);
-    if (klen) memcpy(e->kv, key, klen);
-    e->klen = (uint32_t)klen;
-    e->vlen = 0;
-    e->hash = hash;
-    e->key_group = key_group;
-    m->count++;
-    return true;
-}
-
 bool sp_hmap_remove(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash)
 {
     size_t i = find_slot(m, key, klen, hash);

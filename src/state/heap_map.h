@@ -37,13 +37,12 @@ sp_hmap_entry_t *sp_hmap_get(const sp_hmap_t *m, const uint8_t *key, size_t klen
 sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash, int key_group,
                              const uint8_t *val, size_t vlen);
 /* Inserts key with its value unless present: the new entry (borrowed until the next put), or NULL
- * when the key is there already (then nothing changes).  For restores, which must not overwrite. */
+ * when the key is there already (then nothing changes): restores, which must not overwrite, and
+ * the timer index, which deduplicates. */
 sp_hmap_entry_t *sp_hmap_put_new(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash, int key_group,
                                  const uint8_t *val, size_t vlen);
 /* Grows the table now so that n entries in all fit without growing (a restore knows its count). */
 void sp_hmap_reserve(sp_hmap_t *m, size_t n);
-/* Inserts key with an empty value unless present; returns whether it inserted. */
-bool sp_hmap_put_if_absent(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash, int key_group);
 static inline size_t sp_hmap_value_offset(size_t klen)
 {
     return (klen + 7) & ~(size_t)7;

@@ -296,6 +296,20 @@ int sp_snapshot_reader_open(sp_snapshot_reader_t *r, const uint8_t *data, size_t
     return SPATE_OK;
 }
 
+int sp_snapshot_reader_open_range(sp_snapshot_reader_t *r, const uint8_t *data, size_t len,
+                                  sp_snapshot_kind_t kind, int kg_first, int kg_last, int *a, int *b,
+                                  sp_error_t *err)
+{
+    if (kg_first < 0 || kg_first > kg_last)
+        return sp_error_set(err, SPATE_EINVAL, "%s restore of key groups [%d, %d]",
+                            kind == SP_SNAPSHOT_TIMERS ? "timer" : "keyed state", kg_first, kg_last);
+    int rc = sp_snapshot_reader_open(r, data, len, kind, err);
+    if (rc) return rc;
+    *a = SP_MAX(kg_first, r->first);
+    *b = SP_MIN(kg_last, r->last);
+    return SPATE_OK;
+}
+
 const uint8_t *sp_snapshot_reader_name(const sp_snapshot_reader_t *r, uint32_t i, size_t *len)
 {
     const uint8_t *p = r->names_at;
@@ -459,14 +473,10 @@ static int hmap_walk(sp_hmap_t *m, const sp_snapshot_reader_t *r, int a, int b, 
 
 int sp_hmap_restore(sp_hmap_t *m, const uint8_t *data, size_t len, int kg_first, int kg_last, sp_error_t *err)
 {
-    if (kg_first < 0 || kg_first > kg_last)
-        return sp_error_set(err, SPATE_EINVAL, "keyed state restore of key groups [%d, %d]", kg_first,
-                            kg_last);
     sp_snapshot_reader_t r;
-    int rc = sp_snapshot_reader_open(&r, data, len, SP_SNAPSHOT_KEYED, err);
-    if (rc) return rc;
-    int a = SP_MAX(kg_first, r.first), b = SP_MIN(kg_last, r.last);
-    if (a > b) return SPATE_OK;
+    int a, b,
+        rc = sp_snapshot_reader_open_range(&r, data, len, SP_SNAPSHOT_KEYED, kg_first, kg_last, &a, &b, err);
+    if (rc || a > b) return rc;
     uint64_t checked = 0, done = 0, undone = 0;
     rc = hmap_walk(m, &r, a, b, false, false, UINT64_MAX, &checked, err); /* all well-formed first */
     if (rc) return rc;

@@ -173,6 +173,11 @@ typedef struct sp_snapshot_reader {
  * reader).  SPATE_EPARSE with a message on anything malformed. */
 int sp_snapshot_reader_open(sp_snapshot_reader_t *r, const uint8_t *data, size_t len, sp_snapshot_kind_t kind,
                             sp_error_t *err);
+/* A restore of key groups [kg_first, kg_last] from an encoding of `kind`: checks the range
+ * (SPATE_EINVAL), opens the reader, and gives the key groups both cover in [*a, *b] (*a > *b: none). */
+int sp_snapshot_reader_open_range(sp_snapshot_reader_t *r, const uint8_t *data, size_t len,
+                                  sp_snapshot_kind_t kind, int kg_first, int kg_last, int *a, int *b,
+                                  sp_error_t *err);
 /* Name i (< r->nnames): its bytes (not NUL-terminated) and length. */
 const uint8_t *sp_snapshot_reader_name(const sp_snapshot_reader_t *r, uint32_t i, size_t *len);
 /* The block of key group kg (within [r->first, r->last]) after checking its checksum: *at, *len

@@ -119,7 +119,7 @@ static void append(sp_timer_service_t *s, int64_t ts, int key_group, const uint8
 void sp_timers_register(sp_timer_service_t *s, int64_t ts, int key_group, const uint8_t *key, size_t klen)
 {
     size_t n = index_key(s, ts, key, klen);
-    if (sp_hmap_put_if_absent(&s->index, s->buf, n, sp_hash_bytes(s->buf, n), key_group))
+    if (sp_hmap_put_new(&s->index, s->buf, n, sp_hash_bytes(s->buf, n), key_group, NULL, 0))
         append(s, ts, key_group, key, klen, false);
 }
 
@@ -231,7 +231,8 @@ static live_t *live_timers(sp_timer_service_t *s, size_t *n)
             if (!unique) {
                 size_t kn = index_key(s, b->ts, e + ENTRY_HEAD, klen);
                 uint64_t h = sp_hash_bytes(s->buf, kn);
-                if (!sp_hmap_get(&s->index, s->buf, kn, h) || !sp_hmap_put_if_absent(&seen, s->buf, kn, h, 0))
+                if (!sp_hmap_get(&s->index, s->buf, kn, h) ||
+                    !sp_hmap_put_new(&seen, s->buf, kn, h, 0, NULL, 0))
                     continue;
             }
             if (k == cap) { /* not expected: the count covers every live timer */
@@ -304,13 +305,10 @@ int sp_timers_snapshot(sp_timer_service_t *s, int kg_first, int kg_last, sp_snap
 int sp_timers_restore(sp_timer_service_t *s, const uint8_t *data, size_t len, int kg_first, int kg_last,
                       sp_error_t *err)
 {
-    if (kg_first < 0 || kg_first > kg_last)
-        return sp_error_set(err, SPATE_EINVAL, "timer restore of key groups [%d, %d]", kg_first, kg_last);
     sp_snapshot_reader_t r;
-    int rc = sp_snapshot_reader_open(&r, data, len, SP_SNAPSHOT_TIMERS, err);
-    if (rc) return rc;
-    int a = SP_MAX(kg_first, r.first), b = SP_MIN(kg_last, r.last);
-    if (a > b || r.entries == 0) return SPATE_OK;
+    int a, b,
+        rc = sp_snapshot_reader_open_range(&r, data, len, SP_SNAPSHOT_TIMERS, kg_first, kg_last, &a, &b, err);
+    if (rc || a > b || r.entries == 0) return rc;
     /* Check every entry of the range first and place it by sequence number; then register in that
      * order (nothing can fail any more, so the service changes only on success). */
     uint64_t *at = sp_xcalloc((size_t)r.entries, sizeof *at); /* entry offset + 1, 0 = none */
