@@ -212,6 +212,24 @@ typedef struct spate_checkpoint_stats {
 /* Number of checkpoints with statistics, and the i-th (returns 0 past the end). */
 size_t spate_job_checkpoint_count(spate_job_t *job);
 int spate_job_checkpoint_stats(spate_job_t *job, size_t i, spate_checkpoint_stats_t *out);
+
+/* ---- savepoints ----
+ * A savepoint is a checkpoint taken on request whose state is then copied into a new directory
+ * savepoint-<job id prefix>-<random>/ under `dir` (NULL or "": state.savepoints.dir):
+ * self-contained, in the canonical format, owned by the user.  A job restores from it with
+ * execution.savepoint.path (spate run --from-savepoint), also at another parallelism.  Savepoints
+ * need checkpointing (STREAMING mode, execution.checkpointing.interval > 0).
+ * Both calls block until the savepoint is written (or failed) and put its directory in `path`
+ * (cap bytes; may be NULL).  Errors: SPATE_ESTATE (no checkpointing, the job not running, another
+ * savepoint in progress), SPATE_ECONFIG (no directory), or why the checkpoint failed; with
+ * spate_last_error() saying what happened. */
+int spate_job_savepoint(spate_job_t *job, const char *dir, char *path, size_t cap);
+/* Stop-with-savepoint: after the savepoint's barrier the sources emit nothing more; once it is
+ * written and the sinks committed, every task stops and the job ends FINISHED.  With `drain` the
+ * maximum watermark goes ahead of the barrier (every event-time timer and window fires first) and
+ * the job then ends as at the end of its input.  If the savepoint fails, the job goes on. */
+int spate_job_stop_with_savepoint(spate_job_t *job, const char *dir, bool drain, char *path, size_t cap);
+
 /* Failure message ("operator 'tokenize' (2/4) failed: ..."), or "". Borrowed until destroy. */
 const char *spate_job_error(spate_job_t *job);
 /* Cancels if still running, waits, releases everything. */

@@ -20,6 +20,7 @@ typedef struct pending {
     sp_ckpt_meta_t meta;
     bool *acked; /* per (operator, subtask), flattened by op_base */
     int acks;
+    bool savepoint; /* triggered by sp_ckpt_coord_trigger_savepoint */
 } pending_t;
 
 struct sp_ckpt_coord {
@@ -187,6 +188,9 @@ static void complete(sp_ckpt_coord_t *c, pending_t *p)
         fail(c, p, why, true);
         return;
     }
+    /* before the checkpoint counts as complete: with max_concurrent 1 no newer one can begin (and
+     * retention cannot delete this one) while the savepoint copies it */
+    if (p->savepoint && c->hooks.savepoint) c->hooks.savepoint(c->hooks.ctx, p->id, &p->meta);
     /* older pending checkpoints are subsumed (as in Flink): they can no longer complete first */
     pending_t *older[64];
     int nolder = 0;
@@ -239,7 +243,7 @@ static void ack_finished(sp_ckpt_coord_t *c, pending_t *p)
 
 /* ---- triggering ---- */
 
-int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err)
+static int trigger(sp_ckpt_coord_t *c, bool savepoint, uint64_t *id, sp_error_t *err)
 {
     pthread_mutex_lock(&c->mu);
     if (c->stop || c->failed_job || c->npending + c->ending >= c->opts.max_concurrent) {
@@ -262,9 +266,11 @@ int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err)
     p->trigger_ms = now_ms(c);
     meta_from_template(&c->tmpl, &p->meta);
     p->acked = sp_xcalloc((size_t)c->expected + 1, sizeof *p->acked);
+    p->savepoint = savepoint;
     pthread_mutex_lock(&c->mu);
     c->last_trigger_ms = p->trigger_ms;
     stats_new(c, n, p->trigger_ms);
+    stats_of(c, n)->savepoint = savepoint;
     if (rc != SPATE_OK) { /* fail() ends the reservation */
         pthread_mutex_unlock(&c->mu);
         fail(c, p, e.message, true);
@@ -274,7 +280,9 @@ int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err)
     c->pending[c->npending++] = p;
     ack_finished(c, p);
     pthread_mutex_unlock(&c->mu);
-    if (c->hooks.trigger && (rc = c->hooks.trigger(c->hooks.ctx, n)) != SPATE_OK)
+    int (*inject)(void *, uint64_t) =
+        savepoint && c->hooks.trigger_savepoint ? c->hooks.trigger_savepoint : c->hooks.trigger;
+    if (inject && (rc = inject(c->hooks.ctx, n)) != SPATE_OK)
         sp_error_set(&e, rc, "the job could not inject barrier %llu", (unsigned long long)n);
     if (rc != SPATE_OK) {
         pthread_mutex_lock(&c->mu);
@@ -292,6 +300,16 @@ int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err)
     pthread_mutex_unlock(&c->mu);
     if (q) complete(c, q);
     return SPATE_OK;
+}
+
+int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err)
+{
+    return trigger(c, false, id, err);
+}
+
+int sp_ckpt_coord_trigger_savepoint(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err)
+{
+    return trigger(c, true, id, err);
 }
 
 bool sp_ckpt_coord_finish(sp_ckpt_coord_t *c, int op, int subtask, const sp_ckpt_handle_t *handles, size_t n)

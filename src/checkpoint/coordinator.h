@@ -54,6 +54,11 @@ typedef struct sp_ckpt_coord_hooks {
     void (*abort)(void *ctx, uint64_t id, const char *why);
     /* Too many checkpoints failed in a row: the job must fail with `why`. */
     void (*fail_job)(void *ctx, const char *why);
+    /* Optional, for sp_ckpt_coord_trigger_savepoint.  trigger_savepoint injects its barrier
+     * (NULL: trigger does).  savepoint(id, m) runs once its _metadata is durable, before it counts
+     * as complete and before `complete`: m (borrowed) holds the handles, to copy into the savepoint. */
+    int (*trigger_savepoint)(void *ctx, uint64_t id);
+    void (*savepoint)(void *ctx, uint64_t id, const sp_ckpt_meta_t *m);
 } sp_ckpt_coord_hooks_t;
 
 typedef enum sp_ckpt_status { SP_CKPT_IN_PROGRESS = 0, SP_CKPT_COMPLETED, SP_CKPT_FAILED } sp_ckpt_status_t;
@@ -69,6 +74,7 @@ typedef struct sp_ckpt_stats {
     int64_t *ack_ms;      /* per operator: the last acknowledgement's clock time, 0 = none yet */
     int nops;
     int acks, expected;
+    bool savepoint;
     char failure[256];
 } sp_ckpt_stats_t;
 
@@ -97,6 +103,9 @@ void sp_ckpt_coord_destroy(sp_ckpt_coord_t *c);
  * too many are pending or the coordinator stopped; a store error otherwise. */
 int sp_ckpt_coord_trigger(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err);
 
+/* The same, for a savepoint: a checkpoint like any other (it completes in the store, sinks commit on
+ * it), whose barrier goes through hooks.trigger_savepoint and whose handles go to hooks.savepoint. */
+int sp_ckpt_coord_trigger_savepoint(sp_ckpt_coord_t *c, uint64_t *id, sp_error_t *err);
 /* Subtask `subtask` of operator `op` (index in the template) acknowledges checkpoint id with its
  * handles (copied).  Acks for unknown or finished checkpoints are ignored (returns false). */
 bool sp_ckpt_coord_ack(sp_ckpt_coord_t *c, uint64_t id, int op, int subtask, const sp_ckpt_handle_t *handles,

@@ -216,3 +216,17 @@ uint64_t sp_hash_bytes(const void *p, size_t n)
 {
     return XXH3_64bits(p, n);
 }
+
+void sp_random_bytes(void *buf, size_t n)
+{
+    uint8_t *b = buf;
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(b, 1, n, f) : 0;
+    if (f) fclose(f);
+    uint64_t x = (uint64_t)sp_clock_now(NULL) ^ (uint64_t)(uintptr_t)buf;
+    for (size_t i = got; i < n; i++) {
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdull;
+        b[i] = (uint8_t)(x >> 56);
+    }
+}

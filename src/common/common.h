@@ -91,5 +91,7 @@ static inline uint64_t sp_get_le(const uint8_t *p, int bytes)
 
 /* 64-bit hash of a byte string (xxh3). */
 uint64_t sp_hash_bytes(const void *p, size_t n);
+/* n unpredictable bytes (/dev/urandom; without it, the clock mixed): for ids and names, not keys. */
+void sp_random_bytes(void *buf, size_t n);
 
 #endif

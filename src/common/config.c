@@ -76,6 +76,8 @@ static const key_def_t KEYS[] = {
     { "execution.savepoint.ignore-unclaimed-state", T_ENUM, "false", 0, 0, "true|false",
       "Restore even when the checkpoint holds state of operators the job no longer has (that state is "
       "dropped)." },
+    { "state.savepoints.dir", T_STRING, "", 0, 0, NULL,
+      "Default directory for savepoints: <dir>/savepoint-<job id prefix>-<random>/ (no default)." },
     { "state.checkpoints.dir", T_STRING, "", 0, 0, NULL,
       "Directory for checkpoints: <dir>/<job-id>/chk-<n>/_metadata, shared/, taskowned/ (no default)." },
     { "execution.checkpointing.mode", T_ENUM, "EXACTLY_ONCE", 0, 0, "EXACTLY_ONCE|AT_LEAST_ONCE",

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "checkpoint/coordinator.h"
+#include "checkpoint/savepoint.h"
 #include "state/opsnap.h"
 
 #define INLINE_MAX   4096 /* containers up to this size go inline into the _metadata */
@@ -33,6 +34,15 @@ typedef struct sp_job_ckpt {
     pthread_mutex_t mu; /* hist, the upload queue: statistics of the attempts' stopped coordinators */
     spate_checkpoint_stats_t *hist;
     size_t nhist;
+    /* the savepoint being taken (one at a time; under mu, sp_cv signals its end) */
+    pthread_cond_t sp_cv;
+    int coord_users; /* savepoint requests using coord: sp_job_ckpt_stop waits for them */
+    bool sp_busy, sp_stop, sp_done;
+    uint64_t sp_id; /* its checkpoint id, once triggered */
+    char *sp_root;  /* where it goes */
+    char *sp_path;  /* written: its directory */
+    int sp_rc, sp_stop_acks;
+    char sp_msg[SP_ERROR_MSG_MAX];
 } sp_job_ckpt_t;
 
 /* A snapshot waiting for the uploader. */
@@ -79,15 +89,86 @@ static void post_all(sp_job_t *job, void (*fn)(sp_task_t *, int64_t), int64_t id
         for (int i = 0; i < job->chains[c].parallelism; i++) sp_task_post(&job->chains[c].tasks[i], fn, id);
 }
 
+/* Ends the savepoint request with rc (and message) unless it ended already (under k->mu). */
+static void savepoint_end(sp_job_ckpt_t *k, int rc, const char *msg, char *path)
+{
+    if (!k->sp_busy || k->sp_done) {
+        free(path);
+        return;
+    }
+    k->sp_done = true;
+    k->sp_rc = rc;
+    snprintf(k->sp_msg, sizeof k->sp_msg, "%s", msg ? msg : "");
+    k->sp_path = path;
+    pthread_cond_broadcast(&k->sp_cv);
+}
+
+static int hook_trigger_savepoint(void *ctx, uint64_t id)
+{
+    sp_job_t *job = ctx;
+    sp_job_ckpt_t *k = job->ckpt;
+    pthread_mutex_lock(&k->mu);
+    k->sp_id = id;
+    bool stop = k->sp_stop;
+    pthread_mutex_unlock(&k->mu);
+    return stop ? sp_job_trigger_stop_barrier(job, (int64_t)id) : sp_job_trigger_barrier(job, (int64_t)id);
+}
+
+/* Savepoint id is durable as a checkpoint: its copy goes to the requested directory. */
+static void hook_savepoint(void *ctx, uint64_t id, const sp_ckpt_meta_t *m)
+{
+    sp_job_t *job = ctx;
+    sp_job_ckpt_t *k = job->ckpt;
+    pthread_mutex_lock(&k->mu);
+    char *root = k->sp_busy && !k->sp_done && k->sp_id == id ? sp_xstrdup(k->sp_root) : NULL;
+    pthread_mutex_unlock(&k->mu);
+    if (!root) return;
+    char *chk = sp_ckpt_store_chk_dir(k->store, id), *path = NULL;
+    sp_ckpt_storage_t *to = sp_ckpt_local_storage_create();
+    sp_error_t err = { 0 };
+    int rc = sp_ckpt_savepoint_write(k->storage, chk, m, to, root, &path, &err);
+    sp_ckpt_storage_destroy(to);
+    free(chk);
+    free(root);
+    pthread_mutex_lock(&k->mu);
+    savepoint_end(k, rc, err.message, path);
+    pthread_mutex_unlock(&k->mu);
+}
+
+/* Mail after the stop-with-savepoint's complete: this task committed what waited for it. */
+static void mail_stop_ack(sp_task_t *t, int64_t id)
+{
+    SP_UNUSED(id);
+    sp_job_ckpt_t *k = t->job->ckpt;
+    pthread_mutex_lock(&k->mu);
+    k->sp_stop_acks++;
+    pthread_cond_broadcast(&k->sp_cv);
+    pthread_mutex_unlock(&k->mu);
+}
+
 static void hook_complete(void *ctx, uint64_t id)
 {
-    post_all(ctx, mail_complete, (int64_t)id);
+    sp_job_t *job = ctx;
+    sp_job_ckpt_t *k = job->ckpt;
+    post_all(job, mail_complete, (int64_t)id);
+    pthread_mutex_lock(&k->mu);
+    bool stop = k->sp_busy && k->sp_stop && k->sp_id == id;
+    pthread_mutex_unlock(&k->mu);
+    if (stop) post_all(job, mail_stop_ack, (int64_t)id); /* after every task's commit */
 }
 
 static void hook_abort(void *ctx, uint64_t id, const char *why)
 {
-    SP_UNUSED(why);
-    post_all(ctx, sp_task_mail_abort_checkpoint, (int64_t)id);
+    sp_job_t *job = ctx;
+    sp_job_ckpt_t *k = job->ckpt;
+    pthread_mutex_lock(&k->mu);
+    if (k->sp_id == id) {
+        char msg[SP_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "savepoint (checkpoint %llu) failed: %s", (unsigned long long)id, why);
+        savepoint_end(k, SPATE_EIO, msg, NULL);
+    }
+    pthread_mutex_unlock(&k->mu);
+    post_all(job, sp_task_mail_abort_checkpoint, (int64_t)id);
 }
 
 static void hook_fail_job(void *ctx, const char *why)
@@ -96,19 +177,6 @@ static void hook_fail_job(void *ctx, const char *why)
 }
 
 /* ---- setup ---- */
-
-static void new_job_id(uint8_t id[SP_CKPT_JOB_ID_LEN])
-{
-    FILE *f = fopen("/dev/urandom", "rb");
-    size_t got = f ? fread(id, 1, SP_CKPT_JOB_ID_LEN, f) : 0;
-    if (f) fclose(f);
-    uint64_t x = (uint64_t)sp_clock_now(NULL) ^ (uint64_t)(uintptr_t)id;
-    for (size_t i = got; i < SP_CKPT_JOB_ID_LEN; i++) { /* no /dev/urandom: the clock, mixed */
-        x ^= x >> 33;
-        x *= 0xff51afd7ed558ccdull;
-        id[i] = (uint8_t)(x >> 56);
-    }
-}
 
 /* The bytes of a handle: inline, or read from the checkpoint's storage. */
 static int handle_bytes(sp_job_ckpt_t *k, const sp_ckpt_found_t *f, const sp_ckpt_handle_t *h, uint8_t **data,
@@ -180,7 +248,9 @@ static void new_coordinator(sp_job_t *job)
                                     .trigger = hook_trigger,
                                     .complete = hook_complete,
                                     .abort = hook_abort,
-                                    .fail_job = hook_fail_job };
+                                    .fail_job = hook_fail_job,
+                                    .trigger_savepoint = hook_trigger_savepoint,
+                                    .savepoint = hook_savepoint };
     sp_ckpt_coord_t *c = sp_ckpt_coord_create(&k->opts, &k->tmpl, k->store, job->clock, &hooks);
     pthread_mutex_lock(&k->mu);
     k->coord = c;
@@ -208,6 +278,7 @@ int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
     sp_job_ckpt_t *k = sp_xcalloc(1, sizeof *k);
     pthread_mutex_init(&k->mu, NULL);
     pthread_cond_init(&k->ucv, NULL);
+    pthread_cond_init(&k->sp_cv, NULL);
     job->ckpt = k;
     k->storage = dir && *dir ? sp_ckpt_local_storage_create() : sp_ckpt_memory_storage_create();
     if (!dir || !*dir) dir = MEMORY_ROOT;
@@ -221,7 +292,7 @@ int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
     if (!on) return SPATE_OK;
     k->on = true;
     uint8_t id[SP_CKPT_JOB_ID_LEN];
-    new_job_id(id);
+    sp_random_bytes(id, sizeof id);
     int rc = sp_ckpt_store_create(
         k->storage, dir, id, (int)sp_config_get_int(cfg, "state.checkpoints.num-retained"), &k->store, err);
     if (rc) return rc;
@@ -382,6 +453,8 @@ void sp_job_ckpt_stop(sp_job_t *job)
     sp_ckpt_coord_t *c = k->coord;
     size_t n = sp_ckpt_coord_stats_count(c);
     pthread_mutex_lock(&k->mu);
+    savepoint_end(k, SPATE_ESTATE, "the job's tasks stopped before the savepoint completed", NULL);
+    while (k->coord_users > 0) pthread_cond_wait(&k->sp_cv, &k->mu); /* a savepoint request triggering */
     k->hist = sp_xrealloc(k->hist, sizeof *k->hist * (k->nhist + n + 1));
     for (size_t i = 0; i < n; i++) {
         sp_ckpt_stats_t s;
@@ -425,6 +498,114 @@ int spate_job_checkpoint_stats(spate_job_t *job, size_t i, spate_checkpoint_stat
     return found;
 }
 
+/* ---- savepoints ---- */
+
+/* Mail to a source after a failed stop-with-savepoint: it reads on. */
+static void mail_resume(sp_task_t *t, int64_t arg)
+{
+    SP_UNUSED(arg);
+    if (t->src_state == SP_SRC_SUSPENDED) t->src_state = SP_SRC_RUNNING;
+}
+
+/* Triggers the requested savepoint, retrying while other checkpoints are pending. */
+static int savepoint_trigger(sp_job_t *job, sp_job_ckpt_t *k, sp_error_t *err)
+{
+    int64_t limit_ms = k->opts.timeout_ms > 0 ? k->opts.timeout_ms : 600000;
+    uint64_t start = sp_clock_mono_ns();
+    for (;;) {
+        pthread_mutex_lock(&k->mu);
+        sp_ckpt_coord_t *c = k->coord;
+        if (c) k->coord_users++;
+        pthread_mutex_unlock(&k->mu);
+        if (!c) return sp_error_set(err, SPATE_ESTATE, "the job is not running");
+        *err = (sp_error_t){ 0 };
+        int rc = sp_ckpt_coord_trigger_savepoint(c, NULL, err);
+        pthread_mutex_lock(&k->mu);
+        k->coord_users--;
+        pthread_cond_broadcast(&k->sp_cv);
+        pthread_mutex_unlock(&k->mu);
+        bool late = (int64_t)((sp_clock_mono_ns() - start) / 1000000) > limit_ms;
+        if (rc != SPATE_ESTATE || late || spate_job_status(job) != SPATE_JOB_RUNNING) return rc;
+        sp_sleep_ms(5); /* max-concurrent-checkpoints pending: wait for a slot */
+    }
+}
+
+/* Stop-with-savepoint (not draining): once every running task committed, the job stops. */
+static void stop_after_commit(sp_job_t *job, sp_job_ckpt_t *k)
+{
+    for (int waited = 0; waited < 30000; waited += 10) {
+        int running = 0;
+        pthread_mutex_lock(&job->mu);
+        for (int c = 0; c < job->nchains; c++)
+            for (int i = 0; i < job->chains[c].parallelism; i++) running += !job->chains[c].tasks[i].done;
+        pthread_mutex_unlock(&job->mu);
+        pthread_mutex_lock(&k->mu);
+        bool all = k->sp_stop_acks >= running;
+        pthread_mutex_unlock(&k->mu);
+        if (all) break;
+        sp_sleep_ms(10);
+    }
+    sp_job_finish_stopped(job);
+}
+
+static int savepoint(sp_job_t *job, const char *dir, bool stop, bool drain, char *path, size_t cap)
+{
+    sp_job_ckpt_t *k = job->ckpt;
+    if (job->batch_mode)
+        return sp_set_error(SPATE_ESTATE, "savepoint: a job in BATCH mode takes no savepoints");
+    if (!k || !k->on)
+        return sp_set_error(SPATE_ESTATE,
+                            "savepoint: the job runs without checkpoints, which savepoints need "
+                            "(execution.checkpointing.interval is 0)");
+    if (!dir || !*dir) dir = sp_config_get(job->config, "state.savepoints.dir");
+    if (!dir || !*dir)
+        return sp_set_error(SPATE_ECONFIG,
+                            "savepoint: no target directory: give one, or set state.savepoints.dir");
+    pthread_mutex_lock(&k->mu);
+    if (k->sp_busy) {
+        pthread_mutex_unlock(&k->mu);
+        return sp_set_error(SPATE_ESTATE, "savepoint: another savepoint of this job is being taken");
+    }
+    k->sp_busy = true;
+    k->sp_stop = stop;
+    k->sp_done = false;
+    k->sp_id = 0;
+    k->sp_rc = SPATE_OK;
+    k->sp_stop_acks = 0;
+    k->sp_root = sp_xstrdup(dir);
+    pthread_mutex_unlock(&k->mu);
+    if (drain) atomic_store(&job->draining, true);
+    sp_error_t err = { 0 };
+    int rc = savepoint_trigger(job, k, &err);
+    pthread_mutex_lock(&k->mu);
+    if (rc != SPATE_OK) savepoint_end(k, rc, err.message, NULL);
+    while (!k->sp_done) pthread_cond_wait(&k->sp_cv, &k->mu); /* complete, abort or the tasks' stop end it */
+    rc = k->sp_rc;
+    char *written = k->sp_path, msg[SP_ERROR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", k->sp_msg);
+    free(k->sp_root);
+    k->sp_root = k->sp_path = NULL;
+    pthread_mutex_unlock(&k->mu);
+    if (stop && rc == SPATE_OK && !drain) stop_after_commit(job, k);
+    if (stop && rc != SPATE_OK && !drain) post_all(job, mail_resume, 0);
+    pthread_mutex_lock(&k->mu);
+    k->sp_busy = false;
+    pthread_mutex_unlock(&k->mu);
+    if (path && cap) snprintf(path, cap, "%s", written ? written : "");
+    free(written);
+    return rc == SPATE_OK ? SPATE_OK : sp_set_error(rc, "savepoint: %s", msg);
+}
+
+int spate_job_savepoint(spate_job_t *job, const char *dir, char *path, size_t cap)
+{
+    return savepoint(job, dir, false, false, path, cap);
+}
+
+int spate_job_stop_with_savepoint(spate_job_t *job, const char *dir, bool drain, char *path, size_t cap)
+{
+    return savepoint(job, dir, true, drain, path, cap);
+}
+
 void sp_job_ckpt_free(sp_job_t *job)
 {
     sp_job_ckpt_t *k = job->ckpt;
@@ -437,6 +618,7 @@ void sp_job_ckpt_free(sp_job_t *job)
     stop_uploader(k);
     free(k->hist);
     pthread_cond_destroy(&k->ucv);
+    pthread_cond_destroy(&k->sp_cv);
     pthread_mutex_destroy(&k->mu);
     free(k);
     job->ckpt = NULL;

@@ -97,8 +97,10 @@ void sp_job_task_done(sp_job_t *job, sp_task_t *t, int rc)
         }
         stop = true;
     }
+    t->done = true;
     if (--job->running == 0 && job->status == SPATE_JOB_RUNNING && !job->restart_pending)
-        job->status = atomic_load(&job->stop) ? SPATE_JOB_CANCELED : SPATE_JOB_FINISHED;
+        job->status =
+            atomic_load(&job->stop) && !job->stopped_with_savepoint ? SPATE_JOB_CANCELED : SPATE_JOB_FINISHED;
     pthread_cond_broadcast(&job->cv);
     pthread_mutex_unlock(&job->mu);
     if (stop) job_stop(job);
@@ -546,7 +548,7 @@ int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clo
     return SPATE_OK;
 }
 
-int sp_job_trigger_barrier(sp_job_t *job, int64_t id)
+static int inject(sp_job_t *job, int64_t id, void (*mail)(sp_task_t *, int64_t))
 {
     if (id <= 0) return SPATE_EINVAL;
     pthread_mutex_lock(&job->mu);
@@ -556,9 +558,30 @@ int sp_job_trigger_barrier(sp_job_t *job, int64_t id)
     for (int c = 0; c < job->nchains; c++)
         for (int i = 0; i < job->chains[c].parallelism; i++) {
             sp_task_t *t = &job->chains[c].tasks[i];
-            if (t->source) sp_task_post(t, sp_task_mail_barrier, id);
+            if (t->source) sp_task_post(t, mail, id);
         }
     return SPATE_OK;
+}
+
+int sp_job_trigger_barrier(sp_job_t *job, int64_t id)
+{
+    return inject(job, id, sp_task_mail_barrier);
+}
+
+int sp_job_trigger_stop_barrier(sp_job_t *job, int64_t id)
+{
+    return inject(job, id, sp_task_mail_stop_barrier);
+}
+
+void sp_job_finish_stopped(sp_job_t *job)
+{
+    pthread_mutex_lock(&job->mu);
+    bool running = job->status == SPATE_JOB_RUNNING && job->running > 0;
+    job->cancel_requested = true; /* no restart after this */
+    job->stopped_with_savepoint = running;
+    pthread_cond_broadcast(&job->cv);
+    pthread_mutex_unlock(&job->mu);
+    if (running) job_stop(job);
 }
 
 static void join_all(sp_job_t *job)

@@ -370,10 +370,24 @@ static int chain_barrier(sp_task_t *t, int64_t id)
 
 void sp_task_mail_barrier(sp_task_t *t, int64_t id)
 {
-    if (!t->reader || t->mail_rc) return; /* not running (yet or any more) */
+    if (!t->reader || t->mail_rc || t->src_state != SP_SRC_RUNNING)
+        return; /* not running (yet or any more) */
     int rc = sp_collector_flush(&t->src_out);
     if (rc == SPATE_OK) rc = chain_barrier(t, id);
     t->mail_rc = fail_at(t, t->ops[0].node, rc);
+}
+
+static int chain_drain(sp_task_t *t);
+
+void sp_task_mail_stop_barrier(sp_task_t *t, int64_t id)
+{
+    if (!t->reader || t->mail_rc || t->src_state != SP_SRC_RUNNING) return;
+    bool drain = atomic_load(&t->job->draining);
+    int rc = sp_collector_flush(&t->src_out);
+    if (rc == SPATE_OK && drain) rc = chain_drain(t);
+    if (rc == SPATE_OK) rc = chain_barrier(t, id);
+    t->mail_rc = fail_at(t, t->ops[0].node, rc);
+    t->src_state = drain ? SP_SRC_ENDED : SP_SRC_SUSPENDED;
 }
 
 /* Carries out what the barrier handler decided after an event: a checkpoint aligned on every input
@@ -477,7 +491,7 @@ static int chain_finish(sp_task_t *t)
     t->watermark = SP_WATERMARK_MAX;
     for (int i = 0; rc == SPATE_OK && i < t->nops; i++) {
         sp_opinst_t *op = &t->ops[i];
-        if (op->vt && op->vt->process_watermark)
+        if (op->vt && op->vt->process_watermark && !t->drained)
             rc = fail_at(t, op->node, op->vt->process_watermark(op->inst, SP_WATERMARK_MAX));
         if (rc == SPATE_OK && op->vt && op->vt->end_input)
             rc = fail_at(t, op->node, op->vt->end_input(op->inst));
@@ -490,6 +504,29 @@ static int chain_finish(sp_task_t *t)
     return rc;
 }
 
+/*
+ * Stop-with-savepoint --drain: the maximum watermark goes through the chain
+ * and out ahead of the savepoint barrier (event-time timers fire, windows
+ * emit), as chain_finish delivers it, but without ending the input: that
+ * follows the barrier.  An input task drains once every open input
+ * delivered the maximum watermark.
+ */
+static int chain_drain(sp_task_t *t)
+{
+    int rc = SPATE_OK;
+    t->finishing = true;
+    t->drained = true;
+    t->watermark = SP_WATERMARK_MAX;
+    for (int i = 0; rc == SPATE_OK && i < t->nops; i++) {
+        sp_opinst_t *op = &t->ops[i];
+        if (op->vt && op->vt->process_watermark)
+            rc = fail_at(t, op->node, op->vt->process_watermark(op->inst, SP_WATERMARK_MAX));
+        for (int k = 0; rc == SPATE_OK && k < op->out.nwriters; k++)
+            rc = writer_broadcast_event(op->out.writers[k], SP_ELEM_WATERMARK, SP_WATERMARK_MAX);
+    }
+    return rc;
+}
+
 static int run_source(sp_task_t *t)
 {
     atomic_bool *stop = sp_job_stop_flag(t->job);
@@ -498,6 +535,11 @@ static int run_source(sp_task_t *t)
         uint64_t seq = sp_notifier_seq(&t->notifier); /* before the mails: one posted later wakes the wait */
         int rc = run_mails(t);
         if (rc) return rc;
+        if (t->src_state == SP_SRC_ENDED) return chain_finish(t);
+        if (t->src_state == SP_SRC_SUSPENDED) { /* until the savepoint completed and the job stops */
+            sp_notifier_wait(&t->notifier, seq, stop, 100);
+            continue;
+        }
         int64_t wait_ms = 0;
         int flow = t->source->vt->poll(t->reader, &t->sctx, &wait_ms);
         if (flow < 0) return fail_at(t, node, flow);
@@ -522,7 +564,13 @@ static int run_source(sp_task_t *t)
  */
 static int update_watermark(sp_task_t *t)
 {
-    if (t->nended == t->ninputs) return SPATE_OK; /* chain_finish delivers the final MAX */
+    if (t->nended == t->ninputs || t->drained) return SPATE_OK; /* chain_finish delivers the final MAX */
+    if (atomic_load(&t->job->draining)) {
+        bool all_max = true;
+        for (int i = 0; i < t->ninputs; i++)
+            all_max &= t->inputs[i].ended || t->inputs[i].watermark == SP_WATERMARK_MAX;
+        if (all_max) return chain_drain(t);
+    }
     int64_t wm = SP_WATERMARK_MAX;
     bool active = false, counted = false;
     for (int i = 0; i < t->ninputs; i++) {

@@ -95,6 +95,11 @@ struct sp_task {
     sp_mailbox_t mailbox;
     int mail_rc;     /* failure of a mail's work, reported by the loop */
     bool final_done; /* the job's final checkpoint completed (checkpointing.c) */
+    /* stop-with-savepoint: a source after its savepoint barrier emits nothing more (SUSPENDED), or
+     * ends its input (ENDED, with --drain); an input task delivered the maximum watermark early */
+    enum { SP_SRC_RUNNING, SP_SRC_SUSPENDED, SP_SRC_ENDED } src_state;
+    bool drained;
+    bool done; /* ended: sp_job_task_done ran (under the job's lock) */
     sp_error_t error;
     const sp_node_t *failed_node; /* the operator whose call failed first */
 };
@@ -130,6 +135,8 @@ struct spate_job {
     int max_parallelism;
     bool batch_mode;
     atomic_llong skipped;
+    atomic_bool draining;        /* stop-with-savepoint --drain: the maximum watermark goes ahead */
+    bool stopped_with_savepoint; /* the stop ends the job FINISHED, not CANCELED */
     const spate_clock_t *clock;
     struct sp_job_ckpt *ckpt; /* checkpointing (checkpointing.c); NULL when off */
     /* restarts (job.c): a supervisor thread replaces a failed attempt's tasks with new ones */
@@ -154,6 +161,9 @@ void sp_mailbox_fini(sp_mailbox_t *m);
 void sp_task_post(sp_task_t *t, void (*fn)(sp_task_t *t, int64_t arg), int64_t arg);
 /* Mail: a source task emits checkpoint barrier `id` after the rows it has emitted. */
 void sp_task_mail_barrier(sp_task_t *t, int64_t id);
+/* Mail: the same for stop-with-savepoint `id`: afterwards the source emits nothing more; with the
+ * job draining, the maximum watermark goes first and the source's input ends after the barrier. */
+void sp_task_mail_stop_barrier(sp_task_t *t, int64_t id);
 /* Mail: checkpoint `id` was given up (coordinator abort or timeout): an input task stops aligning it
  * and every older one (blocked channels are read again) and ignores its barriers from now on. */
 void sp_task_mail_abort_checkpoint(sp_task_t *t, int64_t id);
@@ -162,6 +172,10 @@ void sp_job_fail(sp_job_t *job, int code, const char *message);
 /* job.c: report the end of a task (rc = its outcome). */
 void sp_job_task_done(sp_job_t *job, sp_task_t *t, int rc);
 bool sp_job_stopping(const sp_job_t *job);
+/* Injects stop-with-savepoint barrier `id` at every source task (sp_task_mail_stop_barrier). */
+int sp_job_trigger_stop_barrier(sp_job_t *job, int64_t id);
+/* Stop-with-savepoint done: stops every task; the job ends FINISHED, with no restart. */
+void sp_job_finish_stopped(sp_job_t *job);
 /* Adds to the job's count of skipped malformed records. */
 void sp_job_add_skipped(sp_job_t *job, int64_t n);
 atomic_bool *sp_job_stop_flag(sp_job_t *job);

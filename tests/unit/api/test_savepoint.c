@@ -1,0 +1,342 @@
+/*
+ * test_savepoint.c — savepoints of whole jobs: keyed tumbling-window counts
+ * (as examples/tumbling_counts) from a rate-limited CSV source at
+ * parallelism 2 into the exactly-once file sink.  Stop-with-savepoint
+ * part-way, then restore the savepoint (after deleting the job's
+ * checkpoints: it must stand alone) at parallelism 1 and 4: the output
+ * equals a run without the stop.  Also: a savepoint of a running job,
+ * --drain, and the errors.
+ */
+#include "test_main.h"
+#include "test_util.h"
+
+#include <spate/spate.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoint/metadata.h"
+
+#define RECORDS 6000
+
+static atomic_long consumed; /* rows past the source */
+
+static int pass(void *ctx, const spate_row_t *in, spate_collector_t *out)
+{
+    (void)ctx;
+    atomic_fetch_add(&consumed, 1);
+    spate_out_copy_field(out, 0, in, 0);
+    spate_out_copy_field(out, 1, in, 1);
+    return spate_out_emit(out);
+}
+
+static void count_create(void *ctx, void *acc)
+{
+    (void)ctx;
+    *(int64_t *)acc = 0;
+}
+
+static int count_add(void *ctx, void *acc, const spate_row_t *in)
+{
+    (void)ctx;
+    (void)in;
+    ++*(int64_t *)acc;
+    return SPATE_OK;
+}
+
+static int count_emit(void *ctx, const void *acc, const spate_window_t *w, const spate_row_t *key_row,
+                      spate_collector_t *out)
+{
+    (void)ctx;
+    spate_out_copy_field(out, 0, key_row, 0);
+    spate_out_set_bigint(out, 1, w->start);
+    spate_out_set_bigint(out, 2, w->end);
+    spate_out_set_bigint(out, 3, *(const int64_t *)acc);
+    return spate_out_emit(out);
+}
+
+/* "k<i % 40>,<timestamp>": timestamps 10 ms apart, a little out of order */
+static void write_input(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < RECORDS; i++) fprintf(f, "k%d,%d\n", i % 40, i * 10 - (i % 3) * 7);
+    fclose(f);
+}
+
+/* Counts per key per 1 s tumbling window, at parallelism p, from `from` (NULL: afresh). */
+static spate_env_t *build(const char *in, const char *out, const char *ck, int p, int64_t rate,
+                          const char *from)
+{
+    spate_env_t *env = spate_env_create();
+    spate_env_set_parallelism(env, p);
+    assert_int_equal(spate_env_set_config(env, "execution.checkpointing.interval", "100 ms"), SPATE_OK);
+    assert_int_equal(spate_env_set_config(env, "state.checkpoints.dir", ck), SPATE_OK);
+    if (from) assert_int_equal(spate_env_set_config(env, "execution.savepoint.path", from), SPATE_OK);
+    spate_schema_t *rows = spate_schema_of("key STRING NOT NULL, timestamp_ms BIGINT NOT NULL");
+    spate_schema_t *counts =
+        spate_schema_of("key STRING NOT NULL, window_start BIGINT, window_end BIGINT, count BIGINT");
+    spate_csv_options_t csv;
+    spate_csv_options_init(&csv);
+    csv.rows_per_second = rate;
+    spate_watermark_strategy_t *ws = spate_watermark_for_bounded_out_of_orderness(20);
+    spate_watermark_with_timestamp_field(ws, "timestamp_ms");
+    spate_watermark_with_per_record_emission(ws);
+    spate_stream_t *s =
+        spate_env_add_source_with_watermarks(env, spate_file_csv_source(in, rows, &csv), ws, "records");
+    spate_stream_set_parallelism(s, 1); /* the file in order */
+    s = spate_stream_set_parallelism(spate_stream_map(s, "pass", pass, NULL, NULL), 1);
+    spate_windowed_t *win =
+        spate_keyed_window(spate_stream_key_by_field(s, "key"), spate_tumbling_windows(1000, 0));
+    spate_aggregate_function_t count = {
+        .acc_size = sizeof(int64_t), .create = count_create, .add = count_add, .emit = count_emit
+    };
+    spate_stream_sink(spate_windowed_aggregate(win, "count", &count, counts), spate_file_sink(out, NULL),
+                      "counts");
+    spate_schema_release(rows);
+    spate_schema_release(counts);
+    return env;
+}
+
+/* A savepoint call that must succeed; says why when it does not. */
+static void expect_ok(int rc)
+{
+    if (rc != SPATE_OK) print_message("savepoint call failed: %s\n", spate_last_error());
+    assert_int_equal(rc, SPATE_OK);
+}
+
+static char *sorted_dir(const char *dir)
+{
+    char *all = tu_read_dir(dir), *sorted = tu_sort_lines(all);
+    free(all);
+    return sorted;
+}
+
+static int lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* Starts the job, waits until a checkpoint completed, and returns it running. */
+static spate_job_t *start_and_run_a_while(spate_env_t *env)
+{
+    spate_job_t *job;
+    assert_int_equal(spate_env_start(env, "windows", &job), SPATE_OK);
+    bool completed = false;
+    for (int i = 0; i < 500 && !completed; i++) { /* bounded: 5 s */
+        sp_sleep_ms(10);
+        for (size_t c = 0; c < spate_job_checkpoint_count(job) && !completed; c++) {
+            spate_checkpoint_stats_t st;
+            completed = spate_job_checkpoint_stats(job, c, &st) && st.status == SPATE_CHECKPOINT_COMPLETED;
+        }
+    }
+    assert_true(completed);
+    return job;
+}
+
+static void copy_dir(const char *from, const char *to)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", from, to);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The savepoint's _metadata: kind savepoint, every handle inline or a file inside the directory. */
+static void check_self_contained(const char *sp)
+{
+    char meta[1024];
+    snprintf(meta, sizeof meta, "%s/_metadata", sp);
+    size_t len;
+    char *bytes = tu_read_file_len(meta, &len);
+    assert_non_null(bytes);
+    sp_ckpt_meta_t m;
+    sp_error_t err = { 0 };
+    assert_int_equal(sp_ckpt_meta_decode(bytes, len, &m, &err), SPATE_OK);
+    assert_int_equal(m.kind, SP_CKPT_SAVEPOINT);
+    assert_string_equal(m.job_name, "windows");
+    int files = 0;
+    for (size_t o = 0; o < m.nops; o++)
+        for (uint32_t s = 0; s < m.ops[o]->parallelism; s++)
+            for (size_t h = 0; h < m.ops[o]->subtasks[s].nhandles; h++) {
+                const sp_ckpt_handle_t *hd = &m.ops[o]->subtasks[s].handles[h];
+                if (hd->location == SP_CKPT_LOC_INLINE) continue;
+                assert_int_equal(hd->location, SP_CKPT_LOC_EXCLUSIVE);
+                char path[2048];
+                snprintf(path, sizeof path, "%s/%s", sp, hd->path);
+                struct stat st;
+                assert_int_equal(stat(path, &st), 0);
+                assert_true((uint64_t)st.st_size >= hd->offset + hd->length);
+                files++;
+            }
+    (void)files;
+    sp_ckpt_meta_fini(&m);
+    free(bytes);
+}
+
+static void stop_with_savepoint_then_restore_at_parallelism_1_and_4(void **state)
+{
+    char *dir = *state, in[512], out[512], ck[512], sps[512];
+    snprintf(in, sizeof in, "%s/in.csv", dir);
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    snprintf(sps, sizeof sps, "%s/savepoints", dir);
+    write_input(in);
+    snprintf(out, sizeof out, "%s/clean", dir);
+    spate_env_t *env = build(in, out, ck, 2, 0, NULL);
+    assert_int_equal(spate_env_execute(env, "windows"), SPATE_OK);
+    spate_env_destroy(env);
+    char *want = sorted_dir(out);
+    assert_true(lines(want) > 100);
+
+    /* at parallelism 2, stopped with a savepoint part-way */
+    snprintf(out, sizeof out, "%s/stopped", dir);
+    env = build(in, out, ck, 2, 5000, NULL);
+    spate_job_t *job = start_and_run_a_while(env);
+    char sp[1024];
+    expect_ok(spate_job_stop_with_savepoint(job, sps, false, sp, sizeof sp));
+    assert_non_null(strstr(sp, "/savepoints/savepoint-"));
+    assert_int_equal(spate_job_wait(job), SPATE_OK);
+    assert_int_equal(spate_job_status(job), SPATE_JOB_FINISHED);
+    spate_job_destroy(job);
+    spate_env_destroy(env);
+    check_self_contained(sp);
+    char *part = sorted_dir(out);
+    assert_true(lines(part) > 0 && lines(part) < lines(want)); /* committed up to the savepoint: some */
+    free(part);
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", ck); /* the savepoint stands alone */
+    assert_int_equal(system(cmd), 0);
+
+    for (int p = 1; p <= 4; p *= 4) { /* restored at 1 and at 4, each into a copy of the output so far */
+        char copy[600];
+        snprintf(copy, sizeof copy, "%s/restored%d", dir, p);
+        copy_dir(out, copy);
+        env = build(in, copy, ck, p, 0, sp);
+        int rc = spate_env_execute(env, "windows");
+        if (rc) print_message("restore at %d failed: %s\n", p, spate_env_error(env));
+        assert_int_equal(rc, SPATE_OK);
+        spate_env_destroy(env);
+        char *got = sorted_dir(copy);
+        assert_string_equal(got, want); /* every window once: none lost, none twice */
+        free(got);
+    }
+    free(want);
+}
+
+static void a_savepoint_of_a_running_job_leaves_it_running(void **state)
+{
+    char *dir = *state, in[512], out[512], ck[512], sps[512];
+    snprintf(in, sizeof in, "%s/in.csv", dir);
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    snprintf(sps, sizeof sps, "%s/savepoints", dir);
+    write_input(in);
+    snprintf(out, sizeof out, "%s/clean", dir);
+    spate_env_t *env = build(in, out, ck, 2, 0, NULL);
+    assert_int_equal(spate_env_execute(env, "windows"), SPATE_OK);
+    spate_env_destroy(env);
+    char *want = sorted_dir(out);
+
+    snprintf(out, sizeof out, "%s/out", dir);
+    assert_int_equal(
+        spate_env_set_config(env = build(in, out, ck, 2, 4000, NULL), "state.savepoints.dir", sps), SPATE_OK);
+    spate_job_t *job = start_and_run_a_while(env);
+    char sp1[1024], sp2[1024];
+    expect_ok(spate_job_savepoint(job, NULL, sp1, sizeof sp1)); /* state.savepoints.dir */
+    expect_ok(spate_job_savepoint(job, sps, sp2, sizeof sp2));
+    assert_string_not_equal(sp1, sp2);
+    assert_int_equal(spate_job_status(job), SPATE_JOB_RUNNING);
+    assert_int_equal(spate_job_wait(job), SPATE_OK);
+    spate_job_destroy(job);
+    spate_env_destroy(env);
+    check_self_contained(sp1);
+    check_self_contained(sp2);
+    char *got = sorted_dir(out);
+    assert_string_equal(got, want); /* the savepoints disturbed nothing */
+    free(got);
+    free(want);
+}
+
+static void stop_with_drain_fires_every_window_first(void **state)
+{
+    char *dir = *state, in[512], out[512], ck[512], sps[512];
+    snprintf(in, sizeof in, "%s/in.csv", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    snprintf(sps, sizeof sps, "%s/savepoints", dir);
+    write_input(in);
+    atomic_store(&consumed, 0);
+    spate_env_t *env = build(in, out, ck, 2, 5000, NULL);
+    spate_job_t *job = start_and_run_a_while(env);
+    char sp[1024];
+    expect_ok(spate_job_stop_with_savepoint(job, sps, true, sp, sizeof sp));
+    assert_int_equal(spate_job_wait(job), SPATE_OK);
+    spate_job_destroy(job);
+    spate_env_destroy(env);
+    check_self_contained(sp);
+    long n = atomic_load(&consumed);
+    print_message("consumed %ld\n", n);
+    assert_true(n > 0 && n < RECORDS);
+    /* every record read was counted in a window that fired: the counts add up to them */
+    char *all = tu_read_dir(out);
+    long sum = 0;
+    for (char *line = all; *line;) {
+        char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        *nl = '\0';
+        char *comma = strrchr(line, ','); /* key,window_start,window_end,count */
+        assert_non_null(comma);
+        sum += atol(comma + 1);
+        line = nl + 1;
+    }
+    if (sum != n) print_message("%s\n", tu_read_dir(out));
+    free(all);
+    assert_int_equal(sum, n);
+}
+
+static void savepoints_need_checkpoints_and_a_directory(void **state)
+{
+    char *dir = *state, in[512], out[512], ck[512];
+    snprintf(in, sizeof in, "%s/in.csv", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    write_input(in);
+    spate_env_t *env = build(in, out, ck, 1, 2000, NULL);
+    spate_job_t *job = start_and_run_a_while(env);
+    char sp[64] = "x";
+    assert_int_equal(spate_job_savepoint(job, NULL, sp, sizeof sp), SPATE_ECONFIG);
+    assert_non_null(strstr(spate_last_error(), "state.savepoints.dir"));
+    assert_string_equal(sp, "x");
+    spate_job_cancel(job);
+    spate_job_wait(job);
+    assert_int_equal(spate_job_savepoint(job, dir, sp, sizeof sp), SPATE_ESTATE); /* not running */
+    spate_job_destroy(job);
+    spate_env_destroy(env);
+
+    env = build(in, out, ck, 1, 2000, NULL);
+    assert_int_equal(spate_env_set_config(env, "execution.checkpointing.interval", "0"), SPATE_OK);
+    assert_int_equal(spate_env_start(env, "windows", &job), SPATE_OK);
+    assert_int_equal(spate_job_stop_with_savepoint(job, dir, false, sp, sizeof sp), SPATE_ESTATE);
+    assert_non_null(strstr(spate_last_error(), "without checkpoints"));
+    assert_int_equal(spate_job_status(job), SPATE_JOB_RUNNING);
+    spate_job_destroy(job);
+    spate_env_destroy(env);
+}
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(stop_with_savepoint_then_restore_at_parallelism_1_and_4, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(a_savepoint_of_a_running_job_leaves_it_running, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(stop_with_drain_fires_every_window_first, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(savepoints_need_checkpoints_and_a_directory, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
+};
+
+int main(int argc, char **argv)
+{
+    return sp_test_main(argc, argv, tests, sizeof tests / sizeof tests[0], "api_savepoint");
+}
