@@ -7,10 +7,15 @@
 
 #include "checkpoint/store.h"
 
-/* The bytes of a file handle of the checkpoint in chk_dir. */
-static int read_handle(sp_ckpt_storage_t *st, const char *chk_dir, const sp_ckpt_handle_t *h, uint8_t **data,
-                       sp_error_t *err)
+int sp_ckpt_handle_read(sp_ckpt_storage_t *st, const char *chk_dir, const sp_ckpt_handle_t *h, uint8_t **data,
+                        size_t *len, sp_error_t *err)
 {
+    *len = (size_t)h->length;
+    if (h->location == SP_CKPT_LOC_INLINE) {
+        *data = sp_xmalloc(h->length ? h->length : 1);
+        if (h->length) memcpy(*data, h->data, h->length);
+        return SPATE_OK;
+    }
     char *path = sp_ckpt_handle_path(chk_dir, h);
     uint8_t *all;
     size_t n;
@@ -42,11 +47,12 @@ static int copy_state(sp_ckpt_storage_t *from, const char *chk_dir, const sp_ckp
                     continue;
                 }
                 uint8_t *data;
-                int rc = read_handle(from, chk_dir, &h, &data, err);
+                size_t len;
+                int rc = sp_ckpt_handle_read(from, chk_dir, &h, &data, &len, err);
                 if (rc) return rc;
                 char file[64];
                 snprintf(file, sizeof file, "op%zu-%u-%zu", o, s, i);
-                rc = sp_ckpt_storage_write_atomic(to, dir, file, data, (size_t)h.length, err);
+                rc = sp_ckpt_storage_write_atomic(to, dir, file, data, len, err);
                 free(data);
                 if (rc) return rc;
                 h.location = SP_CKPT_LOC_EXCLUSIVE;

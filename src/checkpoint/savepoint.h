@@ -32,4 +32,9 @@
 int sp_ckpt_savepoint_write(sp_ckpt_storage_t *from, const char *chk_dir, const sp_ckpt_meta_t *m,
                             sp_ckpt_storage_t *to, const char *root, char **path, sp_error_t *err);
 
+/* The bytes of handle h of the checkpoint in chk_dir: inline, or read from its file on st
+ * (*data malloc'd, *len bytes).  A file shorter than the handle is SPATE_EPARSE. */
+int sp_ckpt_handle_read(sp_ckpt_storage_t *st, const char *chk_dir, const sp_ckpt_handle_t *h, uint8_t **data,
+                        size_t *len, sp_error_t *err);
+
 #endif

@@ -3,8 +3,16 @@
  *
  *   spate --version | --help
  *   spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--checkpoint-dir DIR]
- *             [--from-checkpoint PATH|latest] [--verbose] [--] [JOB ARGS ...]
+ *             [--from-checkpoint PATH|latest] [--allow-non-restored-state] [--control-socket PATH]
+ *             [--verbose] [--] [JOB ARGS ...]
+ *   spate list
+ *   spate savepoint JOB [DIR]
+ *   spate savepoint check SAVEPOINT JOB.so [options of run] [--] [JOB ARGS ...]
+ *   spate stop [--savepoint-path DIR] [--drain] JOB
+ *   spate cancel JOB
  *
+ * JOB names a running `spate run` (control.h): a pid, a job name or a
+ * control socket path.
  * After JOB.so, the options of run are still recognised; the first other
  * argument (or everything after "--") goes to the job.
  * `run` loads the job's shared object, calls its spate_job_main(env, argc,
@@ -27,12 +35,20 @@
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "control.h"
+#include "runtime/checkpointing.h"
 
 static void usage(FILE *f)
 {
     fprintf(
         f, "usage: spate run JOB.so [--parallelism N] [--config KEY=VALUE ...] [--checkpoint-dir DIR]\n"
-           "                 [--from-checkpoint PATH|latest] [--verbose] [--] [JOB ARGS ...]\n"
+           "                 [--from-checkpoint PATH|latest] [--allow-non-restored-state]\n"
+           "                 [--control-socket PATH] [--verbose] [--] [JOB ARGS ...]\n"
+           "       spate list\n"
+           "       spate savepoint JOB [DIR]\n"
+           "       spate savepoint check SAVEPOINT JOB.so [options of run] [--] [JOB ARGS ...]\n"
+           "       spate stop [--savepoint-path DIR] [--drain] JOB\n"
+           "       spate cancel JOB\n"
            "       spate --version\n"
            "       spate --help\n"
            "\n"
@@ -48,9 +64,20 @@ static void usage(FILE *f)
            "or from\n"
            "                           'latest': the newest one of this job in the checkpoint directory, "
            "if any\n"
-           "                           (execution.savepoint.path)\n"
+           "                           (execution.savepoint.path); -s, --from-savepoint P is the same\n"
+           "  -n, --allow-non-restored-state\n"
+           "                           restore even if the savepoint holds state of operators the job no\n"
+           "                           longer has (execution.savepoint.ignore-unclaimed-state)\n"
+           "  --control-socket PATH    where the job listens for list/savepoint/stop/cancel (default:\n"
+           "                           $SPATE_RUN_DIR, $XDG_RUNTIME_DIR/spate or /tmp/spate-<uid>, "
+           "/<pid>.sock)\n"
            "  -v, --verbose            print the job graph as it runs (after projection push-down), and its\n"
            "                           checkpoints when it ends\n"
+           "\n"
+           "JOB (list, savepoint, stop, cancel): the pid of a running 'spate run', its job name, or its\n"
+           "control socket.  savepoint and stop print the savepoint's directory (DIR, --savepoint-path:\n"
+           "where it goes; default state.savepoints.dir of the job).  stop --drain fires every event-time\n"
+           "window and timer before the savepoint.\n"
            "\n"
            "configuration keys:\n");
     const char *key, *type, *def, *desc;
@@ -71,10 +98,10 @@ static char *job_name_of(const char *path)
 typedef struct run_opts {
     const char *job;
     const char *parallelism;
-    const char *checkpoint_dir, *from_checkpoint;
+    const char *checkpoint_dir, *from_checkpoint, *control_socket;
     const char **configs;
     int nconfigs;
-    bool verbose;
+    bool verbose, allow_non_restored;
     int job_argc;
     char **job_argv;
 } run_opts_t;
@@ -91,6 +118,11 @@ static int apply_settings(spate_env_t *env, const run_opts_t *o)
     }
     if (o->from_checkpoint && spate_env_set_config(env, "execution.savepoint.path", o->from_checkpoint)) {
         fprintf(stderr, "spate: --from-checkpoint: %s\n", spate_last_error());
+        return -1;
+    }
+    if (o->allow_non_restored &&
+        spate_env_set_config(env, "execution.savepoint.ignore-unclaimed-state", "true")) {
+        fprintf(stderr, "spate: --allow-non-restored-state: %s\n", spate_last_error());
         return -1;
     }
     for (int i = 0; i < o->nconfigs; i++) {
@@ -145,7 +177,13 @@ static void on_signal(int sig)
     got_signal = 1;
 }
 
-static int cmd_run(run_opts_t *o)
+/*
+ * Loads JOB.so and runs its spate_job_main on a new environment with the
+ * command-line settings.  Returns 0 with *env and *name set when a graph was
+ * built without errors; -1 when the program ran its job itself, fine;
+ * otherwise the exit status to end with (a message was printed).
+ */
+static int load(run_opts_t *o, spate_env_t **env_out, char **name_out)
 {
     struct stat st;
     if (stat(o->job, &st) != 0) {
@@ -167,12 +205,13 @@ static int cmd_run(run_opts_t *o)
         dlclose(so);
         return 2;
     }
+    /* The job's code may still be referenced by static destructors of libraries it used; keep it mapped. */
     char *name = job_name_of(o->job);
     spate_env_t *env = spate_env_create();
     int status = 0;
     if (apply_settings(env, o) != 0) {
         status = 2;
-        goto out;
+        goto fail;
     }
     int rc = job_main(env, o->job_argc, o->job_argv);
     const char *pname = spate_env_get_config(env, "pipeline.name");
@@ -186,54 +225,182 @@ static int cmd_run(run_opts_t *o)
                     *spate_env_error(env) ? spate_env_error(env) : spate_strerror(rc));
             status = 1;
         }
-        goto out;
+        status = status ? status : -1;
+        goto fail;
     }
     if (rc != SPATE_OK || *spate_env_error(env)) {
         const char *msg = *spate_env_error(env) ? spate_env_error(env) : spate_strerror(rc);
         fprintf(stderr, "spate: job '%s' could not be built: %s\n", name, msg);
         status = rc == SPATE_EINVAL || rc == SPATE_OK ? 2 : 1;
-        goto out;
+        goto fail;
     }
-    {
-        if (apply_settings(env, o) != 0) {
-            status = 2;
-            goto out;
-        }
-        spate_job_t *job;
-        rc = spate_env_start(env, name, &job);
-        if (rc == SPATE_OK && o->verbose) { /* after start: the graph as it runs (projections pushed down) */
-            char plan[16384];
-            spate_env_describe(env, plan, sizeof plan);
-            fprintf(stderr, "job graph of '%s':\n%s", name, plan);
-        }
-        if (rc == SPATE_OK) {
-            signal(SIGINT, on_signal);
-            signal(SIGTERM, on_signal);
-            bool canceled = false;
-            while (!spate_job_wait_for(job, 100, &rc))
-                if (got_signal && !canceled) {
-                    spate_job_cancel(job);
-                    canceled = true;
-                }
-            if (o->verbose) print_checkpoints(job, name);
-            int64_t skipped = spate_job_records_skipped(job);
-            if (skipped > 0)
-                fprintf(stderr, "spate: job '%s' skipped %lld malformed records\n", name, (long long)skipped);
-            if (rc == SPATE_ECANCELED)
-                fprintf(stderr, "spate: job '%s' was cancelled\n", name);
-            else if (rc)
-                fprintf(stderr, "spate: job '%s' failed: %s\n", name, spate_job_error(job));
-            spate_job_destroy(job);
-        } else {
-            fprintf(stderr, "spate: job '%s' could not start: %s\n", name, spate_env_error(env));
-        }
-        status = rc ? 1 : 0;
+    if (apply_settings(env, o) != 0) { /* again: the command line overrides the program */
+        status = 2;
+        goto fail;
     }
-out:
+    *env_out = env;
+    *name_out = name;
+    return 0;
+fail:
     spate_env_destroy(env);
     free(name);
-    /* The job's code may still be referenced by static destructors of libraries it used; keep it mapped. */
     return status;
+}
+
+static int cmd_run(run_opts_t *o)
+{
+    spate_env_t *env;
+    char *name;
+    int status = load(o, &env, &name);
+    if (status) return status < 0 ? 0 : status; /* -1: the program ran its job itself, fine */
+    spate_job_t *job;
+    int rc = spate_env_start(env, name, &job);
+    if (rc != SPATE_OK) {
+        fprintf(stderr, "spate: job '%s' could not start: %s\n", name, spate_env_error(env));
+        spate_env_destroy(env);
+        free(name);
+        return 1;
+    }
+    if (o->verbose) { /* after start: the graph as it runs (projections pushed down) */
+        char plan[16384];
+        spate_env_describe(env, plan, sizeof plan);
+        fprintf(stderr, "job graph of '%s':\n%s", name, plan);
+    }
+    char why[512];
+    sp_control_t *control = sp_control_start(job, name, o->control_socket, why, sizeof why);
+    if (!control) fprintf(stderr, "spate: job '%s' runs without a control socket: %s\n", name, why);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    bool canceled = false;
+    while (!spate_job_wait_for(job, 100, &rc))
+        if (got_signal && !canceled) {
+            spate_job_cancel(job);
+            canceled = true;
+        }
+    sp_control_stop(control);
+    if (o->verbose) print_checkpoints(job, name);
+    int64_t skipped = spate_job_records_skipped(job);
+    if (skipped > 0)
+        fprintf(stderr, "spate: job '%s' skipped %lld malformed records\n", name, (long long)skipped);
+    if (rc == SPATE_ECANCELED)
+        fprintf(stderr, "spate: job '%s' was cancelled\n", name);
+    else if (rc)
+        fprintf(stderr, "spate: job '%s' failed: %s\n", name, spate_job_error(job));
+    spate_job_destroy(job);
+    spate_env_destroy(env);
+    free(name);
+    return rc ? 1 : 0;
+}
+
+/* spate savepoint check SAVEPOINT JOB.so ...: builds the job and says whether SAVEPOINT restores into it. */
+static int cmd_check(run_opts_t *o, const char *savepoint)
+{
+    spate_env_t *env;
+    char *name;
+    int status = load(o, &env, &name);
+    if (status) {
+        if (status < 0) fprintf(stderr, "spate: job '%s' ran its job itself: nothing to check\n", o->job);
+        return status < 0 ? 2 : status;
+    }
+    sp_error_t err = { 0 };
+    int rc = sp_savepoint_check(&env->graph, env->config, savepoint, stdout, &err);
+    if (rc != SPATE_OK && rc != SPATE_ESTATE) fprintf(stderr, "spate: savepoint check: %s\n", err.message);
+    spate_env_destroy(env);
+    free(name);
+    return rc == SPATE_OK ? 0 : 1;
+}
+
+/* Parses the options of run (also those of savepoint check) from argv[i]; 0, or 2 for a usage error. */
+static int parse_run(int argc, char **argv, int i, run_opts_t *o)
+{
+    o->configs = calloc((size_t)argc, sizeof *o->configs);
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        } else if ((!strcmp(a, "--parallelism") || !strcmp(a, "-p")) && i + 1 < argc) {
+            o->parallelism = argv[++i];
+        } else if ((!strcmp(a, "--config") || !strcmp(a, "-D")) && i + 1 < argc) {
+            o->configs[o->nconfigs++] = argv[++i];
+        } else if (!strcmp(a, "--checkpoint-dir") && i + 1 < argc) {
+            o->checkpoint_dir = argv[++i];
+        } else if ((!strcmp(a, "--from-checkpoint") || !strcmp(a, "--from-savepoint") || !strcmp(a, "-s")) &&
+                   i + 1 < argc) {
+            o->from_checkpoint = argv[++i];
+        } else if (!strcmp(a, "--allow-non-restored-state") || !strcmp(a, "-n")) {
+            o->allow_non_restored = true;
+        } else if (!strcmp(a, "--control-socket") && i + 1 < argc) {
+            o->control_socket = argv[++i];
+        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+            o->verbose = true;
+        } else if (o->job) {
+            break; /* after JOB.so, the first argument that is not an option of run starts the job's own */
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "spate run: unknown or incomplete option '%s'\n", a);
+            return 2;
+        } else {
+            o->job = a;
+        }
+    }
+    if (!o->job) {
+        fprintf(stderr, "spate run: missing JOB.so\n");
+        return 2;
+    }
+    /* The job sees argv[0] = its path, then its own arguments. */
+    o->job_argc = 1 + (argc - i);
+    o->job_argv = calloc((size_t)o->job_argc + 1, sizeof(char *));
+    o->job_argv[0] = (char *)o->job;
+    for (int k = i; k < argc; k++) o->job_argv[1 + k - i] = argv[k];
+    return 0;
+}
+
+/* Sends a request to a running job and prints the answer; the exit status. */
+static int control(const char *cmd, const char *target, const char *request, const char *done_fmt)
+{
+    char *reply;
+    int rc = sp_control_call(target, request, &reply);
+    if (rc == 0)
+        printf(done_fmt, reply);
+    else
+        fprintf(stderr, "spate %s: %s\n", cmd, reply);
+    free(reply);
+    return rc ? 1 : 0;
+}
+
+static int cmd_savepoint(int argc, char **argv)
+{
+    if (argc < 3 || argc > 4 || argv[2][0] == '-') {
+        fprintf(stderr,
+                "usage: spate savepoint JOB [DIR]\n       spate savepoint check SAVEPOINT JOB.so ...\n");
+        return 2;
+    }
+    char request[4200];
+    snprintf(request, sizeof request, "savepoint%s%s", argc == 4 ? " " : "", argc == 4 ? argv[3] : "");
+    return control("savepoint", argv[2], request, "Savepoint completed. Path: %s\n");
+}
+
+static int cmd_stop(int argc, char **argv)
+{
+    const char *dir = NULL, *target = NULL;
+    bool drain = false;
+    for (int i = 2; i < argc; i++) {
+        if ((!strcmp(argv[i], "--savepoint-path") || !strcmp(argv[i], "-p")) && i + 1 < argc)
+            dir = argv[++i];
+        else if (!strcmp(argv[i], "--drain") || !strcmp(argv[i], "-d"))
+            drain = true;
+        else if (argv[i][0] != '-' && !target)
+            target = argv[i];
+        else
+            target = NULL, i = argc; /* a usage error */
+    }
+    if (!target) {
+        fprintf(stderr, "usage: spate stop [--savepoint-path DIR] [--drain] JOB\n");
+        return 2;
+    }
+    char request[4200];
+    snprintf(request, sizeof request, "stop %d%s%s", drain, dir ? " " : "", dir ? dir : "");
+    return control("stop", target, request, "Savepoint completed. Path: %s\n");
 }
 
 int main(int argc, char **argv)
@@ -242,58 +409,43 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         printf("spate %s\n", spate_version());
         return 0;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "run") != 0) {
-        fprintf(stderr, "spate: unknown command '%s'\n", argv[1]);
+    if (!strcmp(cmd, "list")) {
+        if (sp_control_list(stdout) == 0) printf("no running jobs\n");
+        return 0;
+    }
+    if (!strcmp(cmd, "cancel")) {
+        if (argc != 3) {
+            fprintf(stderr, "usage: spate cancel JOB\n");
+            return 2;
+        }
+        return control("cancel", argv[2], "cancel", "Cancelled%s\n");
+    }
+    if (!strcmp(cmd, "stop")) return cmd_stop(argc, argv);
+    if (!strcmp(cmd, "savepoint") && !(argc > 2 && !strcmp(argv[2], "check")))
+        return cmd_savepoint(argc, argv);
+    bool check = !strcmp(cmd, "savepoint");
+    if (!check && strcmp(cmd, "run") != 0) {
+        fprintf(stderr, "spate: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
     }
-    run_opts_t o = { 0 };
-    o.configs = calloc((size_t)argc, sizeof *o.configs);
-    int i = 2;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--")) {
-            i++;
-            break;
-        } else if ((!strcmp(a, "--parallelism") || !strcmp(a, "-p")) && i + 1 < argc) {
-            o.parallelism = argv[++i];
-        } else if ((!strcmp(a, "--config") || !strcmp(a, "-D")) && i + 1 < argc) {
-            o.configs[o.nconfigs++] = argv[++i];
-        } else if (!strcmp(a, "--checkpoint-dir") && i + 1 < argc) {
-            o.checkpoint_dir = argv[++i];
-        } else if (!strcmp(a, "--from-checkpoint") && i + 1 < argc) {
-            o.from_checkpoint = argv[++i];
-        } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
-            o.verbose = true;
-        } else if (o.job) {
-            break; /* after JOB.so, the first argument that is not an option of run starts the job's own */
-        } else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "spate run: unknown or incomplete option '%s'\n", a);
-            free(o.configs);
-            return 2;
-        } else {
-            o.job = a;
-        }
-    }
-    if (!o.job) {
-        fprintf(stderr, "spate run: missing JOB.so\n");
-        free(o.configs);
+    if (check && argc < 5) {
+        fprintf(stderr,
+                "usage: spate savepoint check SAVEPOINT JOB.so [options of run] [--] [JOB ARGS ...]\n");
         return 2;
     }
-    /* The job sees argv[0] = its path, then its own arguments. */
-    o.job_argc = 1 + (argc - i);
-    o.job_argv = calloc((size_t)o.job_argc + 1, sizeof(char *));
-    o.job_argv[0] = (char *)o.job;
-    for (int k = i; k < argc; k++) o.job_argv[1 + k - i] = argv[k];
-    int status = cmd_run(&o);
+    run_opts_t o = { 0 };
+    int status = parse_run(argc, argv, check ? 4 : 2, &o);
+    if (status == 0) status = check ? cmd_check(&o, argv[3]) : cmd_run(&o);
     free(o.job_argv);
     free(o.configs);
     return status;

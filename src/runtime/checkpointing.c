@@ -8,6 +8,7 @@
 #include "checkpoint/coordinator.h"
 #include "checkpoint/savepoint.h"
 #include "state/opsnap.h"
+#include "state/snapshot.h"
 
 #define INLINE_MAX   4096 /* containers up to this size go inline into the _metadata */
 #define MEMORY_ROOT  "/spate-checkpoints"
@@ -178,33 +179,40 @@ static void hook_fail_job(void *ctx, const char *why)
 
 /* ---- setup ---- */
 
-/* The bytes of a handle: inline, or read from the checkpoint's storage. */
-static int handle_bytes(sp_job_ckpt_t *k, const sp_ckpt_found_t *f, const sp_ckpt_handle_t *h, uint8_t **data,
-                        size_t *len, sp_error_t *err)
+static bool has_state(const sp_ckpt_operator_t *op)
 {
-    if (h->location == SP_CKPT_LOC_INLINE) {
-        *data = sp_xmalloc(h->length ? h->length : 1);
-        if (h->length) memcpy(*data, h->data, h->length);
-        *len = h->length;
-        return SPATE_OK;
-    }
-    char *path = sp_ckpt_handle_path(f->chk_dir, h);
-    uint8_t *all;
-    size_t n;
-    int rc = sp_ckpt_storage_read(k->storage, path, (size_t)(h->offset + h->length), &all, &n, err);
-    if (rc == SPATE_OK && n < h->offset + h->length)
-        rc = sp_error_set(err, SPATE_EPARSE, "checkpoint state file '%s' is shorter than its handle", path);
-    free(path);
-    if (rc) return rc;
-    *len = (size_t)h->length;
-    *data = sp_xmalloc(*len ? *len : 1);
-    memcpy(*data, all + h->offset, *len);
-    free(all);
-    return SPATE_OK;
+    for (uint32_t s = 0; s < op->parallelism; s++)
+        if (op->subtasks[s].nhandles > 0) return true;
+    return false;
+}
+
+/* The node of g that operator op of a checkpoint restores into (by uid; -1: none), and in `why`
+ * what forbids that restore ("" if nothing).  par: each node's parallelism in the new job. */
+static int match_operator(const sp_graph_t *g, const int *par, int max_parallelism,
+                          const sp_ckpt_operator_t *op, char *why, size_t cap)
+{
+    *why = '\0';
+    int node = -1;
+    for (int n = 0; n < g->nnodes && node < 0; n++)
+        if (!strcmp(g->nodes[n]->uid, op->uid)) node = n;
+    if (node < 0) return -1;
+    const sp_node_t *n = g->nodes[node];
+    if (n->source && has_state(op) && (int)op->parallelism != par[node])
+        snprintf(why, cap,
+                 "source '%s' was checkpointed at parallelism %u: it restores only at that parallelism "
+                 "(here %d)",
+                 n->name, op->parallelism, par[node]);
+    else if (!n->source && (int)op->max_parallelism != max_parallelism && has_state(op))
+        snprintf(why, cap,
+                 "operator '%s' was checkpointed with max parallelism %u and the job has %d "
+                 "(pipeline.max-parallelism): its key groups cannot be redistributed",
+                 n->name, op->max_parallelism, max_parallelism);
+    return node;
 }
 
 /* Loads the containers of every operator of checkpoint f for the job's nodes. */
-static int load_restore(sp_job_t *job, sp_job_ckpt_t *k, const sp_ckpt_found_t *f, sp_error_t *err)
+static int load_restore(sp_job_t *job, sp_job_ckpt_t *k, sp_ckpt_storage_t *st, const sp_ckpt_found_t *f,
+                        sp_error_t *err)
 {
     const sp_graph_t *g = job->g;
     k->nold = sp_xcalloc((size_t)g->nnodes, sizeof *k->nold);
@@ -214,13 +222,11 @@ static int load_restore(sp_job_t *job, sp_job_ckpt_t *k, const sp_ckpt_found_t *
         !strcasecmp(sp_config_get(job->config, "execution.savepoint.ignore-unclaimed-state"), "true");
     for (size_t i = 0; i < f->meta.nops; i++) {
         const sp_ckpt_operator_t *op = f->meta.ops[i];
-        int node = -1;
-        for (int n = 0; n < g->nnodes && node < 0; n++)
-            if (!strcmp(g->nodes[n]->uid, op->uid)) node = n;
-        bool has_state = false;
-        for (uint32_t s = 0; s < op->parallelism; s++) has_state |= op->subtasks[s].nhandles > 0;
+        char why[1024];
+        int node = match_operator(g, job->par, job->max_parallelism, op, why, sizeof why);
+        if (*why) return sp_error_set(err, SPATE_ESTATE, "cannot restore %s: %s", k->restored_from, why);
         if (node < 0) {
-            if (has_state && !ignore)
+            if (has_state(op) && !ignore)
                 return sp_error_set(
                     err, SPATE_ESTATE,
                     "checkpoint %s holds state of operator '%s' (uid %s), which this job does not "
@@ -233,12 +239,156 @@ static int load_restore(sp_job_t *job, sp_job_ckpt_t *k, const sp_ckpt_found_t *
         k->oldlen[node] = sp_xcalloc(op->parallelism, sizeof *k->oldlen[node]);
         for (uint32_t s = 0; s < op->parallelism; s++) {
             if (!op->subtasks[s].nhandles) continue;
-            int rc =
-                handle_bytes(k, f, &op->subtasks[s].handles[0], &k->old[node][s], &k->oldlen[node][s], err);
+            int rc = sp_ckpt_handle_read(st, f->chk_dir, &op->subtasks[s].handles[0], &k->old[node][s],
+                                         &k->oldlen[node][s], err);
             if (rc) return rc;
         }
     }
     return SPATE_OK;
+}
+
+/* ---- spate savepoint check ---- */
+
+/* What the sections of an operator's containers hold, summed over its subtasks. */
+typedef struct state_summary {
+    char text[2048];
+    size_t len;
+    uint64_t keyed, timers, op_bytes;
+    bool has_keyed, has_timers;
+    sp_error_t *err;
+} state_summary_t;
+
+static void summary_add(state_summary_t *sum, const char *fmt, const char *name)
+{
+    if (strstr(sum->text, name) && *name) return; /* listed by another subtask */
+    int n = snprintf(sum->text + sum->len, sizeof sum->text - sum->len, fmt, sum->len ? ", " : "", name);
+    if (n > 0) sum->len = SP_MIN(sum->len + (size_t)n, sizeof sum->text - 1);
+}
+
+static int summarize_section(void *ctx, const sp_opsnap_section_t *sec)
+{
+    state_summary_t *sum = ctx;
+    sp_snapshot_reader_t r;
+    switch (sec->kind) {
+    case SP_OPSNAP_KEYED:
+        if (sp_snapshot_reader_open(&r, sec->payload, sec->len, SP_SNAPSHOT_KEYED, sum->err)) return 1;
+        sum->has_keyed = true;
+        sum->keyed += r.entries;
+        for (uint32_t i = 0; i < r.nnames; i++) {
+            size_t len;
+            const uint8_t *name = sp_snapshot_reader_name(&r, i, &len);
+            char quoted[300];
+            snprintf(quoted, sizeof quoted, "'%.*s'", (int)SP_MIN(len, 256), (const char *)name);
+            summary_add(sum, "%skeyed state %s", quoted);
+        }
+        return 0;
+    case SP_OPSNAP_TIMERS:
+        if (sp_snapshot_reader_open(&r, sec->payload, sec->len, SP_SNAPSHOT_TIMERS, sum->err)) return 1;
+        sum->has_timers = true;
+        sum->timers += r.entries;
+        return 0;
+    case SP_OPSNAP_OPERATOR:
+    case SP_OPSNAP_BROADCAST: {
+        char quoted[300];
+        snprintf(quoted, sizeof quoted, "'%s'", sec->name);
+        summary_add(sum, sec->kind == SP_OPSNAP_OPERATOR ? "%soperator state %s" : "%sbroadcast state %s",
+                    quoted);
+        sum->op_bytes += sec->len;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+/* One line of what op holds: "keyed state 'a' (12 entries), timers (3), operator state 'source'". */
+static int summarize(sp_ckpt_storage_t *st, const char *dir, const sp_ckpt_operator_t *op,
+                     state_summary_t *sum, sp_error_t *err)
+{
+    memset(sum, 0, sizeof *sum);
+    sum->err = err;
+    for (uint32_t s = 0; s < op->parallelism; s++) {
+        if (!op->subtasks[s].nhandles) continue;
+        uint8_t *data;
+        size_t len;
+        int rc = sp_ckpt_handle_read(st, dir, &op->subtasks[s].handles[0], &data, &len, err);
+        if (rc == SPATE_OK) rc = sp_opsnap_parse(data, len, summarize_section, sum, err);
+        free(data);
+        if (rc) return err->code ? err->code : SPATE_EPARSE;
+    }
+    char extra[128] = "";
+    if (sum->has_keyed) snprintf(extra, sizeof extra, "; %llu keyed entries", (unsigned long long)sum->keyed);
+    if (sum->has_timers)
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "; %llu timers",
+                 (unsigned long long)sum->timers);
+    if (!sum->len) snprintf(sum->text, sizeof sum->text, "no state");
+    snprintf(sum->text + strlen(sum->text), sizeof sum->text - strlen(sum->text), "%s", extra);
+    return SPATE_OK;
+}
+
+int sp_savepoint_check(const sp_graph_t *g, const sp_config_t *cfg, const char *path, FILE *out,
+                       sp_error_t *err)
+{
+    sp_ckpt_storage_t *st = sp_ckpt_local_storage_create();
+    sp_ckpt_found_t f;
+    int rc = sp_ckpt_resolve(st, path, &f, err);
+    if (rc) {
+        sp_ckpt_storage_destroy(st);
+        return rc;
+    }
+    int def = (int)sp_config_get_int(cfg, "parallelism.default");
+    int maxp = (int)sp_config_get_int(cfg, "pipeline.max-parallelism");
+    bool ignore = !strcasecmp(sp_config_get(cfg, "execution.savepoint.ignore-unclaimed-state"), "true");
+    int *par = sp_xcalloc((size_t)g->nnodes + 1, sizeof *par);
+    bool *claimed = sp_xcalloc((size_t)g->nnodes + 1, sizeof *claimed);
+    for (int n = 0; n < g->nnodes; n++) par[n] = sp_node_parallelism(g->nodes[n], def);
+    char job_id[2 * SP_CKPT_JOB_ID_LEN + 1], fatal[1024] = "";
+    sp_ckpt_job_id_format(f.meta.job_id, job_id);
+    fprintf(out, "%s %s: %s %llu of job '%s' (%s)\n",
+            f.meta.kind == SP_CKPT_SAVEPOINT ? "savepoint" : "checkpoint", f.chk_dir,
+            f.meta.kind == SP_CKPT_SAVEPOINT ? "taken at checkpoint" : "checkpoint",
+            (unsigned long long)f.meta.checkpoint_id, f.meta.job_name, job_id);
+    int dropped = 0;
+    for (size_t i = 0; i < f.meta.nops && rc == SPATE_OK; i++) {
+        const sp_ckpt_operator_t *op = f.meta.ops[i];
+        char why[1024];
+        int node = match_operator(g, par, maxp, op, why, sizeof why);
+        state_summary_t sum;
+        if ((rc = summarize(st, f.chk_dir, op, &sum, err)) != SPATE_OK) break;
+        if (node >= 0) {
+            claimed[node] = true;
+            fprintf(out, "  operator '%s' (uid %s): %s, parallelism %u -> %d: %s\n", g->nodes[node]->name,
+                    op->uid, *why ? "CANNOT restore" : "restores", op->parallelism, par[node], sum.text);
+            if (*why) fprintf(out, "    %s\n", why);
+        } else if (has_state(op)) {
+            dropped++;
+            fprintf(out, "  operator '%s' (uid %s): not in this job: its state is %s: %s\n", op->name,
+                    op->uid, ignore ? "dropped" : "unclaimed", sum.text);
+            if (!ignore)
+                snprintf(why, sizeof why,
+                         "the state of operator '%s' (uid %s) has no operator to go to (allow dropping it: "
+                         "--allow-non-restored-state)",
+                         op->name, op->uid);
+        }
+        if (*why && !*fatal) snprintf(fatal, sizeof fatal, "%s", why);
+    }
+    for (int n = 0; n < g->nnodes && rc == SPATE_OK; n++)
+        if (!claimed[n])
+            fprintf(out, "  operator '%s' (uid %s): new, starts without state, parallelism %d\n",
+                    g->nodes[n]->name, g->nodes[n]->uid, par[n]);
+    if (rc == SPATE_OK && *fatal) {
+        fprintf(out, "result: the %s does NOT restore into this job: %s\n",
+                f.meta.kind == SP_CKPT_SAVEPOINT ? "savepoint" : "checkpoint", fatal);
+        rc = sp_error_set(err, SPATE_ESTATE, "%s", fatal);
+    } else if (rc == SPATE_OK) {
+        fprintf(out, "result: the %s restores into this job%s\n",
+                f.meta.kind == SP_CKPT_SAVEPOINT ? "savepoint" : "checkpoint",
+                dropped ? " (the unclaimed state above is dropped)" : "");
+    }
+    free(par);
+    free(claimed);
+    sp_ckpt_found_fini(&f);
+    sp_ckpt_storage_destroy(st);
+    return rc;
 }
 
 static void new_coordinator(sp_job_t *job)
@@ -257,12 +407,12 @@ static void new_coordinator(sp_job_t *job)
     pthread_mutex_unlock(&k->mu);
 }
 
-/* Loads the containers of a checkpoint found (taking it over: f is freed). */
-static int restore_found(sp_job_t *job, sp_ckpt_found_t *f, sp_error_t *err)
+/* Loads the containers of a checkpoint found on st (taking it over: f is freed). */
+static int restore_found(sp_job_t *job, sp_ckpt_storage_t *st, sp_ckpt_found_t *f, sp_error_t *err)
 {
     sp_job_ckpt_t *k = job->ckpt;
     snprintf(k->restored_from, sizeof k->restored_from, "%s", f->chk_dir);
-    int rc = load_restore(job, k, f, err);
+    int rc = load_restore(job, k, st, f, err);
     sp_ckpt_found_fini(f);
     return rc;
 }
@@ -282,12 +432,14 @@ int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
     job->ckpt = k;
     k->storage = dir && *dir ? sp_ckpt_local_storage_create() : sp_ckpt_memory_storage_create();
     if (!dir || !*dir) dir = MEMORY_ROOT;
-    if (restoring) {
-        bool found = false;
+    if (restoring) { /* "latest" in the checkpoint storage; a path (a savepoint, say) on local disk */
+        bool latest = !strcmp(from, "latest"), found = false;
+        sp_ckpt_storage_t *st = latest ? k->storage : sp_ckpt_local_storage_create();
         sp_ckpt_found_t f;
-        int rc = sp_ckpt_locate(k->storage, from, dir, name, &found, &f, err);
+        int rc = sp_ckpt_locate(st, from, dir, name, &found, &f, err);
+        if (rc == SPATE_OK && found) rc = restore_found(job, st, &f, err);
+        if (!latest) sp_ckpt_storage_destroy(st);
         if (rc) return rc;
-        if (found && (rc = restore_found(job, &f, err)) != SPATE_OK) return rc;
     }
     if (!on) return SPATE_OK;
     k->on = true;
@@ -359,7 +511,7 @@ int sp_job_ckpt_restart(sp_job_t *job, sp_error_t *err)
         sp_ckpt_found_t f;
         int rc = sp_ckpt_resolve(k->storage, dir, &f, err);
         free(dir);
-        if (rc == SPATE_OK) rc = restore_found(job, &f, err);
+        if (rc == SPATE_OK) rc = restore_found(job, k->storage, &f, err);
         if (rc) return rc;
     }
     new_coordinator(job);
@@ -644,13 +796,7 @@ static int take_source(void *ctx, const sp_opsnap_section_t *sec)
 
 static int restore_source(sp_task_t *t, sp_job_ckpt_t *k, const sp_node_t *n)
 {
-    if (!t->reader || !t->source->vt->restore) return SPATE_OK;
-    if (k->nold[n->id] != t->parallelism)
-        return sp_error_set(
-            &t->error, SPATE_ESTATE,
-            "source '%s' was checkpointed at parallelism %d: it restores only at that parallelism "
-            "(here %d)",
-            n->name, k->nold[n->id], t->parallelism);
+    if (!t->reader || !t->source->vt->restore) return SPATE_OK; /* at the same parallelism (match_operator) */
     find_section_t f = { 0 };
     int rc =
         sp_opsnap_parse(k->old[n->id][t->subtask], k->oldlen[n->id][t->subtask], take_source, &f, &t->error);

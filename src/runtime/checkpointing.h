@@ -25,6 +25,8 @@
 #ifndef SP_RUNTIME_CHECKPOINTING_H
 #define SP_RUNTIME_CHECKPOINTING_H
 
+#include <stdio.h>
+
 #include "runtime/task.h"
 
 /* Before the tasks start: checkpointing on or off, the restore (containers loaded). */
@@ -41,6 +43,19 @@ int sp_job_ckpt_start(sp_job_t *job, sp_error_t *err);
 /* Once every task ended: stops the coordinator (pending checkpoints are aborted). */
 void sp_job_ckpt_stop(sp_job_t *job);
 void sp_job_ckpt_free(sp_job_t *job);
+
+/*
+ * `spate savepoint check`: whether the savepoint or checkpoint at `path`
+ * restores into the job of graph g with configuration cfg (its parallelism
+ * and max parallelism, execution.savepoint.ignore-unclaimed-state), as
+ * the restore decides it: operators matched by uid, what state each holds
+ * (state names, entry counts), sources at their parallelism, key groups
+ * under the same max parallelism, state without an operator.  Prints a
+ * report to out; SPATE_OK when it restores, SPATE_ESTATE (err says why)
+ * when not, another code when the savepoint cannot be read.
+ */
+int sp_savepoint_check(const sp_graph_t *g, const sp_config_t *cfg, const char *path, FILE *out,
+                       sp_error_t *err);
 
 /* Task side (the task's thread). */
 /* After the chain opened: restores every operator and the source reader, when restoring. */

@@ -225,6 +225,12 @@ static void job_free(sp_job_t *job)
     free(job);
 }
 
+int sp_node_parallelism(const sp_node_t *n, int def)
+{
+    if (n->source && !n->source->parallel) return 1;
+    return n->parallelism ? n->parallelism : def;
+}
+
 /* Resolves parallelism and partitioning; fills job->par and fixes DEFAULT edges in `edges`. */
 static int resolve(sp_job_t *job, sp_edge_t *edges, sp_error_t *err)
 {
@@ -232,13 +238,10 @@ static int resolve(sp_job_t *job, sp_edge_t *edges, sp_error_t *err)
     int def = (int)sp_config_get_int(job->config, "parallelism.default");
     for (int i = 0; i < g->nnodes; i++) {
         const sp_node_t *n = g->nodes[i];
-        int p = n->parallelism ? n->parallelism : def;
-        if (n->source && !n->source->parallel) {
-            if (n->parallelism > 1)
-                return sp_error_set(err, SPATE_EINVAL,
-                                    "source '%s' is not parallel: its parallelism must be 1", n->name);
-            p = 1;
-        }
+        int p = sp_node_parallelism(n, def);
+        if (n->source && !n->source->parallel && n->parallelism > 1)
+            return sp_error_set(err, SPATE_EINVAL, "source '%s' is not parallel: its parallelism must be 1",
+                                n->name);
         if (p > job->max_parallelism)
             return sp_error_set(err, SPATE_EINVAL, "operator '%s': parallelism %d exceeds max parallelism %d",
                                 n->name, p, job->max_parallelism);

@@ -152,6 +152,8 @@ struct spate_job {
     int attempt;
 };
 
+/* job.c: the parallelism node n runs at, with `def` the job's default (parallelism.default). */
+int sp_node_parallelism(const sp_node_t *n, int def);
 /* Runs one task to completion on the calling thread (task.c). */
 void *sp_task_main(void *task);
 void sp_mailbox_init(sp_mailbox_t *m);
