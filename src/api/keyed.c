@@ -17,6 +17,8 @@
  */
 #include "api/api.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "state/backend.h"
@@ -39,6 +41,7 @@ typedef struct state_head {
     struct state_head *next;
     bool has_ttl;
     spate_state_ttl_t ttl; /* values are stored as [u64 last access][value] when has_ttl */
+    char type[64]; /* "value", "list", "map", "aggregating(8 bytes)" ..., "+ TTL": checked on restore */
 } state_head_t;
 
 struct spate_value_state {
@@ -276,6 +279,60 @@ static void kp_destroy(void *spec)
  * "event" and "processing", and for the keyed broadcast operator BROADCAST "broadcast".  The
  * watermark is not stored (as Flink: after a restore it is INT64_MIN until the first one comes). */
 
+/* The declared states' types, in section SP_OPSNAP_STATE_TYPES: "name=type" lines. */
+static void add_state_types(const kp_op_t *p, sp_opsnap_t *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    for (const state_head_t *h = p->states; h; h = h->next) fprintf(f, "%s=%s\n", h->name, h->type);
+    fclose(f);
+    if (len) sp_opsnap_add(c, SP_OPSNAP_OPERATOR, SP_OPSNAP_STATE_TYPES, text, len);
+    free(text);
+}
+
+typedef struct types_found {
+    const uint8_t *text;
+    size_t len;
+} types_found_t;
+
+static int find_types(void *ctx, const sp_opsnap_section_t *sec)
+{
+    types_found_t *t = ctx;
+    if (sec->kind != SP_OPSNAP_OPERATOR || strcmp(sec->name, SP_OPSNAP_STATE_TYPES) != 0) return 0;
+    t->text = sec->payload;
+    t->len = sec->len;
+    return 1;
+}
+
+/* A declared state must have the type it was saved with (the bytes mean nothing otherwise). */
+static int check_state_types(const kp_op_t *p, const sp_opsnap_restore_t *r, sp_error_t *err)
+{
+    types_found_t t = { 0 };
+    for (int i = 0; i < r->nold && !t.text; i++) {
+        int rc = sp_opsnap_parse(r->data[i], r->len[i], find_types, &t, err);
+        if (rc < 0) return rc;
+    }
+    for (const state_head_t *h = p->states; h && t.text; h = h->next) {
+        size_t nlen = strlen(h->name);
+        for (const uint8_t *at = t.text, *end = t.text + t.len; at < end;) {
+            const uint8_t *nl = memchr(at, '\n', (size_t)(end - at));
+            if (!nl) nl = end;
+            if ((size_t)(nl - at) > nlen && !memcmp(at, h->name, nlen) && at[nlen] == '=') {
+                const char *saved = (const char *)at + nlen + 1;
+                size_t slen = (size_t)(nl - at) - nlen - 1;
+                if (slen != strlen(h->type) || memcmp(saved, h->type, slen) != 0)
+                    return sp_error_set(err, SPATE_ESTATE,
+                                        "state '%s' was saved as %.*s state, and the job declares it as %s "
+                                        "state: it cannot be restored",
+                                        h->name, (int)slen, saved, h->type);
+            }
+            at = nl + 1;
+        }
+    }
+    return SPATE_OK;
+}
+
 static int kp_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len)
 {
     kp_op_t *p = inst;
@@ -286,6 +343,7 @@ static int kp_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_t
     sp_opsnap_t c;
     sp_opsnap_init(&c);
     int rc = sp_api_snapshot_keyed(&c, SP_OPSNAP_KEYED, "keyed", p->be, first, last, err);
+    if (rc == SPATE_OK) add_state_types(p, &c);
     if (rc == SPATE_OK) rc = sp_api_snapshot_timers(&c, "event", &p->event_timers, first, last, err);
     if (rc == SPATE_OK) rc = sp_api_snapshot_timers(&c, "processing", &p->proc_timers, first, last, err);
     if (rc == SPATE_OK && p->spec->broadcast) rc = sp_broadcast_state_snapshot(&p->bc, &c);
@@ -301,7 +359,8 @@ static int kp_restore(void *inst, const sp_opsnap_restore_t *r)
 {
     kp_op_t *p = inst;
     sp_error_t *err = p->ctx->error;
-    int rc = sp_api_restore_keyed(r, "keyed", p->be, err);
+    int rc = check_state_types(p, r, err);
+    if (rc == SPATE_OK) rc = sp_api_restore_keyed(r, "keyed", p->be, err);
     if (rc == SPATE_OK) rc = sp_api_restore_timers(r, "event", &p->event_timers, err);
     if (rc == SPATE_OK) rc = sp_api_restore_timers(r, "processing", &p->proc_timers, err);
     if (rc == SPATE_OK && p->spec->broadcast) rc = sp_broadcast_state_restore(&p->bc, r);
@@ -481,9 +540,13 @@ void spate_timer_delete_processing_time(spate_keyed_context_t *kc, int64_t ts)
  * maps, rewritten on every change (fine for the small collections keyed state usually holds;
  * the RocksDB backend will keep map entries apart). */
 
-static void *new_state(kp_op_t *p, size_t size, const char *name)
+static void *new_state(kp_op_t *p, size_t size, const char *name, const char *type, size_t bytes)
 {
     state_head_t *h = sp_xcalloc(1, size);
+    if (bytes)
+        snprintf(h->type, sizeof h->type, "%s(%zu bytes)", type, bytes);
+    else
+        snprintf(h->type, sizeof h->type, "%s", type);
     h->id = sp_state_id(p->be, name ? name : "");
     h->name = sp_xstrdup(name ? name : "");
     h->next = p->states;
@@ -491,6 +554,7 @@ static void *new_state(kp_op_t *p, size_t size, const char *name)
     if (p->ttl_pending && p->ttl.ttl_ms > 0) {
         h->has_ttl = true;
         h->ttl = p->ttl;
+        snprintf(h->type + strlen(h->type), sizeof h->type - strlen(h->type), " with TTL");
         if (h->id < (int)SP_ARRAY_LEN(p->ttl_of)) p->ttl_of[h->id] = p->ttl.ttl_ms;
     }
     return h;
@@ -604,7 +668,7 @@ static uint32_t get_u32(const uint8_t *at)
 
 spate_value_state_t *spate_keyed_value_state(spate_keyed_context_t *kc, const char *name)
 {
-    return new_state(kc->op, sizeof(spate_value_state_t), name);
+    return new_state(kc->op, sizeof(spate_value_state_t), name, "value", 0);
 }
 
 int64_t spate_value_state_get(spate_keyed_context_t *kc, spate_value_state_t *st, void *buf, size_t cap)
@@ -630,7 +694,7 @@ void spate_value_state_clear(spate_keyed_context_t *kc, spate_value_state_t *st)
 
 spate_list_state_t *spate_keyed_list_state(spate_keyed_context_t *kc, const char *name)
 {
-    return new_state(kc->op, sizeof(spate_list_state_t), name);
+    return new_state(kc->op, sizeof(spate_list_state_t), name, "list", 0);
 }
 
 void spate_list_state_add(spate_keyed_context_t *kc, spate_list_state_t *st, const void *value, size_t len)
@@ -680,7 +744,7 @@ void spate_list_state_clear(spate_keyed_context_t *kc, spate_list_state_t *st)
 
 spate_map_state_t *spate_keyed_map_state(spate_keyed_context_t *kc, const char *name)
 {
-    return new_state(kc->op, sizeof(spate_map_state_t), name);
+    return new_state(kc->op, sizeof(spate_map_state_t), name, "map", 0);
 }
 
 /* Finds `key` in a map value; returns the entry's offset (or len when absent). */
@@ -780,7 +844,7 @@ spate_aggregating_state_t *spate_keyed_aggregating_state(spate_keyed_context_t *
                                                          const spate_aggregating_descriptor_t *d)
 {
     if (!d || !d->add || d->acc_size == 0) return NULL;
-    spate_aggregating_state_t *st = new_state(kc->op, sizeof *st, d->name);
+    spate_aggregating_state_t *st = new_state(kc->op, sizeof *st, d->name, "aggregating", d->acc_size);
     st->acc_size = d->acc_size;
     st->ctx = d->ctx;
     st->create = d->create;
@@ -794,7 +858,7 @@ spate_aggregating_state_t *spate_keyed_reducing_state(spate_keyed_context_t *kc,
                                                       void *ctx)
 {
     if (!reduce || value_size == 0) return NULL;
-    spate_aggregating_state_t *st = new_state(kc->op, sizeof *st, name);
+    spate_aggregating_state_t *st = new_state(kc->op, sizeof *st, name, "reducing", value_size);
     st->acc_size = value_size;
     st->ctx = ctx;
     st->reduce = reduce;

@@ -722,7 +722,7 @@ static int sink_restore(void *inst, const sp_opsnap_restore_t *r)
     if (rc) return rc;
     sp_opstate_t *st = sp_opstate_create();
     rc = sp_opstate_restore(st, share, len, s->ctx->error);
-    if (rc == SPATE_OK) rc = s->sink->vt->restore(s->writer, st, s->ctx->error);
+    if (rc == SPATE_OK && !s->ctx->dry_restore) rc = s->sink->vt->restore(s->writer, st, s->ctx->error);
     sp_opstate_destroy(st);
     free(share);
     return rc;

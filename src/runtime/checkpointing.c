@@ -253,6 +253,8 @@ static int load_restore(sp_job_t *job, sp_job_ckpt_t *k, sp_ckpt_storage_t *st, 
 typedef struct state_summary {
     char text[2048];
     size_t len;
+    char types[1024]; /* the keyed states' types ("name=type" lines), read in a first pass */
+    bool first_pass;
     uint64_t keyed, timers, op_bytes;
     bool has_keyed, has_timers;
     sp_error_t *err;
@@ -265,10 +267,30 @@ static void summary_add(state_summary_t *sum, const char *fmt, const char *name)
     if (n > 0) sum->len = SP_MIN(sum->len + (size_t)n, sizeof sum->text - 1);
 }
 
+/* The type of keyed state `name` ("name=type" line in sum->types), or "". */
+static void type_of(const state_summary_t *sum, const char *name, size_t len, char *out, size_t cap)
+{
+    *out = '\0';
+    for (const char *at = sum->types; *at;) {
+        const char *nl = strchr(at, '\n');
+        size_t n = nl ? (size_t)(nl - at) : strlen(at);
+        if (n > len && !memcmp(at, name, len) && at[len] == '=')
+            snprintf(out, cap, " (%.*s)", (int)(n - len - 1), at + len + 1);
+        at += n + (nl != NULL);
+    }
+}
+
 static int summarize_section(void *ctx, const sp_opsnap_section_t *sec)
 {
     state_summary_t *sum = ctx;
     sp_snapshot_reader_t r;
+    if (sum->first_pass || (sec->kind == SP_OPSNAP_OPERATOR && !strcmp(sec->name, SP_OPSNAP_STATE_TYPES))) {
+        if (sum->first_pass && sec->kind == SP_OPSNAP_OPERATOR && !strcmp(sec->name, SP_OPSNAP_STATE_TYPES) &&
+            !*sum->types)
+            snprintf(sum->types, sizeof sum->types, "%.*s", (int)SP_MIN(sec->len, sizeof sum->types - 1),
+                     (const char *)sec->payload);
+        return 0;
+    }
     switch (sec->kind) {
     case SP_OPSNAP_KEYED:
         if (sp_snapshot_reader_open(&r, sec->payload, sec->len, SP_SNAPSHOT_KEYED, sum->err)) return 1;
@@ -277,8 +299,9 @@ static int summarize_section(void *ctx, const sp_opsnap_section_t *sec)
         for (uint32_t i = 0; i < r.nnames; i++) {
             size_t len;
             const uint8_t *name = sp_snapshot_reader_name(&r, i, &len);
-            char quoted[300];
-            snprintf(quoted, sizeof quoted, "'%.*s'", (int)SP_MIN(len, 256), (const char *)name);
+            char quoted[400], type[100];
+            type_of(sum, (const char *)name, len, type, sizeof type);
+            snprintf(quoted, sizeof quoted, "'%.*s'%s", (int)SP_MIN(len, 256), (const char *)name, type);
             summary_add(sum, "%skeyed state %s", quoted);
         }
         return 0;
@@ -311,7 +334,10 @@ static int summarize(sp_ckpt_storage_t *st, const char *dir, const sp_ckpt_opera
         uint8_t *data;
         size_t len;
         int rc = sp_ckpt_handle_read(st, dir, &op->subtasks[s].handles[0], &data, &len, err);
-        if (rc == SPATE_OK) rc = sp_opsnap_parse(data, len, summarize_section, sum, err);
+        for (int pass = 0; pass < 2 && rc == SPATE_OK; pass++) { /* the types, then the rest */
+            sum->first_pass = pass == 0;
+            rc = sp_opsnap_parse(data, len, summarize_section, sum, err);
+        }
         free(data);
         if (rc) return err->code ? err->code : SPATE_EPARSE;
     }
@@ -375,13 +401,21 @@ int sp_savepoint_check(const sp_graph_t *g, const sp_config_t *cfg, const char *
         if (!claimed[n])
             fprintf(out, "  operator '%s' (uid %s): new, starts without state, parallelism %d\n",
                     g->nodes[n]->name, g->nodes[n]->uid, par[n]);
+    if (rc == SPATE_OK && !*fatal) { /* the operators open and restore, as at a start: types, formats */
+        sp_config_t *dry = sp_config_copy(cfg);
+        sp_error_t derr = { 0 };
+        int drc = sp_config_set(dry, "execution.savepoint.path", path);
+        if (drc == SPATE_OK) drc = sp_job_dry_restore(g, dry, f.meta.job_name, &derr);
+        if (drc != SPATE_OK)
+            snprintf(fatal, sizeof fatal, "%s", derr.code ? derr.message : spate_strerror(drc));
+        sp_config_destroy(dry);
+    }
+    const char *what = f.meta.kind == SP_CKPT_SAVEPOINT ? "savepoint" : "checkpoint";
     if (rc == SPATE_OK && *fatal) {
-        fprintf(out, "result: the %s does NOT restore into this job: %s\n",
-                f.meta.kind == SP_CKPT_SAVEPOINT ? "savepoint" : "checkpoint", fatal);
+        fprintf(out, "result: the %s does NOT restore into this job: %s\n", what, fatal);
         rc = sp_error_set(err, SPATE_ESTATE, "%s", fatal);
     } else if (rc == SPATE_OK) {
-        fprintf(out, "result: the %s restores into this job%s\n",
-                f.meta.kind == SP_CKPT_SAVEPOINT ? "savepoint" : "checkpoint",
+        fprintf(out, "result: the %s restores into this job%s\n", what,
                 dropped ? " (the unclaimed state above is dropped)" : "");
     }
     free(par);
@@ -423,7 +457,7 @@ int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
     int64_t interval = sp_config_get_duration_ms(cfg, "execution.checkpointing.interval");
     const char *from = sp_config_get(cfg, "execution.savepoint.path");
     const char *dir = sp_config_get(cfg, "state.checkpoints.dir");
-    bool on = interval > 0 && !job->batch_mode, restoring = from && *from;
+    bool on = interval > 0 && !job->batch_mode && !job->dry_restore, restoring = from && *from;
     if (!on && !restoring) return SPATE_OK;
     sp_job_ckpt_t *k = sp_xcalloc(1, sizeof *k);
     pthread_mutex_init(&k->mu, NULL);
@@ -480,8 +514,11 @@ void sp_job_ckpt_mark_tasks(sp_job_t *job)
     bool on = sp_job_ckpt_on(job);
     for (int c = 0; c < job->nchains; c++)
         for (int i = 0; job->chains[c].tasks && i < job->chains[c].parallelism; i++)
-            for (int k = 0; k < job->chains[c].tasks[i].nops; k++)
-                job->chains[c].tasks[i].ops[k].ctx.checkpointing = on;
+            for (int k = 0; k < job->chains[c].tasks[i].nops; k++) {
+                sp_op_ctx_t *ctx = &job->chains[c].tasks[i].ops[k].ctx;
+                ctx->checkpointing = on;
+                ctx->dry_restore = job->dry_restore;
+            }
 }
 
 /* Frees the containers of the last restore. */

@@ -50,7 +50,9 @@ void sp_job_ckpt_free(sp_job_t *job);
  * and max parallelism, execution.savepoint.ignore-unclaimed-state), as
  * the restore decides it: operators matched by uid, what state each holds
  * (state names, entry counts), sources at their parallelism, key groups
- * under the same max parallelism, state without an operator.  Prints a
+ * under the same max parallelism, state without an operator; then every
+ * operator opens and restores as at a start (sp_job_dry_restore: state
+ * types as declared, formats), reading no record.  Prints a
  * report to out; SPATE_OK when it restores, SPATE_ESTATE (err says why)
  * when not, another code when the savepoint cannot be read.
  */

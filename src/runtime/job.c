@@ -481,8 +481,8 @@ static void *supervise(void *arg)
     return NULL;
 }
 
-int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clock_t *clock, const char *name,
-                 sp_job_t **out, sp_error_t *err)
+static int job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clock_t *clock,
+                     const char *name, bool dry, sp_job_t **out, sp_error_t *err)
 {
     *out = NULL;
     if (g->nnodes == 0) return sp_error_set(err, SPATE_EINVAL, "the job has no operators");
@@ -503,6 +503,7 @@ int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clo
     job->g = g;
     job->config = config;
     job->clock = clock;
+    job->dry_restore = dry;
     job->max_parallelism = (int)sp_config_get_int(config, "pipeline.max-parallelism");
     const char *mode = sp_config_get(config, "execution.runtime-mode");
     bool all_bounded = true;
@@ -536,7 +537,7 @@ int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clo
     }
     sp_job_ckpt_mark_tasks(job);
     sp_restart_init(&job->restart, config, sp_job_ckpt_on(job));
-    job->restarts = job->restart.kind != SP_RESTART_NONE;
+    job->restarts = job->restart.kind != SP_RESTART_NONE && !dry;
     if ((rc = start_attempt(job, err)) != SPATE_OK) {
         job_free(job);
         return rc;
@@ -549,6 +550,23 @@ int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clo
     }
     *out = job;
     return SPATE_OK;
+}
+
+int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clock_t *clock, const char *name,
+                 sp_job_t **out, sp_error_t *err)
+{
+    return job_start(g, config, clock, name, false, out, err);
+}
+
+int sp_job_dry_restore(const sp_graph_t *g, const sp_config_t *config, const char *name, sp_error_t *err)
+{
+    sp_job_t *job;
+    int rc = job_start(g, config, NULL, name, true, &job, err);
+    if (rc) return rc;
+    rc = spate_job_wait(job);
+    if (rc) sp_error_set(err, rc, "%s", spate_job_error(job));
+    spate_job_destroy(job);
+    return rc;
 }
 
 static int inject(sp_job_t *job, int64_t id, void (*mail)(sp_task_t *, int64_t))

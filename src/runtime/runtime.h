@@ -56,6 +56,7 @@ typedef struct sp_op_ctx {
     int64_t timer_at;
     bool checkpointing;         /* the job takes checkpoints (checkpointing.c) */
     bool final_commit_pending;  /* set by an operator at end of input: it waits for the final checkpoint */
+    bool dry_restore;           /* sp_job_dry_restore: restore state, touch nothing outside (no commits) */
     const spate_clock_t *clock; /* processing time; NULL = wall clock */
     spate_schema_t *const *side_schema; /* the node's declared side outputs, by tag */
 } sp_op_ctx_t;
@@ -246,6 +247,11 @@ typedef struct spate_job sp_job_t;
 /* Injects checkpoint barrier `id` at every source task (through their mailboxes); the barrier
  * travels in-band to the sinks.  Ids must increase.  Safe from any thread. */
 int sp_job_trigger_barrier(sp_job_t *job, int64_t id);
+
+/* Opens every operator of the job and restores it from execution.savepoint.path, as a start would,
+ * then ends without reading a record: SPATE_OK when the restore would succeed, else why not (err).
+ * Sinks parse their restored transactions but commit nothing. */
+int sp_job_dry_restore(const sp_graph_t *g, const sp_config_t *config, const char *name, sp_error_t *err);
 
 /* Starts a job running graph g with config (both borrowed: they must outlive the job). */
 int sp_job_start(const sp_graph_t *g, const sp_config_t *config, const spate_clock_t *clock, const char *name,

@@ -688,6 +688,13 @@ void *sp_task_main(void *arg)
     barriers_open(t);
     int rc = chain_open(t);
     if (rc == SPATE_OK) rc = sp_task_ckpt_restore(t);
+    if (t->job->dry_restore) { /* sp_job_dry_restore: that was all */
+        chain_close(t);
+        barriers_close(t);
+        sp_batch_cache_end(&cache);
+        sp_job_task_done(t->job, t, rc);
+        return NULL;
+    }
     if (rc == SPATE_OK) rc = t->source ? run_source(t) : run_inputs(t);
     if (rc == SPATE_OK) sp_task_ckpt_finished(t); /* its final state stands for it in later checkpoints */
     if (rc == SPATE_OK) rc = wait_final_checkpoint(t);

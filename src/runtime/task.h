@@ -137,6 +137,7 @@ struct spate_job {
     atomic_llong skipped;
     atomic_bool draining;        /* stop-with-savepoint --drain: the maximum watermark goes ahead */
     bool stopped_with_savepoint; /* the stop ends the job FINISHED, not CANCELED */
+    bool dry_restore;            /* sp_job_dry_restore: the tasks end after their restore */
     const spate_clock_t *clock;
     struct sp_job_ckpt *ckpt; /* checkpointing (checkpointing.c); NULL when off */
     /* restarts (job.c): a supervisor thread replaces a failed attempt's tasks with new ones */

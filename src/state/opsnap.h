@@ -44,6 +44,11 @@ typedef enum sp_opsnap_kind {
     SP_OPSNAP_BROADCAST = 4
 } sp_opsnap_kind_t;
 
+/* The OPERATOR section of a keyed operator's container that names each declared state's type
+ * ("name=type" lines: "value", "list", "map", "aggregating(8 bytes)", "… with TTL"); a restore
+ * refuses a state declared with another type. */
+#define SP_OPSNAP_STATE_TYPES "state-types"
+
 /* A container being built (by an operator's snapshot hook). */
 typedef struct sp_opsnap {
     uint8_t *data;

@@ -172,7 +172,8 @@ static void savepoint_stop_check_and_restore_from_the_command_line(void **state)
                      0);
     assert_non_null(strstr(o, "dropped"));
     free(o);
-    snprintf(args, sizeof args, "-- --input %s --output %s/x --window-ms 1000 --out-of-orderness-ms 0", in, dir);
+    snprintf(args, sizeof args, "-- --input %s --output %s/x --window-ms 1000 --out-of-orderness-ms 0", in,
+             dir);
     assert_int_equal(sh(&o, "%s/spate savepoint check %s/nothing %s/examples/tumbling_counts.so %s",
                         build_dir(), dir, build_dir(), args),
                      1);

@@ -18,7 +18,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/api.h"
 #include "checkpoint/metadata.h"
+#include "runtime/checkpointing.h"
 
 #define RECORDS 6000
 
@@ -325,7 +327,110 @@ static void savepoints_need_checkpoints_and_a_directory(void **state)
     spate_env_destroy(env);
 }
 
+/* ---- a state declared with another type than it was saved with ---- */
+
+static bool as_list; /* the second run declares "seen" as a list state */
+
+typedef struct seen_state {
+    spate_value_state_t *value;
+    spate_list_state_t *list;
+} seen_state_t;
+
+static int seen_open(void *ctx, spate_keyed_context_t *kc, void **state)
+{
+    (void)ctx;
+    seen_state_t *s = calloc(1, sizeof *s);
+    if (as_list)
+        s->list = spate_keyed_list_state(kc, "seen");
+    else
+        s->value = spate_keyed_value_state(kc, "seen");
+    *state = s;
+    return SPATE_OK;
+}
+
+static int seen_process(void *state, const spate_row_t *in, spate_keyed_context_t *kc, spate_collector_t *out)
+{
+    seen_state_t *s = state;
+    int64_t one = 1;
+    if (s->value) spate_value_state_set(kc, s->value, &one, sizeof one);
+    if (s->list) spate_list_state_add(kc, s->list, &one, sizeof one);
+    spate_out_copy_field(out, 0, in, 0);
+    spate_out_copy_field(out, 1, in, 1);
+    return spate_out_emit(out);
+}
+
+static void seen_close(void *state)
+{
+    free(state);
+}
+
+static spate_env_t *build_seen(const char *in, const char *out, const char *ck, int64_t rate,
+                               const char *from)
+{
+    spate_env_t *env = tu_env_create(); /* no restarts: a failed restore fails the job */
+    assert_int_equal(spate_env_set_config(env, "execution.checkpointing.interval", "50 ms"), SPATE_OK);
+    assert_int_equal(spate_env_set_config(env, "state.checkpoints.dir", ck), SPATE_OK);
+    if (from) assert_int_equal(spate_env_set_config(env, "execution.savepoint.path", from), SPATE_OK);
+    spate_schema_t *rows = spate_schema_of("key STRING NOT NULL, timestamp_ms BIGINT NOT NULL");
+    spate_csv_options_t csv;
+    spate_csv_options_init(&csv);
+    csv.rows_per_second = rate;
+    spate_stream_t *s = spate_env_add_source(env, spate_file_csv_source(in, rows, &csv), "records");
+    spate_keyed_process_function_t fn = { .open = seen_open, .process = seen_process, .close = seen_close };
+    s = spate_keyed_process(spate_stream_key_by_field(s, "key"), "seen", &fn, NULL);
+    spate_stream_sink(s, spate_file_sink(out, NULL), "out");
+    spate_schema_release(rows);
+    return env;
+}
+
+static void a_state_declared_with_another_type_is_refused(void **state)
+{
+    char *dir = *state, in[512], out[512], ck[512], sps[512];
+    snprintf(in, sizeof in, "%s/in.csv", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    snprintf(sps, sizeof sps, "%s/savepoints", dir);
+    write_input(in);
+    as_list = false;
+    spate_env_t *env = build_seen(in, out, ck, 4000, NULL);
+    spate_job_t *job = start_and_run_a_while(env);
+    char sp[1024];
+    expect_ok(spate_job_stop_with_savepoint(job, sps, false, sp, sizeof sp));
+    assert_int_equal(spate_job_wait(job), SPATE_OK);
+    spate_job_destroy(job);
+    spate_env_destroy(env);
+    as_list = true; /* the same name, now a list: its saved bytes are not a list */
+    env = build_seen(in, out, ck, 0, NULL);
+    char report[8192] = "";
+    FILE *f = fmemopen(report, sizeof report - 1, "w");
+    sp_error_t err = { 0 };
+    assert_int_equal(sp_savepoint_check(&env->graph, env->config, sp, f, &err),
+                     SPATE_ESTATE); /* said before */
+    fclose(f);
+    assert_non_null(strstr(report, "keyed state 'seen' (value)"));
+    assert_non_null(strstr(report, "does NOT restore into this job"));
+    assert_non_null(strstr(err.message, "state 'seen' was saved as value state"));
+    spate_env_destroy(env);
+    env = build_seen(in, out, ck, 0, sp);
+    assert_int_equal(spate_env_execute(env, "windows"), SPATE_ESTATE);
+    assert_non_null(strstr(spate_env_error(env),
+                           "state 'seen' was saved as value state, and the job declares it as list state"));
+    spate_env_destroy(env);
+    as_list = false; /* as it was: restores */
+    env = build_seen(in, out, ck, 0, NULL);
+    f = fmemopen(report, sizeof report - 1, "w");
+    assert_int_equal(sp_savepoint_check(&env->graph, env->config, sp, f, &err), SPATE_OK);
+    fclose(f);
+    assert_non_null(strstr(report, "result: the savepoint restores into this job"));
+    spate_env_destroy(env);
+    env = build_seen(in, out, ck, 0, sp);
+    assert_int_equal(spate_env_execute(env, "windows"), SPATE_OK);
+    spate_env_destroy(env);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(a_state_declared_with_another_type_is_refused, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(stop_with_savepoint_then_restore_at_parallelism_1_and_4, tu_setup_tmpdir,
                                     tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(a_savepoint_of_a_running_job_leaves_it_running, tu_setup_tmpdir,
