@@ -57,8 +57,10 @@ static int run_job(const char *in, const char *out, int p, const char *extra, ch
         build_dir(), build_dir(), p, extra, in, out);
 }
 
-/* Starts tumbling_counts rate-limited in the background; its stderr goes to errlog. */
-static pid_t start(const char *in, const char *out, const char *ck, const char *errlog)
+/* Starts tumbling_counts rate-limited in the background, checkpointing into ck (NULL: no checkpoints);
+ * its stderr goes to errlog.  Returns once its control socket (path into sock) exists. */
+static pid_t start(const char *in, const char *out, const char *ck, const char *errlog, const char *run,
+                   char *sock, size_t cap)
 {
     char spate[1024], job[1024];
     snprintf(spate, sizeof spate, "%s/spate", build_dir());
@@ -68,11 +70,15 @@ static pid_t start(const char *in, const char *out, const char *ck, const char *
     if (pid == 0) {
         freopen("/dev/null", "w", stdout);
         freopen(errlog, "w", stderr);
-        execl(spate, spate, "run", job, "-p", "2", "--checkpoint-dir", ck, "--config",
-              "execution.checkpointing.interval=100ms", "--", "--input", in, "--output", out, "--window-ms",
-              "1000", "--out-of-orderness-ms", "0", "--rate", "2000", (char *)NULL);
+        execl(spate, spate, "run", job, "-p", "2", "--checkpoint-dir", ck ? ck : "", "--config",
+              ck ? "execution.checkpointing.interval=100ms" : "execution.checkpointing.interval=0", "--",
+              "--input", in, "--output", out, "--window-ms", "1000", "--out-of-orderness-ms", "0", "--rate",
+              "2000", (char *)NULL);
         _exit(127);
     }
+    snprintf(sock, cap, "%s/%ld.sock", run, (long)pid);
+    struct stat st;
+    for (int i = 0; i < 500 && stat(sock, &st) != 0; i++) sp_sleep_ms(10); /* bounded: 5 s */
     return pid;
 }
 
@@ -117,11 +123,9 @@ static void savepoint_stop_check_and_restore_from_the_command_line(void **state)
     char *want = sorted_dir(out);
 
     snprintf(out, sizeof out, "%s/out", dir);
-    pid_t pid = start(in, out, ck, errlog);
     char sock[600];
-    snprintf(sock, sizeof sock, "%s/%ld.sock", run, (long)pid);
+    pid_t pid = start(in, out, ck, errlog, run, sock, sizeof sock);
     struct stat st;
-    for (int i = 0; i < 500 && stat(sock, &st) != 0; i++) sp_sleep_ms(10); /* bounded: 5 s */
     sp_sleep_ms(400);
     assert_int_equal(sh(&o, "%s/spate list", build_dir()), 0);
     char line[128];
@@ -226,22 +230,8 @@ static void a_job_without_checkpoints_refuses_a_savepoint_and_can_be_cancelled(v
     FILE *f = fopen(in, "w");
     for (int i = 0; i < 20000; i++) fprintf(f, "k%d,%d\n", i % 10, i * 10);
     fclose(f);
-    char spate[1024], job[1024];
-    snprintf(spate, sizeof spate, "%s/spate", build_dir());
-    snprintf(job, sizeof job, "%s/examples/tumbling_counts.so", build_dir());
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        freopen(errlog, "w", stderr);
-        execl(spate, spate, "run", job, "--config", "execution.checkpointing.interval=0", "--", "--input", in,
-              "--output", out, "--window-ms", "1000", "--out-of-orderness-ms", "0", "--rate", "2000",
-              (char *)NULL);
-        _exit(127);
-    }
     char sock[600];
-    snprintf(sock, sizeof sock, "%s/%ld.sock", run, (long)pid);
-    struct stat st;
-    for (int i = 0; i < 500 && stat(sock, &st) != 0; i++) sp_sleep_ms(10);
+    pid_t pid = start(in, out, NULL, errlog, run, sock, sizeof sock);
     assert_int_equal(sh(&o, "%s/spate savepoint %ld %s/sp", build_dir(), (long)pid, dir), 1);
     assert_non_null(strstr(o, "without checkpoints"));
     free(o);

@@ -160,7 +160,6 @@ static void check_self_contained(const char *sp)
     assert_int_equal(sp_ckpt_meta_decode(bytes, len, &m, &err), SPATE_OK);
     assert_int_equal(m.kind, SP_CKPT_SAVEPOINT);
     assert_string_equal(m.job_name, "windows");
-    int files = 0;
     for (size_t o = 0; o < m.nops; o++)
         for (uint32_t s = 0; s < m.ops[o]->parallelism; s++)
             for (size_t h = 0; h < m.ops[o]->subtasks[s].nhandles; h++) {
@@ -172,30 +171,48 @@ static void check_self_contained(const char *sp)
                 struct stat st;
                 assert_int_equal(stat(path, &st), 0);
                 assert_true((uint64_t)st.st_size >= hd->offset + hd->length);
-                files++;
             }
-    (void)files;
     sp_ckpt_meta_fini(&m);
     free(bytes);
 }
 
-static void stop_with_savepoint_then_restore_at_parallelism_1_and_4(void **state)
+/* A test's files under its directory: the input (written), output, checkpoints, savepoints. */
+typedef struct paths {
+    char in[512], out[512], ck[512], sps[512];
+} paths_t;
+
+static void paths_init(paths_t *p, const char *dir)
 {
-    char *dir = *state, in[512], out[512], ck[512], sps[512];
-    snprintf(in, sizeof in, "%s/in.csv", dir);
-    snprintf(ck, sizeof ck, "%s/ck", dir);
-    snprintf(sps, sizeof sps, "%s/savepoints", dir);
-    write_input(in);
+    snprintf(p->in, sizeof p->in, "%s/in.csv", dir);
+    snprintf(p->out, sizeof p->out, "%s/out", dir);
+    snprintf(p->ck, sizeof p->ck, "%s/ck", dir);
+    snprintf(p->sps, sizeof p->sps, "%s/savepoints", dir);
+    write_input(p->in);
+}
+
+/* The output of an uninterrupted run at parallelism 2 (into <dir>/clean), sorted. */
+static char *clean_run(const paths_t *p, const char *dir)
+{
+    char out[600];
     snprintf(out, sizeof out, "%s/clean", dir);
-    spate_env_t *env = build(in, out, ck, 2, 0, NULL);
+    spate_env_t *env = build(p->in, out, p->ck, 2, 0, NULL);
     assert_int_equal(spate_env_execute(env, "windows"), SPATE_OK);
     spate_env_destroy(env);
     char *want = sorted_dir(out);
     assert_true(lines(want) > 100);
+    return want;
+}
+
+static void stop_with_savepoint_then_restore_at_parallelism_1_and_4(void **state)
+{
+    char *dir = *state;
+    paths_t p;
+    paths_init(&p, dir);
+    char *want = clean_run(&p, dir);
+    const char *in = p.in, *out = p.out, *ck = p.ck, *sps = p.sps;
 
     /* at parallelism 2, stopped with a savepoint part-way */
-    snprintf(out, sizeof out, "%s/stopped", dir);
-    env = build(in, out, ck, 2, 5000, NULL);
+    spate_env_t *env = build(in, out, ck, 2, 5000, NULL);
     spate_job_t *job = start_and_run_a_while(env);
     char sp[1024];
     expect_ok(spate_job_stop_with_savepoint(job, sps, false, sp, sizeof sp));
@@ -212,13 +229,14 @@ static void stop_with_savepoint_then_restore_at_parallelism_1_and_4(void **state
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", ck); /* the savepoint stands alone */
     assert_int_equal(system(cmd), 0);
 
-    for (int p = 1; p <= 4; p *= 4) { /* restored at 1 and at 4, each into a copy of the output so far */
+    for (int par = 1; par <= 4;
+         par *= 4) { /* restored at 1 and at 4, each into a copy of the output so far */
         char copy[600];
-        snprintf(copy, sizeof copy, "%s/restored%d", dir, p);
+        snprintf(copy, sizeof copy, "%s/restored%d", dir, par);
         copy_dir(out, copy);
-        env = build(in, copy, ck, p, 0, sp);
+        env = build(in, copy, ck, par, 0, sp);
         int rc = spate_env_execute(env, "windows");
-        if (rc) print_message("restore at %d failed: %s\n", p, spate_env_error(env));
+        if (rc) print_message("restore at %d failed: %s\n", par, spate_env_error(env));
         assert_int_equal(rc, SPATE_OK);
         spate_env_destroy(env);
         char *got = sorted_dir(copy);
@@ -230,18 +248,12 @@ static void stop_with_savepoint_then_restore_at_parallelism_1_and_4(void **state
 
 static void a_savepoint_of_a_running_job_leaves_it_running(void **state)
 {
-    char *dir = *state, in[512], out[512], ck[512], sps[512];
-    snprintf(in, sizeof in, "%s/in.csv", dir);
-    snprintf(ck, sizeof ck, "%s/ck", dir);
-    snprintf(sps, sizeof sps, "%s/savepoints", dir);
-    write_input(in);
-    snprintf(out, sizeof out, "%s/clean", dir);
-    spate_env_t *env = build(in, out, ck, 2, 0, NULL);
-    assert_int_equal(spate_env_execute(env, "windows"), SPATE_OK);
-    spate_env_destroy(env);
-    char *want = sorted_dir(out);
-
-    snprintf(out, sizeof out, "%s/out", dir);
+    char *dir = *state;
+    paths_t p;
+    paths_init(&p, dir);
+    char *want = clean_run(&p, dir);
+    const char *in = p.in, *out = p.out, *ck = p.ck, *sps = p.sps;
+    spate_env_t *env;
     assert_int_equal(
         spate_env_set_config(env = build(in, out, ck, 2, 4000, NULL), "state.savepoints.dir", sps), SPATE_OK);
     spate_job_t *job = start_and_run_a_while(env);
@@ -263,12 +275,10 @@ static void a_savepoint_of_a_running_job_leaves_it_running(void **state)
 
 static void stop_with_drain_fires_every_window_first(void **state)
 {
-    char *dir = *state, in[512], out[512], ck[512], sps[512];
-    snprintf(in, sizeof in, "%s/in.csv", dir);
-    snprintf(out, sizeof out, "%s/out", dir);
-    snprintf(ck, sizeof ck, "%s/ck", dir);
-    snprintf(sps, sizeof sps, "%s/savepoints", dir);
-    write_input(in);
+    char *dir = *state;
+    paths_t p;
+    paths_init(&p, dir);
+    const char *in = p.in, *out = p.out, *ck = p.ck, *sps = p.sps;
     atomic_store(&consumed, 0);
     spate_env_t *env = build(in, out, ck, 2, 5000, NULL);
     spate_job_t *job = start_and_run_a_while(env);
@@ -300,11 +310,10 @@ static void stop_with_drain_fires_every_window_first(void **state)
 
 static void savepoints_need_checkpoints_and_a_directory(void **state)
 {
-    char *dir = *state, in[512], out[512], ck[512];
-    snprintf(in, sizeof in, "%s/in.csv", dir);
-    snprintf(out, sizeof out, "%s/out", dir);
-    snprintf(ck, sizeof ck, "%s/ck", dir);
-    write_input(in);
+    char *dir = *state;
+    paths_t p;
+    paths_init(&p, dir);
+    const char *in = p.in, *out = p.out, *ck = p.ck;
     spate_env_t *env = build(in, out, ck, 1, 2000, NULL);
     spate_job_t *job = start_and_run_a_while(env);
     char sp[64] = "x";
@@ -385,12 +394,10 @@ static spate_env_t *build_seen(const char *in, const char *out, const char *ck, 
 
 static void a_state_declared_with_another_type_is_refused(void **state)
 {
-    char *dir = *state, in[512], out[512], ck[512], sps[512];
-    snprintf(in, sizeof in, "%s/in.csv", dir);
-    snprintf(out, sizeof out, "%s/out", dir);
-    snprintf(ck, sizeof ck, "%s/ck", dir);
-    snprintf(sps, sizeof sps, "%s/savepoints", dir);
-    write_input(in);
+    char *dir = *state;
+    paths_t p;
+    paths_init(&p, dir);
+    const char *in = p.in, *out = p.out, *ck = p.ck, *sps = p.sps;
     as_list = false;
     spate_env_t *env = build_seen(in, out, ck, 4000, NULL);
     spate_job_t *job = start_and_run_a_while(env);
