@@ -47,6 +47,14 @@ void sp_job_ckpt_free(sp_job_t *job);
 int sp_task_ckpt_restore(sp_task_t *t);
 /* Barrier `id` passed op (after its process_barrier): its snapshot, acknowledged. */
 int sp_task_ckpt_snapshot(sp_task_t *t, sp_opinst_t *op, int64_t id);
+/* Unaligned checkpoints (inflight.h).  The barrier passed the head operator op: its snapshot, held in f
+ * (nothing when checkpoints are off; a failure declines the checkpoint). */
+int sp_task_ckpt_hold(sp_task_t *t, sp_opinst_t *op, int64_t id, struct sp_inflight *f);
+/* f's in-flight data is whole: the held snapshot and the in-flight data, acknowledged together. */
+void sp_task_ckpt_ack_in_flight(sp_task_t *t, struct sp_inflight *f);
+/* After sp_task_ckpt_restore: the in-flight data restored for the head operator, replayed into it (in the
+ * order it was read) before the task reads its channels.  At another parallelism: an error. */
+int sp_task_ckpt_replay_in_flight(sp_task_t *t);
 /* The chain finished its input: every operator's final state, handed to the coordinator. */
 void sp_task_ckpt_finished(sp_task_t *t);
 

@@ -91,6 +91,7 @@ struct sp_task {
     bool finishing;        /* in chain_finish: forwarded watermarks are held back */
     sp_barrier_t barriers; /* input tasks: checkpoint barrier alignment over the input channels */
     bool barriers_init;
+    struct sp_inflight *inflight; /* unaligned checkpoints being recorded (inflight.h), oldest first */
     sp_notifier_t notifier;
     sp_mailbox_t mailbox;
     int mail_rc;     /* failure of a mail's work, reported by the loop */
