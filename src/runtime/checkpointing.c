@@ -362,7 +362,7 @@ static void upload_unaligned(sp_job_ckpt_t *k, upload_t *u)
     int rc = SPATE_OK;
     if (u->data)
         rc = part_handle(k, u->id, file[0], SP_CKPT_HANDLE_OPERATOR, u->data, u->len, &h[nh++], &err);
-    if (rc == SPATE_OK)
+    if (rc == SPATE_OK && u->flight) /* none when no batch was in flight */
         rc =
             part_handle(k, u->id, file[1], SP_CKPT_HANDLE_IN_FLIGHT, u->flight, u->flightlen, &h[nh++], &err);
     if (rc == SPATE_OK)
@@ -753,7 +753,7 @@ void sp_task_ckpt_ack_in_flight(sp_task_t *t, sp_inflight_t *f)
                      .has_flight = true };
     f->state = NULL;
     f->held = false;
-    if (sp_inflight_encode(f, &u->flight, &u->flightlen, &t->error) != SPATE_OK) {
+    if (f->n > 0 && sp_inflight_encode(f, &u->flight, &u->flightlen, &t->error) != SPATE_OK) {
         sp_ckpt_coord_decline(k->coord, (uint64_t)u->id, u->node, u->subtask, t->error.message);
         t->error = (sp_error_t){ 0 };
         free_upload(u);
