@@ -177,6 +177,24 @@ int sp_barrier_on_barrier(sp_barrier_t *h, int c, int64_t id, int64_t now_ns)
     return h->nact;
 }
 
+int sp_barrier_on_announce(sp_barrier_t *h, int c, int64_t id, int64_t now_ns)
+{
+    begin_event(h);
+    assert(c >= 0 && c < h->n && !h->ended[c] && id > 0);
+    if (!h->unaligned || h->aligned_timeout_ns != 0 || id <= h->last[c] || id <= h->latest) return 0;
+    if (h->npending == SP_BARRIER_MAX_PENDING) finish(h, 0, SP_BARRIER_ABORT, now_ns);
+    int i = h->npending++;
+    h->pending[i] = (sp_barrier_pending_t){ .id = id,
+                                            .count = h->nended,
+                                            .start_ns = now_ns,
+                                            .batches0 = h->batches,
+                                            .rows0 = h->rows,
+                                            .bytes0 = h->bytes };
+    h->latest = id;
+    go_unaligned(h, i, now_ns); /* c has not delivered it: count < n */
+    return h->nact;
+}
+
 int sp_barrier_on_end(sp_barrier_t *h, int c, int64_t now_ns)
 {
     begin_event(h);

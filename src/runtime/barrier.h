@@ -138,6 +138,10 @@ const char *sp_barrier_mode_name(sp_barrier_mode_t mode);
  * blocked channel is the caller's error.  now_ns: the caller's monotonic clock. */
 int sp_barrier_on_barrier(sp_barrier_t *h, int channel, int64_t id, int64_t now_ns);
 int sp_barrier_on_end(sp_barrier_t *h, int channel, int64_t now_ns);
+/* Barrier `id` overtook data on channel c (a priority barrier, channel.h): c delivers it later, when
+ * that data has been read (then sp_barrier_on_barrier).  Unaligned with no timeout, this starts the
+ * checkpoint at once (SNAPSHOT) if it is new; otherwise it means nothing.  c keeps recording meanwhile. */
+int sp_barrier_on_announce(sp_barrier_t *h, int channel, int64_t id, int64_t now_ns);
 /* The checkpoint was given up (coordinator abort, timeout, decline elsewhere). */
 int sp_barrier_on_cancel(sp_barrier_t *h, int64_t id, int64_t now_ns);
 

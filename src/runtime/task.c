@@ -55,7 +55,7 @@ static int push_elem(sp_writer_t *w, int target, sp_elem_t e)
 
 static int push_batch_to(sp_writer_t *w, int target, sp_batch_t *b)
 {
-    sp_elem_t e = { SP_ELEM_BATCH, b, 0 };
+    sp_elem_t e = { SP_ELEM_BATCH, b, 0, 0 };
     return push_elem(w, target, e);
 }
 
@@ -130,9 +130,12 @@ static int writer_push(sp_writer_t *w, sp_batch_t *b)
 static int writer_broadcast_event(sp_writer_t *w, sp_elem_kind_t kind, int64_t value)
 {
     int rc = flush_scatter(w);
+    /* unaligned checkpoints: the barrier overtakes the batches queued in the channels (the consumer
+     * learns how many, and records them as in-flight data) */
+    bool priority = kind == SP_ELEM_BARRIER && w->task->priority_barriers;
     for (int i = 0; rc == SPATE_OK && i < w->nch; i++) {
-        sp_elem_t e = { kind, NULL, value };
-        rc = push_elem(w, i, e);
+        sp_elem_t e = { kind, NULL, value, 0 };
+        rc = priority ? sp_channel_push_priority(w->ch[i], e) : push_elem(w, i, e);
     }
     return rc;
 }
@@ -476,8 +479,27 @@ static void barriers_open(sp_task_t *t)
                 1000000);
 }
 
+/* Every task: barriers go out with priority when checkpoints are unaligned from their first barrier
+ * (EXACTLY_ONCE, unaligned, no aligned-checkpoint timeout), as every task of the job then is. */
+static void priority_open(sp_task_t *t)
+{
+    const sp_config_t *config = t->ops[0].ctx.config;
+    sp_barrier_mode_t mode = SP_BARRIER_EXACTLY_ONCE;
+    if (!config) return;
+    sp_barrier_parse_mode(sp_config_get(config, "execution.checkpointing.mode"), &mode);
+    t->priority_barriers =
+        mode == SP_BARRIER_EXACTLY_ONCE &&
+        !strcasecmp(sp_config_get(config, "execution.checkpointing.unaligned.enabled"), "true") &&
+        sp_config_get_duration_ms(config, "execution.checkpointing.aligned-checkpoint-timeout") == 0;
+}
+
 static void barriers_close(sp_task_t *t)
 {
+    for (int i = 0; i < t->ninputs; i++) {
+        free(t->inputs[i].ov);
+        t->inputs[i].ov = NULL;
+        t->inputs[i].nov = t->inputs[i].capov = 0;
+    }
     while (t->inflight) sp_inflight_free(take_inflight(t, t->inflight->id));
     if (t->barriers_init) sp_barrier_fini(&t->barriers);
     t->barriers_init = false;
@@ -619,7 +641,50 @@ static int update_watermark(sp_task_t *t)
     return op_watermark(&t->ops[0], wm);
 }
 
+/* A priority barrier arrived on channel c, ahead of e->behind elements that came before it: the handler
+ * hears of it now (unaligned: the snapshot), and it is delivered after them (overtaken_step). */
+static int announce_barrier(sp_task_t *t, int c, const sp_elem_t *e)
+{
+    sp_input_t *in = &t->inputs[c];
+    if (in->nov == in->capov) {
+        in->capov = in->capov ? 2 * in->capov : 4;
+        in->ov = sp_xrealloc(in->ov, sizeof *in->ov * (size_t)in->capov);
+    }
+    in->ov[in->nov++] = (struct sp_overtaken){ e->value, e->behind };
+    sp_barrier_on_announce(&t->barriers, c, e->value, sp_clock_mono_ns());
+    return barrier_actions(t);
+}
+
+/* An element that a priority barrier overtook was read from channel c: barriers whose place has come are
+ * delivered. */
+static int overtaken_step(sp_task_t *t, int c)
+{
+    sp_input_t *in = &t->inputs[c];
+    int rc = SPATE_OK, keep = 0;
+    for (int i = 0; i < in->nov; i++) {
+        if (--in->ov[i].left > 0) {
+            in->ov[keep++] = in->ov[i];
+            continue;
+        }
+        sp_barrier_on_barrier(&t->barriers, c, in->ov[i].id, sp_clock_mono_ns());
+        int r = barrier_actions(t);
+        if (rc == SPATE_OK) rc = r;
+    }
+    in->nov = keep;
+    return rc;
+}
+
+static int handle_elem(sp_task_t *t, int c, sp_elem_t *e);
+
 static int handle(sp_task_t *t, int c, sp_elem_t *e)
+{
+    if (e->kind == SP_ELEM_BARRIER && e->behind > 0) return announce_barrier(t, c, e);
+    int rc = handle_elem(t, c, e);
+    if (rc == SPATE_OK && t->inputs[c].nov > 0) rc = overtaken_step(t, c);
+    return rc;
+}
+
+static int handle_elem(sp_task_t *t, int c, sp_elem_t *e)
 {
     sp_opinst_t *head = &t->ops[0];
     sp_input_t *in = &t->inputs[c];
@@ -677,6 +742,8 @@ static int run_inputs(sp_task_t *t)
                  n++) {
                 progress = true;
                 rc = handle(t, c, &e);
+                if (rc == SPATE_OK && t->barriers.aligned_timeout_ns > 0 && t->barriers.npending > 0)
+                    rc = barrier_timeout(t, &deadline_ns); /* an alignment may time out mid-turn */
                 if (rc) return rc;
                 if (t->nended == t->ninputs) return SPATE_OK;
             }
@@ -718,6 +785,7 @@ void *sp_task_main(void *arg)
     sp_batch_cache_t cache; /* batches recycled on this thread stay in this core's caches */
     sp_batch_cache_begin(&cache);
     barriers_open(t);
+    priority_open(t);
     int rc = chain_open(t);
     if (rc == SPATE_OK) rc = sp_task_ckpt_restore(t);
     if (rc == SPATE_OK) rc = sp_task_ckpt_replay_in_flight(t); /* before any new data */

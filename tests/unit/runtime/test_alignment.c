@@ -348,6 +348,7 @@ typedef struct record {
     int64_t seen_at[2][NCK + 1];    /* ... when barrier id passed it */
     int64_t next_v[2];              /* FIFO check: next v expected per input */
     atomic_int last_barrier;        /* newest barrier the two-input operator passed */
+    atomic_int marker_last[2];      /* newest barrier each source's marker passed */
     int sleep_ms[2];                /* per batch, in the marker of each source (a slow source) */
     int co_sleep_ms;                /* per batch, in the two-input operator (a slow consumer) */
     bool order_ok;
@@ -388,6 +389,7 @@ static int marker_barrier(void *inst, int64_t id)
 {
     op_inst_t *o = inst;
     if (id >= 1 && id <= NCK) o->rec->emitted_at[o->input][id] = o->rec->emitted[o->input];
+    atomic_store(&o->rec->marker_last[o->input], (int)id);
     return SPATE_OK;
 }
 
@@ -480,7 +482,12 @@ static void run_two_inputs_cfg(const char *mode, bool unaligned, record_t *r)
         sp_sleep_ms(20);
         assert_int_equal(sp_job_trigger_barrier(job, id), SPATE_OK);
     }
-    for (int i = 0; i < 1000 && atomic_load(&r->last_barrier) < NCK; i++) sp_sleep_ms(10); /* at most 10 s */
+    /* at most 10 s; unaligned, the operator may pass a barrier before the other source sent it */
+    for (int i = 0;
+         i < 1000 && (atomic_load(&r->last_barrier) < NCK || atomic_load(&r->marker_last[0]) < NCK ||
+                      atomic_load(&r->marker_last[1]) < NCK);
+         i++)
+        sp_sleep_ms(10);
     spate_job_cancel(job);
     assert_int_equal(spate_job_wait(job), SPATE_ECANCELED);
     spate_job_destroy(job);
@@ -502,15 +509,18 @@ static void unaligned_through_the_runtime(void **state)
     run_two_inputs_cfg(NULL, true, &r);
     int64_t overtaken = 0;
     for (int id = 1; id <= NCK; id++) {
-        /* the snapshot came at the first barrier: exactly the rows before it on that input, and on the other
-         * input no row after its barrier (the rows before it not yet read are in flight) */
-        int64_t behind[2];
+        /* the snapshot came when the first barrier arrived, ahead of the rows queued before it (a priority
+         * barrier): on neither input a row after its barrier; the rows before it not yet read are in flight */
         for (int i = 0; i < 2; i++) {
-            behind[i] = r.emitted_at[i][id] - r.seen_at[i][id];
-            assert_true(behind[i] >= 0);
+            int64_t behind = r.emitted_at[i][id] - r.seen_at[i][id];
+            if (behind < 0)
+                print_message(
+                    "checkpoint %d input %d: %lld rows seen before the snapshot, %lld emitted before "
+                    "the barrier\n",
+                    id, i, (long long)r.seen_at[i][id], (long long)r.emitted_at[i][id]);
+            assert_true(behind >= 0);
+            overtaken += behind;
         }
-        assert_true(behind[0] == 0 || behind[1] == 0);
-        overtaken += behind[0] + behind[1];
     }
     print_message("rows before a barrier overtaken by it (in flight): %lld\n", (long long)overtaken);
     assert_true(overtaken > 0);
