@@ -14,6 +14,14 @@
  * checkpoint.  When n completes every task hears of it
  * (notify_checkpoint_complete: sinks commit).
  *
+ * Unaligned checkpoints (task.c, inflight.h): the head operator of an
+ * input task that snapshotted at the first barrier holds its container
+ * until the in-flight data is whole, then acknowledges both (handle kinds
+ * OPERATOR and IN_FLIGHT; "op<node>-<subtask>" and
+ * "inflight<node>-<subtask>" in chk-<n>/ when too large to go inline).  On
+ * restore the in-flight data is replayed into the head operator before
+ * the task reads its channels, only at the parallelism it was taken at.
+ *
  * Restore: execution.savepoint.path names a checkpoint (a chk-<n>
  * directory or its _metadata), or "latest": the newest complete checkpoint
  * of this job's name in state.checkpoints.dir (none: a fresh start).

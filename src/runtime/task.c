@@ -20,7 +20,13 @@
  * channels that delivered the barrier being aligned (EXACTLY_ONCE: their
  * later data stays in the channel, unread) and says when the barrier is
  * aligned; it then passes the chain: process_barrier on each chained
- * operator in order, then a broadcast on every writer.
+ * operator in order, then a broadcast on every writer.  Unaligned
+ * checkpoints pass the chain at the first barrier instead (SNAPSHOT), and
+ * the batches read afterwards from channels not yet past the barrier are
+ * kept as in-flight data (inflight.h) until the handler says it is whole;
+ * barriers then go out with priority (ahead of the queued output) and an
+ * arriving priority barrier is announced at once and delivered after the
+ * elements it overtook (announce_barrier, overtaken_step).
  *
  * A blocked channel is simply not polled.  When only blocked channels hold
  * data the loop makes no progress and sleeps on the notifier as when all
