@@ -222,6 +222,7 @@ static void record_ack(sp_ckpt_coord_t *c, pending_t *p, int op, int subtask, co
     for (size_t i = 0; i < n; i++) {
         sp_ckpt_operator_add_handle(p->meta.ops[op], (uint32_t)subtask, &handles[i]);
         if (s) s->state_bytes += handles[i].length;
+        if (s && handles[i].kind == SP_CKPT_HANDLE_IN_FLIGHT) s->persisted_bytes += handles[i].length;
     }
     if (s) {
         s->acks = p->acks;

@@ -67,11 +67,12 @@ typedef enum sp_ckpt_status { SP_CKPT_IN_PROGRESS = 0, SP_CKPT_COMPLETED, SP_CKP
 typedef struct sp_ckpt_stats {
     uint64_t id;
     sp_ckpt_status_t status;
-    int64_t trigger_ms;   /* clock time of the trigger */
-    int64_t end_ms;       /* completion or failure (0 while in progress) */
-    uint64_t state_bytes; /* sum of the acknowledged handles' lengths */
-    int64_t alignment_ms; /* the longest alignment any subtask reported */
-    int64_t *ack_ms;      /* per operator: the last acknowledgement's clock time, 0 = none yet */
+    int64_t trigger_ms;       /* clock time of the trigger */
+    int64_t end_ms;           /* completion or failure (0 while in progress) */
+    uint64_t state_bytes;     /* sum of the acknowledged handles' lengths */
+    uint64_t persisted_bytes; /* of them, in-flight data (handles of kind IN_FLIGHT: unaligned checkpoints) */
+    int64_t alignment_ms;     /* the longest alignment any subtask reported */
+    int64_t *ack_ms;          /* per operator: the last acknowledgement's clock time, 0 = none yet */
     int nops;
     int acks, expected;
     bool savepoint;

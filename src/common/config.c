@@ -83,6 +83,13 @@ static const key_def_t KEYS[] = {
     { "execution.checkpointing.mode", T_ENUM, "EXACTLY_ONCE", 0, 0, "EXACTLY_ONCE|AT_LEAST_ONCE",
       "EXACTLY_ONCE aligns checkpoint barriers (a task reads no channel past a barrier until all inputs "
       "delivered it); AT_LEAST_ONCE never blocks, so records after a barrier may enter the snapshot." },
+    { "execution.checkpointing.unaligned.enabled", T_ENUM, "false", 0, 0, "true|false",
+      "Unaligned checkpoints (EXACTLY_ONCE only): a task snapshots at the first barrier of a checkpoint on "
+      "any input, and the data still before the barrier on its other inputs is stored with the checkpoint "
+      "(in-flight data) and replayed on restore." },
+    { "execution.checkpointing.aligned-checkpoint-timeout", T_DURATION, "0 ms", 0, 0, NULL,
+      "With unaligned checkpoints: 0 makes every checkpoint unaligned from its first barrier; above 0 a "
+      "checkpoint starts aligned and a task switches it to unaligned once its alignment lasted this long." },
     { "state.checkpoints.num-retained", T_INT, "5", 1, INT32_MAX, NULL,
       "Completed checkpoints kept per job; older ones are deleted." },
 };

@@ -25,6 +25,12 @@ void sp_barrier_fini(sp_barrier_t *h)
     h->last = NULL;
 }
 
+void sp_barrier_set_unaligned(sp_barrier_t *h, bool unaligned, int64_t aligned_timeout_ns)
+{
+    h->unaligned = unaligned && h->mode == SP_BARRIER_EXACTLY_ONCE;
+    h->aligned_timeout_ns = aligned_timeout_ns > 0 ? aligned_timeout_ns : 0;
+}
+
 bool sp_barrier_parse_mode(const char *s, sp_barrier_mode_t *mode)
 {
     if (!strcasecmp(s, "EXACTLY_ONCE"))
@@ -55,34 +61,63 @@ static void queue(sp_barrier_t *h, sp_barrier_action_kind_t kind, const sp_barri
     sp_barrier_action_t *a = &h->act[h->nact++];
     a->kind = kind;
     a->checkpoint_id = p->id;
+    a->unaligned = p->unaligned;
     a->stats = (sp_barrier_stats_t){ .checkpoint_id = p->id,
                                      .start_ns = p->start_ns,
                                      .end_ns = now_ns,
                                      .batches = h->batches - p->batches0,
                                      .rows = h->rows - p->rows0,
                                      .bytes = h->bytes - p->bytes0 };
-    if (kind == SP_BARRIER_COMPLETE) h->last_complete = a->stats;
+    /* the statistics the snapshot reports: to the snapshot (aligned: the alignment; unaligned: until the
+     * switch) */
+    if (kind == SP_BARRIER_SNAPSHOT || (kind == SP_BARRIER_COMPLETE && !p->unaligned))
+        h->last_complete = a->stats;
 }
 
-/* Removes pending[i] with action `kind`.  In EXACTLY_ONCE the one pending checkpoint owns every blocked
- * channel, so its end unblocks them. */
+/* Removes pending[i] with action `kind`.  In EXACTLY_ONCE the one checkpoint still aligning owns every
+ * blocked channel, so its end unblocks them (an unaligned one blocks nothing). */
 static void finish(sp_barrier_t *h, int i, sp_barrier_action_kind_t kind, int64_t now_ns)
 {
+    bool aligning = !h->pending[i].unaligned;
     queue(h, kind, &h->pending[i], now_ns);
     memmove(&h->pending[i], &h->pending[i + 1], sizeof h->pending[0] * (size_t)(h->npending - i - 1));
     h->npending--;
-    if (h->mode == SP_BARRIER_EXACTLY_ONCE) unblock_all(h);
+    if (h->mode == SP_BARRIER_EXACTLY_ONCE && aligning) unblock_all(h);
 }
 
-/* The newest pending checkpoint every channel delivered (or ended on) completes; older ones are subsumed. */
+/* The newest pending checkpoint every channel delivered (or ended on) completes; older ones are subsumed,
+ * except unaligned ones whose in-flight data is whole too (their snapshot went down already). */
 static void check_complete(sp_barrier_t *h, int64_t now_ns)
 {
     int done = -1;
     for (int i = h->npending - 1; i >= 0 && done < 0; i--)
         if (h->pending[i].count == h->n) done = i;
     if (done < 0) return;
-    for (int i = 0; i < done; i++) finish(h, 0, SP_BARRIER_ABORT, now_ns);
+    for (int i = 0; i < done; i++)
+        finish(h, 0,
+               h->pending[0].unaligned && h->pending[0].count == h->n ? SP_BARRIER_COMPLETE
+                                                                      : SP_BARRIER_ABORT,
+               now_ns);
     finish(h, 0, SP_BARRIER_COMPLETE, now_ns);
+}
+
+/* Pending checkpoint i, still aligning, goes unaligned: the snapshot now, blocked channels read again
+ * (what they hold came after its barrier), the others carry in-flight data until their barrier. */
+static void go_unaligned(sp_barrier_t *h, int i, int64_t now_ns)
+{
+    sp_barrier_pending_t *p = &h->pending[i];
+    p->unaligned = true;
+    queue(h, SP_BARRIER_SNAPSHOT, p, now_ns);
+    unblock_all(h);
+}
+
+/* An alignment that has lasted the aligned-checkpoint timeout goes unaligned. */
+static void check_timeout(sp_barrier_t *h, int64_t now_ns)
+{
+    if (!h->unaligned || h->aligned_timeout_ns == 0) return;
+    for (int i = 0; i < h->npending; i++)
+        if (!h->pending[i].unaligned && now_ns - h->pending[i].start_ns >= h->aligned_timeout_ns)
+            go_unaligned(h, i, now_ns);
 }
 
 static void begin_event(sp_barrier_t *h)
@@ -127,12 +162,36 @@ int sp_barrier_on_barrier(sp_barrier_t *h, int c, int64_t id, int64_t now_ns)
                                                 .bytes0 = h->bytes };
         h->latest = id;
     }
-    h->pending[i].count++;
-    if (h->mode == SP_BARRIER_EXACTLY_ONCE) {
-        h->blocked[c] = 1;
-        h->nblocked++;
+    sp_barrier_pending_t *p = &h->pending[i];
+    p->count++;
+    if (h->mode == SP_BARRIER_EXACTLY_ONCE && !p->unaligned && p->count < h->n) {
+        if (h->unaligned && h->aligned_timeout_ns == 0) {
+            go_unaligned(h, i, now_ns); /* the first barrier: snapshot now, c is read on */
+        } else {
+            h->blocked[c] = 1;
+            h->nblocked++;
+        }
     }
     check_complete(h, now_ns);
+    check_timeout(h, now_ns);
+    return h->nact;
+}
+
+int sp_barrier_on_announce(sp_barrier_t *h, int c, int64_t id, int64_t now_ns)
+{
+    begin_event(h);
+    assert(c >= 0 && c < h->n && !h->ended[c] && id > 0);
+    if (!h->unaligned || h->aligned_timeout_ns != 0 || id <= h->last[c] || id <= h->latest) return 0;
+    if (h->npending == SP_BARRIER_MAX_PENDING) finish(h, 0, SP_BARRIER_ABORT, now_ns);
+    int i = h->npending++;
+    h->pending[i] = (sp_barrier_pending_t){ .id = id,
+                                            .count = h->nended,
+                                            .start_ns = now_ns,
+                                            .batches0 = h->batches,
+                                            .rows0 = h->rows,
+                                            .bytes0 = h->bytes };
+    h->latest = id;
+    go_unaligned(h, i, now_ns); /* c has not delivered it: count < n */
     return h->nact;
 }
 
@@ -145,6 +204,7 @@ int sp_barrier_on_end(sp_barrier_t *h, int c, int64_t now_ns)
     for (int i = 0; i < h->npending; i++)
         if (h->pending[i].id > h->last[c]) h->pending[i].count++; /* counts as delivered */
     check_complete(h, now_ns);
+    check_timeout(h, now_ns);
     return h->nact;
 }
 
@@ -154,6 +214,23 @@ int sp_barrier_on_cancel(sp_barrier_t *h, int64_t id, int64_t now_ns)
     while (h->npending > 0 && h->pending[0].id <= id) finish(h, 0, SP_BARRIER_ABORT, now_ns);
     if (id > h->latest) h->latest = id; /* its barriers, when they come, are ignored */
     return h->nact;
+}
+
+int sp_barrier_on_time(sp_barrier_t *h, int64_t now_ns)
+{
+    begin_event(h);
+    check_timeout(h, now_ns);
+    return h->nact;
+}
+
+int64_t sp_barrier_deadline(const sp_barrier_t *h)
+{
+    int64_t at = INT64_MAX;
+    if (!h->unaligned || h->aligned_timeout_ns == 0) return at;
+    for (int i = 0; i < h->npending; i++)
+        if (!h->pending[i].unaligned && h->pending[i].start_ns + h->aligned_timeout_ns < at)
+            at = h->pending[i].start_ns + h->aligned_timeout_ns;
+    return at;
 }
 
 bool sp_barrier_next(sp_barrier_t *h, sp_barrier_action_t *a)

@@ -56,8 +56,9 @@ void sp_channel_init(sp_channel_t *ch, uint32_t capacity, sp_notifier_t *consume
     pthread_mutex_init(&ch->mu, NULL);
     pthread_cond_init(&ch->not_full, NULL);
     ch->cap = capacity ? capacity : 1;
-    ch->ring = sp_xcalloc(ch->cap, sizeof *ch->ring);
-    ch->head = ch->count = 0;
+    ch->size = ch->cap + SP_CHANNEL_PRIORITY_SLOTS;
+    ch->ring = sp_xcalloc(ch->size, sizeof *ch->ring);
+    ch->head = ch->count = ch->nprio = 0;
     ch->consumer = consumer;
     ch->stop = stop;
 }
@@ -75,13 +76,35 @@ void sp_channel_fini(sp_channel_t *ch)
 int sp_channel_push(sp_channel_t *ch, sp_elem_t e)
 {
     pthread_mutex_lock(&ch->mu);
-    while (ch->count == ch->cap && !atomic_load(ch->stop)) pthread_cond_wait(&ch->not_full, &ch->mu);
+    while (ch->count >= ch->cap && !atomic_load(ch->stop)) pthread_cond_wait(&ch->not_full, &ch->mu);
     if (atomic_load(ch->stop)) {
         pthread_mutex_unlock(&ch->mu);
         if (e.kind == SP_ELEM_BATCH) sp_batch_release(e.batch);
         return SPATE_ECANCELED;
     }
-    ch->ring[(ch->head + ch->count) % ch->cap] = e;
+    ch->ring[(ch->head + ch->count) % ch->size] = e;
+    ch->count++;
+    pthread_mutex_unlock(&ch->mu);
+    sp_notifier_notify(ch->consumer);
+    return SPATE_OK;
+}
+
+int sp_channel_push_priority(sp_channel_t *ch, sp_elem_t e)
+{
+    pthread_mutex_lock(&ch->mu);
+    while (ch->count >= ch->size && !atomic_load(ch->stop)) pthread_cond_wait(&ch->not_full, &ch->mu);
+    if (atomic_load(ch->stop)) {
+        pthread_mutex_unlock(&ch->mu);
+        if (e.kind == SP_ELEM_BATCH) sp_batch_release(e.batch);
+        return SPATE_ECANCELED;
+    }
+    /* one slot earlier for the head, the priority elements move up by one, e goes in after them */
+    ch->head = (ch->head + ch->size - 1) % ch->size;
+    for (uint32_t i = 0; i < ch->nprio; i++)
+        ch->ring[(ch->head + i) % ch->size] = ch->ring[(ch->head + i + 1) % ch->size];
+    e.behind = ch->count - ch->nprio;
+    ch->ring[(ch->head + ch->nprio) % ch->size] = e;
+    ch->nprio++;
     ch->count++;
     pthread_mutex_unlock(&ch->mu);
     sp_notifier_notify(ch->consumer);
@@ -96,8 +119,9 @@ bool sp_channel_pop(sp_channel_t *ch, sp_elem_t *e)
         return false;
     }
     *e = ch->ring[ch->head];
-    ch->head = (ch->head + 1) % ch->cap;
+    ch->head = (ch->head + 1) % ch->size;
     ch->count--;
+    if (ch->nprio > 0) ch->nprio--;
     /* A producer blocked on a full ring is woken once it is half empty, not at the first free
      * slot: one wake-up per cap/2 batches instead of one per batch (measured: the Nexmark window
      * job switched context once per batch with a fast source). */

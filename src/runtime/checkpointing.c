@@ -7,6 +7,7 @@
 
 #include "checkpoint/coordinator.h"
 #include "checkpoint/savepoint.h"
+#include "runtime/inflight.h"
 #include "state/opsnap.h"
 #include "state/snapshot.h"
 
@@ -25,6 +26,8 @@ typedef struct sp_job_ckpt {
     int *nold;
     uint8_t ***old;
     size_t **oldlen;
+    uint8_t ***flight; /* per graph node, per old subtask: its in-flight data (unaligned checkpoints) */
+    size_t **flightlen;
     char restored_from[512];
     /* the uploader: writes snapshots too large for the _metadata into chk-<n>/ and acknowledges
      * them, off the task threads (the asynchronous part of a checkpoint) */
@@ -54,6 +57,9 @@ typedef struct upload {
     size_t len;
     sp_ckpt_ack_info_t info;
     struct upload *next;
+    uint8_t *flight; /* unaligned checkpoints: the in-flight data, acknowledged with the snapshot */
+    size_t flightlen;
+    bool has_flight;
 } upload_t;
 
 /* ---- coordinator hooks (its thread) ---- */
@@ -210,6 +216,18 @@ static int match_operator(const sp_graph_t *g, const int *par, int max_paralleli
     return node;
 }
 
+/* Loads the in-flight data of subtask s of graph node `node` (of `par` old subtasks). */
+static int load_in_flight(sp_job_ckpt_t *k, sp_ckpt_storage_t *st, const sp_ckpt_found_t *f, int node,
+                          uint32_t par, uint32_t s, const sp_ckpt_handle_t *h, sp_error_t *err)
+{
+    if (!k->flight[node]) {
+        k->flight[node] = sp_xcalloc(par, sizeof *k->flight[node]);
+        k->flightlen[node] = sp_xcalloc(par, sizeof *k->flightlen[node]);
+    }
+    if (k->flight[node][s]) return SPATE_OK; /* one per subtask */
+    return sp_ckpt_handle_read(st, f->chk_dir, h, &k->flight[node][s], &k->flightlen[node][s], err);
+}
+
 /* Loads the containers of every operator of checkpoint f for the job's nodes. */
 static int load_restore(sp_job_t *job, sp_job_ckpt_t *k, sp_ckpt_storage_t *st, const sp_ckpt_found_t *f,
                         sp_error_t *err)
@@ -218,6 +236,8 @@ static int load_restore(sp_job_t *job, sp_job_ckpt_t *k, sp_ckpt_storage_t *st, 
     k->nold = sp_xcalloc((size_t)g->nnodes, sizeof *k->nold);
     k->old = sp_xcalloc((size_t)g->nnodes, sizeof *k->old);
     k->oldlen = sp_xcalloc((size_t)g->nnodes, sizeof *k->oldlen);
+    k->flight = sp_xcalloc((size_t)g->nnodes, sizeof *k->flight);
+    k->flightlen = sp_xcalloc((size_t)g->nnodes, sizeof *k->flightlen);
     bool ignore =
         !strcasecmp(sp_config_get(job->config, "execution.savepoint.ignore-unclaimed-state"), "true");
     for (size_t i = 0; i < f->meta.nops; i++) {
@@ -238,9 +258,14 @@ static int load_restore(sp_job_t *job, sp_job_ckpt_t *k, sp_ckpt_storage_t *st, 
         k->old[node] = sp_xcalloc(op->parallelism, sizeof *k->old[node]);
         k->oldlen[node] = sp_xcalloc(op->parallelism, sizeof *k->oldlen[node]);
         for (uint32_t s = 0; s < op->parallelism; s++) {
-            if (!op->subtasks[s].nhandles) continue;
-            int rc = sp_ckpt_handle_read(st, f->chk_dir, &op->subtasks[s].handles[0], &k->old[node][s],
-                                         &k->oldlen[node][s], err);
+            int rc = SPATE_OK;
+            for (size_t h = 0; rc == SPATE_OK && h < op->subtasks[s].nhandles; h++) {
+                const sp_ckpt_handle_t *hd = &op->subtasks[s].handles[h];
+                if (hd->kind == SP_CKPT_HANDLE_IN_FLIGHT)
+                    rc = load_in_flight(k, st, f, node, op->parallelism, s, hd, err);
+                else if (!k->old[node][s])
+                    rc = sp_ckpt_handle_read(st, f->chk_dir, hd, &k->old[node][s], &k->oldlen[node][s], err);
+            }
             if (rc) return rc;
         }
     }
@@ -527,9 +552,16 @@ static void free_restore(sp_job_t *job)
     sp_job_ckpt_t *k = job->ckpt;
     for (int n = 0; k->old && n < job->g->nnodes; n++) {
         for (int s = 0; k->old[n] && s < k->nold[n]; s++) free(k->old[n][s]);
+        for (int s = 0; k->flight[n] && s < k->nold[n]; s++) free(k->flight[n][s]);
         free(k->old[n]);
         free(k->oldlen[n]);
+        free(k->flight[n]);
+        free(k->flightlen[n]);
     }
+    free(k->flight);
+    free(k->flightlen);
+    k->flight = NULL;
+    k->flightlen = NULL;
     free(k->old);
     free(k->oldlen);
     free(k->nold);
@@ -555,6 +587,50 @@ int sp_job_ckpt_restart(sp_job_t *job, sp_error_t *err)
     return SPATE_OK;
 }
 
+static void free_upload(upload_t *u)
+{
+    free(u->data);
+    free(u->flight);
+    free(u);
+}
+
+/* A handle of `kind` for bytes of checkpoint id: inline when small, else the file chk-<id>/`file`. */
+static int part_handle(sp_job_ckpt_t *k, int64_t id, const char *file, sp_ckpt_handle_kind_t kind,
+                       uint8_t *data, size_t len, sp_ckpt_handle_t *h, sp_error_t *err)
+{
+    *h = (sp_ckpt_handle_t){ .kind = kind, .location = SP_CKPT_LOC_INLINE, .length = len, .data = data };
+    if (len <= INLINE_MAX) return SPATE_OK;
+    char *dir = sp_ckpt_store_chk_dir(k->store, (uint64_t)id);
+    int rc = sp_ckpt_storage_write_atomic(k->storage, dir, file, data, len, err);
+    free(dir);
+    h->location = SP_CKPT_LOC_EXCLUSIVE;
+    h->path = (char *)file;
+    h->data = NULL;
+    return rc;
+}
+
+/* Unaligned checkpoints: the head operator's snapshot (if it stored anything) and its in-flight data,
+ * acknowledged together (on the uploader's thread, or the task's when there is no uploader). */
+static void upload_unaligned(sp_job_ckpt_t *k, upload_t *u)
+{
+    char file[2][64];
+    snprintf(file[0], sizeof file[0], "op%d-%d", u->node, u->subtask);
+    snprintf(file[1], sizeof file[1], "inflight%d-%d", u->node, u->subtask);
+    sp_ckpt_handle_t h[2];
+    size_t nh = 0;
+    sp_error_t err = { 0 };
+    int rc = SPATE_OK;
+    if (u->data)
+        rc = part_handle(k, u->id, file[0], SP_CKPT_HANDLE_OPERATOR, u->data, u->len, &h[nh++], &err);
+    if (rc == SPATE_OK && u->flight) /* none when no batch was in flight */
+        rc =
+            part_handle(k, u->id, file[1], SP_CKPT_HANDLE_IN_FLIGHT, u->flight, u->flightlen, &h[nh++], &err);
+    if (rc == SPATE_OK)
+        sp_ckpt_coord_ack(k->coord, (uint64_t)u->id, u->node, u->subtask, h, nh, &u->info);
+    else
+        sp_ckpt_coord_decline(k->coord, (uint64_t)u->id, u->node, u->subtask, err.message);
+}
+
 static void *upload_main(void *arg)
 {
     sp_job_t *job = arg;
@@ -569,20 +645,24 @@ static void *upload_main(void *arg)
         }
         pthread_mutex_unlock(&k->mu);
         if (!u) break; /* stopping: what is queued is dropped with its checkpoint */
-        char *dir = sp_ckpt_store_chk_dir(k->store, (uint64_t)u->id), file[64];
-        snprintf(file, sizeof file, "op%d-%d", u->node, u->subtask);
-        sp_error_t err = { 0 };
-        int rc = sp_ckpt_storage_write_atomic(k->storage, dir, file, u->data, u->len, &err);
-        free(dir);
-        sp_ckpt_handle_t h = {
-            .kind = SP_CKPT_HANDLE_OPERATOR, .location = SP_CKPT_LOC_EXCLUSIVE, .path = file, .length = u->len
-        };
-        if (rc == SPATE_OK)
-            sp_ckpt_coord_ack(k->coord, (uint64_t)u->id, u->node, u->subtask, &h, 1, &u->info);
-        else
-            sp_ckpt_coord_decline(k->coord, (uint64_t)u->id, u->node, u->subtask, err.message);
-        free(u->data);
-        free(u);
+        if (u->has_flight) {
+            upload_unaligned(k, u);
+        } else {
+            char *dir = sp_ckpt_store_chk_dir(k->store, (uint64_t)u->id), file[64];
+            snprintf(file, sizeof file, "op%d-%d", u->node, u->subtask);
+            sp_error_t err = { 0 };
+            int rc = sp_ckpt_storage_write_atomic(k->storage, dir, file, u->data, u->len, &err);
+            free(dir);
+            sp_ckpt_handle_t h = { .kind = SP_CKPT_HANDLE_OPERATOR,
+                                   .location = SP_CKPT_LOC_EXCLUSIVE,
+                                   .path = file,
+                                   .length = u->len };
+            if (rc == SPATE_OK)
+                sp_ckpt_coord_ack(k->coord, (uint64_t)u->id, u->node, u->subtask, &h, 1, &u->info);
+            else
+                sp_ckpt_coord_decline(k->coord, (uint64_t)u->id, u->node, u->subtask, err.message);
+        }
+        free_upload(u);
     }
     return NULL;
 }
@@ -611,8 +691,7 @@ static void stop_uploader(sp_job_ckpt_t *k)
     while (k->uhead) {
         upload_t *u = k->uhead;
         k->uhead = u->next;
-        free(u->data);
-        free(u);
+        free_upload(u);
     }
     k->utail = NULL;
 }
@@ -625,6 +704,7 @@ static void to_public(const sp_ckpt_stats_t *s, int64_t now, spate_checkpoint_st
     o->trigger_ms = s->trigger_ms;
     o->duration_ms = (s->end_ms ? s->end_ms : now) - s->trigger_ms;
     o->state_bytes = s->state_bytes;
+    o->persisted_bytes = s->persisted_bytes;
     o->alignment_ms = s->alignment_ms;
     o->acks = s->acks;
     o->expected = s->expected;
@@ -888,6 +968,18 @@ static int snapshot_of(sp_task_t *t, sp_opinst_t *op, int64_t id, uint8_t **data
     return SPATE_OK;
 }
 
+static void enqueue_upload(sp_job_ckpt_t *k, upload_t *u)
+{
+    pthread_mutex_lock(&k->mu);
+    if (k->utail)
+        k->utail->next = u;
+    else
+        k->uhead = u;
+    k->utail = u;
+    pthread_cond_signal(&k->ucv);
+    pthread_mutex_unlock(&k->mu);
+}
+
 /* A handle for the container: inline when small, else a file at `dir`/`file` (location loc). */
 static int to_handle(sp_task_t *t, sp_ckpt_storage_t *st, const char *dir, const char *file,
                      sp_ckpt_location_t loc, uint8_t *data, size_t len, sp_ckpt_handle_t *h)
@@ -924,15 +1016,10 @@ int sp_task_ckpt_snapshot(sp_task_t *t, sp_opinst_t *op, int64_t id)
     if (t->barriers_init && b->checkpoint_id == id) info.alignment_ms = (b->end_ns - b->start_ns) / 1000000;
     if (len > INLINE_MAX && k->uploading) { /* the asynchronous part: written by the uploader */
         upload_t *u = sp_xcalloc(1, sizeof *u);
-        *u = (upload_t){ id, op->node->id, t->subtask, data, len, info, NULL };
-        pthread_mutex_lock(&k->mu);
-        if (k->utail)
-            k->utail->next = u;
-        else
-            k->uhead = u;
-        k->utail = u;
-        pthread_cond_signal(&k->ucv);
-        pthread_mutex_unlock(&k->mu);
+        *u = (upload_t){
+            .id = id, .node = op->node->id, .subtask = t->subtask, .data = data, .len = len, .info = info
+        };
+        enqueue_upload(k, u);
         return SPATE_OK;
     }
     sp_ckpt_handle_t h = {
@@ -993,4 +1080,90 @@ void sp_task_ckpt_finished(sp_task_t *t)
         free(data);
         if (all) final_checkpoint(t);
     }
+}
+
+/* ---- unaligned checkpoints: the head operator's snapshot held until its in-flight data is whole ---- */
+
+int sp_task_ckpt_hold(sp_task_t *t, sp_opinst_t *op, int64_t id, sp_inflight_t *f)
+{
+    sp_job_ckpt_t *k = t->job->ckpt;
+    if (!k || !k->coord) return SPATE_OK;
+    int rc = snapshot_of(t, op, id, &f->state, &f->statelen); /* the synchronous part, at the barrier */
+    if (rc != SPATE_OK) {                                     /* the checkpoint fails, the job goes on */
+        sp_ckpt_coord_decline(k->coord, (uint64_t)id, op->node->id, t->subtask,
+                              t->error.code ? t->error.message : spate_strerror(rc));
+        t->error = (sp_error_t){ 0 };
+        free(f->state);
+        f->state = NULL;
+        return SPATE_OK;
+    }
+    f->held = true;
+    const sp_barrier_stats_t *b = &t->barriers.last_complete;
+    if (b->checkpoint_id == id) f->alignment_ms = (b->end_ns - b->start_ns) / 1000000;
+    return SPATE_OK;
+}
+
+void sp_task_ckpt_ack_in_flight(sp_task_t *t, sp_inflight_t *f)
+{
+    sp_job_ckpt_t *k = t->job->ckpt;
+    if (!k || !k->coord || !f->held) return;
+    const sp_node_t *head = t->ops[0].node;
+    upload_t *u = sp_xcalloc(1, sizeof *u);
+    *u = (upload_t){ .id = f->id,
+                     .node = head->id,
+                     .subtask = t->subtask,
+                     .data = f->state,
+                     .len = f->statelen,
+                     .info = { .alignment_ms = f->alignment_ms },
+                     .has_flight = true };
+    f->state = NULL;
+    f->held = false;
+    if (f->n > 0 && sp_inflight_encode(f, &u->flight, &u->flightlen, &t->error) != SPATE_OK) {
+        sp_ckpt_coord_decline(k->coord, (uint64_t)u->id, u->node, u->subtask, t->error.message);
+        t->error = (sp_error_t){ 0 };
+        free_upload(u);
+        return;
+    }
+    if ((u->len > INLINE_MAX || u->flightlen > INLINE_MAX) && k->uploading) {
+        enqueue_upload(k, u);
+        return;
+    }
+    upload_unaligned(k, u);
+    free_upload(u);
+}
+
+static int replay_batch(void *ctx, int channel, int input, sp_batch_t *b)
+{
+    SP_UNUSED(channel);
+    sp_opinst_t *head = ctx;
+    int rc = head->vt->process_batch(head->inst, input, b);
+    sp_batch_release(b);
+    return rc;
+}
+
+int sp_task_ckpt_replay_in_flight(sp_task_t *t)
+{
+    sp_job_ckpt_t *k = t->job->ckpt;
+    if (!k || !k->flight || t->source || t->ninputs == 0) return SPATE_OK;
+    sp_opinst_t *head = &t->ops[0];
+    const sp_node_t *n = head->node;
+    if (!k->flight[n->id]) return SPATE_OK;
+    bool any = false;
+    for (int s = 0; s < k->nold[n->id]; s++)
+        any |= k->flight[n->id][s] && !sp_inflight_empty(k->flight[n->id][s], k->flightlen[n->id][s]);
+    int rc = SPATE_OK;
+    if (any && k->nold[n->id] != t->parallelism)
+        rc = sp_error_set(&t->error, SPATE_ESTATE,
+                          "checkpoint %s holds in-flight data of operator '%s' (an unaligned checkpoint) at "
+                          "parallelism %d: it restores only at that parallelism (here %d); rescale from an "
+                          "aligned checkpoint or savepoint",
+                          k->restored_from, n->name, k->nold[n->id], t->parallelism);
+    else if (t->subtask < k->nold[n->id] && k->flight[n->id][t->subtask])
+        rc = sp_inflight_decode(k->flight[n->id][t->subtask], k->flightlen[n->id][t->subtask],
+                                head->ctx.in_schema, 2, replay_batch, head, &t->error);
+    if (rc) {
+        t->failed_node = n;
+        if (t->error.code == 0) sp_error_set(&t->error, rc, "%s", spate_strerror(rc));
+    }
+    return rc;
 }

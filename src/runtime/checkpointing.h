@@ -14,6 +14,14 @@
  * checkpoint.  When n completes every task hears of it
  * (notify_checkpoint_complete: sinks commit).
  *
+ * Unaligned checkpoints (task.c, inflight.h): the head operator of an
+ * input task that snapshotted at the first barrier holds its container
+ * until the in-flight data is whole, then acknowledges both (handle kinds
+ * OPERATOR and IN_FLIGHT; "op<node>-<subtask>" and
+ * "inflight<node>-<subtask>" in chk-<n>/ when too large to go inline).  On
+ * restore the in-flight data is replayed into the head operator before
+ * the task reads its channels, only at the parallelism it was taken at.
+ *
  * Restore: execution.savepoint.path names a checkpoint (a chk-<n>
  * directory or its _metadata), or "latest": the newest complete checkpoint
  * of this job's name in state.checkpoints.dir (none: a fresh start).
@@ -64,6 +72,14 @@ int sp_savepoint_check(const sp_graph_t *g, const sp_config_t *cfg, const char *
 int sp_task_ckpt_restore(sp_task_t *t);
 /* Barrier `id` passed op (after its process_barrier): its snapshot, acknowledged. */
 int sp_task_ckpt_snapshot(sp_task_t *t, sp_opinst_t *op, int64_t id);
+/* Unaligned checkpoints (inflight.h).  The barrier passed the head operator op: its snapshot, held in f
+ * (nothing when checkpoints are off; a failure declines the checkpoint). */
+int sp_task_ckpt_hold(sp_task_t *t, sp_opinst_t *op, int64_t id, struct sp_inflight *f);
+/* f's in-flight data is whole: the held snapshot and the in-flight data, acknowledged together. */
+void sp_task_ckpt_ack_in_flight(sp_task_t *t, struct sp_inflight *f);
+/* After sp_task_ckpt_restore: the in-flight data restored for the head operator, replayed into it (in the
+ * order it was read) before the task reads its channels.  At another parallelism: an error. */
+int sp_task_ckpt_replay_in_flight(sp_task_t *t);
 /* The chain finished its input: every operator's final state, handed to the coordinator. */
 void sp_task_ckpt_finished(sp_task_t *t);
 

@@ -20,7 +20,13 @@
  * channels that delivered the barrier being aligned (EXACTLY_ONCE: their
  * later data stays in the channel, unread) and says when the barrier is
  * aligned; it then passes the chain: process_barrier on each chained
- * operator in order, then a broadcast on every writer.
+ * operator in order, then a broadcast on every writer.  Unaligned
+ * checkpoints pass the chain at the first barrier instead (SNAPSHOT), and
+ * the batches read afterwards from channels not yet past the barrier are
+ * kept as in-flight data (inflight.h) until the handler says it is whole;
+ * barriers then go out with priority (ahead of the queued output) and an
+ * arriving priority barrier is announced at once and delivered after the
+ * elements it overtook (announce_barrier, overtaken_step).
  *
  * A blocked channel is simply not polled.  When only blocked channels hold
  * data the loop makes no progress and sleeps on the notifier as when all
@@ -30,9 +36,11 @@
  * ends the alignment arrives on a channel that is read.
  */
 #include "runtime/checkpointing.h"
+#include "runtime/inflight.h"
 #include "runtime/task.h"
 
 #include <string.h>
+#include <strings.h>
 
 #define ELEMS_PER_TURN 4 /* elements taken from one channel before looking at the next */
 
@@ -53,7 +61,7 @@ static int push_elem(sp_writer_t *w, int target, sp_elem_t e)
 
 static int push_batch_to(sp_writer_t *w, int target, sp_batch_t *b)
 {
-    sp_elem_t e = { SP_ELEM_BATCH, b, 0 };
+    sp_elem_t e = { SP_ELEM_BATCH, b, 0, 0 };
     return push_elem(w, target, e);
 }
 
@@ -128,9 +136,12 @@ static int writer_push(sp_writer_t *w, sp_batch_t *b)
 static int writer_broadcast_event(sp_writer_t *w, sp_elem_kind_t kind, int64_t value)
 {
     int rc = flush_scatter(w);
+    /* unaligned checkpoints: the barrier overtakes the batches queued in the channels (the consumer
+     * learns how many, and records them as in-flight data) */
+    bool priority = kind == SP_ELEM_BARRIER && w->task->priority_barriers;
     for (int i = 0; rc == SPATE_OK && i < w->nch; i++) {
-        sp_elem_t e = { kind, NULL, value };
-        rc = push_elem(w, i, e);
+        sp_elem_t e = { kind, NULL, value, 0 };
+        rc = priority ? sp_channel_push_priority(w->ch[i], e) : push_elem(w, i, e);
     }
     return rc;
 }
@@ -353,15 +364,19 @@ static int run_mails(sp_task_t *t)
 
 /* ---- barriers ---- */
 
-/* The barrier passes the chain: each operator in order, then out on its writers. */
-static int chain_barrier(sp_task_t *t, int64_t id)
+/* The barrier passes the chain: each operator in order, then out on its writers.  Unaligned (f not NULL):
+ * the head operator's snapshot is held in f until its in-flight data is whole. */
+static int chain_barrier(sp_task_t *t, int64_t id, sp_inflight_t *f)
 {
     int rc = SPATE_OK;
     for (int i = 0; rc == SPATE_OK && i < t->nops; i++) {
         sp_opinst_t *op = &t->ops[i];
         if (op->vt && op->vt->process_barrier)
             rc = fail_at(t, op->node, op->vt->process_barrier(op->inst, id));
-        if (rc == SPATE_OK) rc = sp_task_ckpt_snapshot(t, op, id); /* acknowledged to the coordinator */
+        if (rc == SPATE_OK && f && i == 0)
+            rc = sp_task_ckpt_hold(t, op, id, f);
+        else if (rc == SPATE_OK)
+            rc = sp_task_ckpt_snapshot(t, op, id); /* acknowledged to the coordinator */
         for (int k = 0; rc == SPATE_OK && k < op->out.nwriters; k++)
             rc = writer_broadcast_event(op->out.writers[k], SP_ELEM_BARRIER, id);
     }
@@ -373,7 +388,7 @@ void sp_task_mail_barrier(sp_task_t *t, int64_t id)
     if (!t->reader || t->mail_rc || t->src_state != SP_SRC_RUNNING)
         return; /* not running (yet or any more) */
     int rc = sp_collector_flush(&t->src_out);
-    if (rc == SPATE_OK) rc = chain_barrier(t, id);
+    if (rc == SPATE_OK) rc = chain_barrier(t, id, NULL);
     t->mail_rc = fail_at(t, t->ops[0].node, rc);
 }
 
@@ -385,20 +400,79 @@ void sp_task_mail_stop_barrier(sp_task_t *t, int64_t id)
     bool drain = atomic_load(&t->job->draining);
     int rc = sp_collector_flush(&t->src_out);
     if (rc == SPATE_OK && drain) rc = chain_drain(t);
-    if (rc == SPATE_OK) rc = chain_barrier(t, id);
+    if (rc == SPATE_OK) rc = chain_barrier(t, id, NULL);
     t->mail_rc = fail_at(t, t->ops[0].node, rc);
     t->src_state = drain ? SP_SRC_ENDED : SP_SRC_SUSPENDED;
 }
 
+/* The in-flight record of unaligned checkpoint id, taken out of the task's list (NULL: none). */
+static sp_inflight_t *take_inflight(sp_task_t *t, int64_t id)
+{
+    for (sp_inflight_t **p = &t->inflight; *p; p = &(*p)->next)
+        if ((*p)->id == id) {
+            sp_inflight_t *f = *p;
+            *p = f->next;
+            f->next = NULL;
+            return f;
+        }
+    return NULL;
+}
+
+/* Unaligned checkpoint id: the snapshot now, and a record for the in-flight data that follows. */
+static int begin_unaligned(sp_task_t *t, int64_t id)
+{
+    sp_inflight_t *f = sp_inflight_create(id), **p = &t->inflight;
+    while (*p) p = &(*p)->next;
+    *p = f;
+    return chain_barrier(t, id, f);
+}
+
+/* Batch b read from channel c is in-flight data of every unaligned checkpoint whose barrier c has not
+ * delivered yet. */
+static void record_inflight(sp_task_t *t, int c, sp_batch_t *b)
+{
+    for (int i = 0; i < sp_barrier_pending_count(&t->barriers); i++) {
+        if (!sp_barrier_records(&t->barriers, i, c)) continue;
+        for (sp_inflight_t *f = t->inflight; f; f = f->next)
+            if (f->id == t->barriers.pending[i].id) sp_inflight_add(f, c, t->inputs[c].input, b);
+    }
+}
+
 /* Carries out what the barrier handler decided after an event: a checkpoint aligned on every input
- * channel passes the chain.  An aborted one needs nothing yet (the coordinator will hear of it when
- * tasks acknowledge checkpoints).  Every action is taken, also after a failure. */
+ * channel passes the chain; an unaligned one passes it at once (SNAPSHOT) and is acknowledged with its
+ * in-flight data when that is whole (COMPLETE).  An aborted one needs nothing but dropping its in-flight
+ * data (the coordinator will hear of it when tasks acknowledge checkpoints).  Every action is taken, also
+ * after a failure. */
 static int barrier_actions(sp_task_t *t)
 {
     int rc = SPATE_OK;
     sp_barrier_action_t a;
-    while (sp_barrier_next(&t->barriers, &a))
-        if (rc == SPATE_OK && a.kind == SP_BARRIER_COMPLETE) rc = chain_barrier(t, a.checkpoint_id);
+    while (sp_barrier_next(&t->barriers, &a)) {
+        if (a.kind == SP_BARRIER_SNAPSHOT) {
+            if (rc == SPATE_OK) rc = begin_unaligned(t, a.checkpoint_id);
+        } else if (a.unaligned) {
+            sp_inflight_t *f = take_inflight(t, a.checkpoint_id);
+            if (f && rc == SPATE_OK && a.kind == SP_BARRIER_COMPLETE) sp_task_ckpt_ack_in_flight(t, f);
+            sp_inflight_free(f);
+        } else if (rc == SPATE_OK && a.kind == SP_BARRIER_COMPLETE) {
+            rc = chain_barrier(t, a.checkpoint_id, NULL);
+        }
+    }
+    return rc;
+}
+
+/* An alignment that lasted the aligned-checkpoint timeout goes unaligned; returns the next deadline. */
+static int barrier_timeout(sp_task_t *t, int64_t *deadline_ns)
+{
+    *deadline_ns = INT64_MAX;
+    if (!t->barriers_init) return SPATE_OK;
+    *deadline_ns = sp_barrier_deadline(&t->barriers);
+    if (*deadline_ns == INT64_MAX) return SPATE_OK;
+    int64_t now = sp_clock_mono_ns();
+    if (now < *deadline_ns) return SPATE_OK;
+    sp_barrier_on_time(&t->barriers, now);
+    int rc = barrier_actions(t);
+    *deadline_ns = sp_barrier_deadline(&t->barriers);
     return rc;
 }
 
@@ -418,10 +492,35 @@ static void barriers_open(sp_task_t *t)
     if (config) sp_barrier_parse_mode(sp_config_get(config, "execution.checkpointing.mode"), &mode);
     sp_barrier_init(&t->barriers, t->ninputs, mode);
     t->barriers_init = true;
+    if (config && !strcasecmp(sp_config_get(config, "execution.checkpointing.unaligned.enabled"), "true"))
+        sp_barrier_set_unaligned(
+            &t->barriers, true,
+            sp_config_get_duration_ms(config, "execution.checkpointing.aligned-checkpoint-timeout") *
+                1000000);
+}
+
+/* Every task: barriers go out with priority when checkpoints are unaligned from their first barrier
+ * (EXACTLY_ONCE, unaligned, no aligned-checkpoint timeout), as every task of the job then is. */
+static void priority_open(sp_task_t *t)
+{
+    const sp_config_t *config = t->ops[0].ctx.config;
+    sp_barrier_mode_t mode = SP_BARRIER_EXACTLY_ONCE;
+    if (!config) return;
+    sp_barrier_parse_mode(sp_config_get(config, "execution.checkpointing.mode"), &mode);
+    t->priority_barriers =
+        mode == SP_BARRIER_EXACTLY_ONCE &&
+        !strcasecmp(sp_config_get(config, "execution.checkpointing.unaligned.enabled"), "true") &&
+        sp_config_get_duration_ms(config, "execution.checkpointing.aligned-checkpoint-timeout") == 0;
 }
 
 static void barriers_close(sp_task_t *t)
 {
+    for (int i = 0; i < t->ninputs; i++) {
+        free(t->inputs[i].ov);
+        t->inputs[i].ov = NULL;
+        t->inputs[i].nov = t->inputs[i].capov = 0;
+    }
+    while (t->inflight) sp_inflight_free(take_inflight(t, t->inflight->id));
     if (t->barriers_init) sp_barrier_fini(&t->barriers);
     t->barriers_init = false;
 }
@@ -596,7 +695,50 @@ static int update_watermark(sp_task_t *t)
     return op_watermark(&t->ops[0], wm);
 }
 
+/* A priority barrier arrived on channel c, ahead of e->behind elements that came before it: the handler
+ * hears of it now (unaligned: the snapshot), and it is delivered after them (overtaken_step). */
+static int announce_barrier(sp_task_t *t, int c, const sp_elem_t *e)
+{
+    sp_input_t *in = &t->inputs[c];
+    if (in->nov == in->capov) {
+        in->capov = in->capov ? 2 * in->capov : 4;
+        in->ov = sp_xrealloc(in->ov, sizeof *in->ov * (size_t)in->capov);
+    }
+    in->ov[in->nov++] = (struct sp_overtaken){ e->value, e->behind };
+    sp_barrier_on_announce(&t->barriers, c, e->value, sp_clock_mono_ns());
+    return barrier_actions(t);
+}
+
+/* An element that a priority barrier overtook was read from channel c: barriers whose place has come are
+ * delivered. */
+static int overtaken_step(sp_task_t *t, int c)
+{
+    sp_input_t *in = &t->inputs[c];
+    int rc = SPATE_OK, keep = 0;
+    for (int i = 0; i < in->nov; i++) {
+        if (--in->ov[i].left > 0) {
+            in->ov[keep++] = in->ov[i];
+            continue;
+        }
+        sp_barrier_on_barrier(&t->barriers, c, in->ov[i].id, sp_clock_mono_ns());
+        int r = barrier_actions(t);
+        if (rc == SPATE_OK) rc = r;
+    }
+    in->nov = keep;
+    return rc;
+}
+
+static int handle_elem(sp_task_t *t, int c, sp_elem_t *e);
+
 static int handle(sp_task_t *t, int c, sp_elem_t *e)
+{
+    if (e->kind == SP_ELEM_BARRIER && e->behind > 0) return announce_barrier(t, c, e);
+    int rc = handle_elem(t, c, e);
+    if (rc == SPATE_OK && t->inputs[c].nov > 0) rc = overtaken_step(t, c);
+    return rc;
+}
+
+static int handle_elem(sp_task_t *t, int c, sp_elem_t *e)
 {
     sp_opinst_t *head = &t->ops[0];
     sp_input_t *in = &t->inputs[c];
@@ -604,6 +746,7 @@ static int handle(sp_task_t *t, int c, sp_elem_t *e)
     switch (e->kind) {
     case SP_ELEM_BATCH:
         sp_barrier_count(&t->barriers, e->batch->count, e->batch->bytes);
+        if (t->inflight) record_inflight(t, c, e->batch);
         rc = fail_at(t, head->node, head->vt->process_batch(head->inst, in->input, e->batch));
         sp_batch_release(e->batch);
         return rc;
@@ -639,8 +782,9 @@ static int run_inputs(sp_task_t *t)
         uint64_t seq = sp_notifier_seq(&t->notifier);
         int rc = run_mails(t);
         if (rc) return rc;
-        int64_t next;
+        int64_t next, deadline_ns;
         if ((rc = fire_timers(t, &next)) != SPATE_OK) return rc;
+        if ((rc = barrier_timeout(t, &deadline_ns)) != SPATE_OK) return rc;
         bool progress = false;
         for (int k = 0; k < t->ninputs; k++) {
             int c = (start + k) % t->ninputs;
@@ -652,12 +796,21 @@ static int run_inputs(sp_task_t *t)
                  n++) {
                 progress = true;
                 rc = handle(t, c, &e);
+                if (rc == SPATE_OK && t->barriers.aligned_timeout_ns > 0 && t->barriers.npending > 0)
+                    rc = barrier_timeout(t, &deadline_ns); /* an alignment may time out mid-turn */
                 if (rc) return rc;
                 if (t->nended == t->ninputs) return SPATE_OK;
             }
         }
         start = (start + 1) % (t->ninputs ? t->ninputs : 1);
-        if (!progress) sp_notifier_wait(&t->notifier, seq, stop, sleep_ms(t, next, -1));
+        if (!progress) {
+            int64_t limit = -1; /* an alignment that may time out: wake for its deadline */
+            if (deadline_ns != INT64_MAX) {
+                limit = (deadline_ns - sp_clock_mono_ns()) / 1000000 + 1;
+                if (limit < 0) limit = 0;
+            }
+            sp_notifier_wait(&t->notifier, seq, stop, sleep_ms(t, next, limit));
+        }
     }
     return SPATE_ECANCELED;
 }
@@ -686,18 +839,15 @@ void *sp_task_main(void *arg)
     sp_batch_cache_t cache; /* batches recycled on this thread stay in this core's caches */
     sp_batch_cache_begin(&cache);
     barriers_open(t);
+    priority_open(t);
     int rc = chain_open(t);
     if (rc == SPATE_OK) rc = sp_task_ckpt_restore(t);
-    if (t->job->dry_restore) { /* sp_job_dry_restore: that was all */
-        chain_close(t);
-        barriers_close(t);
-        sp_batch_cache_end(&cache);
-        sp_job_task_done(t->job, t, rc);
-        return NULL;
-    }
-    if (rc == SPATE_OK) rc = t->source ? run_source(t) : run_inputs(t);
-    if (rc == SPATE_OK) sp_task_ckpt_finished(t); /* its final state stands for it in later checkpoints */
-    if (rc == SPATE_OK) rc = wait_final_checkpoint(t);
+    bool run = !t->job->dry_restore; /* sp_job_dry_restore: open and restore, nothing more */
+    if (rc == SPATE_OK && run) rc = sp_task_ckpt_replay_in_flight(t); /* before any new data */
+    if (rc == SPATE_OK && run) rc = t->source ? run_source(t) : run_inputs(t);
+    if (rc == SPATE_OK && run)
+        sp_task_ckpt_finished(t); /* its final state stands for it in later checkpoints */
+    if (rc == SPATE_OK && run) rc = wait_final_checkpoint(t);
     chain_close(t);
     barriers_close(t);
     sp_batch_cache_end(&cache);

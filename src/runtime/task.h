@@ -56,6 +56,13 @@ typedef struct sp_input {
     bool ended;
     bool idle;    /* the channel's producer declared itself idle */
     bool aligned; /* counts in the minimum: not idle, and caught up with the task's watermark */
+    /* priority barriers that overtook data on this channel: barrier ov[i].id is delivered once ov[i].left
+     * more elements were read (oldest first) */
+    struct sp_overtaken {
+        int64_t id;
+        uint32_t left;
+    } * ov;
+    int nov, capov;
 } sp_input_t;
 
 /* A mail: work another thread asks the task to do on its own thread. */
@@ -91,6 +98,8 @@ struct sp_task {
     bool finishing;        /* in chain_finish: forwarded watermarks are held back */
     sp_barrier_t barriers; /* input tasks: checkpoint barrier alignment over the input channels */
     bool barriers_init;
+    struct sp_inflight *inflight; /* unaligned checkpoints being recorded (inflight.h), oldest first */
+    bool priority_barriers;       /* barriers go out ahead of queued data (unaligned, no aligned timeout) */
     sp_notifier_t notifier;
     sp_mailbox_t mailbox;
     int mail_rc;     /* failure of a mail's work, reported by the loop */

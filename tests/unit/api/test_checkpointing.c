@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define LINES 3000
 
@@ -324,7 +325,218 @@ static void keyed_counts_restart_exactly_once(void **state)
     }
 }
 
+/* ---- unaligned checkpoints: running counts behind a slow operator ---- */
+
+/* Passes every row on, 1 ms each: the task of the sums falls behind, so its input channels hold rows
+ * when a barrier comes (and a barrier overtakes them). */
+static int slow_keep(void *ctx, const spate_row_t *in)
+{
+    (void)ctx;
+    (void)in;
+    struct timespec ts = { 0, 1000000 };
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* Running counts as run_counts, at parallelism 2 (each sum subtask reads two channels), the sums followed by
+ * a slow filter in their task; `unaligned`: unaligned checkpoints.  Returns the committed lines, sorted;
+ * *persisted: the largest in-flight data of a completed checkpoint. */
+static spate_env_t *build_unaligned(const char *in, const char *out, bool unaligned, const char *timeout,
+                                    const char *ckdir, const char *from, int sum_parallelism)
+{
+    spate_env_t *env = spate_env_create();
+    if (ckdir) assert_int_equal(spate_env_set_config(env, "state.checkpoints.dir", ckdir), SPATE_OK);
+    if (from) assert_int_equal(spate_env_set_config(env, "execution.savepoint.path", from), SPATE_OK);
+    spate_env_set_parallelism(env, 2);
+    assert_int_equal(spate_env_set_config(env, "execution.checkpointing.interval", "50 ms"), SPATE_OK);
+    if (unaligned)
+        assert_int_equal(spate_env_set_config(env, "execution.checkpointing.unaligned.enabled", "true"),
+                         SPATE_OK);
+    if (timeout)
+        assert_int_equal(
+            spate_env_set_config(env, "execution.checkpointing.aligned-checkpoint-timeout", timeout),
+            SPATE_OK);
+    assert_int_equal(spate_env_set_config(env, "restart-strategy.type", "fixed-delay"), SPATE_OK);
+    assert_int_equal(spate_env_set_config(env, "restart-strategy.fixed-delay.delay", "10 ms"), SPATE_OK);
+    spate_schema_t *words = spate_schema_of("word STRING NOT NULL, n BIGINT NOT NULL");
+    spate_stream_t *s = spate_env_add_source(env, spate_file_text_source_rate(in, 4000), "lines");
+    s = spate_stream_flat_map(s, "words", word_or_fail, NULL, words);
+    s = spate_keyed_sum(spate_stream_key_by_field(s, "word"), "n");
+    if (sum_parallelism) spate_stream_set_parallelism(s, sum_parallelism);
+    s = spate_stream_filter(s, "slow", slow_keep, NULL);
+    spate_file_sink_options_t o;
+    spate_file_sink_options_init(&o);
+    o.format = SPATE_FORMAT_TEXT;
+    /* rescaled (sum_parallelism set): a new sink, which does not commit the old one's files elsewhere */
+    spate_stream_set_uid(spate_stream_sink(s, spate_file_sink(out, &o), "counts"),
+                         sum_parallelism ? "counts-rescaled" : "counts");
+    if (sum_parallelism)
+        assert_int_equal(spate_env_set_config(env, "execution.savepoint.ignore-unclaimed-state", "true"),
+                         SPATE_OK);
+    spate_schema_release(words);
+    return env;
+}
+
+/* The largest in-flight data of a completed checkpoint of the job, and that of its latest completed one. */
+static uint64_t max_persisted(spate_job_t *job, int *completed, uint64_t *latest)
+{
+    uint64_t max = 0;
+    int64_t latest_id = 0;
+    *completed = 0;
+    *latest = 0;
+    for (size_t i = 0; i < spate_job_checkpoint_count(job); i++) {
+        spate_checkpoint_stats_t st;
+        assert_int_equal(spate_job_checkpoint_stats(job, i, &st), 1);
+        if (st.status != SPATE_CHECKPOINT_COMPLETED) continue;
+        ++*completed;
+        assert_true(st.persisted_bytes <= st.state_bytes);
+        if (st.persisted_bytes > max) max = st.persisted_bytes;
+        if (st.id > latest_id) {
+            latest_id = st.id;
+            *latest = st.persisted_bytes;
+        }
+    }
+    return max;
+}
+
+static char *run_unaligned_counts(const char *in, const char *out, bool unaligned, const char *timeout,
+                                  uint64_t *persisted)
+{
+    spate_env_t *env = build_unaligned(in, out, unaligned, timeout, NULL, NULL, 0);
+    spate_job_t *job;
+    assert_int_equal(spate_env_start(env, "unaligned", &job), SPATE_OK);
+    int rc = spate_job_wait(job);
+    if (rc) print_message("job failed: %s\n", spate_job_error(job));
+    assert_int_equal(rc, SPATE_OK);
+    int completed;
+    uint64_t latest;
+    *persisted = max_persisted(job, &completed, &latest);
+    print_message("%d checkpoints completed, largest in-flight data %llu bytes\n", completed,
+                  (unsigned long long)*persisted);
+    assert_true(completed > 0);
+    spate_job_destroy(job);
+    spate_env_destroy(env);
+    char *all = tu_read_dir(out), *sorted = tu_sort_lines(all);
+    free(all);
+    return sorted;
+}
+
+/* The newest complete chk-<n> directory under ckdir (one job). */
+static void latest_chk(const char *ckdir, char *buf, size_t cap)
+{
+    long best = -1;
+    DIR *d = opendir(ckdir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char job[1024];
+        snprintf(job, sizeof job, "%.600s/%.255s", ckdir, e->d_name);
+        DIR *j = opendir(job);
+        struct dirent *c;
+        while (j && (c = readdir(j))) {
+            char meta[2048];
+            snprintf(meta, sizeof meta, "%s/%s/_metadata", job, c->d_name);
+            struct stat sb;
+            if (strncmp(c->d_name, "chk-", 4) != 0 || stat(meta, &sb) != 0 || atol(c->d_name + 4) <= best)
+                continue;
+            best = atol(c->d_name + 4);
+            snprintf(buf, cap, "%.760s/%.255s", job, c->d_name);
+        }
+        if (j) closedir(j);
+    }
+    if (d) closedir(d);
+    assert_true(best > 0);
+}
+
+/* A job stopped (as by a crash) right after a checkpoint with in-flight data completed resumes from it: the
+ * rows in flight are replayed, or they would be missing (the sources resume after them). */
+static void unaligned_stopped_job_resumes_with_its_in_flight_data(void **state)
+{
+    char *dir = *state, in[512], out[512], ck[512];
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    write_input(in);
+    snprintf(out, sizeof out, "%s/clean", dir);
+    fail_at = -1;
+    uint64_t persisted;
+    char *want = run_unaligned_counts(in, out, false, NULL, &persisted);
+    bool resumed = false;
+    for (int attempt = 0; attempt < 5 && !resumed;
+         attempt++) { /* until the stop comes at such a checkpoint */
+        snprintf(out, sizeof out, "%s/out%d", dir, attempt);
+        snprintf(ck, sizeof ck, "%s/ck%d", dir, attempt);
+        spate_env_t *env = build_unaligned(in, out, true, NULL, ck, NULL, 0);
+        spate_job_t *job;
+        assert_int_equal(spate_env_start(env, "resume-unaligned", &job), SPATE_OK);
+        int completed = 0;
+        uint64_t latest = 0;
+        for (int i = 0; i < 600 && latest == 0 && spate_job_status(job) == SPATE_JOB_RUNNING; i++) {
+            sp_sleep_ms(2);
+            max_persisted(job, &completed, &latest);
+        }
+        spate_job_cancel(job);
+        spate_job_wait(job);
+        max_persisted(job, &completed, &latest); /* one may have completed meanwhile */
+        spate_job_destroy(job);
+        spate_env_destroy(env);
+        print_message("attempt %d: %d checkpoints, the latest with %llu bytes in flight\n", attempt,
+                      completed, (unsigned long long)latest);
+        if (latest == 0) continue;
+        /* at another parallelism of the sums: refused, their in-flight data is per channel */
+        char chk[1024], out2[600], ck2[600];
+        latest_chk(ck, chk, sizeof chk);
+        snprintf(out2, sizeof out2, "%s-rescaled", out);
+        snprintf(ck2, sizeof ck2, "%s-rescaled", ck);
+        env = build_unaligned(in, out2, true, NULL, ck2, chk, 3);
+        assert_int_equal(spate_env_set_config(env, "restart-strategy.type", "none"), SPATE_OK);
+        int rrc = spate_env_execute(env, "rescaled");
+        print_message("%s\n", spate_env_error(env));
+        assert_int_equal(rrc, SPATE_ESTATE);
+        assert_non_null(strstr(spate_env_error(env), "holds in-flight data of operator"));
+        spate_env_destroy(env);
+        /* at the same parallelism: resumed exactly once */
+        env = build_unaligned(in, out, true, NULL, ck, "latest", 0);
+        assert_int_equal(spate_env_execute(env, "resume-unaligned"), SPATE_OK);
+        spate_env_destroy(env);
+        char *all = tu_read_dir(out), *got = tu_sort_lines(all);
+        assert_string_equal(got, want); /* nothing lost, nothing twice */
+        free(all);
+        free(got);
+        resumed = true;
+    }
+    assert_true(resumed);
+    free(want);
+}
+
+static void unaligned_counts_restart_exactly_once(void **state)
+{
+    char *dir = *state, in[512], out[512];
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    write_input(in);
+    snprintf(out, sizeof out, "%s/clean", dir);
+    fail_at = -1;
+    uint64_t persisted;
+    char *want = run_unaligned_counts(in, out, false, NULL, &persisted); /* aligned, no failure */
+    assert_int_equal(persisted, 0);                                      /* aligned: nothing in flight */
+    /* unaligned from the first barrier (priority barriers); aligned first, unaligned after 2 ms of alignment */
+    const char *timeouts[] = { NULL, "2 ms" };
+    for (int k = 0; k < 2; k++) {
+        snprintf(out, sizeof out, "%s/failing%d", dir, k);
+        fail_at = 1500;
+        atomic_store(&failures_left, 1);
+        char *got = run_unaligned_counts(in, out, true, timeouts[k], &persisted);
+        assert_int_equal(atomic_load(&failures_left), 0); /* it did fail */
+        assert_true(persisted > 0);                       /* and checkpoints held in-flight rows */
+        assert_string_equal(got, want); /* the same running counts: in-flight rows replayed, none twice */
+        free(got);
+    }
+    free(want);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(unaligned_counts_restart_exactly_once, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(unaligned_stopped_job_resumes_with_its_in_flight_data, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(keyed_counts_restart_exactly_once, tu_setup_tmpdir, tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(a_failing_job_restarts_from_its_checkpoint_exactly_once, tu_setup_tmpdir,
                                     tu_teardown_tmpdir),

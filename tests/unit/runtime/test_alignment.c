@@ -13,11 +13,19 @@
  *    whose channel is full waits (back-pressure) while the other goes on;
  *    the consumer reads, after each production, every element it may (the
  *    oldest first, never from a blocked channel), as a task that keeps up.
+ *    The same orders with unaligned checkpoints: the snapshot comes at the
+ *    first barrier, and the rows of the other input up to its barrier are
+ *    in-flight data, so state plus in-flight data hold every row before the
+ *    barriers once; and with an aligned-checkpoint timeout (the clock being
+ *    the production count), which switches only the orders whose alignment
+ *    lasts long.
  *
  * 2. The same through the real runtime: two sources connected to a
  *    two-input operator whose process_barrier hook records how many rows of
  *    each input it processed before the barrier, against how many rows each
- *    source emitted before it sent the barrier.
+ *    source emitted before it sent the barrier.  Unaligned, with a slow
+ *    two-input operator: the barrier of the input read first overtakes the
+ *    rows queued on the other input.
  */
 #include "test_main.h"
 #include "test_util.h"
@@ -58,11 +66,20 @@ typedef struct model_op {
     int post_before[2]; /* post-barrier rows of each input processed before the snapshot */
     int next_seq[2];    /* the next row expected on each input (FIFO, none lost or repeated) */
     bool finished;      /* both inputs ended */
+    int inflight[2];    /* unaligned: rows of each input recorded as in-flight data */
+    bool unaligned;     /* the snapshot was unaligned (SNAPSHOT) */
+    int inflight_done;  /* unaligned: times the in-flight data was reported whole */
 } model_op_t;
 
 typedef struct sched_stats {
-    int runs, passed_runs, held_runs, stalled_runs;
+    int runs, passed_runs, held_runs, stalled_runs, switched_runs, inflight_runs;
 } sched_stats_t;
+
+typedef struct sched_cfg {
+    sp_barrier_mode_t mode;
+    bool unaligned;
+    int64_t timeout; /* aligned-checkpoint timeout, in productions (0: unaligned from the first barrier) */
+} sched_cfg_t;
 
 static ev_t event_of(int k)
 {
@@ -84,9 +101,14 @@ static void take_actions(sp_barrier_t *h, model_op_t *op)
 {
     sp_barrier_action_t a;
     while (sp_barrier_next(h, &a)) {
-        assert_int_equal(a.kind, SP_BARRIER_COMPLETE); /* nothing here can abort checkpoint 1 */
+        assert_int_not_equal(a.kind, SP_BARRIER_ABORT); /* nothing here can abort checkpoint 1 */
         assert_int_equal(a.checkpoint_id, 1);
         assert_false(op->finished);
+        if (a.kind == SP_BARRIER_COMPLETE && a.unaligned) {
+            op->inflight_done++;
+            continue;
+        }
+        op->unaligned |= a.kind == SP_BARRIER_SNAPSHOT;
         op->snapshots++;
         op->snapshot_at = op->rows;
     }
@@ -100,6 +122,7 @@ static void consume(sp_barrier_t *h, model_op_t *op, int c, const ev_t *e)
         assert_int_equal(e->seq, op->next_seq[c]);
         op->next_seq[c]++;
         sp_barrier_count(h, 1, 8);
+        if (sp_barrier_pending_count(h) > 0 && sp_barrier_records(h, 0, c)) op->inflight[c]++;
         op->rows++;
         if (op->snapshots == 0) {
             if (e->post)
@@ -122,10 +145,12 @@ static void consume(sp_barrier_t *h, model_op_t *op, int c, const ev_t *e)
 }
 
 /* Runs one merge order (order[i] = the input producing the i-th event) with channels of `cap` elements. */
-static void run_order(const int *order, int cap, sp_barrier_mode_t mode, sched_stats_t *st)
+static void run_order(const int *order, int cap, const sched_cfg_t *cfg, sched_stats_t *st)
 {
+    sp_barrier_mode_t mode = cfg->mode;
     sp_barrier_t h;
     sp_barrier_init(&h, 2, mode);
+    sp_barrier_set_unaligned(&h, cfg->unaligned, cfg->timeout);
     model_op_t op = { .snapshot_at = -1 };
     chan_t ch[2] = { { .head = 0 }, { .head = 0 } };
     int produced[2] = { 0, 0 }, stamp = 0;
@@ -146,6 +171,8 @@ static void run_order(const int *order, int cap, sp_barrier_mode_t mode, sched_s
         chan_t *q = &ch[in];
         q->q[(q->head + q->count) % NEV] = e;
         q->count++;
+        sp_barrier_on_time(&h, e.stamp); /* the clock: an alignment may time out */
+        take_actions(&h, &op);
         /* the consumer keeps up: every element it may read, the oldest arrival first */
         for (;;) {
             int c = -1;
@@ -169,9 +196,11 @@ static void run_order(const int *order, int cap, sp_barrier_mode_t mode, sched_s
     assert_int_equal(op.rows, 2 * (PRE + POST));
     assert_int_equal(op.next_seq[0], PRE + POST);
     assert_int_equal(op.next_seq[1], PRE + POST);
-    /* every row produced before a barrier was processed before the snapshot, in both modes */
-    assert_int_equal(op.pre_before[0], PRE);
-    assert_int_equal(op.pre_before[1], PRE);
+    /* every row produced before a barrier was processed before the snapshot, in both aligned modes */
+    if (!h.unaligned) {
+        assert_int_equal(op.pre_before[0], PRE);
+        assert_int_equal(op.pre_before[1], PRE);
+    }
     /* where each barrier comes in the merge order, and the post-barrier rows of the input whose barrier
      * came first that come before the other barrier: those pass when nothing blocks */
     int seen[2] = { 0, 0 }, barrier_pos[2] = { -1, -1 }, early_post = 0;
@@ -185,7 +214,31 @@ static void run_order(const int *order, int cap, sp_barrier_mode_t mode, sched_s
         int k = seen[order[i]]++;
         if (order[i] == first && k > PRE && k < NEV - 1) early_post++;
     }
-    if (mode == SP_BARRIER_EXACTLY_ONCE) {
+    if (h.unaligned) {
+        /* nothing after a barrier is in the snapshot; what came before it is in the snapshot or in flight,
+         * never both */
+        assert_int_equal(op.post_before[0], 0);
+        assert_int_equal(op.post_before[1], 0);
+        for (int k = 0; k < 2; k++) assert_int_equal(op.pre_before[k] + op.inflight[k], PRE);
+        assert_int_equal(op.inflight_done, op.unaligned ? 1 : 0);
+        if (!op.unaligned) assert_int_equal(op.inflight[0] + op.inflight[1], 0); /* aligned in time */
+        if (cfg->timeout == 0) {
+            assert_true(op.unaligned);
+            assert_false(held); /* nothing ever waits */
+            /* the barrier read first is the first produced: the other input's rows after it are in flight */
+            int late = 0;
+            seen[0] = seen[1] = 0;
+            for (int i = 0; i < NMERGE; i++) {
+                int k = seen[order[i]]++;
+                if (order[i] != first && k < PRE && i > barrier_pos[first]) late++;
+            }
+            assert_int_equal(op.inflight[first], 0);
+            assert_int_equal(op.inflight[1 - first], late);
+            assert_int_equal(op.snapshot_at, 2 * PRE - late);
+        }
+        if (op.unaligned) st->switched_runs++;
+        if (op.inflight[0] + op.inflight[1] > 0) st->inflight_runs++;
+    } else if (mode == SP_BARRIER_EXACTLY_ONCE) {
         assert_int_equal(op.post_before[0], 0);
         assert_int_equal(op.post_before[1], 0);
         assert_int_equal(op.snapshot_at, 2 * PRE);
@@ -205,17 +258,53 @@ static void run_order(const int *order, int cap, sp_barrier_mode_t mode, sched_s
 }
 
 /* Every merge order of the two inputs' sequences, at the given channel capacity. */
-static sched_stats_t run_all_orders(int cap, sp_barrier_mode_t mode)
+static sched_stats_t run_all_orders_cfg(int cap, const sched_cfg_t *cfg)
 {
     sched_stats_t st = { 0 };
     for (unsigned mask = 0; mask < (1u << NMERGE); mask++) {
         if (__builtin_popcount(mask) != NEV) continue;
         int order[NMERGE];
         for (int i = 0; i < NMERGE; i++) order[i] = (int)((mask >> i) & 1);
-        run_order(order, cap, mode, &st);
+        run_order(order, cap, cfg, &st);
     }
     assert_int_equal(st.runs, 3432); /* C(14, 7) */
     return st;
+}
+
+static sched_stats_t run_all_orders(int cap, sp_barrier_mode_t mode)
+{
+    sched_cfg_t cfg = { mode, false, 0 };
+    return run_all_orders_cfg(cap, &cfg);
+}
+
+static void unaligned_captures_in_flight_data_in_every_order(void **state)
+{
+    (void)state;
+    const int caps[] = { NEV, 2, 1 };
+    for (size_t i = 0; i < SP_ARRAY_LEN(caps); i++) {
+        sched_cfg_t cfg = { SP_BARRIER_EXACTLY_ONCE, true, 0 };
+        sched_stats_t st = run_all_orders_cfg(caps[i], &cfg);
+        assert_int_equal(st.switched_runs, st.runs);
+        assert_true(st.inflight_runs > 0 && st.inflight_runs < st.runs); /* rows overtaken, in some orders */
+        assert_int_equal(st.held_runs, 0);
+        assert_int_equal(st.stalled_runs, 0); /* nothing blocks: the consumer keeps up */
+        print_message("cap %d: %d orders, %d with in-flight rows\n", caps[i], st.runs, st.inflight_runs);
+    }
+}
+
+static void aligned_timeout_switches_the_long_alignments(void **state)
+{
+    (void)state;
+    const int caps[] = { NEV, 1 };
+    for (size_t i = 0; i < SP_ARRAY_LEN(caps); i++) {
+        sched_cfg_t cfg = { SP_BARRIER_EXACTLY_ONCE, true, 4 };
+        sched_stats_t st = run_all_orders_cfg(caps[i], &cfg);
+        /* orders whose second barrier comes within 4 productions of the first stay aligned */
+        assert_true(st.switched_runs > 0 && st.switched_runs < st.runs);
+        assert_true(st.inflight_runs > 0);
+        print_message("cap %d: %d orders, %d switched to unaligned, %d with in-flight rows\n", caps[i],
+                      st.runs, st.switched_runs, st.inflight_runs);
+    }
 }
 
 static void exactly_once_alignment_holds_in_every_order(void **state)
@@ -259,7 +348,9 @@ typedef struct record {
     int64_t seen_at[2][NCK + 1];    /* ... when barrier id passed it */
     int64_t next_v[2];              /* FIFO check: next v expected per input */
     atomic_int last_barrier;        /* newest barrier the two-input operator passed */
+    atomic_int marker_last[2];      /* newest barrier each source's marker passed */
     int sleep_ms[2];                /* per batch, in the marker of each source (a slow source) */
+    int co_sleep_ms;                /* per batch, in the two-input operator (a slow consumer) */
     bool order_ok;
 } record_t;
 
@@ -298,6 +389,7 @@ static int marker_barrier(void *inst, int64_t id)
 {
     op_inst_t *o = inst;
     if (id >= 1 && id <= NCK) o->rec->emitted_at[o->input][id] = o->rec->emitted[o->input];
+    atomic_store(&o->rec->marker_last[o->input], (int)id);
     return SPATE_OK;
 }
 
@@ -333,6 +425,7 @@ static int co_batch(void *inst, int input, sp_batch_t *b)
         r->next_v[input]++;
     }
     r->seen[input] += b->count;
+    if (r->co_sleep_ms) sp_sleep_ms(r->co_sleep_ms);
     return SPATE_OK;
 }
 
@@ -358,14 +451,20 @@ static const sp_op_vtable_t co_vt = {
 
 /* Source 0 is fast, source 1 slow (its marker sleeps per batch), so barrier n reaches the two-input
  * operator on input 0 well before input 1, with input 0's later rows right behind it. */
-static void run_two_inputs(const char *mode, record_t *r)
+static void run_two_inputs_cfg(const char *mode, bool unaligned, record_t *r)
 {
     memset(r, 0, sizeof *r);
     r->order_ok = true;
-    r->sleep_ms[1] = 3;
+    if (unaligned)
+        r->co_sleep_ms = 1; /* the channels fill up: barriers queue behind rows on both inputs */
+    else
+        r->sleep_ms[1] = 3;
     int64_t live = sp_batch_live_bytes();
     spate_env_t *env = spate_env_create();
     if (mode) assert_int_equal(spate_env_set_config(env, "execution.checkpointing.mode", mode), SPATE_OK);
+    if (unaligned)
+        assert_int_equal(spate_env_set_config(env, "execution.checkpointing.unaligned.enabled", "true"),
+                         SPATE_OK);
     marker_spec_t ms[2] = { { r, 0 }, { r, 1 } };
     spate_stream_t *in[2];
     for (int i = 0; i < 2; i++) {
@@ -383,7 +482,12 @@ static void run_two_inputs(const char *mode, record_t *r)
         sp_sleep_ms(20);
         assert_int_equal(sp_job_trigger_barrier(job, id), SPATE_OK);
     }
-    for (int i = 0; i < 1000 && atomic_load(&r->last_barrier) < NCK; i++) sp_sleep_ms(10); /* at most 10 s */
+    /* at most 10 s; unaligned, the operator may pass a barrier before the other source sent it */
+    for (int i = 0;
+         i < 1000 && (atomic_load(&r->last_barrier) < NCK || atomic_load(&r->marker_last[0]) < NCK ||
+                      atomic_load(&r->marker_last[1]) < NCK);
+         i++)
+        sp_sleep_ms(10);
     spate_job_cancel(job);
     assert_int_equal(spate_job_wait(job), SPATE_ECANCELED);
     spate_job_destroy(job);
@@ -391,6 +495,35 @@ static void run_two_inputs(const char *mode, record_t *r)
     assert_int_equal(atomic_load(&r->last_barrier), NCK);
     assert_true(r->order_ok);
     assert_int_equal(sp_batch_live_bytes(), live);
+}
+
+static void run_two_inputs(const char *mode, record_t *r)
+{
+    run_two_inputs_cfg(mode, false, r);
+}
+
+static void unaligned_through_the_runtime(void **state)
+{
+    (void)state;
+    record_t r;
+    run_two_inputs_cfg(NULL, true, &r);
+    int64_t overtaken = 0;
+    for (int id = 1; id <= NCK; id++) {
+        /* the snapshot came when the first barrier arrived, ahead of the rows queued before it (a priority
+         * barrier): on neither input a row after its barrier; the rows before it not yet read are in flight */
+        for (int i = 0; i < 2; i++) {
+            int64_t behind = r.emitted_at[i][id] - r.seen_at[i][id];
+            if (behind < 0)
+                print_message(
+                    "checkpoint %d input %d: %lld rows seen before the snapshot, %lld emitted before "
+                    "the barrier\n",
+                    id, i, (long long)r.seen_at[i][id], (long long)r.emitted_at[i][id]);
+            assert_true(behind >= 0);
+            overtaken += behind;
+        }
+    }
+    print_message("rows before a barrier overtaken by it (in flight): %lld\n", (long long)overtaken);
+    assert_true(overtaken > 0);
 }
 
 static void exactly_once_through_the_runtime(void **state)
@@ -424,8 +557,11 @@ static void at_least_once_through_the_runtime(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(exactly_once_alignment_holds_in_every_order),
     cmocka_unit_test(at_least_once_lets_data_pass),
+    cmocka_unit_test(unaligned_captures_in_flight_data_in_every_order),
+    cmocka_unit_test(aligned_timeout_switches_the_long_alignments),
     cmocka_unit_test(exactly_once_through_the_runtime),
     cmocka_unit_test(at_least_once_through_the_runtime),
+    cmocka_unit_test(unaligned_through_the_runtime),
 };
 
 int main(int argc, char **argv)

@@ -11,7 +11,9 @@
 
 #include "runtime/barrier.h"
 
-/* The actions of the last event as text: "C3" = checkpoint 3 complete, "A2" = 2 aborted, space-separated. */
+/* The actions of the last event as text: "C3" = checkpoint 3 complete, "A2" = 2 aborted, "S4" = snapshot of
+ * 4 now (unaligned), "C4u" / "A4u" = unaligned 4 complete (its in-flight data whole) / aborted;
+ * space-separated. */
 static const char *acts(sp_barrier_t *h)
 {
     static char buf[512];
@@ -19,8 +21,9 @@ static const char *acts(sp_barrier_t *h)
     sp_barrier_action_t a;
     while (sp_barrier_next(h, &a)) {
         size_t n = strlen(buf);
-        snprintf(buf + n, sizeof buf - n, "%s%c%lld", n ? " " : "", a.kind == SP_BARRIER_COMPLETE ? 'C' : 'A',
-                 (long long)a.checkpoint_id);
+        char k = a.kind == SP_BARRIER_COMPLETE ? 'C' : a.kind == SP_BARRIER_ABORT ? 'A' : 'S';
+        snprintf(buf + n, sizeof buf - n, "%s%c%lld%s", n ? " " : "", k, (long long)a.checkpoint_id,
+                 a.unaligned && k != 'S' ? "u" : "");
     }
     return buf;
 }
@@ -29,6 +32,30 @@ static const char *bar(sp_barrier_t *h, int c, int64_t id)
 {
     sp_barrier_on_barrier(h, c, id, 0);
     return acts(h);
+}
+
+static const char *bar_at(sp_barrier_t *h, int c, int64_t id, int64_t now)
+{
+    sp_barrier_on_barrier(h, c, id, now);
+    return acts(h);
+}
+
+static const char *tick(sp_barrier_t *h, int64_t now)
+{
+    sp_barrier_on_time(h, now);
+    return acts(h);
+}
+
+/* The channels whose batches are in-flight data of pending checkpoint `id`, as 0/1, channel 0 first. */
+static const char *recording(const sp_barrier_t *h, int64_t id)
+{
+    static char buf[256];
+    int i = 0;
+    while (i < h->npending && h->pending[i].id != id) i++;
+    for (int c = 0; c < h->n && c < 255; c++)
+        buf[c] = i < h->npending && sp_barrier_records(h, i, c) ? '1' : '0';
+    buf[h->n < 255 ? h->n : 255] = '\0';
+    return buf;
 }
 
 static const char *end(sp_barrier_t *h, int c)
@@ -338,7 +365,130 @@ static void statistics_cover_the_alignment(void **state)
     sp_barrier_fini(&h);
 }
 
+/* Unaligned: the first barrier snapshots at once; rows of the other channels before their barrier are
+ * in-flight data, rows after it are not; nothing ever blocks. */
+static void unaligned_snapshots_at_the_first_barrier(void **state)
+{
+    (void)state;
+    sp_barrier_t h;
+    sp_barrier_init(&h, 3, SP_BARRIER_EXACTLY_ONCE);
+    sp_barrier_set_unaligned(&h, true, 0);
+    assert_string_equal(recording(&h, 1), "000"); /* before any barrier: nothing is in flight */
+    assert_string_equal(bar(&h, 1, 1), "S1");     /* the first barrier, on channel 1: the snapshot now */
+    assert_string_equal(blocked(&h), "000");      /* and channel 1 is read on */
+    assert_string_equal(recording(&h, 1), "101"); /* channels 0 and 2 carry rows from before it */
+    assert_int_equal(sp_barrier_deadline(&h), INT64_MAX);
+    assert_string_equal(bar(&h, 0, 1), "");
+    assert_string_equal(recording(&h, 1), "001"); /* what channel 0 brings now came after the barrier */
+    assert_string_equal(blocked(&h), "000");
+    assert_string_equal(bar(&h, 2, 1), "C1u"); /* the in-flight data of 1 is whole */
+    assert_string_equal(recording(&h, 1), "000");
+    assert_int_equal(sp_barrier_pending_count(&h), 0);
+    /* END counts as delivered: the recording of that channel ends */
+    assert_string_equal(bar(&h, 2, 2), "S2");
+    assert_string_equal(end(&h, 0), "");
+    assert_string_equal(recording(&h, 2), "010");
+    assert_string_equal(bar(&h, 1, 2), "C2u");
+    assert_string_equal(bar(&h, 1, 3), "S3");
+    assert_string_equal(end(&h, 2), "C3u"); /* ending while it records completes it */
+    /* the last barrier missing is the first to come (the others ended): complete as aligned, no snapshot
+     * before it, nothing in flight */
+    assert_string_equal(bar(&h, 1, 4), "C4");
+    sp_barrier_fini(&h);
+    /* one channel: every checkpoint completes at its barrier, aligned */
+    sp_barrier_init(&h, 1, SP_BARRIER_EXACTLY_ONCE);
+    sp_barrier_set_unaligned(&h, true, 0);
+    assert_string_equal(bar(&h, 0, 1), "C1");
+    sp_barrier_fini(&h);
+    /* at-least-once has no unaligned checkpoints (as Flink): the setting is ignored */
+    sp_barrier_init(&h, 2, SP_BARRIER_AT_LEAST_ONCE);
+    sp_barrier_set_unaligned(&h, true, 0);
+    assert_false(h.unaligned);
+    assert_string_equal(bar(&h, 0, 1), "");
+    assert_string_equal(recording(&h, 1), "00");
+    assert_string_equal(bar(&h, 1, 1), "C1");
+    sp_barrier_fini(&h);
+}
+
+/* A fast channel delivers n+1 while a slow one still carries data from before n: both record. */
+static void unaligned_checkpoints_record_side_by_side(void **state)
+{
+    (void)state;
+    sp_barrier_t h;
+    sp_barrier_init(&h, 2, SP_BARRIER_EXACTLY_ONCE);
+    sp_barrier_set_unaligned(&h, true, 0);
+    assert_string_equal(bar(&h, 0, 1), "S1");
+    assert_string_equal(bar(&h, 0, 2), "S2");
+    assert_int_equal(sp_barrier_pending_count(&h), 2);
+    assert_string_equal(recording(&h, 1), "01");
+    assert_string_equal(recording(&h, 2), "01");
+    assert_string_equal(bar(&h, 1, 1), "C1u");
+    assert_string_equal(recording(&h, 2), "01");
+    assert_string_equal(bar(&h, 1, 2), "C2u");
+    /* a channel skipping a checkpoint still aborts it; the coordinator's cancel aborts the others */
+    assert_string_equal(bar(&h, 0, 3), "S3");
+    assert_string_equal(bar(&h, 1, 4), "A3u S4");
+    assert_string_equal(cancel(&h, 4), "A4u");
+    assert_string_equal(recording(&h, 4), "00");
+    sp_barrier_fini(&h);
+}
+
+/* aligned-checkpoint-timeout: aligned first, unaligned once the alignment lasted the timeout — by the
+ * clock alone (on_time), or at a barrier or END that comes that late. */
+static void aligned_checkpoint_timeout_switches_to_unaligned(void **state)
+{
+    (void)state;
+    sp_barrier_t h;
+    sp_barrier_init(&h, 3, SP_BARRIER_EXACTLY_ONCE);
+    sp_barrier_set_unaligned(&h, true, 100);
+    assert_int_equal(sp_barrier_deadline(&h), INT64_MAX);
+    assert_string_equal(bar_at(&h, 0, 1, 1000), "");
+    assert_string_equal(blocked(&h), "100"); /* aligned so far */
+    assert_string_equal(recording(&h, 1), "000");
+    assert_int_equal(sp_barrier_deadline(&h), 1100);
+    assert_string_equal(bar_at(&h, 1, 1, 1050), "");
+    assert_string_equal(blocked(&h), "110");
+    assert_string_equal(tick(&h, 1099), "");
+    assert_string_equal(tick(&h, 1100), "S1"); /* timed out: the snapshot now */
+    assert_string_equal(blocked(&h), "000");   /* what channels 0 and 1 hold came after the barrier */
+    assert_string_equal(recording(&h, 1), "001");
+    assert_int_equal(sp_barrier_deadline(&h), INT64_MAX);
+    assert_string_equal(tick(&h, 5000), "");
+    assert_string_equal(bar_at(&h, 2, 1, 1200), "C1u");
+    /* the statistics the snapshot reports: the alignment until the switch */
+    assert_int_equal(h.last_complete.checkpoint_id, 1);
+    assert_int_equal(h.last_complete.end_ns - h.last_complete.start_ns, 100);
+    /* in time: aligned as ever */
+    assert_string_equal(bar_at(&h, 0, 2, 2000), "");
+    assert_string_equal(bar_at(&h, 1, 2, 2010), "");
+    assert_string_equal(bar_at(&h, 2, 2, 2099), "C2");
+    /* a barrier arriving late switches at once */
+    assert_string_equal(bar_at(&h, 2, 3, 3000), "");
+    assert_string_equal(bar_at(&h, 0, 3, 3150), "S3");
+    assert_string_equal(blocked(&h), "000");
+    assert_string_equal(recording(&h, 3), "010");
+    assert_string_equal(bar_at(&h, 1, 3, 3160), "C3u");
+    /* so does an END arriving late */
+    assert_string_equal(bar_at(&h, 0, 4, 4000), "");
+    assert_string_equal(end(&h, 2), ""); /* end() passes time 0: not late */
+    sp_barrier_on_end(&h, 1, 4200);
+    assert_string_equal(acts(&h), "C4"); /* the last one missing: complete, aligned */
+    sp_barrier_fini(&h);
+    /* with unaligned off the timeout means nothing */
+    sp_barrier_init(&h, 2, SP_BARRIER_EXACTLY_ONCE);
+    sp_barrier_set_unaligned(&h, false, 100);
+    assert_string_equal(bar_at(&h, 0, 1, 0), "");
+    assert_int_equal(sp_barrier_deadline(&h), INT64_MAX);
+    assert_string_equal(tick(&h, 1000000), "");
+    assert_string_equal(blocked(&h), "10");
+    assert_string_equal(bar_at(&h, 1, 1, 1000001), "C1");
+    sp_barrier_fini(&h);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(unaligned_snapshots_at_the_first_barrier),
+    cmocka_unit_test(unaligned_checkpoints_record_side_by_side),
+    cmocka_unit_test(aligned_checkpoint_timeout_switches_to_unaligned),
     cmocka_unit_test(modes_parse_any_case),
     cmocka_unit_test(single_channel_passes_each_barrier_at_once),
     cmocka_unit_test(exactly_once_blocks_until_every_channel_delivered),
