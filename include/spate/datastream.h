@@ -214,6 +214,19 @@ typedef struct spate_checkpoint_stats {
 /* Number of checkpoints with statistics, and the i-th (returns 0 past the end). */
 size_t spate_job_checkpoint_count(spate_job_t *job);
 int spate_job_checkpoint_stats(spate_job_t *job, size_t i, spate_checkpoint_stats_t *out);
+/* One operator's part of a checkpoint: its subtasks' acknowledgements and snapshots. */
+typedef struct spate_checkpoint_operator_stats {
+    const char *uid;       /* spate_stream_set_uid, else derived; borrowed until destroy */
+    const char *name;      /* borrowed until destroy */
+    int acks, parallelism; /* subtasks that acknowledged, of all */
+    int64_t ack_ms;        /* the last of them acknowledged this many ms after the trigger (-1: none yet) */
+    uint64_t state_bytes;  /* of their snapshots (the checkpoint's state_bytes is their sum) */
+} spate_checkpoint_operator_stats_t;
+/* Operator `op` (0, 1, ...: every operator of the job, sources and sinks too, in the order they were
+ * added) of the i-th checkpoint of spate_job_checkpoint_stats.  Returns 0 past the end of either: loop
+ * op = 0, 1, ... until it returns 0. */
+int spate_job_checkpoint_operator_stats(spate_job_t *job, size_t i, size_t op,
+                                        spate_checkpoint_operator_stats_t *out);
 
 /* ---- savepoints ----
  * A savepoint is a checkpoint taken on request whose state is then copied into a new directory

@@ -110,12 +110,12 @@ static sp_ckpt_stats_t *stats_of(sp_ckpt_coord_t *c, uint64_t id)
 static void stats_new(sp_ckpt_coord_t *c, uint64_t id, int64_t trigger_ms)
 {
     sp_ckpt_stats_t *s = &c->stats[c->nstats++ % SP_CKPT_STATS_KEPT];
-    free(s->ack_ms);
+    free(s->ops);
     memset(s, 0, sizeof *s);
     s->id = id;
     s->trigger_ms = trigger_ms;
     s->nops = (int)c->tmpl.nops;
-    s->ack_ms = sp_xcalloc((size_t)s->nops + 1, sizeof *s->ack_ms);
+    s->ops = sp_xcalloc((size_t)s->nops + 1, sizeof *s->ops);
     s->expected = c->expected;
 }
 
@@ -221,12 +221,16 @@ static void record_ack(sp_ckpt_coord_t *c, pending_t *p, int op, int subtask, co
     sp_ckpt_stats_t *s = stats_of(c, p->id);
     for (size_t i = 0; i < n; i++) {
         sp_ckpt_operator_add_handle(p->meta.ops[op], (uint32_t)subtask, &handles[i]);
-        if (s) s->state_bytes += handles[i].length;
-        if (s && handles[i].kind == SP_CKPT_HANDLE_IN_FLIGHT) s->persisted_bytes += handles[i].length;
+        if (s) {
+            s->state_bytes += handles[i].length;
+            s->ops[op].state_bytes += handles[i].length;
+            if (handles[i].kind == SP_CKPT_HANDLE_IN_FLIGHT) s->persisted_bytes += handles[i].length;
+        }
     }
     if (s) {
         s->acks = p->acks;
-        s->ack_ms[op] = now_ms(c);
+        s->ops[op].acks++;
+        s->ops[op].ack_ms = now_ms(c);
         if (info && info->alignment_ms > s->alignment_ms) s->alignment_ms = info->alignment_ms;
     }
 }
@@ -438,7 +442,7 @@ void sp_ckpt_coord_destroy(sp_ckpt_coord_t *c)
         if (c->store) sp_ckpt_store_abort(c->store, p->id, &err);
         pending_free(p);
     }
-    for (size_t i = 0; i < SP_CKPT_STATS_KEPT; i++) free(c->stats[i].ack_ms);
+    for (size_t i = 0; i < SP_CKPT_STATS_KEPT; i++) free(c->stats[i].ops);
     sp_ckpt_meta_fini(&c->tmpl);
     sp_ckpt_meta_fini(&c->finals);
     free(c->finished);
@@ -465,8 +469,8 @@ bool sp_ckpt_coord_stats_at(sp_ckpt_coord_t *c, size_t i, sp_ckpt_stats_t *out)
     if (ok) {
         const sp_ckpt_stats_t *s = &c->stats[(c->nstats - n + i) % SP_CKPT_STATS_KEPT];
         *out = *s;
-        out->ack_ms = sp_xcalloc((size_t)s->nops + 1, sizeof *out->ack_ms);
-        memcpy(out->ack_ms, s->ack_ms, sizeof *out->ack_ms * (size_t)s->nops);
+        out->ops = sp_xcalloc((size_t)s->nops + 1, sizeof *out->ops);
+        memcpy(out->ops, s->ops, sizeof *out->ops * (size_t)s->nops);
     }
     pthread_mutex_unlock(&c->mu);
     return ok;

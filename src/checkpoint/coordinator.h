@@ -63,7 +63,14 @@ typedef struct sp_ckpt_coord_hooks {
 
 typedef enum sp_ckpt_status { SP_CKPT_IN_PROGRESS = 0, SP_CKPT_COMPLETED, SP_CKPT_FAILED } sp_ckpt_status_t;
 
-/* Statistics of one checkpoint (a plain value; `failure` and `ack_ms` owned by the coordinator). */
+/* Statistics of one operator (all its subtasks) in one checkpoint. */
+typedef struct sp_ckpt_op_stats {
+    int64_t ack_ms;       /* the last acknowledgement's clock time, 0 = none yet */
+    int acks;             /* subtasks that acknowledged */
+    uint64_t state_bytes; /* sum of their handles' lengths */
+} sp_ckpt_op_stats_t;
+
+/* Statistics of one checkpoint (a plain value; `failure` and `ops` owned by the coordinator). */
 typedef struct sp_ckpt_stats {
     uint64_t id;
     sp_ckpt_status_t status;
@@ -72,7 +79,7 @@ typedef struct sp_ckpt_stats {
     uint64_t state_bytes;     /* sum of the acknowledged handles' lengths */
     uint64_t persisted_bytes; /* of them, in-flight data (handles of kind IN_FLIGHT: unaligned checkpoints) */
     int64_t alignment_ms;     /* the longest alignment any subtask reported */
-    int64_t *ack_ms;          /* per operator: the last acknowledgement's clock time, 0 = none yet */
+    sp_ckpt_op_stats_t *ops;  /* per operator (nops, the template's order) */
     int nops;
     int acks, expected;
     bool savepoint;
@@ -119,7 +126,7 @@ bool sp_ckpt_coord_finish(sp_ckpt_coord_t *c, int op, int subtask, const sp_ckpt
 void sp_ckpt_coord_decline(sp_ckpt_coord_t *c, uint64_t id, int op, int subtask, const char *why);
 
 /* Statistics: the number of checkpoints tracked (the last SP_CKPT_STATS_KEPT), and a copy of the
- * i-th, oldest first (its ack_ms is the caller's to free). */
+ * i-th, oldest first (its `ops` is the caller's to free). */
 #define SP_CKPT_STATS_KEPT 64
 size_t sp_ckpt_coord_stats_count(sp_ckpt_coord_t *c);
 bool sp_ckpt_coord_stats_at(sp_ckpt_coord_t *c, size_t i, sp_ckpt_stats_t *out);

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -389,8 +390,9 @@ sp_ckpt_storage_t *sp_ckpt_local_storage_create(void)
 typedef struct faulty {
     sp_ckpt_storage_t base;
     sp_ckpt_storage_t *inner; /* borrowed */
-    sp_ckpt_fault_t fault;
-    bool armed;
+    pthread_mutex_t mu;       /* the faults and counters: a running job calls from several threads */
+    sp_ckpt_fault_t fault[SP_CKPT_OP_COUNT]; /* per operation, when armed[op] */
+    bool armed[SP_CKPT_OP_COUNT];
     int64_t calls[SP_CKPT_OP_COUNT];
     int64_t fired;
 } faulty_t;
@@ -405,22 +407,22 @@ static const char *const OP_NAMES[SP_CKPT_OP_COUNT] = {
     "remove", "remove", "list",  "read",  "fsync directory",
 };
 
-/* Counts a call of op; true when the armed fault hits it. */
-static bool hit(faulty_t *fs, sp_ckpt_op_t op)
+/* Counts a call of op; true when the fault armed for op hits it (*f: that fault). */
+static bool hit(faulty_t *fs, sp_ckpt_op_t op, sp_ckpt_fault_t *f)
 {
+    pthread_mutex_lock(&fs->mu);
     int64_t n = ++fs->calls[op];
-    if (!fs->armed || fs->fault.op != op) return false;
-    if (n == fs->fault.nth || (fs->fault.persistent && n > fs->fault.nth)) {
-        fs->fired++;
-        return true;
-    }
-    return false;
+    *f = fs->fault[op];
+    bool h = fs->armed[op] && (n == f->nth || (f->persistent && n > f->nth));
+    if (h) fs->fired++;
+    pthread_mutex_unlock(&fs->mu);
+    return h;
 }
 
-static int injected(faulty_t *fs, sp_ckpt_op_t op, const char *path, sp_error_t *err)
+static int injected(const sp_ckpt_fault_t *f, sp_ckpt_op_t op, const char *path, sp_error_t *err)
 {
     char buf[256];
-    int e = fs->fault.errnum ? fs->fault.errnum : EIO;
+    int e = f->errnum ? f->errnum : EIO;
     return sp_error_set(err, e == ENOENT ? SPATE_ENOENT : SPATE_EIO, "%s '%s': %s (injected fault)",
                         OP_NAMES[op], path, strerror_r(e, buf, sizeof buf));
 }
@@ -429,7 +431,8 @@ static int faulty_file_open(sp_ckpt_storage_t *st, const char *path, sp_ckpt_fil
 {
     faulty_t *fs = (faulty_t *)st;
     *out = NULL;
-    if (hit(fs, SP_CKPT_OP_FILE_OPEN)) return injected(fs, SP_CKPT_OP_FILE_OPEN, path, err);
+    sp_ckpt_fault_t fault;
+    if (hit(fs, SP_CKPT_OP_FILE_OPEN, &fault)) return injected(&fault, SP_CKPT_OP_FILE_OPEN, path, err);
     sp_ckpt_file_t *inner;
     int rc = sp_ckpt_file_open(fs->inner, path, &inner, err);
     if (rc) return rc;
@@ -445,23 +448,25 @@ static int faulty_file_write(sp_ckpt_storage_t *st, sp_ckpt_file_t *file, const 
 {
     faulty_t *fs = (faulty_t *)st;
     faulty_file_t *f = (faulty_file_t *)file;
-    if (!hit(fs, SP_CKPT_OP_FILE_WRITE)) return sp_ckpt_file_write(fs->inner, f->inner, p, n, err);
-    if (fs->fault.partial) {
+    sp_ckpt_fault_t fault;
+    if (!hit(fs, SP_CKPT_OP_FILE_WRITE, &fault)) return sp_ckpt_file_write(fs->inner, f->inner, p, n, err);
+    if (fault.partial) {
         int rc = sp_ckpt_file_write(fs->inner, f->inner, p, n / 2, err);
         if (rc) return rc;
-        if (fs->fault.errnum == 0) return SPATE_OK; /* torn: the rest is silently lost */
+        if (fault.errnum == 0) return SPATE_OK; /* torn: the rest is silently lost */
         char buf[256];
         return sp_error_set(err, SPATE_EIO, "write '%s': short write, %zu of %zu bytes: %s (injected fault)",
-                            file->path, n / 2, n, strerror_r(fs->fault.errnum, buf, sizeof buf));
+                            file->path, n / 2, n, strerror_r(fault.errnum, buf, sizeof buf));
     }
-    return injected(fs, SP_CKPT_OP_FILE_WRITE, file->path, err);
+    return injected(&fault, SP_CKPT_OP_FILE_WRITE, file->path, err);
 }
 
 static int faulty_file_sync(sp_ckpt_storage_t *st, sp_ckpt_file_t *file, sp_error_t *err)
 {
     faulty_t *fs = (faulty_t *)st;
     faulty_file_t *f = (faulty_file_t *)file;
-    if (hit(fs, SP_CKPT_OP_FILE_SYNC)) return injected(fs, SP_CKPT_OP_FILE_SYNC, file->path, err);
+    sp_ckpt_fault_t fault;
+    if (hit(fs, SP_CKPT_OP_FILE_SYNC, &fault)) return injected(&fault, SP_CKPT_OP_FILE_SYNC, file->path, err);
     return sp_ckpt_file_sync(fs->inner, f->inner, err);
 }
 
@@ -470,7 +475,9 @@ static int faulty_file_close(sp_ckpt_storage_t *st, sp_ckpt_file_t *file, sp_err
     faulty_t *fs = (faulty_t *)st;
     faulty_file_t *f = (faulty_file_t *)file;
     /* The inner file is closed whatever happens: a failing close still releases the descriptor. */
-    int rc = hit(fs, SP_CKPT_OP_FILE_CLOSE) ? injected(fs, SP_CKPT_OP_FILE_CLOSE, file->path, err) : SPATE_OK;
+    sp_ckpt_fault_t fault;
+    int rc = hit(fs, SP_CKPT_OP_FILE_CLOSE, &fault) ? injected(&fault, SP_CKPT_OP_FILE_CLOSE, file->path, err)
+                                                    : SPATE_OK;
     int crc = sp_ckpt_file_close(fs->inner, f->inner, err);
     free(file->path);
     free(f);
@@ -480,9 +487,10 @@ static int faulty_file_close(sp_ckpt_storage_t *st, sp_ckpt_file_t *file, sp_err
 static int faulty_rename(sp_ckpt_storage_t *st, const char *from, const char *to, sp_error_t *err)
 {
     faulty_t *fs = (faulty_t *)st;
-    if (hit(fs, SP_CKPT_OP_RENAME)) {
+    sp_ckpt_fault_t fault;
+    if (hit(fs, SP_CKPT_OP_RENAME, &fault)) {
         char buf[256];
-        int e = fs->fault.errnum ? fs->fault.errnum : EIO;
+        int e = fault.errnum ? fault.errnum : EIO;
         return sp_error_set(err, SPATE_EIO, "rename '%s' to '%s': %s (injected fault)", from, to,
                             strerror_r(e, buf, sizeof buf));
     }
@@ -494,7 +502,8 @@ static int faulty_rename(sp_ckpt_storage_t *st, const char *from, const char *to
     static int fn(sp_ckpt_storage_t *st, const char *path, sp_error_t *err)                                  \
     {                                                                                                        \
         faulty_t *fs = (faulty_t *)st;                                                                       \
-        if (hit(fs, op)) return injected(fs, op, path, err);                                                 \
+        sp_ckpt_fault_t fault;                                                                               \
+        if (hit(fs, op, &fault)) return injected(&fault, op, path, err);                                     \
         return call(fs->inner, path, err);                                                                   \
     }
 FAULTY_PATH_OP(faulty_mkdirs, SP_CKPT_OP_MKDIRS, sp_ckpt_storage_mkdirs)
@@ -506,10 +515,11 @@ FAULTY_PATH_OP(faulty_sync_dir, SP_CKPT_OP_SYNC_DIR, sp_ckpt_storage_sync_dir)
 static int faulty_list(sp_ckpt_storage_t *st, const char *path, sp_ckpt_names_t *out, sp_error_t *err)
 {
     faulty_t *fs = (faulty_t *)st;
-    if (hit(fs, SP_CKPT_OP_LIST)) {
+    sp_ckpt_fault_t fault;
+    if (hit(fs, SP_CKPT_OP_LIST, &fault)) {
         out->v = NULL;
         out->n = 0;
-        return injected(fs, SP_CKPT_OP_LIST, path, err);
+        return injected(&fault, SP_CKPT_OP_LIST, path, err);
     }
     return sp_ckpt_storage_list(fs->inner, path, out, err);
 }
@@ -518,16 +528,18 @@ static int faulty_read(sp_ckpt_storage_t *st, const char *path, size_t max, uint
                        sp_error_t *err)
 {
     faulty_t *fs = (faulty_t *)st;
-    if (hit(fs, SP_CKPT_OP_READ)) {
+    sp_ckpt_fault_t fault;
+    if (hit(fs, SP_CKPT_OP_READ, &fault)) {
         *data = NULL;
         *len = 0;
-        return injected(fs, SP_CKPT_OP_READ, path, err);
+        return injected(&fault, SP_CKPT_OP_READ, path, err);
     }
     return sp_ckpt_storage_read(fs->inner, path, max, data, len, err);
 }
 
 static void faulty_destroy(sp_ckpt_storage_t *st)
 {
+    pthread_mutex_destroy(&((faulty_t *)st)->mu);
     free(st);
 }
 
@@ -551,6 +563,7 @@ sp_ckpt_storage_t *sp_ckpt_faulty_storage_create(sp_ckpt_storage_t *inner)
     faulty_t *fs = sp_xcalloc(1, sizeof *fs);
     fs->base.vt = &FAULTY_VT;
     fs->inner = inner;
+    pthread_mutex_init(&fs->mu, NULL);
     return &fs->base;
 }
 
@@ -558,26 +571,51 @@ void sp_ckpt_faulty_arm(sp_ckpt_storage_t *st, const sp_ckpt_fault_t *fault)
 {
     assert(st->vt == &FAULTY_VT && fault->op < SP_CKPT_OP_COUNT);
     faulty_t *fs = (faulty_t *)st;
-    fs->fault = *fault;
-    fs->armed = true;
+    pthread_mutex_lock(&fs->mu);
+    memset(fs->armed, 0, sizeof fs->armed);
+    fs->fault[fault->op] = *fault;
+    fs->armed[fault->op] = true;
     fs->fired = 0;
     memset(fs->calls, 0, sizeof fs->calls);
+    pthread_mutex_unlock(&fs->mu);
+}
+
+void sp_ckpt_faulty_arm_also(sp_ckpt_storage_t *st, const sp_ckpt_fault_t *fault)
+{
+    assert(st->vt == &FAULTY_VT && fault->op < SP_CKPT_OP_COUNT);
+    faulty_t *fs = (faulty_t *)st;
+    pthread_mutex_lock(&fs->mu);
+    fs->fault[fault->op] = *fault;
+    fs->armed[fault->op] = true;
+    fs->calls[fault->op] = 0;
+    pthread_mutex_unlock(&fs->mu);
 }
 
 void sp_ckpt_faulty_disarm(sp_ckpt_storage_t *st)
 {
     assert(st->vt == &FAULTY_VT);
-    ((faulty_t *)st)->armed = false;
+    faulty_t *fs = (faulty_t *)st;
+    pthread_mutex_lock(&fs->mu);
+    memset(fs->armed, 0, sizeof fs->armed);
+    pthread_mutex_unlock(&fs->mu);
 }
 
 int64_t sp_ckpt_faulty_calls(const sp_ckpt_storage_t *st, sp_ckpt_op_t op)
 {
     assert(st->vt == &FAULTY_VT && op < SP_CKPT_OP_COUNT);
-    return ((const faulty_t *)st)->calls[op];
+    faulty_t *fs = (faulty_t *)st;
+    pthread_mutex_lock(&fs->mu);
+    int64_t n = fs->calls[op];
+    pthread_mutex_unlock(&fs->mu);
+    return n;
 }
 
 int64_t sp_ckpt_faulty_fired(const sp_ckpt_storage_t *st)
 {
     assert(st->vt == &FAULTY_VT);
-    return ((const faulty_t *)st)->fired;
+    faulty_t *fs = (faulty_t *)st;
+    pthread_mutex_lock(&fs->mu);
+    int64_t n = fs->fired;
+    pthread_mutex_unlock(&fs->mu);
+    return n;
 }

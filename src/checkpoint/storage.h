@@ -19,8 +19,8 @@
  * asserts on what the file system returns.
  *
  * Threads: a storage object may be used from several threads only if its
- * implementation allows it (local: yes; faulty: no, it counts calls without
- * a lock).  A file handle belongs to one thread.  Every call may block.
+ * implementation allows it (local, memory and faulty: yes).  A file handle
+ * belongs to one thread.  Every call may block.
  */
 #ifndef SP_CHECKPOINT_STORAGE_H
 #define SP_CHECKPOINT_STORAGE_H
@@ -138,10 +138,13 @@ typedef struct sp_ckpt_fault {
 } sp_ckpt_fault_t;
 
 /* A wrapper around `inner` (borrowed: must outlive the wrapper) passing every call through, with faults
- * armed by sp_ckpt_faulty_arm.  Not thread-safe. */
+ * armed by sp_ckpt_faulty_arm.  Thread-safe (a test may arm it while a job uses it). */
 sp_ckpt_storage_t *sp_ckpt_faulty_storage_create(sp_ckpt_storage_t *inner);
-/* Arms one fault (replacing any armed one) and resets the call counters. */
+/* Arms one fault (replacing every armed one) and resets the call counters. */
 void sp_ckpt_faulty_arm(sp_ckpt_storage_t *faulty, const sp_ckpt_fault_t *fault);
+/* Arms one more fault, on another operation (replacing one armed for the same operation), and resets
+ * that operation's counter only: e.g. torn writes and a failing remove_tree together. */
+void sp_ckpt_faulty_arm_also(sp_ckpt_storage_t *faulty, const sp_ckpt_fault_t *fault);
 /* No fault from now on; counters keep counting. */
 void sp_ckpt_faulty_disarm(sp_ckpt_storage_t *faulty);
 /* Calls of `op` since the last arm (or creation), including failed ones. */

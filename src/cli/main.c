@@ -151,7 +151,7 @@ static int apply_settings(spate_env_t *env, const run_opts_t *o)
     return 0;
 }
 
-/* --verbose: one line per checkpoint the job took. */
+/* --verbose: per checkpoint the job took, a line, then a line per operator. */
 static void print_checkpoints(spate_job_t *job, const char *name)
 {
     static const char *const status[] = { "in progress", "completed", "failed" };
@@ -165,6 +165,13 @@ static void print_checkpoints(spate_job_t *job, const char *name)
                 name, (long long)s.id, status[s.status], (long long)s.duration_ms,
                 (unsigned long long)s.state_bytes, s.acks, s.expected, (long long)s.alignment_ms,
                 *s.failure ? ": " : "", s.failure);
+        spate_checkpoint_operator_stats_t o;
+        for (size_t op = 0; spate_job_checkpoint_operator_stats(job, i, op, &o); op++) {
+            fprintf(stderr, "spate: job '%s' checkpoint %lld operator '%s' (uid %s): %d/%d acknowledged",
+                    name, (long long)s.id, o.name, o.uid, o.acks, o.parallelism);
+            if (o.acks) fprintf(stderr, ", last after %lld ms", (long long)o.ack_ms);
+            fprintf(stderr, ", %llu bytes\n", (unsigned long long)o.state_bytes);
+        }
     }
 }
 

@@ -17,6 +17,7 @@
 
 typedef struct sp_job_ckpt {
     sp_ckpt_storage_t *storage;
+    sp_ckpt_storage_t *wrapped; /* the storage a test's wrapper wraps (sp_job_ckpt_wrap_storage), or NULL */
     sp_ckpt_store_t *store;
     sp_ckpt_coord_t *coord; /* NULL: checkpoints off (a restore may still happen) */
     bool on;                /* checkpoints are taken */
@@ -47,6 +48,7 @@ typedef struct sp_job_ckpt {
     char *sp_path;  /* written: its directory */
     int sp_rc, sp_stop_acks;
     char sp_msg[SP_ERROR_MSG_MAX];
+    sp_ckpt_op_stats_t *hist_ops; /* per hist entry, its tmpl.nops operators */
 } sp_job_ckpt_t;
 
 /* A snapshot waiting for the uploader. */
@@ -181,6 +183,24 @@ static void hook_abort(void *ctx, uint64_t id, const char *why)
 static void hook_fail_job(void *ctx, const char *why)
 {
     sp_job_fail(ctx, SPATE_EIO, why);
+}
+
+/* ---- for tests: a wrapper around each job's checkpoint storage ---- */
+
+static sp_ckpt_storage_t *(*storage_wrap)(void *ctx, sp_ckpt_storage_t *inner);
+static void *storage_wrap_ctx;
+
+void sp_job_ckpt_wrap_storage(sp_ckpt_storage_t *(*wrap)(void *ctx, sp_ckpt_storage_t *inner), void *ctx)
+{
+    storage_wrap = wrap;
+    storage_wrap_ctx = ctx;
+}
+
+static void wrap_storage(sp_job_ckpt_t *k)
+{
+    if (!storage_wrap) return;
+    k->wrapped = k->storage;
+    k->storage = storage_wrap(storage_wrap_ctx, k->wrapped);
 }
 
 /* ---- setup ---- */
@@ -490,6 +510,7 @@ int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
     pthread_cond_init(&k->sp_cv, NULL);
     job->ckpt = k;
     k->storage = dir && *dir ? sp_ckpt_local_storage_create() : sp_ckpt_memory_storage_create();
+    wrap_storage(k);
     if (!dir || !*dir) dir = MEMORY_ROOT;
     if (restoring) { /* "latest" in the checkpoint storage; a path (a savepoint, say) on local disk */
         bool latest = !strcmp(from, "latest"), found = false;
@@ -709,7 +730,7 @@ static void to_public(const sp_ckpt_stats_t *s, int64_t now, spate_checkpoint_st
     o->acks = s->acks;
     o->expected = s->expected;
     for (int i = 0; i < s->nops; i++)
-        if (s->ack_ms[i] > o->last_ack_ms) o->last_ack_ms = s->ack_ms[i];
+        if (s->ops[i].ack_ms > o->last_ack_ms) o->last_ack_ms = s->ops[i].ack_ms;
     snprintf(o->failure, sizeof o->failure, "%s", s->failure);
 }
 
@@ -725,11 +746,13 @@ void sp_job_ckpt_stop(sp_job_t *job)
     savepoint_end(k, SPATE_ESTATE, "the job's tasks stopped before the savepoint completed", NULL);
     while (k->coord_users > 0) pthread_cond_wait(&k->sp_cv, &k->mu); /* a savepoint request triggering */
     k->hist = sp_xrealloc(k->hist, sizeof *k->hist * (k->nhist + n + 1));
+    k->hist_ops = sp_xrealloc(k->hist_ops, sizeof *k->hist_ops * (k->nhist + n + 1) * (k->tmpl.nops + 1));
     for (size_t i = 0; i < n; i++) {
         sp_ckpt_stats_t s;
         if (!sp_ckpt_coord_stats_at(c, i, &s)) break;
+        memcpy(&k->hist_ops[k->nhist * k->tmpl.nops], s.ops, sizeof *s.ops * k->tmpl.nops);
         to_public(&s, sp_clock_now(job->clock), &k->hist[k->nhist++]);
-        free(s.ack_ms);
+        free(s.ops);
     }
     k->coord = NULL;
     pthread_mutex_unlock(&k->mu);
@@ -759,7 +782,7 @@ int spate_job_checkpoint_stats(spate_job_t *job, size_t i, spate_checkpoint_stat
         sp_ckpt_stats_t s;
         if (sp_ckpt_coord_stats_at(k->coord, i - k->nhist, &s)) {
             to_public(&s, sp_clock_now(job->clock), out);
-            free(s.ack_ms);
+            free(s.ops);
             found = 1;
         }
     }
@@ -875,6 +898,40 @@ int spate_job_stop_with_savepoint(spate_job_t *job, const char *dir, bool drain,
     return savepoint(job, dir, true, drain, path, cap);
 }
 
+int spate_job_checkpoint_operator_stats(spate_job_t *job, size_t i, size_t op,
+                                        spate_checkpoint_operator_stats_t *out)
+{
+    sp_job_ckpt_t *k = job->ckpt;
+    if (!k || op >= k->tmpl.nops) return 0;
+    int found = 0;
+    int64_t trigger_ms = 0;
+    sp_ckpt_op_stats_t os = { 0 };
+    pthread_mutex_lock(&k->mu);
+    if (i < k->nhist) {
+        os = k->hist_ops[i * k->tmpl.nops + op];
+        trigger_ms = k->hist[i].trigger_ms;
+        found = 1;
+    } else if (k->coord) {
+        sp_ckpt_stats_t s;
+        if (sp_ckpt_coord_stats_at(k->coord, i - k->nhist, &s)) {
+            os = s.ops[op];
+            trigger_ms = s.trigger_ms;
+            free(s.ops);
+            found = 1;
+        }
+    }
+    pthread_mutex_unlock(&k->mu);
+    if (!found) return 0;
+    const sp_ckpt_operator_t *t = k->tmpl.ops[op];
+    *out = (spate_checkpoint_operator_stats_t){ .uid = t->uid,
+                                                .name = t->name,
+                                                .acks = os.acks,
+                                                .parallelism = (int)t->parallelism,
+                                                .ack_ms = os.acks ? os.ack_ms - trigger_ms : -1,
+                                                .state_bytes = os.state_bytes };
+    return 1;
+}
+
 void sp_job_ckpt_free(sp_job_t *job)
 {
     sp_job_ckpt_t *k = job->ckpt;
@@ -882,10 +939,12 @@ void sp_job_ckpt_free(sp_job_t *job)
     sp_ckpt_coord_destroy(k->coord);
     sp_ckpt_store_destroy(k->store);
     sp_ckpt_storage_destroy(k->storage);
+    sp_ckpt_storage_destroy(k->wrapped);
     free_restore(job);
     sp_ckpt_meta_fini(&k->tmpl);
     stop_uploader(k);
     free(k->hist);
+    free(k->hist_ops);
     pthread_cond_destroy(&k->ucv);
     pthread_cond_destroy(&k->sp_cv);
     pthread_mutex_destroy(&k->mu);

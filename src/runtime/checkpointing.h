@@ -35,6 +35,7 @@
 
 #include <stdio.h>
 
+#include "checkpoint/storage.h"
 #include "runtime/task.h"
 
 /* Before the tasks start: checkpointing on or off, the restore (containers loaded). */
@@ -82,5 +83,10 @@ void sp_task_ckpt_ack_in_flight(sp_task_t *t, struct sp_inflight *f);
 int sp_task_ckpt_replay_in_flight(sp_task_t *t);
 /* The chain finished its input: every operator's final state, handed to the coordinator. */
 void sp_task_ckpt_finished(sp_task_t *t);
+
+/* For tests: every job set up after this call uses wrap(ctx, storage) as its checkpoint storage (e.g. the
+ * faulty wrapper of checkpoint/storage.h); the job destroys the wrapper, then the storage it wraps.  NULL:
+ * no wrapper.  Not thread-safe: call it before starting jobs. */
+void sp_job_ckpt_wrap_storage(sp_ckpt_storage_t *(*wrap)(void *ctx, sp_ckpt_storage_t *inner), void *ctx);
 
 #endif

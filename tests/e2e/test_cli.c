@@ -110,6 +110,37 @@ static void failing_operator_fails_the_job(void **state)
     }
 }
 
+/* --verbose prints each checkpoint's statistics, and per operator its acknowledgements, when the job ends. */
+static void verbose_prints_checkpoint_statistics(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), in[512];
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    FILE *f = fopen(in, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 1000; i++) fprintf(f, "line-%d\n", i);
+    fclose(f);
+    char *out;
+    int rc = run(&out,
+                 "%s/spate run %s/tests/jobs/upper_lines.so --verbose --checkpoint-dir %s/ck --config "
+                 "execution.checkpointing.interval=50ms -- --input %s --output %s/out --rate 2500",
+                 build_dir(), build_dir(), dir, in, dir);
+    if (rc) print_message("%s\n", out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "spate: job 'upper_lines' checkpoint 1 completed: "));
+    assert_non_null(strstr(out, " bytes, 3/3 acknowledged, alignment "));
+    /* the source, the map and the sink of checkpoint 1, in that order */
+    const char *src = strstr(out, "spate: job 'upper_lines' checkpoint 1 operator 'lines' (uid ");
+    const char *map = strstr(out, "spate: job 'upper_lines' checkpoint 1 operator 'upper' (uid ");
+    const char *sink = strstr(out, "spate: job 'upper_lines' checkpoint 1 operator 'parts' (uid ");
+    assert_true(src && map && sink && src < map && map < sink);
+    assert_non_null(strstr(src, "): 1/1 acknowledged, last after "));
+    assert_non_null(strstr(src, " ms, "));
+    free(out);
+    tu_rm_rf(dir);
+    free(dir);
+}
+
 static void missing_input_names_the_path(void **state)
 {
     (void)state;
@@ -369,6 +400,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(bad_config_key_names_itself),
     cmocka_unit_test(failing_operator_fails_the_job),
     cmocka_unit_test(missing_input_names_the_path),
+    cmocka_unit_test(verbose_prints_checkpoint_statistics),
     cmocka_unit_test(wordcount_same_at_every_parallelism),
     cmocka_unit_test(running_reduce_same_at_every_parallelism),
     cmocka_unit_test(fraud_detection_same_at_every_parallelism),

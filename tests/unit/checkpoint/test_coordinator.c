@@ -195,8 +195,12 @@ static void a_checkpoint_completes_when_every_subtask_acknowledged(void **state)
     assert_int_equal(s.acks, 3);
     assert_int_equal(s.expected, 3);
     assert_int_equal(s.state_bytes, 3);
-    assert_true(s.ack_ms[0] > 0 && s.ack_ms[1] > 0);
-    free(s.ack_ms);
+    assert_true(s.ops[0].ack_ms > 0 && s.ops[1].ack_ms > 0);
+    assert_int_equal(s.ops[0].acks, 1); /* per operator: every subtask, the bytes of its handles */
+    assert_int_equal(s.ops[1].acks, 2);
+    assert_int_equal(s.ops[0].state_bytes, 1);
+    assert_int_equal(s.ops[1].state_bytes, 2);
+    free(s.ops);
     teardown(&f);
 }
 
@@ -231,7 +235,7 @@ static void declines_abort_and_failures_in_a_row_fail_the_job(void **state)
     assert_true(sp_ckpt_coord_stats_at(f.coord, 0, &s));
     assert_int_equal(s.status, SP_CKPT_FAILED);
     assert_string_equal(s.failure, "declined by operator 'Count' (1): disk on fire");
-    free(s.ack_ms);
+    free(s.ops);
     teardown(&f);
 }
 
