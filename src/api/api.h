@@ -119,6 +119,11 @@ int sp_api_restore_keyed(const sp_opsnap_restore_t *r, const char *name, struct 
 int sp_api_restore_timers(const sp_opsnap_restore_t *r, const char *name, struct sp_timer_service *t,
                           sp_error_t *err);
 int sp_api_restore_map(const sp_opsnap_restore_t *r, const char *name, struct sp_hmap *m, sp_error_t *err);
+/* An event-time operator's watermark as OPERATOR section "watermark" (8 bytes), and on restore the
+ * smallest of the old instances' (*wm unchanged when none had one): records that were late before
+ * a failure are late after it, however the restore lands between watermarks. */
+void sp_api_snapshot_watermark(sp_opsnap_t *c, int64_t wm);
+int sp_api_restore_watermark(const sp_opsnap_restore_t *r, int64_t *wm, sp_error_t *err);
 /* Calls fn(ctx, payload, len) for the section (kind, name) of each old container in order (only
  * the first that has one with first_only); a non-zero return stops and is returned. */
 typedef int (*sp_api_section_fn)(void *ctx, const uint8_t *payload, size_t len);

@@ -138,6 +138,41 @@ int sp_api_restore_map(const sp_opsnap_restore_t *r, const char *name, struct sp
     return sp_api_restore_each(r, SP_OPSNAP_KEYED, name, false, restore_map, &t, err);
 }
 
+/* ---- the watermark ---- */
+
+#define WATERMARK_SECTION "watermark"
+
+void sp_api_snapshot_watermark(sp_opsnap_t *c, int64_t wm)
+{
+    uint8_t b[8];
+    sp_put_le(b, (uint64_t)wm, 8);
+    sp_opsnap_add(c, SP_OPSNAP_OPERATOR, WATERMARK_SECTION, b, sizeof b);
+}
+
+typedef struct min_wm {
+    int64_t wm;
+    bool found;
+    sp_error_t *err;
+} min_wm_t;
+
+static int take_min_watermark(void *ctx, const uint8_t *p, size_t len)
+{
+    min_wm_t *m = ctx;
+    if (len != 8) return sp_error_set(m->err, SPATE_EPARSE, "watermark section of %zu bytes (not 8)", len);
+    int64_t wm = (int64_t)sp_get_le(p, 8);
+    if (!m->found || wm < m->wm) m->wm = wm;
+    m->found = true;
+    return 0;
+}
+
+int sp_api_restore_watermark(const sp_opsnap_restore_t *r, int64_t *wm, sp_error_t *err)
+{
+    min_wm_t m = { 0, false, err };
+    int rc = sp_api_restore_each(r, SP_OPSNAP_OPERATOR, WATERMARK_SECTION, false, take_min_watermark, &m, err);
+    if (rc == SPATE_OK && m.found) *wm = m.wm;
+    return rc;
+}
+
 /* ---- broadcast state: one key group (0), the same on every instance ---- */
 
 int sp_broadcast_state_snapshot(spate_broadcast_context_t *bc, sp_opsnap_t *c)

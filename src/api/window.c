@@ -979,6 +979,7 @@ static int fire_ahead(win_op_t *w, int64_t wm)
 static int win_process_watermark(void *inst, int64_t wm)
 {
     win_op_t *w = inst;
+    if (wm <= w->watermark) return SPATE_OK; /* behind the restored one (win_restore) */
     w->watermark = wm;
     if (w->ahead && w->spec->unique_timer) {
         int rc = fire_ahead(w, wm);
@@ -1022,8 +1023,10 @@ static void win_destroy(void *spec)
 /* ---- checkpoint hooks ----
  * The container: KEYED "keyed" (acc, sessions, trigger), TIMERS "event" and "processing" (unique
  * timers keep their flag, so a restored window still has its one timer and gets no second).  The
- * look-ahead ring and `where` hold nothing between batches; the watermark is not stored (as
- * Flink: INT64_MIN after a restore until the first one comes). */
+ * look-ahead ring and `where` hold nothing between batches.  OPERATOR "watermark": unlike Flink,
+ * the watermark is restored (the smallest of the old instances'), so a record late before a
+ * failure is late after it too, and goes to the late output again instead of opening a window;
+ * the lower watermarks the sources send while they catch up are ignored. */
 
 static int win_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len)
 {
@@ -1041,6 +1044,7 @@ static int win_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_
         sp_opsnap_fini(&c);
         return rc;
     }
+    if (w->event_time) sp_api_snapshot_watermark(&c, w->watermark);
     sp_opsnap_finish(&c, data, len);
     return SPATE_OK;
 }
@@ -1052,6 +1056,7 @@ static int win_restore(void *inst, const sp_opsnap_restore_t *r)
     int rc = sp_api_restore_keyed(r, "keyed", w->be, err);
     if (rc == SPATE_OK) rc = sp_api_restore_timers(r, "event", &w->timers, err);
     if (rc == SPATE_OK) rc = sp_api_restore_timers(r, "processing", &w->ptimers, err);
+    if (rc == SPATE_OK) rc = sp_api_restore_watermark(r, &w->watermark, err);
     int64_t next = sp_timers_next(&w->ptimers);
     if (next < w->ctx->timer_at) w->ctx->timer_at = next;
     return rc;

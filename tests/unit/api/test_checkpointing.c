@@ -441,7 +441,7 @@ static bool fail_now(int64_t ts)
  * taken after record 20 or so). */
 static void assert_resumed(int at, long clean)
 {
-    long n = atomic_load(&processed), late_before_at = at / 101 + 1;
+    long n = atomic_load(&processed), late_before_at = at / 101 + at / 97 + 2;
     if (at >= 1000 && n >= clean + at - late_before_at - 10)
         fail_msg("failed at %d: %ld records processed, %ld without failures", at, n, clean);
 }
@@ -474,11 +474,10 @@ static int tumbling_count_emit(void *ctx, const void *acc, const spate_window_t 
 
 /* "key,timestamp_ms": 7 keys, event time about 1000 ms apart, give or take 1650 ms; every 50th record
  * 7000 ms late, every 101st 12000 ms late: after its window fired, within the allowed lateness (it
- * fires again).  None is later than that: a record dropped as too late before a failure would be
- * counted after the restart if the restored position were just before it, because the watermark is
- * not part of a checkpoint (as in Flink: the window operator's is INT64_MIN after a restore until the
- * first one comes, and the first replayed record comes before it).  The timestamps are unique (the
- * last digit is i's); *ts_of gets them. */
+ * fires again); every 97th 30000 ms late: beyond it, to the late output.  That one stays too late
+ * after a restore that lands just before it, because the window operator restores its watermark
+ * (Flink's would be INT64_MIN until the first new one comes, after the replayed record).  The
+ * timestamps are unique (the last digit is i's); *ts_of gets them. */
 static void write_events(const char *path, int64_t *ts_of)
 {
     FILE *f = fopen(path, "w");
@@ -487,6 +486,7 @@ static void write_events(const char *path, int64_t *ts_of)
         int64_t ts = 5000 + (int64_t)i * 100 + (i * 37 % 31 - 15) + (i * 53 % 7 - 3) * 50;
         if (i % 50 == 49) ts -= 700;
         if (i % 101 == 100) ts -= 1200;
+        if (i % 97 == 96) ts -= 3000;
         ts_of[i] = ts * 10 + i % 10;
         fprintf(f, "k%d,%lld\n", i * 13 % 7, (long long)ts_of[i]);
     }
@@ -599,7 +599,7 @@ static void tumbling_counts_restart_exactly_once(int p, void **state)
     long clean = atomic_load(&processed);
     assert_non_null(strstr(want, "k3,"));                    /* windows fired */
     assert_true(refired(want) >= 10);                        /* some again, for late records */
-    assert_int_equal(strlen(strstr(want, "--- late\n")), 9); /* none too late */
+    assert_true(strlen(strstr(want, "--- late\n")) > 9);    /* some too late */
     for (size_t f = 0; f < sizeof FAIL_POINTS / sizeof FAIL_POINTS[0]; f++) {
         snprintf(run, sizeof run, "%s/failing-%d", dir, FAIL_POINTS[f]);
         fail_ts = ts_of[FAIL_POINTS[f]];
