@@ -168,7 +168,8 @@ static int take_min_watermark(void *ctx, const uint8_t *p, size_t len)
 int sp_api_restore_watermark(const sp_opsnap_restore_t *r, int64_t *wm, sp_error_t *err)
 {
     min_wm_t m = { 0, false, err };
-    int rc = sp_api_restore_each(r, SP_OPSNAP_OPERATOR, WATERMARK_SECTION, false, take_min_watermark, &m, err);
+    int rc =
+        sp_api_restore_each(r, SP_OPSNAP_OPERATOR, WATERMARK_SECTION, false, take_min_watermark, &m, err);
     if (rc == SPATE_OK && m.found) *wm = m.wm;
     return rc;
 }

@@ -597,9 +597,9 @@ static void tumbling_counts_restart_exactly_once(int p, void **state)
     atomic_store(&processed, 0);
     char *want = run_tumbling(in, run, p);
     long clean = atomic_load(&processed);
-    assert_non_null(strstr(want, "k3,"));                    /* windows fired */
-    assert_true(refired(want) >= 10);                        /* some again, for late records */
-    assert_true(strlen(strstr(want, "--- late\n")) > 9);    /* some too late */
+    assert_non_null(strstr(want, "k3,"));                /* windows fired */
+    assert_true(refired(want) >= 10);                    /* some again, for late records */
+    assert_true(strlen(strstr(want, "--- late\n")) > 9); /* some too late */
     for (size_t f = 0; f < sizeof FAIL_POINTS / sizeof FAIL_POINTS[0]; f++) {
         snprintf(run, sizeof run, "%s/failing-%d", dir, FAIL_POINTS[f]);
         fail_ts = ts_of[FAIL_POINTS[f]];
