@@ -1037,7 +1037,9 @@ static int win_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_
     sp_api_key_groups(w->ctx, &first, &last);
     sp_opsnap_t c;
     sp_opsnap_init(&c);
-    if (w->event_time) sp_api_snapshot_watermark(&c, w->watermark); /* first: the checksummed sections last */
+    /* first: the checksummed sections last.  Not the maximum (a drained job's): restored, it would make
+     * every later record late */
+    if (w->event_time && w->watermark != SP_WATERMARK_MAX) sp_api_snapshot_watermark(&c, w->watermark);
     int rc = sp_api_snapshot_keyed(&c, SP_OPSNAP_KEYED, "keyed", w->be, first, last, err);
     if (rc == SPATE_OK) rc = sp_api_snapshot_timers(&c, "event", &w->timers, first, last, err);
     if (rc == SPATE_OK) rc = sp_api_snapshot_timers(&c, "processing", &w->ptimers, first, last, err);
