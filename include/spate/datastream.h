@@ -208,8 +208,9 @@ typedef struct spate_checkpoint_stats {
     int acks, expected;   /* subtasks that acknowledged, of all */
     int64_t last_ack_ms;  /* processing time of the last acknowledgement (0: none) */
     char failure[256];    /* why it failed ("" otherwise) */
-    uint64_t
-        persisted_bytes; /* in-flight data in state_bytes (unaligned checkpoints; Flink's "persisted data") */
+    /* in-flight data in state_bytes (unaligned checkpoints; Flink's "persisted data") */
+    uint64_t persisted_bytes;
+    bool savepoint; /* taken for a savepoint (spate_job_savepoint, stop-with-savepoint) */
 } spate_checkpoint_stats_t;
 /* Number of checkpoints with statistics, and the i-th (returns 0 past the end). */
 size_t spate_job_checkpoint_count(spate_job_t *job);

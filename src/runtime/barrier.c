@@ -116,7 +116,8 @@ static void check_timeout(sp_barrier_t *h, int64_t now_ns)
 {
     if (!h->unaligned || h->aligned_timeout_ns == 0) return;
     for (int i = 0; i < h->npending; i++)
-        if (!h->pending[i].unaligned && now_ns - h->pending[i].start_ns >= h->aligned_timeout_ns)
+        if (!h->pending[i].unaligned && h->pending[i].id != h->aligned_only &&
+            now_ns - h->pending[i].start_ns >= h->aligned_timeout_ns)
             go_unaligned(h, i, now_ns);
 }
 
@@ -165,7 +166,7 @@ int sp_barrier_on_barrier(sp_barrier_t *h, int c, int64_t id, int64_t now_ns)
     sp_barrier_pending_t *p = &h->pending[i];
     p->count++;
     if (h->mode == SP_BARRIER_EXACTLY_ONCE && !p->unaligned && p->count < h->n) {
-        if (h->unaligned && h->aligned_timeout_ns == 0) {
+        if (h->unaligned && h->aligned_timeout_ns == 0 && id != h->aligned_only) {
             go_unaligned(h, i, now_ns); /* the first barrier: snapshot now, c is read on */
         } else {
             h->blocked[c] = 1;
@@ -181,7 +182,9 @@ int sp_barrier_on_announce(sp_barrier_t *h, int c, int64_t id, int64_t now_ns)
 {
     begin_event(h);
     assert(c >= 0 && c < h->n && !h->ended[c] && id > 0);
-    if (!h->unaligned || h->aligned_timeout_ns != 0 || id <= h->last[c] || id <= h->latest) return 0;
+    if (!h->unaligned || h->aligned_timeout_ns != 0 || id <= h->last[c] || id <= h->latest ||
+        id == h->aligned_only)
+        return 0;
     if (h->npending == SP_BARRIER_MAX_PENDING) finish(h, 0, SP_BARRIER_ABORT, now_ns);
     int i = h->npending++;
     h->pending[i] = (sp_barrier_pending_t){ .id = id,
@@ -228,7 +231,8 @@ int64_t sp_barrier_deadline(const sp_barrier_t *h)
     int64_t at = INT64_MAX;
     if (!h->unaligned || h->aligned_timeout_ns == 0) return at;
     for (int i = 0; i < h->npending; i++)
-        if (!h->pending[i].unaligned && h->pending[i].start_ns + h->aligned_timeout_ns < at)
+        if (!h->pending[i].unaligned && h->pending[i].id != h->aligned_only &&
+            h->pending[i].start_ns + h->aligned_timeout_ns < at)
             at = h->pending[i].start_ns + h->aligned_timeout_ns;
     return at;
 }

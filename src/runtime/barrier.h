@@ -106,6 +106,7 @@ typedef struct sp_barrier {
     sp_barrier_mode_t mode;
     bool unaligned;             /* EXACTLY_ONCE: unaligned checkpoints allowed (sp_barrier_set_unaligned) */
     int64_t aligned_timeout_ns; /* unaligned: align this long first (0: unaligned at the first barrier) */
+    int64_t aligned_only;       /* a checkpoint id that stays aligned however unaligned is set: a savepoint */
     int n;                      /* input channels */
     int nended;                 /* channels ended */
     int nblocked;               /* EXACTLY_ONCE: channels blocked */

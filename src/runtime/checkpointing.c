@@ -120,6 +120,7 @@ static int hook_trigger_savepoint(void *ctx, uint64_t id)
     k->sp_id = id;
     bool stop = k->sp_stop;
     pthread_mutex_unlock(&k->mu);
+    atomic_store(&job->aligned_only, (long long)id); /* savepoints are aligned (as Flink's): rescalable */
     return stop ? sp_job_trigger_stop_barrier(job, (int64_t)id) : sp_job_trigger_barrier(job, (int64_t)id);
 }
 
@@ -726,6 +727,7 @@ static void to_public(const sp_ckpt_stats_t *s, int64_t now, spate_checkpoint_st
     o->duration_ms = (s->end_ms ? s->end_ms : now) - s->trigger_ms;
     o->state_bytes = s->state_bytes;
     o->persisted_bytes = s->persisted_bytes;
+    o->savepoint = s->savepoint;
     o->alignment_ms = s->alignment_ms;
     o->acks = s->acks;
     o->expected = s->expected;

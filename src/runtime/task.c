@@ -54,6 +54,12 @@ static int fail_at(sp_task_t *t, const sp_node_t *node, int rc)
 
 /* ---- writers ---- */
 
+/* Before each barrier-handler call: the savepoint in progress stays aligned (sp_job_t.aligned_only). */
+static void barriers_sync(sp_task_t *t)
+{
+    t->barriers.aligned_only = atomic_load(&t->job->aligned_only);
+}
+
 static int push_elem(sp_writer_t *w, int target, sp_elem_t e)
 {
     return sp_channel_push(w->ch[target], e);
@@ -138,7 +144,8 @@ static int writer_broadcast_event(sp_writer_t *w, sp_elem_kind_t kind, int64_t v
     int rc = flush_scatter(w);
     /* unaligned checkpoints: the barrier overtakes the batches queued in the channels (the consumer
      * learns how many, and records them as in-flight data) */
-    bool priority = kind == SP_ELEM_BARRIER && w->task->priority_barriers;
+    bool priority = kind == SP_ELEM_BARRIER && w->task->priority_barriers &&
+                    value != atomic_load(&w->task->job->aligned_only); /* savepoints align */
     for (int i = 0; rc == SPATE_OK && i < w->nch; i++) {
         sp_elem_t e = { kind, NULL, value, 0 };
         rc = priority ? sp_channel_push_priority(w->ch[i], e) : push_elem(w, i, e);
@@ -470,6 +477,7 @@ static int barrier_timeout(sp_task_t *t, int64_t *deadline_ns)
     if (*deadline_ns == INT64_MAX) return SPATE_OK;
     int64_t now = sp_clock_mono_ns();
     if (now < *deadline_ns) return SPATE_OK;
+    barriers_sync(t);
     sp_barrier_on_time(&t->barriers, now);
     int rc = barrier_actions(t);
     *deadline_ns = sp_barrier_deadline(&t->barriers);
@@ -705,6 +713,7 @@ static int announce_barrier(sp_task_t *t, int c, const sp_elem_t *e)
         in->ov = sp_xrealloc(in->ov, sizeof *in->ov * (size_t)in->capov);
     }
     in->ov[in->nov++] = (struct sp_overtaken){ e->value, e->behind };
+    barriers_sync(t);
     sp_barrier_on_announce(&t->barriers, c, e->value, sp_clock_mono_ns());
     return barrier_actions(t);
 }
@@ -720,6 +729,7 @@ static int overtaken_step(sp_task_t *t, int c)
             in->ov[keep++] = in->ov[i];
             continue;
         }
+        barriers_sync(t);
         sp_barrier_on_barrier(&t->barriers, c, in->ov[i].id, sp_clock_mono_ns());
         int r = barrier_actions(t);
         if (rc == SPATE_OK) rc = r;
@@ -758,6 +768,7 @@ static int handle_elem(sp_task_t *t, int c, sp_elem_t *e)
         in->aligned = !in->idle && in->watermark >= t->watermark;
         return update_watermark(t);
     case SP_ELEM_BARRIER:
+        barriers_sync(t);
         sp_barrier_on_barrier(&t->barriers, c, e->value, sp_clock_mono_ns());
         return barrier_actions(t);
     case SP_ELEM_END:

@@ -145,6 +145,7 @@ struct spate_job {
     bool batch_mode;
     atomic_llong skipped;
     atomic_bool draining;        /* stop-with-savepoint --drain: the maximum watermark goes ahead */
+    atomic_llong aligned_only;   /* the savepoint's checkpoint id: aligned, however unaligned is set */
     bool stopped_with_savepoint; /* the stop ends the job FINISHED, not CANCELED */
     bool dry_restore;            /* sp_job_dry_restore: the tasks end after their restore */
     const spate_clock_t *clock;

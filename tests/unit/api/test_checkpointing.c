@@ -1206,7 +1206,66 @@ static void unaligned_counts_restart_exactly_once(void **state)
     free(want);
 }
 
+/* Savepoints are aligned even when checkpoints are not (as Flink's): a savepoint of the unaligned job
+ * (whose checkpoints hold in-flight rows, most runs) holds no in-flight data, so it restores at another
+ * parallelism, exactly once. */
+static void a_savepoint_of_an_unaligned_job_is_aligned_and_rescales(void **state)
+{
+    char *dir = *state, in[512], out[512], ck[512], sps[512];
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    FILE *f = fopen(in, "w"); /* 2 s at the source's 4000 lines/s: running when the savepoint comes */
+    for (int i = 0; i < 8000; i++) fprintf(f, "line-%d\n", i);
+    fclose(f);
+    snprintf(out, sizeof out, "%s/clean", dir);
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    snprintf(sps, sizeof sps, "%s/sps", dir);
+    fail_at = -1;
+    uint64_t persisted;
+    char *want = run_unaligned_counts(in, out, false, NULL, &persisted);
+    snprintf(out, sizeof out, "%s/out", dir);
+    spate_env_t *env = build_unaligned(in, out, true, NULL, ck, NULL, 0);
+    /* unaligned checkpoints here end only once the slow filter took their in-flight rows: the savepoint
+     * need not wait for them to end */
+    assert_int_equal(spate_env_set_config(env, "execution.checkpointing.max-concurrent-checkpoints", "4"),
+                     SPATE_OK);
+    spate_job_t *job;
+    assert_int_equal(spate_env_start(env, "unaligned-savepoint", &job), SPATE_OK);
+    int completed = 0;
+    uint64_t latest = 0;
+    for (int i = 0; i < 100 && max_persisted(job, &completed, &latest) == 0; i++) sp_sleep_ms(10);
+    print_message("before the savepoint: %d checkpoints, the largest with %llu bytes in flight\n", completed,
+                  (unsigned long long)max_persisted(job, &completed, &latest));
+    char sp[1024];
+    int rc = spate_job_stop_with_savepoint(job, sps, false, sp, sizeof sp);
+    if (rc) print_message("%s\n", spate_last_error());
+    assert_int_equal(rc, SPATE_OK);
+    assert_int_equal(spate_job_wait(job), SPATE_OK);
+    uint64_t savepoint_flight = UINT64_MAX;
+    for (size_t i = 0; i < spate_job_checkpoint_count(job); i++) {
+        spate_checkpoint_stats_t st;
+        assert_int_equal(spate_job_checkpoint_stats(job, i, &st), 1);
+        if (st.status == SPATE_CHECKPOINT_COMPLETED && st.savepoint) savepoint_flight = st.persisted_bytes;
+    }
+    assert_int_equal(savepoint_flight, 0); /* the savepoint: none */
+    spate_job_destroy(job);
+    spate_env_destroy(env);
+    env = build_unaligned(in, out, true, NULL, ck, sp, 0);
+    spate_env_set_parallelism(env, 3); /* not 2 */
+    assert_int_equal(spate_env_set_config(env, "restart-strategy.type", "none"), SPATE_OK);
+    rc = spate_env_execute(env, "unaligned-savepoint");
+    if (rc) print_message("%s\n", spate_env_error(env));
+    assert_int_equal(rc, SPATE_OK);
+    spate_env_destroy(env);
+    char *all = tu_read_dir(out), *got = tu_sort_lines(all);
+    assert_string_equal(got, want);
+    free(all);
+    free(got);
+    free(want);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(a_savepoint_of_an_unaligned_job_is_aligned_and_rescales, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(unaligned_counts_restart_exactly_once, tu_setup_tmpdir,
                                     tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(unaligned_stopped_job_resumes_with_its_in_flight_data, tu_setup_tmpdir,
