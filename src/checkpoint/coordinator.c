@@ -5,7 +5,9 @@
  * acknowledgements fill, and a flag per (operator, subtask)), a ring of
  * statistics, and the trigger bookkeeping.  Store I/O and hooks run outside
  * the lock: a pending checkpoint is taken out of the list before its
- * _metadata is written, so a late acknowledgement finds nothing.
+ * _metadata is written, so a late acknowledgement finds nothing.  The store
+ * calls (begin, complete, abort) take a second lock of their own: with
+ * several checkpoints pending they come from different threads.
  */
 #include "checkpoint/coordinator.h"
 
@@ -31,6 +33,8 @@ struct sp_ckpt_coord {
     int *op_base; /* first flattened index of each operator */
     int expected; /* (operator, subtask) pairs */
     sp_ckpt_store_t *store;
+    pthread_mutex_t store_mu; /* the store is not thread-safe: begin, complete and abort of concurrent
+                               * checkpoints (max_concurrent > 1) come from different threads */
     const struct spate_clock *clock;
     sp_ckpt_coord_hooks_t hooks;
     pending_t **pending;
@@ -72,6 +76,7 @@ sp_ckpt_coord_t *sp_ckpt_coord_create(const sp_ckpt_coord_opts_t *opts, const sp
 {
     sp_ckpt_coord_t *c = sp_xcalloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->store_mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     c->opts = *opts;
     if (c->opts.max_concurrent < 1) c->opts.max_concurrent = 1;
@@ -153,12 +158,19 @@ static pending_t *take(sp_ckpt_coord_t *c, uint64_t id)
 
 /* ---- failing and completing (outside the lock) ---- */
 
+static void store_abort(sp_ckpt_coord_t *c, uint64_t id)
+{
+    sp_error_t err = { 0 };
+    pthread_mutex_lock(&c->store_mu);
+    if (c->store) sp_ckpt_store_abort(c->store, id, &err);
+    pthread_mutex_unlock(&c->store_mu);
+}
+
 /* Checkpoint p failed: abort it in the store, record why, tell the job; a failure that counts
  * (not a subsumed checkpoint) may exceed the tolerable failures and fail the job. */
 static void fail(sp_ckpt_coord_t *c, pending_t *p, const char *why, bool counts)
 {
-    sp_error_t err = { 0 };
-    if (c->store) sp_ckpt_store_abort(c->store, p->id, &err); /* best effort: a leftover dir is harmless */
+    store_abort(c, p->id); /* best effort: a leftover dir is harmless */
     pthread_mutex_lock(&c->mu);
     stats_end(c, p->id, SP_CKPT_FAILED, why);
     c->last_end_ms = now_ms(c);
@@ -182,7 +194,10 @@ static void complete(sp_ckpt_coord_t *c, pending_t *p)
     p->meta.checkpoint_id = p->id;
     p->meta.trigger_ms = p->trigger_ms;
     p->meta.completion_ms = now_ms(c);
-    if (c->store && sp_ckpt_store_complete(c->store, &p->meta, &err) != SPATE_OK) {
+    pthread_mutex_lock(&c->store_mu);
+    int src = c->store ? sp_ckpt_store_complete(c->store, &p->meta, &err) : SPATE_OK;
+    pthread_mutex_unlock(&c->store_mu);
+    if (src != SPATE_OK) {
         char why[sizeof err.message + 64];
         snprintf(why, sizeof why, "writing its metadata failed: %s", err.message);
         fail(c, p, why, true);
@@ -265,7 +280,9 @@ static int trigger(sp_ckpt_coord_t *c, bool savepoint, uint64_t *id, sp_error_t 
     pthread_mutex_unlock(&c->mu);
     if (id) *id = n;
     sp_error_t e = { 0 };
+    pthread_mutex_lock(&c->store_mu);
     int rc = c->store ? sp_ckpt_store_begin(c->store, n, &e) : SPATE_OK;
+    pthread_mutex_unlock(&c->store_mu);
     pending_t *p = sp_xcalloc(1, sizeof *p);
     p->id = n;
     p->trigger_ms = now_ms(c);
@@ -438,8 +455,7 @@ void sp_ckpt_coord_destroy(sp_ckpt_coord_t *c)
     if (c->started) pthread_join(c->thread, NULL);
     while (c->npending) {
         pending_t *p = c->pending[--c->npending];
-        sp_error_t err = { 0 };
-        if (c->store) sp_ckpt_store_abort(c->store, p->id, &err);
+        store_abort(c, p->id);
         pending_free(p);
     }
     for (size_t i = 0; i < SP_CKPT_STATS_KEPT; i++) free(c->stats[i].ops);
@@ -449,6 +465,7 @@ void sp_ckpt_coord_destroy(sp_ckpt_coord_t *c)
     free(c->op_base);
     free(c->pending);
     pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->store_mu);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
