@@ -494,3 +494,43 @@ void tu_assert_rows_equal(const sp_batch_t *a, uint32_t i, const sp_batch_t *b, 
         }
     }
 }
+
+/* ---- a window count ---- */
+
+static void wc_create(void *ctx, void *acc)
+{
+    (void)ctx;
+    *(int64_t *)acc = 0;
+}
+
+static int wc_add(void *ctx, void *acc, const spate_row_t *in)
+{
+    (void)ctx;
+    (void)in;
+    ++*(int64_t *)acc;
+    return SPATE_OK;
+}
+
+static void wc_merge(void *ctx, void *acc, const void *other)
+{
+    (void)ctx;
+    *(int64_t *)acc += *(const int64_t *)other;
+}
+
+static int wc_emit(void *ctx, const void *acc, const spate_window_t *w, const spate_row_t *key_row,
+                   spate_collector_t *out)
+{
+    (void)ctx;
+    spate_out_copy_field(out, 0, key_row, 0);
+    spate_out_set_bigint(out, 1, w->start);
+    spate_out_set_bigint(out, 2, w->end);
+    spate_out_set_bigint(out, 3, *(const int64_t *)acc);
+    return spate_out_emit(out);
+}
+
+spate_aggregate_function_t tu_window_count(void)
+{
+    return (spate_aggregate_function_t){
+        .acc_size = sizeof(int64_t), .create = wc_create, .add = wc_add, .merge = wc_merge, .emit = wc_emit
+    };
+}

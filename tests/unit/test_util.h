@@ -22,6 +22,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include <spate/window.h>
+
 #include "connectors/connector.h"
 #include "runtime/runtime.h"
 #include "state/operator_state.h"
@@ -135,5 +137,10 @@ void tu_rm_rf(const char *path);
 
 /* Asserts row i of a equals row j of b (same schema): NULLs, values bit-exact, kind, event time. */
 void tu_assert_rows_equal(const sp_batch_t *a, uint32_t i, const sp_batch_t *b, uint32_t j);
+
+/* Counting rows per key and window: an aggregate with an int64 accumulator whose emit writes
+ * (key field 0, window start, window end, count); merge adds (session windows).  Tests replace
+ * .add to inject failures or count calls. */
+spate_aggregate_function_t tu_window_count(void);
 
 #endif

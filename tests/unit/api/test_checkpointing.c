@@ -446,12 +446,6 @@ static void assert_resumed(int at, long clean)
         fail_msg("failed at %d: %ld records processed, %ld without failures", at, n, clean);
 }
 
-static void tumbling_count_create(void *ctx, void *acc)
-{
-    (void)ctx;
-    *(int64_t *)acc = 0;
-}
-
 static int tumbling_count_add(void *ctx, void *acc, const spate_row_t *in)
 {
     (void)ctx;
@@ -459,17 +453,6 @@ static int tumbling_count_add(void *ctx, void *acc, const spate_row_t *in)
     atomic_fetch_add(&processed, 1);
     ++*(int64_t *)acc;
     return SPATE_OK;
-}
-
-static int tumbling_count_emit(void *ctx, const void *acc, const spate_window_t *w,
-                               const spate_row_t *key_row, spate_collector_t *out)
-{
-    (void)ctx;
-    spate_out_copy_field(out, 0, key_row, 0);
-    spate_out_set_bigint(out, 1, w->start);
-    spate_out_set_bigint(out, 2, w->end);
-    spate_out_set_bigint(out, 3, *(const int64_t *)acc);
-    return spate_out_emit(out);
 }
 
 /* "key,timestamp_ms": 7 keys, event time about 1000 ms apart, give or take 1650 ms; every 50th record
@@ -565,10 +548,8 @@ static char *run_tumbling(const char *in, const char *dir, int p)
     spate_windowed_t *win =
         spate_keyed_window(spate_stream_key_by_field(s, "key"), spate_tumbling_windows(10000, 0));
     spate_windowed_allowed_lateness(win, 15000);
-    spate_aggregate_function_t count = { .acc_size = sizeof(int64_t),
-                                         .create = tumbling_count_create,
-                                         .add = tumbling_count_add,
-                                         .emit = tumbling_count_emit };
+    spate_aggregate_function_t count = tu_window_count();
+    count.add = tumbling_count_add;
     spate_stream_t *result = spate_windowed_aggregate(win, "count", &count, counts);
     spate_stream_sink(result, spate_file_sink(out, NULL), "counts");
     spate_stream_sink(spate_window_late_data(result), spate_file_sink(late, NULL), "late");

@@ -35,31 +35,6 @@ static int pass(void *ctx, const spate_row_t *in, spate_collector_t *out)
     return spate_out_emit(out);
 }
 
-static void count_create(void *ctx, void *acc)
-{
-    (void)ctx;
-    *(int64_t *)acc = 0;
-}
-
-static int count_add(void *ctx, void *acc, const spate_row_t *in)
-{
-    (void)ctx;
-    (void)in;
-    ++*(int64_t *)acc;
-    return SPATE_OK;
-}
-
-static int count_emit(void *ctx, const void *acc, const spate_window_t *w, const spate_row_t *key_row,
-                      spate_collector_t *out)
-{
-    (void)ctx;
-    spate_out_copy_field(out, 0, key_row, 0);
-    spate_out_set_bigint(out, 1, w->start);
-    spate_out_set_bigint(out, 2, w->end);
-    spate_out_set_bigint(out, 3, *(const int64_t *)acc);
-    return spate_out_emit(out);
-}
-
 /* "k<i % 40>,<timestamp>": timestamps 10 ms apart, a little out of order */
 static void write_input(const char *path)
 {
@@ -92,9 +67,7 @@ static spate_env_t *build(const char *in, const char *out, const char *ck, int p
     s = spate_stream_set_parallelism(spate_stream_map(s, "pass", pass, NULL, NULL), 1);
     spate_windowed_t *win =
         spate_keyed_window(spate_stream_key_by_field(s, "key"), spate_tumbling_windows(1000, 0));
-    spate_aggregate_function_t count = {
-        .acc_size = sizeof(int64_t), .create = count_create, .add = count_add, .emit = count_emit
-    };
+    spate_aggregate_function_t count = tu_window_count();
     spate_stream_sink(spate_windowed_aggregate(win, "count", &count, counts), spate_file_sink(out, NULL),
                       "counts");
     spate_schema_release(rows);

@@ -22,37 +22,6 @@ static spate_watermark_strategy_t *per_record(int64_t ooo)
     return spate_watermark_with_per_record_emission(ws);
 }
 
-static void count_create(void *ctx, void *acc)
-{
-    (void)ctx;
-    *(int64_t *)acc = 0;
-}
-
-static int count_add(void *ctx, void *acc, const spate_row_t *in)
-{
-    (void)ctx;
-    (void)in;
-    ++*(int64_t *)acc;
-    return SPATE_OK;
-}
-
-static void count_merge(void *ctx, void *acc, const void *other)
-{
-    (void)ctx;
-    *(int64_t *)acc += *(const int64_t *)other;
-}
-
-static int count_emit(void *ctx, const void *acc, const spate_window_t *w, const spate_row_t *key_row,
-                      spate_collector_t *out)
-{
-    (void)ctx;
-    spate_out_copy_field(out, 0, key_row, 0);
-    spate_out_set_bigint(out, 1, w->start);
-    spate_out_set_bigint(out, 2, w->end);
-    spate_out_set_bigint(out, 3, *(const int64_t *)acc);
-    return spate_out_emit(out);
-}
-
 /* Runs rows "key,ts" (in this order, watermark after each: max - ooo - 1) through windows at
  * parallelism p; returns the sorted results and, in *late, the sorted late records. */
 static char *run_windows(const char *const *rows, size_t n, spate_window_assigner_t a, int64_t lateness,
@@ -69,11 +38,7 @@ static char *run_windows(const char *const *rows, size_t n, spate_window_assigne
         env, spate_collection_source(in, (const char *const *)rows, n), per_record(ooo), "rows");
     spate_windowed_t *w =
         spate_windowed_allowed_lateness(spate_keyed_window(spate_stream_key_by_field(s, "k"), a), lateness);
-    spate_aggregate_function_t fn = { .acc_size = sizeof(int64_t),
-                                      .create = count_create,
-                                      .add = count_add,
-                                      .merge = count_merge,
-                                      .emit = count_emit };
+    spate_aggregate_function_t fn = tu_window_count();
     spate_stream_t *r = spate_windowed_aggregate(w, "count", &fn, out);
     spate_stream_sink(r, tu_capture_sink(&cap), "results");
     spate_stream_sink(spate_window_late_data(r), tu_capture_sink(&lcap), "late");
@@ -225,9 +190,7 @@ static void count_windows_fire_by_count(void **state)
         spate_stream_t *s = spate_env_add_source(env, tu_seq_source(&o), "seq");
         spate_schema_t *out = spate_schema_of("k BIGINT, start BIGINT, end_ BIGINT, n BIGINT");
         spate_schema_t *sum = spate_schema_of("k BIGINT, start BIGINT, n BIGINT, sum BIGINT");
-        spate_aggregate_function_t fn = {
-            .acc_size = 8, .create = count_create, .add = count_add, .emit = count_emit
-        };
+        spate_aggregate_function_t fn = tu_window_count();
         spate_keyed_t *k = spate_stream_key_by_field(s, "k");
         spate_stream_sink(
             spate_windowed_aggregate(spate_keyed_window(k, spate_count_windows(5, 0)), "c", &fn, out),
@@ -279,9 +242,7 @@ static void processing_time_windows_fire_on_the_clock(void **state)
         spate_stream_union(spate_env_add_source(env, tu_seq_source(&o), "rows"),
                            spate_env_add_source(env, tu_idle_source(), "idle")); /* keeps running */
     spate_schema_t *out = spate_schema_of("k BIGINT, start BIGINT, end_ BIGINT, n BIGINT");
-    spate_aggregate_function_t fn = {
-        .acc_size = 8, .create = count_create, .add = count_add, .emit = count_emit
-    };
+    spate_aggregate_function_t fn = tu_window_count();
     s = spate_windowed_aggregate(spate_keyed_window(spate_stream_key_by_field(s, "k"),
                                                     spate_tumbling_processing_time_windows(1000, 0)),
                                  "w", &fn, out);
@@ -403,9 +364,7 @@ static void window_joins_pair_rows_of_the_same_window(void **state)
     const char *rows[] = { "a,1" };
     spate_windowed_t *w = spate_keyed_window_join(timed(env, rows, 1, "l"), timed(env, rows, 1, "r"),
                                                   spate_tumbling_windows(10, 0));
-    spate_aggregate_function_t fn = {
-        .acc_size = 8, .create = count_create, .add = count_add, .emit = count_emit
-    };
+    spate_aggregate_function_t fn = tu_window_count();
     assert_null(spate_windowed_aggregate(w, "agg", &fn, NULL));
     assert_non_null(strstr(spate_env_error(env), "windows of a window join need spate_windowed_join"));
     spate_env_destroy(env);
@@ -418,9 +377,7 @@ static void windows_need_event_timestamps(void **state)
     tu_seq_opts_t o = { .n = 10, .keys = 2, .parallel = true };
     spate_stream_t *s = spate_env_add_source(env, tu_seq_source(&o), "seq"); /* no event time */
     spate_schema_t *out = spate_schema_of("k BIGINT, start BIGINT, end_ BIGINT, n BIGINT");
-    spate_aggregate_function_t fn = {
-        .acc_size = 8, .create = count_create, .add = count_add, .emit = count_emit
-    };
+    spate_aggregate_function_t fn = tu_window_count();
     spate_stream_t *r = spate_windowed_aggregate(
         spate_keyed_window(spate_stream_key_by_field(s, "k"), spate_tumbling_windows(100, 0)), "w", &fn, out);
     spate_stream_sink(r, spate_blackhole_sink(), "out");
