@@ -41,6 +41,7 @@ typedef struct upload {
     int node, subtask;
     uint8_t *data;
     size_t len;
+    sp_opsnap_later_t *later; /* instead of data: a container the uploader makes first */
     sp_ckpt_ack_info_t info;
     struct upload *next;
 } upload_t;
@@ -129,6 +130,10 @@ static int handle_bytes(sp_job_ckpt_t *k, const sp_ckpt_found_t *f, const sp_ckp
     free(path);
     if (rc) return rc;
     *len = (size_t)h->length;
+    if (h->offset == 0) { /* the whole file (or its head): no copy of a big snapshot */
+        *data = all;
+        return SPATE_OK;
+    }
     *data = sp_xmalloc(*len ? *len : 1);
     memcpy(*data, all + h->offset, *len);
     free(all);
@@ -295,6 +300,42 @@ int sp_job_ckpt_restart(sp_job_t *job, sp_error_t *err)
     return SPATE_OK;
 }
 
+static void free_upload(upload_t *u)
+{
+    sp_opsnap_later_destroy(u->later);
+    free(u->data);
+    free(u);
+}
+
+static int write_later(void *ctx, const void *p, size_t n, sp_error_t *err)
+{
+    void **sf = ctx; /* storage, file */
+    return sp_ckpt_file_write(sf[0], sf[1], p, n, err);
+}
+
+static int fill_later(void *ctx, sp_ckpt_storage_t *st, sp_ckpt_file_t *f, sp_error_t *err)
+{
+    void *sf[2] = { st, f };
+    return sp_opsnap_later_write(ctx, write_later, sf, err);
+}
+
+/* Makes a container the task left for later and writes it as file h->path of `dir` (streamed from
+ * the snapshot's blocks), or puts it into h inline (u->data) when small, as the task would have. */
+static int upload_later(sp_job_ckpt_t *k, upload_t *u, const char *dir, sp_ckpt_handle_t *h, sp_error_t *err)
+{
+    size_t len;
+    int rc = sp_opsnap_later_make(u->later, &len, err);
+    if (rc || len == 0) return rc;
+    h->length = len;
+    if (len > INLINE_MAX)
+        return sp_ckpt_storage_write_atomic_with(k->storage, dir, h->path, fill_later, u->later, err);
+    rc = sp_opsnap_later_encode(u->later, &u->data, &u->len, err);
+    h->location = SP_CKPT_LOC_INLINE;
+    h->data = u->data;
+    h->path = NULL;
+    return rc;
+}
+
 static void *upload_main(void *arg)
 {
     sp_job_t *job = arg;
@@ -312,17 +353,18 @@ static void *upload_main(void *arg)
         char *dir = sp_ckpt_store_chk_dir(k->store, (uint64_t)u->id), file[64];
         snprintf(file, sizeof file, "op%d-%d", u->node, u->subtask);
         sp_error_t err = { 0 };
-        int rc = sp_ckpt_storage_write_atomic(k->storage, dir, file, u->data, u->len, &err);
+        sp_ckpt_handle_t h = { .kind = SP_CKPT_HANDLE_OPERATOR,
+                               .location = SP_CKPT_LOC_EXCLUSIVE,
+                               .path = file };
+        int rc = u->later ? upload_later(k, u, dir, &h, &err)
+                          : sp_ckpt_storage_write_atomic(k->storage, dir, file, u->data, u->len, &err);
         free(dir);
-        sp_ckpt_handle_t h = {
-            .kind = SP_CKPT_HANDLE_OPERATOR, .location = SP_CKPT_LOC_EXCLUSIVE, .path = file, .length = u->len
-        };
+        if (!u->later) h.length = u->len;
         if (rc == SPATE_OK)
-            sp_ckpt_coord_ack(k->coord, (uint64_t)u->id, u->node, u->subtask, &h, 1, &u->info);
+            sp_ckpt_coord_ack(k->coord, (uint64_t)u->id, u->node, u->subtask, &h, h.length ? 1 : 0, &u->info);
         else
             sp_ckpt_coord_decline(k->coord, (uint64_t)u->id, u->node, u->subtask, err.message);
-        free(u->data);
-        free(u);
+        free_upload(u);
     }
     return NULL;
 }
@@ -351,8 +393,7 @@ static void stop_uploader(sp_job_ckpt_t *k)
     while (k->uhead) {
         upload_t *u = k->uhead;
         k->uhead = u->next;
-        free(u->data);
-        free(u);
+        free_upload(u);
     }
     k->utail = NULL;
 }
@@ -546,20 +587,23 @@ int sp_task_ckpt_snapshot(sp_task_t *t, sp_opinst_t *op, int64_t id)
     if (!k || !k->coord) return SPATE_OK;
     uint8_t *data = NULL;
     size_t len = 0;
-    int rc = snapshot_of(t, op, id, &data, &len); /* the synchronous part, at the barrier */
-    if (rc != SPATE_OK) {                         /* the checkpoint fails (declined), the job goes on */
+    sp_opsnap_later_t *later = NULL; /* the synchronous part, at the barrier: */
+    int rc = op->vt && op->vt->snapshot_later && k->uploading ? op->vt->snapshot_later(op->inst, id, &later)
+                                                              : snapshot_of(t, op, id, &data, &len);
+    if (rc != SPATE_OK) { /* the checkpoint fails (declined), the job goes on */
         sp_ckpt_coord_decline(k->coord, (uint64_t)id, op->node->id, t->subtask,
                               t->error.code ? t->error.message : spate_strerror(rc));
         t->error = (sp_error_t){ 0 };
         free(data);
+        sp_opsnap_later_destroy(later);
         return SPATE_OK;
     }
     sp_ckpt_ack_info_t info = { 0 }; /* how long the task's inputs took to align this barrier */
     const sp_barrier_stats_t *b = &t->barriers.last_complete;
     if (t->barriers_init && b->checkpoint_id == id) info.alignment_ms = (b->end_ns - b->start_ns) / 1000000;
-    if (len > INLINE_MAX && k->uploading) { /* the asynchronous part: written by the uploader */
+    if ((later || len > INLINE_MAX) && k->uploading) { /* the asynchronous part: the uploader's */
         upload_t *u = sp_xcalloc(1, sizeof *u);
-        *u = (upload_t){ id, op->node->id, t->subtask, data, len, info, NULL };
+        *u = (upload_t){ id, op->node->id, t->subtask, data, len, later, info, NULL };
         pthread_mutex_lock(&k->mu);
         if (k->utail)
             k->utail->next = u;

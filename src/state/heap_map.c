@@ -1,18 +1,145 @@
 /* heap_map.c — see heap_map.h. */
 #include "state/heap_map.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 void sp_hmap_init(sp_hmap_t *m)
 {
     m->mask = 63;
     m->count = 0;
+    m->epoch = 0;
+    m->view = NULL;
+    m->spare = NULL;
+    m->spare_slots = 0;
     m->slots = sp_xcalloc(m->mask + 1, sizeof *m->slots);
+}
+
+/* ---- frozen views ---- */
+
+static void free_all(uint8_t **kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(kv[i]);
+    free(kv);
+}
+
+static void view_free(sp_hmap_view_t *v)
+{
+    free_all(v->retired, v->nretired);
+    pthread_mutex_destroy(&v->mu);
+    free((void *)v->slots);
+    free(v);
+}
+
+/* Drops one reference; the last one frees the view and the bytes retired into it.  acq_rel: the
+ * owner's retirements happen before the reader's free, and the reader's reads before the owner's. */
+static void view_unref(sp_hmap_view_t *v)
+{
+    if (atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) == 1) view_free(v);
+}
+
+void sp_hmap_view_release(sp_hmap_view_t *v)
+{
+    if (!v) return;
+    pthread_mutex_lock(&v->mu); /* the bytes retired so far: freed here, not on the task thread */
+    uint8_t **kv = v->retired;
+    size_t n = v->nretired;
+    v->retired = NULL;
+    v->nretired = v->cap = 0;
+    pthread_mutex_unlock(&v->mu);
+    free_all(kv, n);
+    view_unref(v);
+}
+
+/* Lets go of the map's view once its reader is done with it: then nothing is shared any more.  Its
+ * slot array is kept for the next freeze. */
+static bool view_done(sp_hmap_t *m)
+{
+    sp_hmap_view_t *v = m->view;
+    if (v && atomic_load_explicit(&v->refs, memory_order_acquire) == 1) {
+        free(m->spare);
+        m->spare = (sp_hmap_entry_t *)v->slots;
+        m->spare_slots = v->nslots;
+        v->slots = NULL;
+        view_free(v); /* the last reference */
+        m->view = NULL;
+    }
+    return m->view == NULL;
+}
+
+static bool shared(const sp_hmap_t *m, const sp_hmap_entry_t *e)
+{
+    return m->view && e->epoch <= m->view->epoch;
+}
+
+static void retire(sp_hmap_view_t *v, uint8_t *kv)
+{
+    pthread_mutex_lock(&v->mu);
+    if (v->nretired == v->cap) {
+        v->cap = v->cap ? 2 * v->cap : 1024;
+        v->retired = sp_xrealloc(v->retired, v->cap * sizeof *v->retired);
+    }
+    v->retired[v->nretired++] = kv;
+    pthread_mutex_unlock(&v->mu);
+}
+
+/* Frees an entry's bytes, or keeps them for the view that still reads them. */
+static void drop_kv(sp_hmap_t *m, sp_hmap_entry_t *e)
+{
+    if (shared(m, e) && !view_done(m))
+        retire(m->view, e->kv);
+    else
+        free(e->kv);
+}
+
+sp_hmap_view_t *sp_hmap_freeze(sp_hmap_t *m)
+{
+    if (!view_done(m)) return NULL;
+    if (m->epoch == UINT32_MAX) { /* after 2^32 freezes: restamp (nothing is shared now) */
+        for (size_t i = 0; i <= m->mask; i++) m->slots[i].epoch = 0;
+        m->epoch = 0;
+    }
+    sp_hmap_view_t *v = sp_xcalloc(1, sizeof *v);
+    size_t bytes = (m->mask + 1) * sizeof *m->slots;
+    sp_hmap_entry_t *slots = m->spare;
+    if (m->spare_slots != m->mask + 1) { /* the table grew since: a new array */
+        free(m->spare);
+        slots = sp_xmalloc(bytes);
+    }
+    m->spare = NULL;
+    m->spare_slots = 0;
+    memcpy(slots, m->slots, bytes);
+    pthread_mutex_init(&v->mu, NULL);
+    v->slots = slots;
+    v->nslots = m->mask + 1;
+    v->count = m->count;
+    v->epoch = m->epoch++;
+    atomic_init(&v->refs, 2);
+    m->view = v;
+    return v;
+}
+
+sp_hmap_entry_t *sp_hmap_unshare(sp_hmap_t *m, sp_hmap_entry_t *e)
+{
+    if (!shared(m, e) || view_done(m)) return e;
+    size_t n = sp_hmap_value_offset(e->klen) + e->vlen;
+    uint8_t *kv = sp_xmalloc(n ? n : 1);
+    memcpy(kv, e->kv, n);
+    retire(m->view, e->kv);
+    e->kv = kv;
+    e->epoch = m->epoch;
+    return e;
 }
 
 void sp_hmap_fini(sp_hmap_t *m)
 {
-    for (size_t i = 0; m->slots && i <= m->mask; i++) free(m->slots[i].kv);
+    for (size_t i = 0; m->slots && i <= m->mask; i++)
+        if (m->slots[i].kv) drop_kv(m, &m->slots[i]);
+    if (m->view) view_unref(m->view); /* the reader, if still reading, frees the view */
+    m->view = NULL;
+    free(m->spare);
+    m->spare = NULL;
+    m->spare_slots = 0;
     free(m->slots);
     m->slots = NULL;
     m->count = 0;
@@ -78,9 +205,18 @@ sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint
         e->klen = (uint32_t)klen;
         e->hash = hash;
         e->key_group = key_group;
+        e->epoch = m->epoch;
         m->count++;
+    } else if (e->vlen != vlen && shared(m, e) && !view_done(m)) { /* the view keeps the old bytes */
+        uint8_t *kv = sp_xmalloc(voff + vlen);
+        memcpy(kv, e->kv, klen);
+        retire(m->view, e->kv);
+        e->kv = kv;
+        e->epoch = m->epoch;
     } else if (e->vlen != vlen) {
         e->kv = sp_xrealloc(e->kv, voff + vlen);
+    } else {
+        sp_hmap_writable(m, e);
     }
     if (vlen) memcpy(e->kv + voff, val, vlen);
     e->vlen = (uint32_t)vlen;
@@ -101,6 +237,7 @@ sp_hmap_entry_t *sp_hmap_put_new(sp_hmap_t *m, const uint8_t *key, size_t klen, 
     e->vlen = (uint32_t)vlen;
     e->hash = hash;
     e->key_group = key_group;
+    e->epoch = m->epoch;
     m->count++;
     return e;
 }
@@ -109,7 +246,7 @@ bool sp_hmap_remove(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash
 {
     size_t i = find_slot(m, key, klen, hash);
     if (!m->slots[i].kv) return false;
-    free(m->slots[i].kv);
+    drop_kv(m, &m->slots[i]);
     m->slots[i].kv = NULL;
     m->count--;
     /* Backward-shift deletion: move later entries of the probe run into the hole, so lookups
