@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,6 +57,15 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds of this process so far, all threads. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static int64_t wall_ms(void)
@@ -260,7 +270,8 @@ static void part_a(uint64_t events, int repeat)
     int ok[A_N] = { 0 };
     memset(best, 0, sizeof best);
     for (int r = 0; r < repeat; r++)
-        for (int m = 0; m < A_N; m++) {
+        for (int i = 0; i < A_N; i++) {
+            int m = (i + r) % A_N; /* each configuration first in turn: no order effect */
             a_arg_t arg = { events, A_INTERVALS[m] };
             a_out_t o = { 0 };
             bench_result_t res;
@@ -314,6 +325,8 @@ typedef struct b_out {
     double dur_p50, dur_p99, stall_p50, stall_p99, stall_outside_max;
     uint64_t state_bytes;
     double fill_s, restore_s, base_write_s, base_read_s;
+    double restore_cpu_s; /* CPU of the process, all threads, from the start to the first row */
+    double rows_per_s;    /* rows processed per second after the fill, checkpoints going on */
 } b_out_t;
 
 /* Shared with the keyed function (one instance: parallelism 1). */
@@ -322,6 +335,7 @@ static struct {
     atomic_ullong distinct, rows, bad, found;
     atomic_int stop_after; /* the restoring job: stop counting after `keys` rows */
     atomic_llong first_row_ns;
+    _Atomic double first_row_cpu;
     double last; /* the time of the previous row (the task thread only) */
     int nstalls; /* pauses > 1 ms: [start wall ms, length ms] */
     int64_t stall_at[MAX_STALLS];
@@ -357,8 +371,10 @@ static int b_process(void *state, const spate_row_t *in, spate_keyed_context_t *
     (void)out;
     kp_state_t *s = state;
     note_pause();
-    if (!atomic_load_explicit(&g_b.first_row_ns, memory_order_relaxed))
+    if (!atomic_load_explicit(&g_b.first_row_ns, memory_order_relaxed)) {
+        atomic_store(&g_b.first_row_cpu, cpu_s());
         atomic_store(&g_b.first_row_ns, (long long)(now_s() * 1e9));
+    }
     uint64_t i = (uint64_t)spate_row_get_bigint(in, 0), c = 0;
     int64_t n = spate_value_state_get(kc, s->count, &c, sizeof c);
     if (n < 0) {
@@ -519,8 +535,11 @@ static int b_checkpoints(const b_arg_t *a, const char *dir, b_out_t *o, char *er
     double t0 = now_s();
     int ok = wait_until(job, all_keys, NULL, 300);
     o->fill_s = now_s() - t0;
+    uint64_t rows0 = atomic_load(&g_b.rows);
+    double t1 = now_s();
     enough_t e = { a->keys * 19, a->checkpoints }; /* an entry takes at least 19 bytes */
     if (ok) ok = wait_until(job, enough_ckpts, &e, 300);
+    o->rows_per_s = (double)(atomic_load(&g_b.rows) - rows0) / (now_s() - t1);
     spate_job_cancel(job);
     spate_job_wait(job);
     static double dur[MAX_CKPTS], stall[MAX_CKPTS];
@@ -559,7 +578,7 @@ static int b_restore(const char *dir, b_out_t *o, char *err, size_t errcap)
     atomic_store(&g_b.first_row_ns, 0);
     spate_env_t *env = b_env(dir, 0, 1);
     spate_job_t *job;
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     int rc = spate_env_start(env, "bench-checkpoint-state", &job);
     if (rc) {
         snprintf(err, errcap, "restore: %s: %s", spate_strerror(rc), spate_env_error(env));
@@ -569,6 +588,7 @@ static int b_restore(const char *dir, b_out_t *o, char *err, size_t errcap)
     int ok = wait_until(job, counted, NULL, 300);
     long long first = atomic_load(&g_b.first_row_ns);
     o->restore_s = first ? (double)first / 1e9 - t0 : 0;
+    o->restore_cpu_s = first ? atomic_load(&g_b.first_row_cpu) - c0 : 0;
     spate_job_cancel(job);
     spate_job_wait(job);
     o->rows_restored = atomic_load(&g_b.rows);
@@ -603,9 +623,10 @@ static void part_b(const uint64_t *keys, int nkeys, int checkpoints, int repeat)
            "disk, %d of full state per run\n",
            checkpoints);
     printf("| keys | run | checkpoints | duration p50 | p99 | stall p50 | stall p99 | stall outside "
-           "checkpoints (max) | restore | state | write+fsync baseline (p50 / it) | read baseline "
+           "checkpoints (max) | rows/s meanwhile | restore (CPU) | state | write+fsync baseline (p50 / it) | "
+           "read baseline "
            "(restore / it) | fill | max RSS | other load | check |\n"
-           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+           "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (int k = 0; k < nkeys; k++)
         for (int r = 0; r < repeat; r++) {
             b_arg_t arg = { keys[k], checkpoints, 1000 };
@@ -618,10 +639,11 @@ static void part_b(const uint64_t *keys, int nkeys, int checkpoints, int repeat)
                                     ? "WRONG"
                                     : "ok";
             printf("| %" PRIu64
-                   " | %d | %zu | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %.3f s | %.1f "
-                   "MB | %.3f s (%.1f×) | %.3f s (%.1f×) | %.1f s | %.1f GB | %.2f | %s |\n",
+                   " | %d | %zu | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %.2f M | %.3f s "
+                   "(%.3f) | %.1f MB | %.3f s (%.1f×) | %.3f s (%.1f×) | %.1f s | %.1f GB | %.2f | %s |\n",
                    keys[k], r + 1, o.ckpts, o.dur_p50, o.dur_p99, o.stall_p50, o.stall_p99,
-                   o.stall_outside_max, o.restore_s, (double)o.state_bytes / 1e6, o.base_write_s,
+                   o.stall_outside_max, o.rows_per_s / 1e6, o.restore_s, o.restore_cpu_s,
+                   (double)o.state_bytes / 1e6, o.base_write_s,
                    o.base_write_s > 0 ? o.dur_p50 / 1000.0 / o.base_write_s : 0.0, o.base_read_s,
                    o.base_read_s > 0 ? o.restore_s / o.base_read_s : 0.0, o.fill_s,
                    (double)res.maxrss_kb / 1048576.0, res.other_load, check);

@@ -246,16 +246,12 @@ typedef struct ref {
     int32_t key_group;
 } ref_t;
 
-/* The occupied slots as refs in address order (n of them); NULL when there are too few to bother. */
-static ref_t *refs_by_address(const sp_hmap_entry_t *slots, size_t nslots, size_t n)
+/* The occupied slots as refs in address order (n of them, their addresses within [lo, hi]); NULL
+ * when there are too few to bother. */
+static ref_t *refs_by_address(const sp_hmap_entry_t *slots, size_t nslots, size_t n, uintptr_t lo,
+                              uintptr_t hi)
 {
     if (n < ORDER_MIN) return NULL;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (size_t i = 0; i < nslots; i++)
-        if (slots[i].kv) {
-            lo = SP_MIN(lo, (uintptr_t)slots[i].kv);
-            hi = SP_MAX(hi, (uintptr_t)slots[i].kv);
-        }
     unsigned shift = ORDER_SPAN_BITS;
     while (((hi - lo) >> shift) >= ORDER_BUCKETS) shift++;
     size_t *at = sp_xcalloc(ORDER_BUCKETS + 1, sizeof *at);
@@ -305,11 +301,14 @@ static int encode_slots(const sp_hmap_entry_t *slots, size_t nslots, size_t coun
     size_t nkg = (size_t)(kg_last - kg_first + 1);
     size_t *bytes = sp_xcalloc(nkg, sizeof *bytes);
     size_t svar = sp_snapshot_varint_size(nnames ? (uint32_t)nnames - 1 : 0);
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
     /* Pass 1, over the slots only: a bound of each key group's bytes (key and namespace lengths are
-     * both at most the composite's length less its 6-byte head). */
+     * both at most the composite's length less its 6-byte head), and the entries' address range. */
     for (size_t i = 0; i < nslots; i++) {
         const sp_hmap_entry_t *e = &slots[i];
         if (!e->kv) continue;
+        lo = SP_MIN(lo, (uintptr_t)e->kv);
+        hi = SP_MAX(hi, (uintptr_t)e->kv);
         if (e->key_group < kg_first || e->key_group > kg_last) {
             rc = sp_error_set(err, SPATE_EINVAL,
                               "keyed state snapshot of key groups [%d, %d]: an entry of key group %d",
@@ -327,7 +326,7 @@ static int encode_slots(const sp_hmap_entry_t *slots, size_t nslots, size_t coun
         return rc;
     }
     /* Pass 2: each entry encoded into its key group's region, in address order when it pays. */
-    ref_t *r = refs_by_address(slots, nslots, count);
+    ref_t *r = refs_by_address(slots, nslots, count, lo, hi);
     if (r) {
         for (size_t i = 0; i < count; i++) {
             if (i + PREFETCH_AHEAD < count) __builtin_prefetch(r[i + PREFETCH_AHEAD].kv);
@@ -355,6 +354,8 @@ int sp_state_snapshot(sp_state_backend_t *be, int kg_first, int kg_last, sp_snap
 struct sp_state_frozen {
     sp_hmap_view_t *view;
     sp_snapshot_t *done;
+    uint8_t **garbage; /* the view's retired entries, freed by release (after the upload) */
+    size_t ngarbage;
     char **names;
     int nnames, first, last;
 };
@@ -391,7 +392,10 @@ int sp_state_frozen_snapshot(sp_state_frozen_t *f, sp_snapshot_t **out, sp_error
     if (!f->view) return sp_error_set(err, SPATE_EINVAL, "keyed state snapshot: taken already");
     const sp_hmap_view_t *v = f->view;
     int rc = encode_slots(v->slots, v->nslots, v->count, f->names, f->nnames, f->first, f->last, out, err);
-    sp_hmap_view_release(f->view); /* the map may write in place again */
+    /* the map may write in place again; freeing what it replaced meanwhile can wait until the
+     * snapshot is written (release) */
+    f->garbage = sp_hmap_view_take_retired(f->view, &f->ngarbage);
+    sp_hmap_view_release(f->view);
     f->view = NULL;
     return rc;
 }
@@ -401,6 +405,8 @@ void sp_state_frozen_release(sp_state_frozen_t *f)
     if (!f) return;
     sp_hmap_view_release(f->view);
     sp_snapshot_destroy(f->done);
+    for (size_t i = 0; i < f->ngarbage; i++) free(f->garbage[i]);
+    free(f->garbage);
     for (int i = 0; i < f->nnames; i++) free(f->names[i]);
     free(f->names);
     free(f);

@@ -38,15 +38,22 @@ static void view_unref(sp_hmap_view_t *v)
     if (atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) == 1) view_free(v);
 }
 
-void sp_hmap_view_release(sp_hmap_view_t *v)
+uint8_t **sp_hmap_view_take_retired(sp_hmap_view_t *v, size_t *n)
 {
-    if (!v) return;
-    pthread_mutex_lock(&v->mu); /* the bytes retired so far: freed here, not on the task thread */
+    pthread_mutex_lock(&v->mu);
     uint8_t **kv = v->retired;
-    size_t n = v->nretired;
+    *n = v->nretired;
     v->retired = NULL;
     v->nretired = v->cap = 0;
     pthread_mutex_unlock(&v->mu);
+    return kv;
+}
+
+void sp_hmap_view_release(sp_hmap_view_t *v)
+{
+    if (!v) return;
+    size_t n;
+    uint8_t **kv = sp_hmap_view_take_retired(v, &n); /* freed here, not on the task thread */
     free_all(kv, n);
     view_unref(v);
 }

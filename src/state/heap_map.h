@@ -112,5 +112,8 @@ struct sp_hmap_view {
 };
 sp_hmap_view_t *sp_hmap_freeze(sp_hmap_t *m);
 void sp_hmap_view_release(sp_hmap_view_t *v);
+/* The reader's: the bytes the map replaced or removed so far (n of them, malloc'd, the caller
+ * frees each and the array): to free them later than the release, e.g. after an upload. */
+uint8_t **sp_hmap_view_take_retired(sp_hmap_view_t *v, size_t *n);
 
 #endif
