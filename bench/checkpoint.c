@@ -317,6 +317,8 @@ typedef struct b_arg {
     uint64_t keys;
     int checkpoints; /* of full state, before the cancel */
     int interval_ms;
+    int restore; /* 0: the checkpointing job; 1: the restoring job (a new process, as a restart) */
+    char dir[512];
 } b_arg_t;
 
 typedef struct b_out {
@@ -603,17 +605,33 @@ static int b_restore(const char *dir, b_out_t *o, char *err, size_t errcap)
 static int b_body(void *argp, void *outp, char *err, size_t errcap)
 {
     const b_arg_t *a = argp;
-    b_out_t *o = outp;
-    char dir[512];
-    if (make_ckpt_dir(dir, sizeof dir)) {
-        snprintf(err, errcap, "cannot make a directory under %s", g_dir);
+    g_b.keys = a->keys;
+    return a->restore ? b_restore(a->dir, outp, err, errcap) : b_checkpoints(a, a->dir, outp, err, errcap);
+}
+
+/* One run: the checkpointing job in a child, then the restoring job in another. */
+static int b_run(b_arg_t *arg, b_out_t *o, bench_result_t *res)
+{
+    if (make_ckpt_dir(arg->dir, sizeof arg->dir)) {
+        snprintf(res->err, sizeof res->err, "cannot make a directory under %s", g_dir);
         return -1;
     }
-    g_b.keys = a->keys;
-    int rc = b_checkpoints(a, dir, o, err, errcap);
-    if (rc == 0) rc = b_restore(dir, o, err, errcap);
-    if (rc == 0) baseline(dir, o->state_bytes, &o->base_write_s, &o->base_read_s);
-    remove_tree(dir);
+    arg->restore = 0;
+    int rc = bench_run_forked(b_body, arg, o, sizeof *o, res);
+    if (rc == 0) {
+        b_out_t r = *o;
+        bench_result_t rres;
+        arg->restore = 1;
+        rc = bench_run_forked(b_body, arg, &r, sizeof r, &rres);
+        if (rc) snprintf(res->err, sizeof res->err, "%s", rres.err);
+        o->restore_s = r.restore_s;
+        o->restore_cpu_s = r.restore_cpu_s;
+        o->rows_restored = r.rows_restored;
+        o->found_after_restore = r.found_after_restore;
+        o->bad = r.bad;
+    }
+    if (rc == 0) baseline(arg->dir, o->state_bytes, &o->base_write_s, &o->base_read_s);
+    remove_tree(arg->dir);
     return rc;
 }
 
@@ -629,10 +647,10 @@ static void part_b(const uint64_t *keys, int nkeys, int checkpoints, int repeat)
            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (int k = 0; k < nkeys; k++)
         for (int r = 0; r < repeat; r++) {
-            b_arg_t arg = { keys[k], checkpoints, 1000 };
+            b_arg_t arg = { keys[k], checkpoints, 1000, 0, "" };
             b_out_t o = { 0 };
-            bench_result_t res;
-            int rc = bench_run_forked(b_body, &arg, &o, sizeof o, &res);
+            bench_result_t res = { 0 };
+            int rc = b_run(&arg, &o, &res);
             const char *check = rc ? "FAILED"
                                 : o.bad || o.keys != keys[k] || o.found_after_restore != o.rows_restored ||
                                         o.rows_restored < keys[k]
