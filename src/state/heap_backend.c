@@ -486,6 +486,15 @@ static int restore_walk(sp_state_backend_t *be, const sp_snapshot_reader_t *r, c
     return rc;
 }
 
+/* The encoded bytes of key groups [a, b] of r (from the index; checked by the reader's open). */
+static size_t restore_bytes(const sp_snapshot_reader_t *r, int a, int b)
+{
+    const uint8_t *first = r->index + 24 * (size_t)(a - r->first);
+    uint64_t from = sp_get_le(first, 8),
+             to = b < r->last ? sp_get_le(first + 24 * (size_t)(b - a + 1), 8) : r->len;
+    return (size_t)(to - from);
+}
+
 int sp_state_restore(sp_state_backend_t *be, const uint8_t *data, size_t len, int kg_first, int kg_last,
                      sp_error_t *err)
 {
@@ -501,13 +510,18 @@ int sp_state_restore(sp_state_backend_t *be, const uint8_t *data, size_t len, in
         ids[i] = sp_state_id(be, z);
         free(z);
     }
-    sp_hmap_reserve(&be->map, be->map.count + sp_snapshot_reader_count(&r, a, b));
+    uint64_t n = sp_snapshot_reader_count(&r, a, b);
+    sp_hmap_reserve(&be->map, be->map.count + n);
+    /* the entries in one block: an entry takes at most 16 bytes more in the map than encoded (its
+     * 6-byte head and two paddings to 8, less 4 bytes of varints at least) */
+    sp_hmap_carve_begin(&be->map, restore_bytes(&r, a, b) + 16 * n);
     uint64_t done = 0;
     rc = restore_walk(be, &r, ids, a, b, UINT64_MAX, false, &done, err);
     if (rc) { /* take back what this call inserted: the backend is as it was */
         uint64_t undone = 0;
         restore_walk(be, &r, ids, a, b, done, true, &undone, NULL);
     }
+    sp_hmap_carve_end(&be->map);
     free(ids);
     return rc;
 }

@@ -4,6 +4,83 @@
 #include <stdatomic.h>
 #include <string.h>
 
+/* A block restored entries are carved from.  `live` counts the map's entries in it (the map's
+ * thread only); `refs` is 1 while live > 0 plus one per view that pins it (any thread). */
+struct sp_hmap_slab {
+    uint8_t *base, *end, *cursor;
+    size_t live;
+    _Atomic int refs;
+    struct sp_hmap_slab *next;
+};
+
+static void slab_unref(sp_hmap_slab_t *s)
+{
+    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
+        free(s->base);
+        free(s);
+    }
+}
+
+static sp_hmap_slab_t *slab_of(const sp_hmap_t *m, const uint8_t *kv)
+{
+    for (sp_hmap_slab_t *s = m->slabs; s; s = s->next)
+        if (kv >= s->base && kv < s->end) return s;
+    return NULL;
+}
+
+/* The map's last entry of s is gone: s leaves the map (views may still pin it). */
+static void slab_empty(sp_hmap_t *m, sp_hmap_slab_t *s)
+{
+    sp_hmap_slab_t **p = &m->slabs;
+    while (*p != s) p = &(*p)->next;
+    *p = s->next;
+    slab_unref(s);
+}
+
+/* The map lets go of kv: freed, or counted off its block. */
+static void kv_release(sp_hmap_t *m, uint8_t *kv)
+{
+    sp_hmap_slab_t *s = m->slabs ? slab_of(m, kv) : NULL;
+    if (!s)
+        free(kv);
+    else if (--s->live == 0 && s != m->carve)
+        slab_empty(m, s);
+}
+
+void sp_hmap_carve_begin(sp_hmap_t *m, size_t bytes)
+{
+    sp_hmap_carve_end(m);
+    uint8_t *base = bytes ? malloc(bytes) : NULL;
+    if (!base) return; /* no block: one allocation per entry, as ever */
+    sp_hmap_slab_t *s = sp_xcalloc(1, sizeof *s);
+    s->base = s->cursor = base;
+    s->end = base + bytes;
+    atomic_init(&s->refs, 1);
+    s->next = m->slabs;
+    m->slabs = m->carve = s;
+}
+
+void sp_hmap_carve_end(sp_hmap_t *m)
+{
+    sp_hmap_slab_t *s = m->carve;
+    m->carve = NULL;
+    if (s && s->live == 0) slab_empty(m, s);
+}
+
+/* Memory for a new entry: carved when a block has room, else malloc'd. */
+static uint8_t *kv_alloc(sp_hmap_t *m, size_t klen, size_t vlen)
+{
+    sp_hmap_slab_t *s = m->carve;
+    size_t n = sp_hmap_entry_bytes(klen, vlen);
+    if (s && n && (size_t)(s->end - s->cursor) >= n) {
+        uint8_t *kv = s->cursor;
+        s->cursor += n;
+        s->live++;
+        return kv;
+    }
+    return sp_xmalloc(n ? n : 1);
+}
+
 void sp_hmap_init(sp_hmap_t *m)
 {
     m->mask = 63;
@@ -12,6 +89,7 @@ void sp_hmap_init(sp_hmap_t *m)
     m->view = NULL;
     m->spare = NULL;
     m->spare_slots = 0;
+    m->slabs = m->carve = NULL;
     m->slots = sp_xcalloc(m->mask + 1, sizeof *m->slots);
 }
 
@@ -26,6 +104,8 @@ static void free_all(uint8_t **kv, size_t n)
 static void view_free(sp_hmap_view_t *v)
 {
     free_all(v->retired, v->nretired);
+    for (size_t i = 0; i < v->npinned; i++) slab_unref(v->pinned[i]);
+    free(v->pinned);
     pthread_mutex_destroy(&v->mu);
     free((void *)v->slots);
     free(v);
@@ -90,13 +170,23 @@ static void retire(sp_hmap_view_t *v, uint8_t *kv)
     pthread_mutex_unlock(&v->mu);
 }
 
+/* The map is done with kv, which the view may still read: kept for it (a carved entry's block is
+ * pinned by the view already). */
+static void retire_kv(sp_hmap_t *m, uint8_t *kv)
+{
+    if (m->slabs && slab_of(m, kv))
+        kv_release(m, kv);
+    else
+        retire(m->view, kv);
+}
+
 /* Frees an entry's bytes, or keeps them for the view that still reads them. */
 static void drop_kv(sp_hmap_t *m, sp_hmap_entry_t *e)
 {
     if (shared(m, e) && !view_done(m))
-        retire(m->view, e->kv);
+        retire_kv(m, e->kv);
     else
-        free(e->kv);
+        kv_release(m, e->kv);
 }
 
 sp_hmap_view_t *sp_hmap_freeze(sp_hmap_t *m)
@@ -117,6 +207,11 @@ sp_hmap_view_t *sp_hmap_freeze(sp_hmap_t *m)
     m->spare_slots = 0;
     memcpy(slots, m->slots, bytes);
     pthread_mutex_init(&v->mu, NULL);
+    for (sp_hmap_slab_t *b = m->slabs; b; b = b->next) {
+        v->pinned = sp_xrealloc(v->pinned, sizeof *v->pinned * (v->npinned + 1));
+        v->pinned[v->npinned++] = b;
+        atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    }
     v->slots = slots;
     v->nslots = m->mask + 1;
     v->count = m->count;
@@ -132,7 +227,7 @@ sp_hmap_entry_t *sp_hmap_unshare(sp_hmap_t *m, sp_hmap_entry_t *e)
     size_t n = sp_hmap_value_offset(e->klen) + e->vlen;
     uint8_t *kv = sp_xmalloc(n ? n : 1);
     memcpy(kv, e->kv, n);
-    retire(m->view, e->kv);
+    retire_kv(m, e->kv);
     e->kv = kv;
     e->epoch = m->epoch;
     return e;
@@ -142,6 +237,7 @@ void sp_hmap_fini(sp_hmap_t *m)
 {
     for (size_t i = 0; m->slots && i <= m->mask; i++)
         if (m->slots[i].kv) drop_kv(m, &m->slots[i]);
+    sp_hmap_carve_end(m);
     if (m->view) view_unref(m->view); /* the reader, if still reading, frees the view */
     m->view = NULL;
     free(m->spare);
@@ -207,7 +303,7 @@ sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint
     sp_hmap_entry_t *e = &m->slots[find_slot(m, key, klen, hash)];
     size_t voff = sp_hmap_value_offset(klen);
     if (!e->kv) {
-        e->kv = sp_xmalloc(voff + vlen);
+        e->kv = kv_alloc(m, klen, vlen);
         memcpy(e->kv, key, klen);
         e->klen = (uint32_t)klen;
         e->hash = hash;
@@ -217,9 +313,14 @@ sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint
     } else if (e->vlen != vlen && shared(m, e) && !view_done(m)) { /* the view keeps the old bytes */
         uint8_t *kv = sp_xmalloc(voff + vlen);
         memcpy(kv, e->kv, klen);
-        retire(m->view, e->kv);
+        retire_kv(m, e->kv);
         e->kv = kv;
         e->epoch = m->epoch;
+    } else if (e->vlen != vlen && m->slabs && slab_of(m, e->kv)) { /* carved: cannot grow in place */
+        uint8_t *kv = sp_xmalloc(voff + vlen);
+        memcpy(kv, e->kv, klen);
+        kv_release(m, e->kv);
+        e->kv = kv;
     } else if (e->vlen != vlen) {
         e->kv = sp_xrealloc(e->kv, voff + vlen);
     } else {
@@ -237,7 +338,7 @@ sp_hmap_entry_t *sp_hmap_put_new(sp_hmap_t *m, const uint8_t *key, size_t klen, 
     sp_hmap_entry_t *e = &m->slots[find_slot(m, key, klen, hash)];
     if (e->kv) return NULL;
     size_t voff = sp_hmap_value_offset(klen);
-    e->kv = sp_xmalloc(voff + vlen ? voff + vlen : 1);
+    e->kv = kv_alloc(m, klen, vlen);
     if (klen) memcpy(e->kv, key, klen);
     if (vlen) memcpy(e->kv + voff, val, vlen);
     e->klen = (uint32_t)klen;

@@ -34,6 +34,7 @@ typedef struct sp_hmap_entry {
 } sp_hmap_entry_t;
 
 typedef struct sp_hmap_view sp_hmap_view_t;
+typedef struct sp_hmap_slab sp_hmap_slab_t;
 
 typedef struct sp_hmap {
     sp_hmap_entry_t *slots;
@@ -42,6 +43,8 @@ typedef struct sp_hmap {
     sp_hmap_view_t *view;   /* the frozen view alive, or NULL */
     sp_hmap_entry_t *spare; /* the last view's slot array, for the next freeze (no page faults) */
     size_t spare_slots;
+    sp_hmap_slab_t *slabs; /* blocks restored entries were carved from, while they hold any */
+    sp_hmap_slab_t *carve; /* the block sp_hmap_put_new carves from now, or NULL */
 } sp_hmap_t;
 
 void sp_hmap_init(sp_hmap_t *m);
@@ -58,9 +61,20 @@ sp_hmap_entry_t *sp_hmap_put_new(sp_hmap_t *m, const uint8_t *key, size_t klen, 
                                  const uint8_t *val, size_t vlen);
 /* Grows the table now so that n entries in all fit without growing (a restore knows its count). */
 void sp_hmap_reserve(sp_hmap_t *m, size_t n);
+/* Restores: between sp_hmap_carve_begin(m, bytes) and sp_hmap_carve_end(m), sp_hmap_put_new takes
+ * its entries from one block of `bytes` (sp_hmap_entry_bytes each; beyond it, malloc as usual)
+ * instead of one allocation per entry, and the block is freed when the last of its entries is gone.
+ * (10 M entries: a malloc each was a third of the restore.) */
+void sp_hmap_carve_begin(sp_hmap_t *m, size_t bytes);
+void sp_hmap_carve_end(sp_hmap_t *m);
 static inline size_t sp_hmap_value_offset(size_t klen)
 {
     return (klen + 7) & ~(size_t)7;
+}
+/* What an entry of a key of klen bytes and a value of vlen bytes takes in a carved block. */
+static inline size_t sp_hmap_entry_bytes(size_t klen, size_t vlen)
+{
+    return (sp_hmap_value_offset(klen) + vlen + 7) & ~(size_t)7;
 }
 static inline const uint8_t *sp_hmap_value(const sp_hmap_entry_t *e)
 {
@@ -109,6 +123,8 @@ struct sp_hmap_view {
     pthread_mutex_t mu;
     uint8_t **retired;
     size_t nretired, cap;
+    sp_hmap_slab_t **pinned; /* carved blocks kept alive for the view (their entries are not retired) */
+    size_t npinned;
 };
 sp_hmap_view_t *sp_hmap_freeze(sp_hmap_t *m);
 void sp_hmap_view_release(sp_hmap_view_t *v);

@@ -559,6 +559,59 @@ static void freeze_while_a_view_is_read_copies_at_once(void **state)
     sp_state_backend_destroy(to);
 }
 
+static void restored_entries_carved_from_one_block(void **state)
+{
+    (void)state;
+    sp_state_backend_t *be = filled(2000, 0, MAXP - 1, 0);
+    size_t len;
+    uint8_t *b = snapshot_bytes(be, 0, MAXP - 1, &len);
+    sp_state_backend_t *to = sp_heap_backend_create();
+    restore_ok(to, b, len, 0, MAXP - 1);
+    assert_holds(to, 2000, 0, MAXP - 1, 0);
+    /* a view of the restored state while the task replaces, grows, removes and adds entries */
+    size_t tlen;
+    uint8_t *tb = snapshot_bytes(to, 0, MAXP - 1, &tlen);
+    sp_state_frozen_t *f = freeze_ok(to);
+    churn(to, 2000, 1);
+    size_t flen;
+    uint8_t *fb = frozen_bytes(f, &flen);
+    assert_int_equal(flen, tlen);
+    assert_memory_equal(fb, tb, tlen);
+    free(tb);
+    /* carved entries changed in place, grown out of the block, removed, with no view alive */
+    churn(to, 2000, 2);
+    for (int64_t i = 0; i < 8000; i++) entries_of(i, 3, put_fn, to);
+    sp_state_backend_t *again = sp_heap_backend_create();
+    size_t len3;
+    uint8_t *b3 = snapshot_bytes(to, 0, MAXP - 1, &len3);
+    restore_ok(again, b3, len3, 0, MAXP - 1);
+    assert_int_equal(sp_state_count(again), sp_state_count(to));
+    /* a backend destroyed while a view pins its carved block: the view still reads it */
+    size_t alen;
+    uint8_t *ab = snapshot_bytes(again, 0, MAXP - 1, &alen);
+    sp_state_frozen_t *g = freeze_ok(again);
+    churn(again, 2000, 4);
+    sp_state_backend_destroy(again);
+    size_t glen;
+    uint8_t *gb = frozen_bytes(g, &glen);
+    assert_int_equal(glen, alen);
+    assert_memory_equal(gb, ab, alen);
+    free(ab);
+    /* a failed restore takes its carved entries back */
+    sp_state_backend_t *dup = sp_heap_backend_create();
+    restore_ok(dup, b, len, 0, MAXP - 1);
+    sp_error_t err = { 0 };
+    assert_int_equal(sp_state_restore(dup, b, len, 0, MAXP - 1, &err), SPATE_EPARSE);
+    assert_holds(dup, 2000, 0, MAXP - 1, 0);
+    free(b);
+    free(fb);
+    free(b3);
+    free(gb);
+    sp_state_backend_destroy(be);
+    sp_state_backend_destroy(to);
+    sp_state_backend_destroy(dup);
+}
+
 static void frozen_entries_outside_the_range_fail_when_encoded(void **state)
 {
     (void)state;
@@ -1258,6 +1311,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(frozen_view_outlives_the_backend),
     cmocka_unit_test(freeze_while_a_view_is_read_copies_at_once),
     cmocka_unit_test(frozen_entries_outside_the_range_fail_when_encoded),
+    cmocka_unit_test(restored_entries_carved_from_one_block),
     cmocka_unit_test_setup_teardown(snapshot_written_into_checkpoint_storage, tu_setup_tmpdir,
                                     tu_teardown_tmpdir),
     cmocka_unit_test(truncated_and_flipped_snapshots_are_rejected),
