@@ -6,7 +6,8 @@
  *
  * Open addressing with linear probing on a power-of-two table; the hash is
  * stored per slot so growing never rehashes key bytes.  One allocation per
- * entry (key and value bytes together), none per lookup.
+ * entry (key and value bytes together; a restore carves its entries from one
+ * block), none per lookup.
  *
  * Not thread-safe: owned by one task.  One exception, for checkpoints: a
  * frozen view (sp_hmap_freeze) of the entries at one moment may be read on
