@@ -46,6 +46,7 @@ format-check:
 bench: build
 	./$(BUILD)/bench/nexmark_q0_q2
 	./$(BUILD)/bench/nexmark_window
+	./$(BUILD)/bench/checkpoint
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)

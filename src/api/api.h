@@ -108,6 +108,11 @@ void sp_api_key_groups(const sp_op_ctx_t *ctx, int *first, int *last);
 /* be's entries, all of key groups [kg_first, kg_last], as section (kind KEYED or BROADCAST, name). */
 int sp_api_snapshot_keyed(sp_opsnap_t *c, sp_opsnap_kind_t kind, const char *name,
                           struct sp_state_backend *be, int kg_first, int kg_last, sp_error_t *err);
+/* The same as a part of a container finished later (state/opsnap.h): a frozen view of be now
+ * (sp_state_freeze), encoded when the checkpoint's uploader makes the container; a small state
+ * (under 2^18 entries) is copied at once into l->now instead. */
+int sp_api_snapshot_keyed_later(sp_opsnap_later_t *l, sp_opsnap_kind_t kind, const char *name,
+                                struct sp_state_backend *be, int kg_first, int kg_last, sp_error_t *err);
 /* The live timers of t as TIMERS section `name` ("event" or "processing"). */
 int sp_api_snapshot_timers(sp_opsnap_t *c, const char *name, struct sp_timer_service *t, int kg_first,
                            int kg_last, sp_error_t *err);

@@ -333,26 +333,47 @@ static int check_state_types(const kp_op_t *p, const sp_opsnap_restore_t *r, sp_
     return SPATE_OK;
 }
 
-static int kp_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len)
+/* The container's sections into c; the keyed state as a part of `later` instead when given (a
+ * frozen view, encoded off the task thread). */
+static int kp_sections(kp_op_t *p, sp_opsnap_t *c, sp_opsnap_later_t *later)
 {
-    kp_op_t *p = inst;
     sp_error_t *err = p->ctx->error;
-    SP_UNUSED(checkpoint_id);
     int first, last;
     sp_api_key_groups(p->ctx, &first, &last);
+    int rc = later ? sp_api_snapshot_keyed_later(later, SP_OPSNAP_KEYED, "keyed", p->be, first, last, err)
+                   : sp_api_snapshot_keyed(c, SP_OPSNAP_KEYED, "keyed", p->be, first, last, err);
+    if (rc == SPATE_OK) add_state_types(p, c);
+    if (rc == SPATE_OK) rc = sp_api_snapshot_timers(c, "event", &p->event_timers, first, last, err);
+    if (rc == SPATE_OK) rc = sp_api_snapshot_timers(c, "processing", &p->proc_timers, first, last, err);
+    if (rc == SPATE_OK && p->spec->broadcast) rc = sp_broadcast_state_snapshot(&p->bc, c);
+    return rc;
+}
+
+static int kp_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len)
+{
+    SP_UNUSED(checkpoint_id);
     sp_opsnap_t c;
     sp_opsnap_init(&c);
-    int rc = sp_api_snapshot_keyed(&c, SP_OPSNAP_KEYED, "keyed", p->be, first, last, err);
-    if (rc == SPATE_OK) add_state_types(p, &c);
-    if (rc == SPATE_OK) rc = sp_api_snapshot_timers(&c, "event", &p->event_timers, first, last, err);
-    if (rc == SPATE_OK) rc = sp_api_snapshot_timers(&c, "processing", &p->proc_timers, first, last, err);
-    if (rc == SPATE_OK && p->spec->broadcast) rc = sp_broadcast_state_snapshot(&p->bc, &c);
+    int rc = kp_sections(inst, &c, NULL);
     if (rc) {
         sp_opsnap_fini(&c);
         return rc;
     }
     sp_opsnap_finish(&c, data, len);
     return SPATE_OK;
+}
+
+static int kp_snapshot_later(void *inst, int64_t checkpoint_id, sp_opsnap_later_t **out)
+{
+    SP_UNUSED(checkpoint_id);
+    sp_opsnap_later_t *l = sp_opsnap_later_create();
+    int rc = kp_sections(inst, &l->now, l);
+    if (rc) {
+        sp_opsnap_later_destroy(l);
+        l = NULL;
+    }
+    *out = l;
+    return rc;
 }
 
 static int kp_restore(void *inst, const sp_opsnap_restore_t *r)
@@ -378,6 +399,7 @@ static const sp_op_vtable_t kp_vt = { .kind = "keyed-process",
                                       .destroy_spec = kp_destroy,
                                       .on_timer = kp_on_timer,
                                       .snapshot = kp_snapshot,
+                                      .snapshot_later = kp_snapshot_later,
                                       .restore = kp_restore };
 
 static const sp_op_vtable_t kb_vt = { .kind = "keyed-broadcast-process",
@@ -389,6 +411,7 @@ static const sp_op_vtable_t kb_vt = { .kind = "keyed-broadcast-process",
                                       .destroy_spec = kp_destroy,
                                       .on_timer = kp_on_timer,
                                       .snapshot = kp_snapshot,
+                                      .snapshot_later = kp_snapshot_later,
                                       .restore = kp_restore };
 
 spate_stream_t *spate_keyed_process(spate_keyed_t *k, const char *name,

@@ -1028,27 +1028,47 @@ static void win_destroy(void *spec)
  * failure is late after it too, and goes to the late output again instead of opening a window;
  * the lower watermarks the sources send while they catch up are ignored. */
 
-static int win_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len)
+/* The container's sections into c; the keyed state as a part of `later` instead when given. */
+static int win_sections(win_op_t *w, sp_opsnap_t *c, sp_opsnap_later_t *later)
 {
-    win_op_t *w = inst;
     sp_error_t *err = w->ctx->error;
-    SP_UNUSED(checkpoint_id);
     int first, last;
     sp_api_key_groups(w->ctx, &first, &last);
-    sp_opsnap_t c;
-    sp_opsnap_init(&c);
     /* first: the checksummed sections last.  Not the maximum (a drained job's): restored, it would make
      * every later record late */
-    if (w->event_time && w->watermark != SP_WATERMARK_MAX) sp_api_snapshot_watermark(&c, w->watermark);
-    int rc = sp_api_snapshot_keyed(&c, SP_OPSNAP_KEYED, "keyed", w->be, first, last, err);
-    if (rc == SPATE_OK) rc = sp_api_snapshot_timers(&c, "event", &w->timers, first, last, err);
-    if (rc == SPATE_OK) rc = sp_api_snapshot_timers(&c, "processing", &w->ptimers, first, last, err);
+    if (w->event_time && w->watermark != SP_WATERMARK_MAX) sp_api_snapshot_watermark(c, w->watermark);
+    int rc = later ? sp_api_snapshot_keyed_later(later, SP_OPSNAP_KEYED, "keyed", w->be, first, last, err)
+                   : sp_api_snapshot_keyed(c, SP_OPSNAP_KEYED, "keyed", w->be, first, last, err);
+    if (rc == SPATE_OK) rc = sp_api_snapshot_timers(c, "event", &w->timers, first, last, err);
+    if (rc == SPATE_OK) rc = sp_api_snapshot_timers(c, "processing", &w->ptimers, first, last, err);
+    return rc;
+}
+
+static int win_snapshot(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len)
+{
+    SP_UNUSED(checkpoint_id);
+    sp_opsnap_t c;
+    sp_opsnap_init(&c);
+    int rc = win_sections(inst, &c, NULL);
     if (rc) {
         sp_opsnap_fini(&c);
         return rc;
     }
     sp_opsnap_finish(&c, data, len);
     return SPATE_OK;
+}
+
+static int win_snapshot_later(void *inst, int64_t checkpoint_id, sp_opsnap_later_t **out)
+{
+    SP_UNUSED(checkpoint_id);
+    sp_opsnap_later_t *l = sp_opsnap_later_create();
+    int rc = win_sections(inst, &l->now, l);
+    if (rc) {
+        sp_opsnap_later_destroy(l);
+        l = NULL;
+    }
+    *out = l;
+    return rc;
 }
 
 static int win_restore(void *inst, const sp_opsnap_restore_t *r)
@@ -1073,6 +1093,7 @@ static const sp_op_vtable_t win_vt = { .kind = "window",
                                        .destroy_spec = win_destroy,
                                        .on_timer = win_on_timer,
                                        .snapshot = win_snapshot,
+                                       .snapshot_later = win_snapshot_later,
                                        .restore = win_restore };
 
 /* ---- the trigger context ---- */

@@ -83,15 +83,33 @@ void sp_ckpt_names_free(sp_ckpt_names_t *names)
     names->n = 0;
 }
 
+typedef struct bytes {
+    const void *data;
+    size_t len;
+} bytes_t;
+
+static int fill_bytes(void *ctx, sp_ckpt_storage_t *st, sp_ckpt_file_t *f, sp_error_t *err)
+{
+    const bytes_t *b = ctx;
+    return sp_ckpt_file_write(st, f, b->data, b->len, err);
+}
+
 int sp_ckpt_storage_write_atomic(sp_ckpt_storage_t *st, const char *dir, const char *name, const void *data,
                                  size_t len, sp_error_t *err)
+{
+    bytes_t b = { data, len };
+    return sp_ckpt_storage_write_atomic_with(st, dir, name, fill_bytes, &b, err);
+}
+
+int sp_ckpt_storage_write_atomic_with(sp_ckpt_storage_t *st, const char *dir, const char *name,
+                                      sp_ckpt_fill_fn fill, void *ctx, sp_error_t *err)
 {
     char *tmp = sp_xasprintf("%s/%s.inprogress", dir, name);
     char *dst = sp_xasprintf("%s/%s", dir, name);
     sp_ckpt_file_t *f = NULL;
     int rc = sp_ckpt_file_open(st, tmp, &f, err);
     if (rc == SPATE_OK) {
-        rc = sp_ckpt_file_write(st, f, data, len, err);
+        rc = fill(ctx, st, f, err);
         if (rc == SPATE_OK) rc = sp_ckpt_file_sync(st, f, err);
         int crc = sp_ckpt_file_close(st, f, err); /* frees f whatever happens */
         if (rc == SPATE_OK) rc = crc;

@@ -104,6 +104,11 @@ void sp_ckpt_names_free(sp_ckpt_names_t *names);
  */
 int sp_ckpt_storage_write_atomic(sp_ckpt_storage_t *st, const char *dir, const char *name, const void *data,
                                  size_t len, sp_error_t *err);
+/* The same, the bytes written by fill(ctx, st, f, err) with sp_ckpt_file_write calls (a snapshot
+ * written in pieces, not gathered into one buffer first); fill's error fails it likewise. */
+typedef int (*sp_ckpt_fill_fn)(void *ctx, sp_ckpt_storage_t *st, sp_ckpt_file_t *f, sp_error_t *err);
+int sp_ckpt_storage_write_atomic_with(sp_ckpt_storage_t *st, const char *dir, const char *name,
+                                      sp_ckpt_fill_fn fill, void *ctx, sp_error_t *err);
 
 /* ---- implementations ---- */
 

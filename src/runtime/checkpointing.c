@@ -57,6 +57,7 @@ typedef struct upload {
     int node, subtask;
     uint8_t *data;
     size_t len;
+    sp_opsnap_later_t *later; /* instead of data: a container the uploader makes first */
     sp_ckpt_ack_info_t info;
     struct upload *next;
     uint8_t *flight; /* unaligned checkpoints: the in-flight data, acknowledged with the snapshot */
@@ -611,6 +612,7 @@ int sp_job_ckpt_restart(sp_job_t *job, sp_error_t *err)
 
 static void free_upload(upload_t *u)
 {
+    sp_opsnap_later_destroy(u->later);
     free(u->data);
     free(u->flight);
     free(u);
@@ -653,6 +655,35 @@ static void upload_unaligned(sp_job_ckpt_t *k, upload_t *u)
         sp_ckpt_coord_decline(k->coord, (uint64_t)u->id, u->node, u->subtask, err.message);
 }
 
+static int write_later(void *ctx, const void *p, size_t n, sp_error_t *err)
+{
+    void **sf = ctx; /* storage, file */
+    return sp_ckpt_file_write(sf[0], sf[1], p, n, err);
+}
+
+static int fill_later(void *ctx, sp_ckpt_storage_t *st, sp_ckpt_file_t *f, sp_error_t *err)
+{
+    void *sf[2] = { st, f };
+    return sp_opsnap_later_write(ctx, write_later, sf, err);
+}
+
+/* Makes a container the task left for later and writes it as file h->path of `dir` (streamed from
+ * the snapshot's blocks), or puts it into h inline (u->data) when small, as the task would have. */
+static int upload_later(sp_job_ckpt_t *k, upload_t *u, const char *dir, sp_ckpt_handle_t *h, sp_error_t *err)
+{
+    size_t len;
+    int rc = sp_opsnap_later_make(u->later, &len, err);
+    if (rc || len == 0) return rc;
+    h->length = len;
+    if (len > INLINE_MAX)
+        return sp_ckpt_storage_write_atomic_with(k->storage, dir, h->path, fill_later, u->later, err);
+    rc = sp_opsnap_later_encode(u->later, &u->data, &u->len, err);
+    h->location = SP_CKPT_LOC_INLINE;
+    h->data = u->data;
+    h->path = NULL;
+    return rc;
+}
+
 static void *upload_main(void *arg)
 {
     sp_job_t *job = arg;
@@ -673,14 +704,16 @@ static void *upload_main(void *arg)
             char *dir = sp_ckpt_store_chk_dir(k->store, (uint64_t)u->id), file[64];
             snprintf(file, sizeof file, "op%d-%d", u->node, u->subtask);
             sp_error_t err = { 0 };
-            int rc = sp_ckpt_storage_write_atomic(k->storage, dir, file, u->data, u->len, &err);
-            free(dir);
             sp_ckpt_handle_t h = { .kind = SP_CKPT_HANDLE_OPERATOR,
                                    .location = SP_CKPT_LOC_EXCLUSIVE,
-                                   .path = file,
-                                   .length = u->len };
+                                   .path = file };
+            int rc = u->later ? upload_later(k, u, dir, &h, &err)
+                              : sp_ckpt_storage_write_atomic(k->storage, dir, file, u->data, u->len, &err);
+            free(dir);
+            if (!u->later) h.length = u->len;
             if (rc == SPATE_OK)
-                sp_ckpt_coord_ack(k->coord, (uint64_t)u->id, u->node, u->subtask, &h, 1, &u->info);
+                sp_ckpt_coord_ack(k->coord, (uint64_t)u->id, u->node, u->subtask, &h, h.length ? 1 : 0,
+                                  &u->info);
             else
                 sp_ckpt_coord_decline(k->coord, (uint64_t)u->id, u->node, u->subtask, err.message);
         }
@@ -1064,22 +1097,29 @@ int sp_task_ckpt_snapshot(sp_task_t *t, sp_opinst_t *op, int64_t id)
     if (!k || !k->coord) return SPATE_OK;
     uint8_t *data = NULL;
     size_t len = 0;
-    int rc = snapshot_of(t, op, id, &data, &len); /* the synchronous part, at the barrier */
-    if (rc != SPATE_OK) {                         /* the checkpoint fails (declined), the job goes on */
+    sp_opsnap_later_t *later = NULL; /* the synchronous part, at the barrier: */
+    int rc = op->vt && op->vt->snapshot_later && k->uploading ? op->vt->snapshot_later(op->inst, id, &later)
+                                                              : snapshot_of(t, op, id, &data, &len);
+    if (rc != SPATE_OK) { /* the checkpoint fails (declined), the job goes on */
         sp_ckpt_coord_decline(k->coord, (uint64_t)id, op->node->id, t->subtask,
                               t->error.code ? t->error.message : spate_strerror(rc));
         t->error = (sp_error_t){ 0 };
         free(data);
+        sp_opsnap_later_destroy(later);
         return SPATE_OK;
     }
     sp_ckpt_ack_info_t info = { 0 }; /* how long the task's inputs took to align this barrier */
     const sp_barrier_stats_t *b = &t->barriers.last_complete;
     if (t->barriers_init && b->checkpoint_id == id) info.alignment_ms = (b->end_ns - b->start_ns) / 1000000;
-    if (len > INLINE_MAX && k->uploading) { /* the asynchronous part: written by the uploader */
+    if ((later || len > INLINE_MAX) && k->uploading) { /* the asynchronous part: the uploader's */
         upload_t *u = sp_xcalloc(1, sizeof *u);
-        *u = (upload_t){
-            .id = id, .node = op->node->id, .subtask = t->subtask, .data = data, .len = len, .info = info
-        };
+        *u = (upload_t){ .id = id,
+                         .node = op->node->id,
+                         .subtask = t->subtask,
+                         .data = data,
+                         .len = len,
+                         .later = later,
+                         .info = info };
         enqueue_upload(k, u);
         return SPATE_OK;
     }

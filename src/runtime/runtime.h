@@ -74,6 +74,7 @@ int64_t sp_op_ctx_now(const sp_op_ctx_t *ctx);
  * close runs once after a successful open, also after failures.
  */
 struct sp_opsnap_restore; /* state/opsnap.h */
+struct sp_opsnap_later;   /* state/opsnap.h */
 
 typedef struct sp_op_vtable {
     const char *kind;
@@ -115,6 +116,11 @@ typedef struct sp_op_vtable {
      *   checkpoint <= n (a sink commits everything pre-committed at barriers <= n).  May do
      *   I/O (renames, fsync). */
     int (*snapshot)(void *inst, int64_t checkpoint_id, uint8_t **data, size_t *len);
+    /* snapshot_later (optional, beside snapshot): the same container, finished off the task
+     *   thread: *out (transferred) holds what the barrier fixed (state/opsnap.h: frozen views of
+     *   keyed state, other sections as bytes), and the checkpoint's uploader makes and writes it
+     *   while the task goes on.  Used for periodic checkpoints when present; snapshot otherwise. */
+    int (*snapshot_later)(void *inst, int64_t checkpoint_id, struct sp_opsnap_later **out);
     int (*restore)(void *inst, const struct sp_opsnap_restore *r);
     int (*notify_checkpoint_complete)(void *inst, int64_t checkpoint_id);
 } sp_op_vtable_t;

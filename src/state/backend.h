@@ -84,4 +84,25 @@ int sp_state_snapshot(sp_state_backend_t *be, int kg_first, int kg_last, sp_snap
 int sp_state_restore(sp_state_backend_t *be, const uint8_t *data, size_t len, int kg_first, int kg_last,
                      sp_error_t *err);
 
+/*
+ * A checkpoint's synchronous part made short: sp_state_freeze, on the task
+ * thread at the barrier, takes a frozen view of the state (the heap
+ * backend copies its slot array, not the entries; the map then copies an
+ * entry before changing it, see heap_map.h) and returns.  The backend is
+ * usable at once: nothing done to it afterwards reaches the snapshot.
+ * sp_state_frozen_snapshot, on any thread (one at a time), encodes the view
+ * into an sp_snapshot_t (*out transferred): the same snapshot
+ * sp_state_snapshot would have made at the freeze, errors included (an
+ * entry outside [kg_first, kg_last] is SPATE_EINVAL then).  It can be
+ * called once.  sp_state_frozen_release frees what is left (any thread; the
+ * backend may be destroyed before).  One view at a time: a freeze while the
+ * previous one is still unencoded copies the entries at once, as
+ * sp_state_snapshot does.
+ */
+typedef struct sp_state_frozen sp_state_frozen_t;
+int sp_state_freeze(sp_state_backend_t *be, int kg_first, int kg_last, sp_state_frozen_t **out,
+                    sp_error_t *err);
+int sp_state_frozen_snapshot(sp_state_frozen_t *f, sp_snapshot_t **out, sp_error_t *err);
+void sp_state_frozen_release(sp_state_frozen_t *f);
+
 #endif

@@ -1,18 +1,248 @@
 /* heap_map.c — see heap_map.h. */
 #include "state/heap_map.h"
 
+#include <stdatomic.h>
 #include <string.h>
+
+/* A block restored entries are carved from.  `live` counts the map's entries in it (the map's
+ * thread only); `refs` is 1 while live > 0 plus one per view that pins it (any thread). */
+struct sp_hmap_slab {
+    uint8_t *base, *end, *cursor;
+    size_t live;
+    _Atomic int refs;
+    struct sp_hmap_slab *next;
+};
+
+static void slab_unref(sp_hmap_slab_t *s)
+{
+    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) {
+        free(s->base);
+        free(s);
+    }
+}
+
+static sp_hmap_slab_t *slab_of(const sp_hmap_t *m, const uint8_t *kv)
+{
+    for (sp_hmap_slab_t *s = m->slabs; s; s = s->next)
+        if (kv >= s->base && kv < s->end) return s;
+    return NULL;
+}
+
+/* The map's last entry of s is gone: s leaves the map (views may still pin it). */
+static void slab_empty(sp_hmap_t *m, sp_hmap_slab_t *s)
+{
+    sp_hmap_slab_t **p = &m->slabs;
+    while (*p != s) p = &(*p)->next;
+    *p = s->next;
+    slab_unref(s);
+}
+
+/* The map lets go of kv: freed, or counted off its block. */
+static void kv_release(sp_hmap_t *m, uint8_t *kv)
+{
+    sp_hmap_slab_t *s = m->slabs ? slab_of(m, kv) : NULL;
+    if (!s)
+        free(kv);
+    else if (--s->live == 0 && s != m->carve)
+        slab_empty(m, s);
+}
+
+void sp_hmap_carve_begin(sp_hmap_t *m, size_t bytes)
+{
+    sp_hmap_carve_end(m);
+    uint8_t *base = bytes ? malloc(bytes) : NULL;
+    if (!base) return; /* no block: one allocation per entry, as ever */
+    sp_hmap_slab_t *s = sp_xcalloc(1, sizeof *s);
+    s->base = s->cursor = base;
+    s->end = base + bytes;
+    atomic_init(&s->refs, 1);
+    s->next = m->slabs;
+    m->slabs = m->carve = s;
+}
+
+void sp_hmap_carve_end(sp_hmap_t *m)
+{
+    sp_hmap_slab_t *s = m->carve;
+    m->carve = NULL;
+    if (s && s->live == 0) slab_empty(m, s);
+}
+
+/* Memory for a new entry: carved when a block has room, else malloc'd. */
+static uint8_t *kv_alloc(sp_hmap_t *m, size_t klen, size_t vlen)
+{
+    sp_hmap_slab_t *s = m->carve;
+    size_t n = sp_hmap_entry_bytes(klen, vlen);
+    if (s && n && (size_t)(s->end - s->cursor) >= n) {
+        uint8_t *kv = s->cursor;
+        s->cursor += n;
+        s->live++;
+        return kv;
+    }
+    return sp_xmalloc(n ? n : 1);
+}
 
 void sp_hmap_init(sp_hmap_t *m)
 {
     m->mask = 63;
     m->count = 0;
+    m->epoch = 0;
+    m->view = NULL;
+    m->spare = NULL;
+    m->spare_slots = 0;
+    m->slabs = m->carve = NULL;
     m->slots = sp_xcalloc(m->mask + 1, sizeof *m->slots);
+}
+
+/* ---- frozen views ---- */
+
+static void free_all(uint8_t **kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(kv[i]);
+    free(kv);
+}
+
+static void view_free(sp_hmap_view_t *v)
+{
+    free_all(v->retired, v->nretired);
+    for (size_t i = 0; i < v->npinned; i++) slab_unref(v->pinned[i]);
+    free(v->pinned);
+    pthread_mutex_destroy(&v->mu);
+    free((void *)v->slots);
+    free(v);
+}
+
+/* Drops one reference; the last one frees the view and the bytes retired into it.  acq_rel: the
+ * owner's retirements happen before the reader's free, and the reader's reads before the owner's. */
+static void view_unref(sp_hmap_view_t *v)
+{
+    if (atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) == 1) view_free(v);
+}
+
+uint8_t **sp_hmap_view_take_retired(sp_hmap_view_t *v, size_t *n)
+{
+    pthread_mutex_lock(&v->mu);
+    uint8_t **kv = v->retired;
+    *n = v->nretired;
+    v->retired = NULL;
+    v->nretired = v->cap = 0;
+    pthread_mutex_unlock(&v->mu);
+    return kv;
+}
+
+void sp_hmap_view_release(sp_hmap_view_t *v)
+{
+    if (!v) return;
+    size_t n;
+    uint8_t **kv = sp_hmap_view_take_retired(v, &n); /* freed here, not on the task thread */
+    free_all(kv, n);
+    view_unref(v);
+}
+
+/* Lets go of the map's view once its reader is done with it: then nothing is shared any more.  Its
+ * slot array is kept for the next freeze. */
+static bool view_done(sp_hmap_t *m)
+{
+    sp_hmap_view_t *v = m->view;
+    if (v && atomic_load_explicit(&v->refs, memory_order_acquire) == 1) {
+        free(m->spare);
+        m->spare = (sp_hmap_entry_t *)v->slots;
+        m->spare_slots = v->nslots;
+        v->slots = NULL;
+        view_free(v); /* the last reference */
+        m->view = NULL;
+    }
+    return m->view == NULL;
+}
+
+static bool shared(const sp_hmap_t *m, const sp_hmap_entry_t *e)
+{
+    return m->view && e->epoch <= m->view->epoch;
+}
+
+static void retire(sp_hmap_view_t *v, uint8_t *kv)
+{
+    pthread_mutex_lock(&v->mu);
+    if (v->nretired == v->cap) {
+        v->cap = v->cap ? 2 * v->cap : 1024;
+        v->retired = sp_xrealloc(v->retired, v->cap * sizeof *v->retired);
+    }
+    v->retired[v->nretired++] = kv;
+    pthread_mutex_unlock(&v->mu);
+}
+
+/* The map is done with kv, which the view may still read: kept for it (a carved entry's block is
+ * pinned by the view already). */
+static void retire_kv(sp_hmap_t *m, uint8_t *kv)
+{
+    if (m->slabs && slab_of(m, kv))
+        kv_release(m, kv);
+    else
+        retire(m->view, kv);
+}
+
+/* Frees an entry's bytes, or keeps them for the view that still reads them. */
+static void drop_kv(sp_hmap_t *m, sp_hmap_entry_t *e)
+{
+    if (shared(m, e) && !view_done(m))
+        retire_kv(m, e->kv);
+    else
+        kv_release(m, e->kv);
+}
+
+sp_hmap_view_t *sp_hmap_freeze(sp_hmap_t *m)
+{
+    if (!view_done(m)) return NULL;
+    if (m->epoch == UINT32_MAX) { /* after 2^32 freezes: restamp (nothing is shared now) */
+        for (size_t i = 0; i <= m->mask; i++) m->slots[i].epoch = 0;
+        m->epoch = 0;
+    }
+    sp_hmap_view_t *v = sp_xcalloc(1, sizeof *v);
+    size_t bytes = (m->mask + 1) * sizeof *m->slots;
+    sp_hmap_entry_t *slots = m->spare;
+    if (m->spare_slots != m->mask + 1) { /* the table grew since: a new array */
+        free(m->spare);
+        slots = sp_xmalloc(bytes);
+    }
+    m->spare = NULL;
+    m->spare_slots = 0;
+    memcpy(slots, m->slots, bytes);
+    pthread_mutex_init(&v->mu, NULL);
+    for (sp_hmap_slab_t *b = m->slabs; b; b = b->next) {
+        v->pinned = sp_xrealloc(v->pinned, sizeof *v->pinned * (v->npinned + 1));
+        v->pinned[v->npinned++] = b;
+        atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    }
+    v->slots = slots;
+    v->nslots = m->mask + 1;
+    v->count = m->count;
+    v->epoch = m->epoch++;
+    atomic_init(&v->refs, 2);
+    m->view = v;
+    return v;
+}
+
+sp_hmap_entry_t *sp_hmap_unshare(sp_hmap_t *m, sp_hmap_entry_t *e)
+{
+    if (!shared(m, e) || view_done(m)) return e;
+    size_t n = sp_hmap_value_offset(e->klen) + e->vlen;
+    uint8_t *kv = sp_xmalloc(n ? n : 1);
+    memcpy(kv, e->kv, n);
+    retire_kv(m, e->kv);
+    e->kv = kv;
+    e->epoch = m->epoch;
+    return e;
 }
 
 void sp_hmap_fini(sp_hmap_t *m)
 {
-    for (size_t i = 0; m->slots && i <= m->mask; i++) free(m->slots[i].kv);
+    for (size_t i = 0; m->slots && i <= m->mask; i++)
+        if (m->slots[i].kv) drop_kv(m, &m->slots[i]);
+    sp_hmap_carve_end(m);
+    if (m->view) view_unref(m->view); /* the reader, if still reading, frees the view */
+    m->view = NULL;
+    free(m->spare);
+    m->spare = NULL;
+    m->spare_slots = 0;
     free(m->slots);
     m->slots = NULL;
     m->count = 0;
@@ -73,14 +303,28 @@ sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint
     sp_hmap_entry_t *e = &m->slots[find_slot(m, key, klen, hash)];
     size_t voff = sp_hmap_value_offset(klen);
     if (!e->kv) {
-        e->kv = sp_xmalloc(voff + vlen);
+        e->kv = kv_alloc(m, klen, vlen);
         memcpy(e->kv, key, klen);
         e->klen = (uint32_t)klen;
         e->hash = hash;
         e->key_group = key_group;
+        e->epoch = m->epoch;
         m->count++;
+    } else if (e->vlen != vlen && shared(m, e) && !view_done(m)) { /* the view keeps the old bytes */
+        uint8_t *kv = sp_xmalloc(voff + vlen);
+        memcpy(kv, e->kv, klen);
+        retire_kv(m, e->kv);
+        e->kv = kv;
+        e->epoch = m->epoch;
+    } else if (e->vlen != vlen && m->slabs && slab_of(m, e->kv)) { /* carved: cannot grow in place */
+        uint8_t *kv = sp_xmalloc(voff + vlen);
+        memcpy(kv, e->kv, klen);
+        kv_release(m, e->kv);
+        e->kv = kv;
     } else if (e->vlen != vlen) {
         e->kv = sp_xrealloc(e->kv, voff + vlen);
+    } else {
+        sp_hmap_writable(m, e);
     }
     if (vlen) memcpy(e->kv + voff, val, vlen);
     e->vlen = (uint32_t)vlen;
@@ -94,13 +338,14 @@ sp_hmap_entry_t *sp_hmap_put_new(sp_hmap_t *m, const uint8_t *key, size_t klen, 
     sp_hmap_entry_t *e = &m->slots[find_slot(m, key, klen, hash)];
     if (e->kv) return NULL;
     size_t voff = sp_hmap_value_offset(klen);
-    e->kv = sp_xmalloc(voff + vlen ? voff + vlen : 1);
+    e->kv = kv_alloc(m, klen, vlen);
     if (klen) memcpy(e->kv, key, klen);
     if (vlen) memcpy(e->kv + voff, val, vlen);
     e->klen = (uint32_t)klen;
     e->vlen = (uint32_t)vlen;
     e->hash = hash;
     e->key_group = key_group;
+    e->epoch = m->epoch;
     m->count++;
     return e;
 }
@@ -109,7 +354,7 @@ bool sp_hmap_remove(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash
 {
     size_t i = find_slot(m, key, klen, hash);
     if (!m->slots[i].kv) return false;
-    free(m->slots[i].kv);
+    drop_kv(m, &m->slots[i]);
     m->slots[i].kv = NULL;
     m->count--;
     /* Backward-shift deletion: move later entries of the probe run into the hole, so lookups

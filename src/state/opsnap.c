@@ -1,6 +1,7 @@
 /* opsnap.c — see opsnap.h. */
 #include "state/opsnap.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "state/operator_state.h"
@@ -65,6 +66,122 @@ void sp_opsnap_fini(sp_opsnap_t *s)
 {
     free(s->data);
     memset(s, 0, sizeof *s);
+}
+
+/* ---- a container finished later ---- */
+
+#define HEAD 12 /* magic, version, count */
+
+sp_opsnap_later_t *sp_opsnap_later_create(void)
+{
+    return sp_xcalloc(1, sizeof(sp_opsnap_later_t));
+}
+
+void sp_opsnap_later_add_part(sp_opsnap_later_t *l, sp_opsnap_kind_t kind, const char *name, void *obj,
+                              int (*make)(void *obj, sp_snapshot_t **out, sp_error_t *err),
+                              void (*drop)(void *obj))
+{
+    l->parts = sp_xrealloc(l->parts, sizeof *l->parts * (l->nparts + 1));
+    sp_opsnap_part_t *p = &l->parts[l->nparts++];
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    snprintf(p->name, sizeof p->name, "%s", name ? name : "");
+    p->obj = obj;
+    p->make = make;
+    p->drop = drop;
+}
+
+/* A section's head: kind, name length, name, payload length; returns its size. */
+static size_t section_head(uint8_t *h, const sp_opsnap_part_t *p, uint64_t len)
+{
+    size_t nl = strlen(p->name);
+    h[0] = (uint8_t)p->kind;
+    h[1] = (uint8_t)nl;
+    memcpy(h + 2, p->name, nl);
+    sp_put_le(h + 2 + nl, len, 8);
+    return 2 + nl + 8;
+}
+
+int sp_opsnap_later_make(sp_opsnap_later_t *l, size_t *len, sp_error_t *err)
+{
+    for (uint32_t i = 0; i < l->nparts && !l->made; i++) {
+        sp_opsnap_part_t *p = &l->parts[i];
+        if (p->snap || !p->make) continue;
+        int rc = p->make(p->obj, &p->snap, err);
+        if (rc) return rc;
+    }
+    size_t n = l->now.len ? l->now.len : HEAD;
+    for (uint32_t i = 0; i < l->nparts; i++)
+        if (l->parts[i].snap) n += 2 + strlen(l->parts[i].name) + 8 + sp_snapshot_size(l->parts[i].snap);
+    l->len = n > HEAD ? n : 0;
+    l->made = true;
+    *len = l->len;
+    return SPATE_OK;
+}
+
+int sp_opsnap_later_write(sp_opsnap_later_t *l, sp_snapshot_write_fn write, void *ctx, sp_error_t *err)
+{
+    if (!l->made || !l->len) return SPATE_OK;
+    uint32_t count = l->now.count;
+    for (uint32_t i = 0; i < l->nparts; i++) count += l->parts[i].snap != NULL;
+    uint8_t head[HEAD];
+    memcpy(head, MAGIC, 4);
+    sp_put_le(head + 4, 1, 4);
+    sp_put_le(head + 8, count, 4);
+    int rc = write(ctx, head, HEAD, err);
+    if (rc == SPATE_OK && l->now.len > HEAD) rc = write(ctx, l->now.data + HEAD, l->now.len - HEAD, err);
+    for (uint32_t i = 0; i < l->nparts && rc == SPATE_OK; i++) {
+        sp_opsnap_part_t *p = &l->parts[i];
+        if (!p->snap) continue;
+        uint8_t h[2 + 255 + 8];
+        rc = write(ctx, h, section_head(h, p, sp_snapshot_size(p->snap)), err);
+        if (rc == SPATE_OK) rc = sp_snapshot_write(p->snap, write, ctx, err);
+    }
+    return rc;
+}
+
+typedef struct membuf {
+    uint8_t *p;
+    size_t len;
+} membuf_t;
+
+static int to_memory(void *ctx, const void *p, size_t n, sp_error_t *err)
+{
+    SP_UNUSED(err);
+    membuf_t *m = ctx;
+    memcpy(m->p + m->len, p, n);
+    m->len += n;
+    return SPATE_OK;
+}
+
+int sp_opsnap_later_encode(sp_opsnap_later_t *l, uint8_t **data, size_t *len, sp_error_t *err)
+{
+    *data = NULL;
+    *len = 0;
+    size_t n;
+    int rc = sp_opsnap_later_make(l, &n, err);
+    if (rc || !n) return rc;
+    membuf_t m = { sp_xmalloc(n), 0 };
+    rc = sp_opsnap_later_write(l, to_memory, &m, err);
+    if (rc) {
+        free(m.p);
+        return rc;
+    }
+    *data = m.p;
+    *len = m.len;
+    return SPATE_OK;
+}
+
+void sp_opsnap_later_destroy(sp_opsnap_later_t *l)
+{
+    if (!l) return;
+    for (uint32_t i = 0; i < l->nparts; i++) {
+        sp_snapshot_destroy(l->parts[i].snap);
+        if (l->parts[i].drop) l->parts[i].drop(l->parts[i].obj);
+    }
+    free(l->parts);
+    sp_opsnap_fini(&l->now);
+    free(l);
 }
 
 /* Walks the sections; with fn NULL only checks them. */

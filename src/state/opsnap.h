@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "common/common.h"
+#include "state/snapshot.h"
 
 typedef enum sp_opsnap_kind {
     SP_OPSNAP_OPERATOR = 1,
@@ -62,6 +63,46 @@ void sp_opsnap_add(sp_opsnap_t *s, sp_opsnap_kind_t kind, const char *name, cons
 /* The finished container: *data malloc'd and transferred (NULL, 0 when no section was added). */
 void sp_opsnap_finish(sp_opsnap_t *s, uint8_t **data, size_t *len);
 void sp_opsnap_fini(sp_opsnap_t *s);
+
+/* ---- a container finished later (the asynchronous part of a checkpoint) ----
+ *
+ * Built on the task thread at the barrier: sections whose bytes are there at once (the embedded
+ * builder `now`, used as any sp_opsnap_t), and parts, each a snapshot (snapshot.h) that make()
+ * produces later on another thread (a keyed state snapshot from a frozen view: backend.h).  Then
+ * handed to one other thread, which calls sp_opsnap_later_make (the parts' work) and writes the
+ * container with sp_opsnap_later_write or _encode: the same format as above, the parts' sections
+ * after the others.  Destroy frees everything (drop() on each part). */
+typedef struct sp_opsnap_part {
+    sp_opsnap_kind_t kind;
+    char name[256];
+    void *obj;
+    int (*make)(void *obj, sp_snapshot_t **out, sp_error_t *err); /* called at most once */
+    void (*drop)(void *obj);
+    sp_snapshot_t *snap; /* made */
+} sp_opsnap_part_t;
+
+typedef struct sp_opsnap_later {
+    sp_opsnap_t now;
+    sp_opsnap_part_t *parts;
+    uint32_t nparts;
+    size_t len; /* the container's bytes, once made */
+    bool made;
+} sp_opsnap_later_t;
+
+sp_opsnap_later_t *sp_opsnap_later_create(void);
+/* Appends a part (name up to 255 bytes): make(obj) gives its payload later, drop(obj) frees obj. */
+void sp_opsnap_later_add_part(sp_opsnap_later_t *l, sp_opsnap_kind_t kind, const char *name, void *obj,
+                              int (*make)(void *obj, sp_snapshot_t **out, sp_error_t *err),
+                              void (*drop)(void *obj));
+/* The asynchronous work: makes every part; *len = the container's size in bytes (0: nothing to
+ * store).  Errors are the first part's that failed. */
+int sp_opsnap_later_make(sp_opsnap_later_t *l, size_t *len, sp_error_t *err);
+/* After make: the container's bytes through write(ctx, ...) in pieces (no copy of the parts'
+ * blocks); write's first error is returned. */
+int sp_opsnap_later_write(sp_opsnap_later_t *l, sp_snapshot_write_fn write, void *ctx, sp_error_t *err);
+/* Make (if not done) and the container in one new buffer (*data NULL, *len 0 when empty). */
+int sp_opsnap_later_encode(sp_opsnap_later_t *l, uint8_t **data, size_t *len, sp_error_t *err);
+void sp_opsnap_later_destroy(sp_opsnap_later_t *l);
 
 /* A section of a parsed container (pointers into the container's bytes). */
 typedef struct sp_opsnap_section {

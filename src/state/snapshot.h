@@ -12,7 +12,10 @@
  *                       (timers.h) copies the entries, already encoded and
  *                       grouped by key group, into one buffer owned by a new
  *                       sp_snapshot_t.  The backend is usable again at once
- *                       and shares nothing with the snapshot.
+ *                       and shares nothing with the snapshot.  Or, shorter,
+ *                       sp_state_freeze takes a frozen view that
+ *                       sp_state_frozen_snapshot encodes later on any thread
+ *                       (backend.h).
  *   async, any thread   sp_snapshot_write / _write_file / _encode compute the
  *                       block checksums and produce the bytes (header, name
  *                       table, index, then the blocks as they are).

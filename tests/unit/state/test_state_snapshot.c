@@ -4,12 +4,17 @@
  * restore by key-group range at another parallelism (1 → 3, 2 → 1, 2 → 4:
  * the union is the original and no entry lands twice), timers in firing
  * order, TTL'd values as bytes, the sync part's independence from the
- * backend, writing into checkpoint storage, and malformed input (every
+ * backend, frozen views (the short sync part: what the task does after the
+ * freeze never reaches the snapshot, also while another thread encodes it
+ * and after the backend is gone), writing into checkpoint storage, and
+ * malformed input (every
  * truncation, every flipped byte, bad index, duplicates) rejected with the
  * backend or service left as it was.
  */
 #include "test_main.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,6 +359,272 @@ static void sync_part_leaves_the_backend_independent(void **state)
     free(b);
     sp_state_backend_destroy(be);
     sp_state_backend_destroy(to);
+}
+
+/* ---- frozen views: the checkpoint's sync part, encoded later ---- */
+
+static bool drop_every_third(void *ctx, int state, const uint8_t *value, size_t len)
+{
+    (void)state;
+    (void)value;
+    (void)len;
+    return ++*(int *)ctx % 3 == 0;
+}
+
+/* What a task does after a barrier: every key rewritten (other lengths for "list"), keys removed,
+ * new keys (enough to grow the table), values changed in place through both mutable getters,
+ * a cleanup scan removing entries, a new state. */
+static void churn(sp_state_backend_t *be, int64_t n, int64_t gen)
+{
+    for (int64_t i = 0; i < n; i++) entries_of(i, gen, put_fn, be);
+    uint8_t k[8];
+    int count = sp_state_id(be, "count"), list = sp_state_id(be, "list");
+    for (int64_t i = 0; i < n; i += 7) {
+        key_of(i, k);
+        sp_state_remove(be, count, kg_of(i), k, 8, NULL, 0);
+    }
+    for (int64_t i = 0; i < n; i += 3) { /* 0..16 bytes before: now 40 */
+        key_of(i, k);
+        uint8_t big[40];
+        memset(big, (int)gen, sizeof big);
+        sp_state_put(be, list, kg_of(i), k, 8, NULL, 0, big, sizeof big);
+    }
+    for (int64_t i = n; i < 4 * n; i++) entries_of(i, gen, put_fn, be);
+    size_t len;
+    for (int64_t i = 1; i < n; i += 7) {
+        key_of(i, k);
+        uint8_t *v = sp_state_get_mut(be, count, kg_of(i), k, 8, NULL, 0, &len);
+        assert_non_null(v);
+        memset(v, 0xEE, len);
+        uint64_t h = sp_hash_bytes(k, 8);
+        v = sp_state_get_mut_at(be, count, kg_of(i), k, 8, NULL, 0, sp_state_locate(be, count, h, NULL, 0),
+                                &len);
+        assert_non_null(v);
+        v[0] = 0xDD;
+    }
+    size_t cursor = 0;
+    int seen = 0;
+    sp_state_scan(be, &cursor, (size_t)n, drop_every_third, &seen);
+    sp_state_id(be, "late state");
+}
+
+/* The encoding of a frozen view (asserts success; f is released). */
+static uint8_t *frozen_bytes(sp_state_frozen_t *f, size_t *len)
+{
+    sp_error_t err = { 0 };
+    sp_snapshot_t *s = NULL;
+    assert_int_equal(sp_state_frozen_snapshot(f, &s, &err), SPATE_OK);
+    assert_int_equal(sp_state_frozen_snapshot(f, &s, &err), SPATE_EINVAL); /* once */
+    sp_state_frozen_release(f);
+    uint8_t *b;
+    assert_int_equal(sp_snapshot_encode(s, &b, len, &err), SPATE_OK);
+    sp_snapshot_destroy(s);
+    return b;
+}
+
+static sp_state_frozen_t *freeze_ok(sp_state_backend_t *be)
+{
+    sp_error_t err = { 0 };
+    sp_state_frozen_t *f = NULL;
+    assert_int_equal(sp_state_freeze(be, 0, MAXP - 1, &f, &err), SPATE_OK);
+    assert_non_null(f);
+    return f;
+}
+
+static void frozen_view_keeps_the_state_of_the_barrier(void **state)
+{
+    (void)state;
+    sp_state_backend_t *be = filled(2000, 0, MAXP - 1, 0);
+    size_t slen;
+    uint8_t *sync = snapshot_bytes(be, 0, MAXP - 1, &slen);
+    sp_state_frozen_t *f = freeze_ok(be);
+    churn(be, 2000, 1);
+    size_t len;
+    uint8_t *b = frozen_bytes(f, &len);
+    assert_int_equal(len, slen); /* the very bytes the sync snapshot made at the barrier */
+    assert_memory_equal(b, sync, len);
+    sp_state_backend_t *to = sp_heap_backend_create();
+    restore_ok(to, b, len, 0, MAXP - 1);
+    assert_holds(to, 2000, 0, MAXP - 1, 0); /* the old values, and only them */
+    /* the live backend has the new ones: a second view holds them */
+    size_t n1 = sp_state_count(be);
+    size_t len2;
+    uint8_t *b2 = frozen_bytes(freeze_ok(be), &len2);
+    sp_state_backend_t *to2 = sp_heap_backend_create();
+    restore_ok(to2, b2, len2, 0, MAXP - 1);
+    assert_int_equal(sp_state_count(to2), n1);
+    uint8_t k[8];
+    key_of(1, k);
+    size_t vl;
+    const uint8_t *v = sp_state_get(to2, sp_state_id(to2, "count"), kg_of(1), k, 8, NULL, 0, &vl);
+    assert_non_null(v);
+    assert_int_equal(v[0], 0xDD);
+    free(sync);
+    free(b);
+    free(b2);
+    sp_state_backend_destroy(be);
+    sp_state_backend_destroy(to);
+    sp_state_backend_destroy(to2);
+}
+
+typedef struct encoder {
+    sp_state_frozen_t *f;
+    uint8_t *bytes;
+    size_t len;
+    atomic_int done;
+} encoder_t;
+
+static void *encode_thread(void *arg)
+{
+    encoder_t *e = arg;
+    sp_error_t err = { 0 };
+    sp_snapshot_t *s = NULL;
+    if (sp_state_frozen_snapshot(e->f, &s, &err) == SPATE_OK) sp_snapshot_encode(s, &e->bytes, &e->len, &err);
+    sp_snapshot_destroy(s);
+    sp_state_frozen_release(e->f);
+    atomic_store(&e->done, 1);
+    return NULL;
+}
+
+static void frozen_view_encoded_while_the_task_goes_on(void **state)
+{
+    (void)state;
+    sp_state_backend_t *be = filled(3000, 0, MAXP - 1, 0);
+    encoder_t e = { .f = freeze_ok(be) };
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, encode_thread, &e), 0);
+    int64_t gen = 1;
+    do /* the task thread changes every entry, over and over, while the other one encodes */
+        churn(be, 3000, gen++);
+    while (!atomic_load(&e.done) && gen < 50);
+    pthread_join(th, NULL);
+    assert_non_null(e.bytes);
+    sp_state_backend_t *to = sp_heap_backend_create();
+    restore_ok(to, e.bytes, e.len, 0, MAXP - 1);
+    assert_holds(to, 3000, 0, MAXP - 1, 0);
+    /* the view was let go: the next freeze takes a view again, and writes go in place */
+    churn(be, 3000, gen);
+    size_t len;
+    free(frozen_bytes(freeze_ok(be), &len));
+    free(e.bytes);
+    sp_state_backend_destroy(be);
+    sp_state_backend_destroy(to);
+}
+
+static void frozen_view_outlives_the_backend(void **state)
+{
+    (void)state;
+    sp_state_backend_t *be = filled(1500, 0, MAXP - 1, 0);
+    sp_state_frozen_t *f = freeze_ok(be);
+    churn(be, 1500, 1);
+    sp_state_backend_destroy(be); /* a task closed while its checkpoint was still being written */
+    size_t len;
+    uint8_t *b = frozen_bytes(f, &len);
+    sp_state_backend_t *to = sp_heap_backend_create();
+    restore_ok(to, b, len, 0, MAXP - 1);
+    assert_holds(to, 1500, 0, MAXP - 1, 0);
+    free(b);
+    sp_state_backend_destroy(to);
+    /* and one released unencoded (a checkpoint aborted) frees everything too (ASan: no leak) */
+    be = filled(500, 0, MAXP - 1, 0);
+    f = freeze_ok(be);
+    churn(be, 500, 1);
+    sp_state_frozen_release(f);
+    churn(be, 500, 2);
+    sp_state_backend_destroy(be);
+}
+
+static void freeze_while_a_view_is_read_copies_at_once(void **state)
+{
+    (void)state;
+    sp_state_backend_t *be = filled(1000, 0, MAXP - 1, 0);
+    sp_state_frozen_t *first = freeze_ok(be);
+    churn(be, 1000, 1);
+    size_t slen;
+    uint8_t *sync = snapshot_bytes(be, 0, MAXP - 1, &slen);
+    sp_state_frozen_t *second = freeze_ok(be); /* the first view is still unread */
+    churn(be, 1000, 2);
+    size_t len1, len2;
+    uint8_t *b2 = frozen_bytes(second, &len2);
+    assert_int_equal(len2, slen); /* the state at the second freeze */
+    assert_memory_equal(b2, sync, slen);
+    uint8_t *b1 = frozen_bytes(first, &len1);
+    sp_state_backend_t *to = sp_heap_backend_create();
+    restore_ok(to, b1, len1, 0, MAXP - 1);
+    assert_holds(to, 1000, 0, MAXP - 1, 0);
+    free(sync);
+    free(b1);
+    free(b2);
+    sp_state_backend_destroy(be);
+    sp_state_backend_destroy(to);
+}
+
+static void restored_entries_carved_from_one_block(void **state)
+{
+    (void)state;
+    sp_state_backend_t *be = filled(2000, 0, MAXP - 1, 0);
+    size_t len;
+    uint8_t *b = snapshot_bytes(be, 0, MAXP - 1, &len);
+    sp_state_backend_t *to = sp_heap_backend_create();
+    restore_ok(to, b, len, 0, MAXP - 1);
+    assert_holds(to, 2000, 0, MAXP - 1, 0);
+    /* a view of the restored state while the task replaces, grows, removes and adds entries */
+    size_t tlen;
+    uint8_t *tb = snapshot_bytes(to, 0, MAXP - 1, &tlen);
+    sp_state_frozen_t *f = freeze_ok(to);
+    churn(to, 2000, 1);
+    size_t flen;
+    uint8_t *fb = frozen_bytes(f, &flen);
+    assert_int_equal(flen, tlen);
+    assert_memory_equal(fb, tb, tlen);
+    free(tb);
+    /* carved entries changed in place, grown out of the block, removed, with no view alive */
+    churn(to, 2000, 2);
+    for (int64_t i = 0; i < 8000; i++) entries_of(i, 3, put_fn, to);
+    sp_state_backend_t *again = sp_heap_backend_create();
+    size_t len3;
+    uint8_t *b3 = snapshot_bytes(to, 0, MAXP - 1, &len3);
+    restore_ok(again, b3, len3, 0, MAXP - 1);
+    assert_int_equal(sp_state_count(again), sp_state_count(to));
+    /* a backend destroyed while a view pins its carved block: the view still reads it */
+    size_t alen;
+    uint8_t *ab = snapshot_bytes(again, 0, MAXP - 1, &alen);
+    sp_state_frozen_t *g = freeze_ok(again);
+    churn(again, 2000, 4);
+    sp_state_backend_destroy(again);
+    size_t glen;
+    uint8_t *gb = frozen_bytes(g, &glen);
+    assert_int_equal(glen, alen);
+    assert_memory_equal(gb, ab, alen);
+    free(ab);
+    /* a failed restore takes its carved entries back */
+    sp_state_backend_t *dup = sp_heap_backend_create();
+    restore_ok(dup, b, len, 0, MAXP - 1);
+    sp_error_t err = { 0 };
+    assert_int_equal(sp_state_restore(dup, b, len, 0, MAXP - 1, &err), SPATE_EPARSE);
+    assert_holds(dup, 2000, 0, MAXP - 1, 0);
+    free(b);
+    free(fb);
+    free(b3);
+    free(gb);
+    sp_state_backend_destroy(be);
+    sp_state_backend_destroy(to);
+    sp_state_backend_destroy(dup);
+}
+
+static void frozen_entries_outside_the_range_fail_when_encoded(void **state)
+{
+    (void)state;
+    sp_state_backend_t *be = filled(200, 0, MAXP - 1, 0);
+    sp_error_t err = { 0 };
+    sp_state_frozen_t *f = NULL;
+    assert_int_equal(sp_state_freeze(be, 0, 63, &f, &err), SPATE_OK);
+    sp_snapshot_t *s = NULL;
+    assert_int_equal(sp_state_frozen_snapshot(f, &s, &err), SPATE_EINVAL);
+    assert_null(s);
+    assert_non_null(strstr(err.message, "key groups [0, 63]"));
+    sp_state_frozen_release(f);
+    sp_state_backend_destroy(be);
 }
 
 static int write_fail_second(void *ctx, const void *p, size_t n, sp_error_t *err)
@@ -1035,6 +1306,12 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(restore_outside_the_snapshot_range_is_nothing),
     cmocka_unit_test(entries_outside_the_range_are_refused),
     cmocka_unit_test(sync_part_leaves_the_backend_independent),
+    cmocka_unit_test(frozen_view_keeps_the_state_of_the_barrier),
+    cmocka_unit_test(frozen_view_encoded_while_the_task_goes_on),
+    cmocka_unit_test(frozen_view_outlives_the_backend),
+    cmocka_unit_test(freeze_while_a_view_is_read_copies_at_once),
+    cmocka_unit_test(frozen_entries_outside_the_range_fail_when_encoded),
+    cmocka_unit_test(restored_entries_carved_from_one_block),
     cmocka_unit_test_setup_teardown(snapshot_written_into_checkpoint_storage, tu_setup_tmpdir,
                                     tu_teardown_tmpdir),
     cmocka_unit_test(truncated_and_flipped_snapshots_are_rejected),
