@@ -246,6 +246,94 @@ static void stop_with_savepoint_then_restore_at_parallelism_1_and_4(void **state
     free(want);
 }
 
+/* ---- a parallel source rescaled: Nexmark bids at parallelism 2, restored at 1 and 4 ---- */
+
+static int count_emit_id(void *ctx, const void *acc, const spate_window_t *w, const spate_row_t *key_row,
+                         spate_collector_t *out)
+{
+    (void)ctx;
+    spate_out_copy_field(out, 0, key_row, 0);
+    spate_out_set_bigint(out, 1, w->start);
+    spate_out_set_bigint(out, 2, w->end);
+    spate_out_set_bigint(out, 3, *(const int64_t *)acc);
+    return spate_out_emit(out);
+}
+
+/* Bids per auction per 1 s event-time window (the bids' own times, watermarks per source
+ * subtask), at parallelism p, from `from` (NULL: afresh); max_eps limits the source. */
+static spate_env_t *build_nexmark(const char *out, const char *ck, int p, int64_t max_eps, const char *from)
+{
+    spate_env_t *env = tu_env_create(); /* a failed restore fails the job (no restart afresh) */
+    spate_env_set_parallelism(env, p);
+    assert_int_equal(spate_env_set_config(env, "execution.checkpointing.interval", "100 ms"), SPATE_OK);
+    assert_int_equal(spate_env_set_config(env, "state.checkpoints.dir", ck), SPATE_OK);
+    if (from) assert_int_equal(spate_env_set_config(env, "execution.savepoint.path", from), SPATE_OK);
+    spate_nexmark_options_t n;
+    spate_nexmark_options_init(&n);
+    n.events_num = 60000; /* 6 s of event time */
+    n.base_time_ms = 1700000000000;
+    n.max_events_per_second = max_eps;
+    spate_watermark_strategy_t *ws = spate_watermark_for_bounded_out_of_orderness(0);
+    spate_stream_t *s =
+        spate_env_add_source_with_watermarks(env, spate_nexmark_source(&n, SPATE_NEXMARK_BIDS), ws, "bids");
+    spate_windowed_t *win =
+        spate_keyed_window(spate_stream_key_by_field(s, "auction"), spate_tumbling_windows(1000, 0));
+    spate_schema_t *counts =
+        spate_schema_of("auction BIGINT NOT NULL, window_start BIGINT, window_end BIGINT, count BIGINT");
+    spate_aggregate_function_t count = {
+        .acc_size = sizeof(int64_t), .create = count_create, .add = count_add, .emit = count_emit_id
+    };
+    spate_stream_sink(spate_windowed_aggregate(win, "count", &count, counts), spate_file_sink(out, NULL),
+                      "counts");
+    spate_schema_release(counts);
+    return env;
+}
+
+static void a_parallel_source_restores_at_another_parallelism(void **state)
+{
+    char *dir = *state;
+    char clean[600], out[600], ck[600], sps[600];
+    snprintf(clean, sizeof clean, "%s/clean", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    snprintf(sps, sizeof sps, "%s/savepoints", dir);
+    spate_env_t *env = build_nexmark(clean, ck, 2, 0, NULL);
+    assert_int_equal(spate_env_execute(env, "windows"), SPATE_OK);
+    spate_env_destroy(env);
+    char *want = sorted_dir(clean);
+    assert_true(lines(want) > 100);
+
+    env = build_nexmark(out, ck, 2, 10000, NULL); /* 6 s at this rate: stopped part-way */
+    spate_job_t *job = start_and_run_a_while(env);
+    char sp[1024];
+    expect_ok(spate_job_stop_with_savepoint(job, sps, false, sp, sizeof sp));
+    assert_int_equal(spate_job_wait(job), SPATE_OK);
+    spate_job_destroy(job);
+    spate_env_destroy(env);
+    check_self_contained(sp);
+    char *part = sorted_dir(out);
+    assert_true(lines(part) < lines(want));
+    free(part);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", ck); /* the savepoint stands alone */
+    assert_int_equal(system(cmd), 0);
+
+    for (int par = 1; par <= 4; par *= 4) { /* 2 splits in one reader; 2 readers without a split */
+        char copy[600];
+        snprintf(copy, sizeof copy, "%s/restored%d", dir, par);
+        copy_dir(out, copy);
+        env = build_nexmark(copy, ck, par, 0, sp);
+        int rc = spate_env_execute(env, "windows");
+        if (rc) print_message("restore at %d failed: %s\n", par, spate_env_error(env));
+        assert_int_equal(rc, SPATE_OK);
+        spate_env_destroy(env);
+        char *got = sorted_dir(copy);
+        assert_string_equal(got, want); /* every window once, with every bid: none lost, none twice */
+        free(got);
+    }
+    free(want);
+}
+
 static void a_savepoint_of_a_running_job_leaves_it_running(void **state)
 {
     char *dir = *state;
@@ -439,6 +527,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(a_state_declared_with_another_type_is_refused, tu_setup_tmpdir,
                                     tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(stop_with_savepoint_then_restore_at_parallelism_1_and_4, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(a_parallel_source_restores_at_another_parallelism, tu_setup_tmpdir,
                                     tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(a_savepoint_of_a_running_job_leaves_it_running, tu_setup_tmpdir,
                                     tu_teardown_tmpdir),
