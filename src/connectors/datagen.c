@@ -201,7 +201,7 @@ static int dg_open(const void *spec, const sp_source_ctx_t *ctx, void **reader)
     r->parallelism = p;
     r->count = (uint32_t)p;
     r->nsplits = 1;
-    r->splits = sp_xcalloc(1, sizeof *r->splits);
+    r->splits = sp_xcalloc_aligned(sizeof *r->splits); /* written per row: own cache lines */
     split_init(s, &r->splits[0], (uint32_t)i, (uint32_t)p);
     size_t text = 24;
     for (int f = 0; f < s->nfields; f++)
@@ -384,7 +384,7 @@ static int take_splits(dg_reader_t *r, const sp_split_pos_t *got, int n, uint32_
 {
     int mine = 0;
     for (int k = 0; k < n; k++) mine += all || (int)(got[k].split % (uint32_t)r->parallelism) == r->subtask;
-    dg_split_t *splits = sp_xcalloc((size_t)mine + 1, sizeof *splits);
+    dg_split_t *splits = sp_xcalloc_aligned(sizeof *splits * ((size_t)mine + 1));
     int m = 0, rc = SPATE_OK;
     for (int k = 0; k < n; k++) {
         if (!all && (int)(got[k].split % (uint32_t)r->parallelism) != r->subtask) continue;
