@@ -13,7 +13,8 @@
  * then the watermark (the batch is cut there).  Idleness: the operator
  * timer marks the instance idle after the timeout without records; the
  * next batch marks it active again.  Upstream watermarks and statuses are
- * not passed on, except the final MAX at end of input.
+ * not passed on, except the final MAX at end of input and an idle input of
+ * an instance that has seen no record (a source reader without splits).
  */
 #include "api/api.h"
 
@@ -289,11 +290,15 @@ static int wm_process_watermark(void *inst, int64_t wm)
     return sp_output_push_watermark(w->ctx->out, wm);
 }
 
+/* This operator's own idleness is what counts downstream, except that an instance that has seen
+ * no record yet passes an idle input on: a source reader without splits (a source restored at a
+ * higher parallelism than its splits, connector.h) never emits, and would otherwise hold every
+ * watermark downstream back.  Its next record makes it active again. */
 static int wm_process_status(void *inst, bool idle)
 {
-    SP_UNUSED(inst);
-    SP_UNUSED(idle);
-    return SPATE_OK; /* this operator's own idleness is what counts downstream */
+    wm_op_t *w = inst;
+    if (idle && w->max_ts == INT64_MIN) return set_idle(w, true);
+    return SPATE_OK;
 }
 
 static void wm_destroy(void *spec)

@@ -75,10 +75,23 @@ typedef struct sp_source_vtable {
      * snapshot: the reader's position after every row it emitted so far, as a new byte string (its
      * operator state; *bytes is the caller's to free), taken between polls.  restore: go back to
      * such a position, after open and before the first poll; the rows that follow are those an
-     * uninterrupted run emitted after it.  Positions are per subtask: restore them at the same
-     * parallelism. */
+     * uninterrupted run emitted after it.  Without restore_splits, positions are per subtask:
+     * restore them at the same parallelism (the non-parallel sources run at 1 anyway). */
     int (*snapshot)(void *reader, uint8_t **bytes, size_t *len, sp_error_t *err);
     int (*restore)(void *reader, const uint8_t *bytes, size_t len, sp_error_t *err);
+    /* Splits (optional; the parallel sources datagen and Nexmark, as Flink's FLIP-27 splits).  A
+     * parallel source's data is cut into splits, as many as the parallelism of the run that first
+     * read it (never changed by a restore); a position records every split its reader owns, with
+     * the split's index and the split count (sp_source_splits_encode).  restore_splits replaces
+     * restore on a checkpoint restore, at any parallelism: positions[i] (lens[i] bytes) is old
+     * subtask i's position (NULL: it recorded none), n the old parallelism; the reader keeps the
+     * splits assigned to it — split s goes to subtask s mod parallelism — so it may own several
+     * (it emits from all of them) or none.  idle: true when the reader owns no split of an
+     * unbounded source, so it will never emit: the runtime then marks its output idle, so that it
+     * holds back no watermark downstream (a bounded reader without splits just ends). */
+    int (*restore_splits)(void *reader, const uint8_t *const *positions, const size_t *lens, int n,
+                          sp_error_t *err);
+    bool (*idle)(void *reader);
 } sp_source_vtable_t;
 
 struct spate_source {
@@ -173,6 +186,28 @@ enum { SP_POS_COLLECTION = 1, SP_POS_FILE = 2, SP_POS_DATAGEN = 3, SP_POS_NEXMAR
 uint8_t *sp_source_pos_encode(int kind, const uint64_t *v, int n, size_t *len);
 int sp_source_pos_decode(const uint8_t *bytes, size_t len, int kind, uint64_t *v, int n, const char *name,
                          sp_error_t *err);
+
+/*
+ * Split positions (parallel sources), version 2, every number a u64 little-endian:
+ *   [u8 version = 2][u8 source kind][u64 split count P][u64 splits here n]
+ *   then n times [u64 split index s < P][m words of that split's position]
+ * (n may be 0: a reader without splits).  encode takes v = n rows of 1 + m words (the split
+ * index first).  decode reads positions[0..npos) (NULL entries are skipped) into a new array
+ * *out (caller frees) of *nout splits, sorted by split index, and the split count *count; a
+ * version-1 position (sp_source_pos_encode, m words: one split) at index i is split v1_first + i
+ * of v1_count.  It fails with SPATE_EPARSE "NAME: bad checkpointed position ..." on a wrong
+ * version, kind or length, a split index >= its count, split counts that differ or a split given
+ * twice, and, with `complete`, when a split 0..P-1 is missing.
+ */
+#define SP_SPLIT_MAX_WORDS 4
+typedef struct sp_split_pos {
+    uint32_t split;
+    uint64_t v[SP_SPLIT_MAX_WORDS];
+} sp_split_pos_t;
+uint8_t *sp_source_splits_encode(int kind, uint64_t count, const uint64_t *v, int n, int m, size_t *len);
+int sp_source_splits_decode(const uint8_t *const *positions, const size_t *lens, int npos, int kind, int m,
+                            uint32_t v1_first, uint32_t v1_count, bool complete, const char *name,
+                            sp_split_pos_t **out, int *nout, uint32_t *count, sp_error_t *err);
 
 typedef struct sp_rate_limit {
     double per_sec; /* <= 0: unlimited */

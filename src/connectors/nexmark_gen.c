@@ -634,6 +634,22 @@ int64_t sp_nexmark_gen_next_time(const sp_nexmark_gen_t *g)
     return g->ts_ms;
 }
 
+int64_t sp_nexmark_gen_next_time_of(const sp_nexmark_gen_t *g, int type)
+{
+    if (g->pos >= g->share) return INT64_MAX;
+    if (type < 0) return g->ts_ms;
+    uint32_t pp = g->cfg.person_proportion, ap = g->cfg.auction_proportion, all = g->total_prop;
+    uint32_t lo = type == SP_NEXMARK_PERSON ? 0 : type == SP_NEXMARK_AUCTION ? pp : pp + ap;
+    uint32_t hi = type == SP_NEXMARK_PERSON ? pp : type == SP_NEXMARK_AUCTION ? pp + ap : all;
+    if (lo >= hi) return INT64_MAX;
+    uint32_t o = g->offset;
+    uint64_t skip = o >= lo && o < hi ? 0 : o < lo ? lo - o : (uint64_t)all - o + lo;
+    if (skip == 0) return g->ts_ms;
+    uint64_t pos = g->pos + skip;
+    if (pos >= g->share) return INT64_MAX;
+    return g->cfg.base_time_ms + (int64_t)time_offset_ms(g, pos);
+}
+
 int sp_nexmark_gen_seek(sp_nexmark_gen_t *g, uint64_t position)
 {
     if (position > g->share) return -1;

@@ -219,6 +219,11 @@ uint64_t sp_nexmark_gen_split_events(const sp_nexmark_gen_t *g);
  * the next event would have had): for watermarks and emission pacing. */
 int64_t sp_nexmark_gen_next_time(const sp_nexmark_gen_t *g);
 
+/* Event time (ms) of the next event of `type` (SP_NEXMARK_PERSON, _AUCTION, _BID; -1: of any
+ * type) this split produces, or INT64_MAX when it produces no more of that type.  O(1): a reader
+ * of several splits merges them in event-time order with it. */
+int64_t sp_nexmark_gen_next_time_of(const sp_nexmark_gen_t *g, int type);
+
 /*
  * Restore to `position` (as returned by sp_nexmark_gen_position, possibly by
  * another generator with the same config, index and count): the following

@@ -10,6 +10,33 @@
  * it counts generator events, of which a one-kind stream (persons,
  * auctions, bids) emits only its share.
  *
+ * Splits.  Generator split i of p is what subtask i of a first run at
+ * parallelism p reads; the split count never changes afterwards.  Restored
+ * at parallelism q (from a checkpoint or savepoint), split s goes to
+ * subtask s mod q, so a reader may own several splits or none.  A reader
+ * of several merges them row by row in event-time order (the split whose
+ * next event of the stream's kind is earliest, ties to the lowest index,
+ * sp_nexmark_gen_next_time_of): each split's events keep their times and
+ * order, and the reader's output never goes back in time, so a watermark
+ * generated from it (the largest timestamp so far) never passes the next
+ * row of any of its splits — Flink's per-split watermarks, whose minimum
+ * is the reader's.  A reader without splits ends at once when events.num
+ * bounds the source and is otherwise idle (vt->idle), so it holds back no
+ * watermark.  max_events_per_second stays the job's total: / q per reader.
+ *
+ * Position (vt->snapshot; split layout of connector.h, version 2, u64
+ * little-endian words after the two header bytes):
+ *   offset  size  field
+ *   0       1     version = 2
+ *   1       1     kind = SP_POS_NEXMARK (4)
+ *   2       8     split count P
+ *   10      8     n, the splits of this reader
+ *   18+16j  8     split index s (< P)                     } j = 0..n-1,
+ *   26+16j  8     generator position (events so far)      } sorted by s
+ * Version 1 (before splits: [1][4][position], the split of the subtask
+ * that wrote it) is still read.  A restore rejects other bytes and a
+ * position past its split with SPATE_EPARSE.
+ *
  * Speed: rows are written straight into the output batch's column vectors
  * (no per-field calls); the bids-only stream uses the generator's bid fast
  * path, which skips building persons and auctions.
@@ -17,6 +44,7 @@
 #include "connectors/connector.h"
 
 #include <stddef.h>
+
 #include <string.h>
 
 #include "connectors/nexmark_gen.h"
@@ -61,11 +89,49 @@ typedef struct nx_spec {
 
 typedef struct nx_reader {
     const nx_spec_t *spec;
-    sp_nexmark_gen_t gen;
+    sp_nexmark_config_t cfg;
+    uint32_t count;         /* split count */
+    int nsplits;            /* splits this reader owns */
+    sp_nexmark_gen_t *gens; /* their generators, by split index */
+    uint32_t *index;        /* their split indexes */
+    int subtask, parallelism;
     sp_nexmark_bid_t *bids; /* bids stream: one batch of generated bids, written out column by column */
     sp_rate_limit_t rate;   /* this subtask's generator events per second (all kinds, also those a
                            * one-kind stream skips) */
 } nx_reader_t;
+
+/* The generator kind a stream emits (-1: all). */
+static int stream_type(spate_nexmark_stream_t which)
+{
+    return which == SPATE_NEXMARK_PERSONS    ? SP_NEXMARK_PERSON
+           : which == SPATE_NEXMARK_AUCTIONS ? SP_NEXMARK_AUCTION
+           : which == SPATE_NEXMARK_BIDS     ? SP_NEXMARK_BID
+                                             : -1;
+}
+
+/* The split whose next event of the stream is earliest (ties: the lowest index), -1 when none has
+ * one left. */
+static int pick(const nx_reader_t *r)
+{
+    int type = stream_type(r->spec->which), best = -1;
+    int64_t at = INT64_MAX;
+    for (int k = 0; k < r->nsplits; k++) {
+        int64_t t = sp_nexmark_gen_next_time_of(&r->gens[k], type);
+        if (t < at) {
+            at = t;
+            best = k;
+        }
+    }
+    return best;
+}
+
+/* Events generated (or skipped) so far over the reader's splits. */
+static uint64_t total_position(const nx_reader_t *r)
+{
+    uint64_t n = 0;
+    for (int k = 0; k < r->nsplits; k++) n += sp_nexmark_gen_position(&r->gens[k]);
+    return n;
+}
 
 void spate_nexmark_options_init(spate_nexmark_options_t *o)
 {
@@ -77,23 +143,31 @@ void spate_nexmark_options_init(spate_nexmark_options_t *o)
 static int nx_open(const void *spec, const sp_source_ctx_t *ctx, void **reader)
 {
     const nx_spec_t *s = spec;
-    nx_reader_t *r = sp_xcalloc_aligned(sizeof *r); /* written per event: keep off other threads' lines */
+    int p = ctx->info.parallelism > 0 ? ctx->info.parallelism : 1;
+    nx_reader_t *r = sp_xcalloc(1, sizeof *r);
     r->spec = s;
-    sp_nexmark_config_t cfg;
-    sp_nexmark_config_init(&cfg);
-    cfg.events_num = s->o.events_num;
-    cfg.first_event_rate = s->o.first_event_rate;
-    cfg.base_time_ms = s->o.base_time_ms;
-    cfg.seed = s->o.seed;
-    if (sp_nexmark_gen_init(&r->gen, &cfg, (uint32_t)ctx->info.subtask_index,
-                            (uint32_t)ctx->info.parallelism) != 0) {
+    r->subtask = ctx->info.subtask_index;
+    r->parallelism = p;
+    sp_nexmark_config_init(&r->cfg);
+    r->cfg.events_num = s->o.events_num;
+    r->cfg.first_event_rate = s->o.first_event_rate;
+    r->cfg.base_time_ms = s->o.base_time_ms;
+    r->cfg.seed = s->o.seed;
+    r->count = (uint32_t)p;
+    r->nsplits = 1;
+    r->gens = sp_xcalloc_aligned(sizeof *r->gens); /* written per event: keep off other threads' lines */
+    r->index = sp_xcalloc(1, sizeof *r->index);
+    r->index[0] = (uint32_t)r->subtask;
+    if (sp_nexmark_gen_init(&r->gens[0], &r->cfg, (uint32_t)r->subtask, (uint32_t)p) != 0) {
+        free(r->gens);
+        free(r->index);
         free(r);
         return sp_error_set(ctx->error, SPATE_EINVAL,
                             "nexmark: invalid options (first-event.rate must be > 0)");
     }
     int64_t rate = 0; /* unlimited */
     if (s->o.max_events_per_second > 0) {
-        rate = s->o.max_events_per_second / ctx->info.parallelism;
+        rate = s->o.max_events_per_second / p;
         if (rate < 1) rate = 1;
     }
     sp_rate_limit_init(&r->rate, (double)rate);
@@ -175,27 +249,27 @@ static void null_range(sp_batch_t *b, int from, int to, uint32_t i)
 }
 
 /* Generates the next row of the chosen stream into b at row i; returns false when exhausted. */
-static bool gen_row(nx_reader_t *r, sp_batch_t *b, uint32_t i, int64_t *ts)
+static bool gen_row(nx_reader_t *r, sp_nexmark_gen_t *g, sp_batch_t *b, uint32_t i, int64_t *ts)
 {
     sp_nexmark_event_t ev;
     switch (r->spec->which) {
     case SPATE_NEXMARK_BIDS: return false; /* poll_bids */
     case SPATE_NEXMARK_PERSONS:
         do {
-            if (!sp_nexmark_gen_next(&r->gen, &ev)) return false;
+            if (!sp_nexmark_gen_next(g, &ev)) return false;
         } while (ev.type != SP_NEXMARK_PERSON);
         fill_person(b, 0, i, &ev.u.person);
         *ts = ev.u.person.date_time;
         return true;
     case SPATE_NEXMARK_AUCTIONS:
         do {
-            if (!sp_nexmark_gen_next(&r->gen, &ev)) return false;
+            if (!sp_nexmark_gen_next(g, &ev)) return false;
         } while (ev.type != SP_NEXMARK_AUCTION);
         fill_auction(b, 0, i, &ev.u.auction);
         *ts = ev.u.auction.date_time;
         return true;
     case SPATE_NEXMARK_ALL:
-        if (!sp_nexmark_gen_next(&r->gen, &ev)) return false;
+        if (!sp_nexmark_gen_next(g, &ev)) return false;
         ((int32_t *)b->cols[0].values)[i] = ev.type;
         sp_bit_set(b->cols[0].validity, i, true);
         if (ev.type == SP_NEXMARK_PERSON) {
@@ -232,7 +306,12 @@ static bool poll_bids(nx_reader_t *r, sp_batch_t *b, uint32_t budget)
     const nx_spec_t *s = r->spec;
     uint32_t start = b->count, n = SP_MIN(budget, b->capacity - start), got = 0;
     sp_nexmark_bid_t *x = r->bids;
-    while (got < n && sp_nexmark_gen_next_bid(&r->gen, &x[got])) got++;
+    if (r->nsplits == 1) {
+        while (got < n && sp_nexmark_gen_next_bid(&r->gens[0], &x[got])) got++;
+    } else { /* several splits: merged in event-time order (bid strings are static slices) */
+        int k;
+        while (got < n && (k = pick(r)) >= 0 && sp_nexmark_gen_next_bid(&r->gens[k], &x[got])) got++;
+    }
     int ncols = s->projected ? s->ncols : 7;
     for (int k = 0; k < ncols; k++) {
         sp_column_t *c = &b->cols[k];
@@ -278,23 +357,29 @@ static bool poll_bids(nx_reader_t *r, sp_batch_t *b, uint32_t budget)
 static int nx_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
 {
     nx_reader_t *r = reader;
+    if (r->nsplits == 0) { /* no split: nothing ever */
+        if (r->spec->o.events_num > 0) return SP_FLOW_END;
+        *wait_ms = 100;
+        return SP_FLOW_IDLE;
+    }
     int64_t allowed = sp_rate_limit_budget(&r->rate, wait_ms);
     if (allowed == 0) return SP_FLOW_IDLE;
     uint32_t budget = (uint32_t)SP_MIN(allowed, SP_BATCH_CAPACITY);
     spate_collector_t *out = ctx->out;
     if (!out->batch) out->batch = sp_batch_create(out->schema, out->capacity);
     sp_batch_t *b = out->batch;
-    uint64_t pos0 = sp_nexmark_gen_position(&r->gen);
+    uint64_t pos0 = total_position(r);
     bool end = false;
     if (r->spec->which == SPATE_NEXMARK_BIDS) {
         end = !poll_bids(r, b, budget);
-        sp_rate_limit_sent(&r->rate, (int64_t)(sp_nexmark_gen_position(&r->gen) - pos0));
+        sp_rate_limit_sent(&r->rate, (int64_t)(total_position(r) - pos0));
         return end ? SP_FLOW_END : SP_FLOW_MORE;
     }
     for (uint32_t n = 0; n < budget; n++) {
         uint32_t i = b->count;
         int64_t ts = 0;
-        if (!gen_row(r, b, i, &ts)) {
+        int k = r->nsplits == 1 ? 0 : pick(r);
+        if (k < 0 || !gen_row(r, &r->gens[k], b, i, &ts)) {
             end = true;
             break;
         }
@@ -303,14 +388,22 @@ static int nx_poll(void *reader, const sp_source_ctx_t *ctx, int64_t *wait_ms)
         b->count = i + 1;
         if (b->count == b->capacity) break; /* the runtime flushes it after this poll */
     }
-    sp_rate_limit_sent(&r->rate, (int64_t)(sp_nexmark_gen_position(&r->gen) - pos0));
+    sp_rate_limit_sent(&r->rate, (int64_t)(total_position(r) - pos0));
     return end ? SP_FLOW_END : SP_FLOW_MORE;
+}
+
+static bool nx_idle(void *reader)
+{
+    const nx_reader_t *r = reader;
+    return r->nsplits == 0 && r->spec->o.events_num == 0;
 }
 
 static void nx_close(void *reader)
 {
     nx_reader_t *r = reader;
-    sp_nexmark_gen_fini(&r->gen);
+    for (int k = 0; k < r->nsplits; k++) sp_nexmark_gen_fini(&r->gens[k]);
+    free(r->gens);
+    free(r->index);
     free(r->bids);
     free(r);
 }
@@ -332,27 +425,89 @@ static void *nx_project(const void *spec, const int *idx, int n)
     return p;
 }
 
-/* Position: the split's generator position (events emitted or skipped). */
+/* Position: per split its index and generator position (events emitted or skipped); layout in
+ * the file header. */
 static int nx_snapshot(void *reader, uint8_t **bytes, size_t *len, sp_error_t *err)
 {
     SP_UNUSED(err);
     const nx_reader_t *r = reader;
-    uint64_t pos = sp_nexmark_gen_position(&r->gen);
-    *bytes = sp_source_pos_encode(SP_POS_NEXMARK, &pos, 1, len);
+    uint64_t *v = sp_xcalloc((size_t)r->nsplits * 2 + 1, sizeof *v);
+    for (int k = 0; k < r->nsplits; k++) {
+        v[2 * k] = r->index[k];
+        v[2 * k + 1] = sp_nexmark_gen_position(&r->gens[k]);
+    }
+    *bytes = sp_source_splits_encode(SP_POS_NEXMARK, r->count, v, r->nsplits, 1, len);
+    free(v);
+    return SPATE_OK;
+}
+
+/* Takes the splits of `got` that are this reader's (all of them, or split s where s mod
+ * parallelism is this subtask) as its only splits, each at its position. */
+static int take_splits(nx_reader_t *r, const sp_split_pos_t *got, int n, uint32_t count, bool all,
+                       sp_error_t *err)
+{
+    int mine = 0;
+    for (int k = 0; k < n; k++) mine += all || (int)(got[k].split % (uint32_t)r->parallelism) == r->subtask;
+    sp_nexmark_gen_t *gens = sp_xcalloc_aligned(sizeof *gens * (size_t)(mine + 1));
+    uint32_t *index = sp_xcalloc((size_t)mine + 1, sizeof *index);
+    int m = 0, rc = SPATE_OK;
+    for (int k = 0; rc == SPATE_OK && k < n; k++) {
+        if (!all && (int)(got[k].split % (uint32_t)r->parallelism) != r->subtask) continue;
+        index[m] = got[k].split;
+        sp_nexmark_gen_t *g = &gens[m++];
+        if (sp_nexmark_gen_init(g, &r->cfg, got[k].split, count) != 0)
+            rc = sp_error_set(err, SPATE_EPARSE,
+                              "nexmark source: bad checkpointed position: %u splits do not fit the options",
+                              count);
+        else if (sp_nexmark_gen_seek(g, got[k].v[0]) != 0)
+            rc = sp_error_set(err, SPATE_EPARSE,
+                              "nexmark source: the checkpointed position %llu is past the split (split %u "
+                              "of %u)",
+                              (unsigned long long)got[k].v[0], got[k].split, count);
+    }
+    if (rc) {
+        free(gens);
+        free(index);
+        return rc;
+    }
+    for (int k = 0; k < r->nsplits; k++) sp_nexmark_gen_fini(&r->gens[k]);
+    free(r->gens);
+    free(r->index);
+    r->gens = gens;
+    r->index = index;
+    r->nsplits = m;
+    r->count = count;
     return SPATE_OK;
 }
 
 static int nx_restore(void *reader, const uint8_t *bytes, size_t len, sp_error_t *err)
 {
     nx_reader_t *r = reader;
-    uint64_t pos;
-    int rc = sp_source_pos_decode(bytes, len, SP_POS_NEXMARK, &pos, 1, "nexmark source", err);
+    sp_split_pos_t *got;
+    int n;
+    uint32_t count;
+    int rc =
+        sp_source_splits_decode(&bytes, &len, 1, SP_POS_NEXMARK, 1, (uint32_t)r->subtask,
+                                (uint32_t)r->parallelism, false, "nexmark source", &got, &n, &count, err);
     if (rc) return rc;
-    if (sp_nexmark_gen_seek(&r->gen, pos) != 0)
-        return sp_error_set(err, SPATE_EPARSE,
-                            "nexmark source: the checkpointed position %llu is past the split",
-                            (unsigned long long)pos);
-    return SPATE_OK;
+    if (count > 0) rc = take_splits(r, got, n, count, true, err); /* count 0: no bytes */
+    free(got);
+    return rc;
+}
+
+static int nx_restore_splits(void *reader, const uint8_t *const *positions, const size_t *lens, int npos,
+                             sp_error_t *err)
+{
+    nx_reader_t *r = reader;
+    sp_split_pos_t *got;
+    int n;
+    uint32_t count;
+    int rc = sp_source_splits_decode(positions, lens, npos, SP_POS_NEXMARK, 1, 0, (uint32_t)npos, true,
+                                     "nexmark source", &got, &n, &count, err);
+    if (rc) return rc;
+    if (count > 0) rc = take_splits(r, got, n, count, false, err); /* count 0: no position at all */
+    free(got);
+    return rc;
 }
 
 static const sp_source_vtable_t nexmark_vt = { .kind = "nexmark",
@@ -362,7 +517,9 @@ static const sp_source_vtable_t nexmark_vt = { .kind = "nexmark",
                                                .destroy = nx_destroy,
                                                .project = nx_project,
                                                .snapshot = nx_snapshot,
-                                               .restore = nx_restore };
+                                               .restore = nx_restore,
+                                               .restore_splits = nx_restore_splits,
+                                               .idle = nx_idle };
 
 spate_source_t *spate_nexmark_source(const spate_nexmark_options_t *opts, spate_nexmark_stream_t which)
 {

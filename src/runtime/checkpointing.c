@@ -225,8 +225,8 @@ static int match_operator(const sp_graph_t *g, const int *par, int max_paralleli
         if (!strcmp(g->nodes[n]->uid, op->uid)) node = n;
     if (node < 0) return -1;
     const sp_node_t *n = g->nodes[node];
-    if (n->source && has_state(op) && (int)op->parallelism != par[node])
-        snprintf(why, cap,
+    if (n->source && has_state(op) && (int)op->parallelism != par[node] && !n->source->vt->restore_splits)
+        snprintf(why, cap, /* a parallel source hands its splits out anew (restore_source) */
                  "source '%s' was checkpointed at parallelism %u: it restores only at that parallelism "
                  "(here %d)",
                  n->name, op->parallelism, par[node]);
@@ -1005,14 +1005,39 @@ static int take_source(void *ctx, const sp_opsnap_section_t *sec)
     return 1;
 }
 
+/* Restores the reader's position: a source with splits gets the positions of every old subtask
+ * (it keeps its share of the splits, at any parallelism); another one its own subtask's (at the
+ * same parallelism, match_operator). */
 static int restore_source(sp_task_t *t, sp_job_ckpt_t *k, const sp_node_t *n)
 {
-    if (!t->reader || !t->source->vt->restore) return SPATE_OK; /* at the same parallelism (match_operator) */
+    const sp_source_vtable_t *vt = t->source->vt;
+    if (!t->reader) return SPATE_OK;
+    if (vt->restore_splits) {
+        int nold = k->nold[n->id], rc = SPATE_OK;
+        const uint8_t **pos = sp_xcalloc((size_t)nold + 1, sizeof *pos);
+        size_t *lens = sp_xcalloc((size_t)nold + 1, sizeof *lens);
+        bool any = false;
+        for (int s = 0; rc >= 0 && s < nold; s++) {
+            find_section_t f = { 0 };
+            if (!k->old[n->id][s]) continue;
+            rc = sp_opsnap_parse(k->old[n->id][s], k->oldlen[n->id][s], take_source, &f, &t->error);
+            if (rc >= 0 && f.found) {
+                pos[s] = f.payload; /* points into k->old, alive until the restore ends */
+                lens[s] = f.len;
+                any = true;
+            }
+        }
+        if (rc >= 0) rc = any ? vt->restore_splits(t->reader, pos, lens, nold, &t->error) : SPATE_OK;
+        free(pos);
+        free(lens);
+        return rc < 0 ? rc : SPATE_OK;
+    }
+    if (!vt->restore) return SPATE_OK;
     find_section_t f = { 0 };
     int rc =
         sp_opsnap_parse(k->old[n->id][t->subtask], k->oldlen[n->id][t->subtask], take_source, &f, &t->error);
     if (rc < 0) return rc;
-    return f.found ? t->source->vt->restore(t->reader, f.payload, f.len, &t->error) : SPATE_OK;
+    return f.found ? vt->restore(t->reader, f.payload, f.len, &t->error) : SPATE_OK;
 }
 
 int sp_task_ckpt_restore(sp_task_t *t)

@@ -638,6 +638,12 @@ static int run_source(sp_task_t *t)
 {
     atomic_bool *stop = sp_job_stop_flag(t->job);
     const sp_node_t *node = t->ops[0].node;
+    /* A reader that owns no split (restored at a higher parallelism) never emits: idle, so that
+     * it holds back no watermark downstream (connector.h, vt->idle). */
+    if (t->source->vt->idle && t->reader && t->source->vt->idle(t->reader)) {
+        int rc = op_status(&t->ops[0], true);
+        if (rc) return rc;
+    }
     while (!atomic_load(stop)) {
         uint64_t seq = sp_notifier_seq(&t->notifier); /* before the mails: one posted later wakes the wait */
         int rc = run_mails(t);
