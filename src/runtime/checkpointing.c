@@ -30,6 +30,8 @@ typedef struct sp_job_ckpt {
     uint8_t ***flight; /* per graph node, per old subtask: its in-flight data (unaligned checkpoints) */
     size_t **flightlen;
     char restored_from[512];
+    char *initial;      /* the checkpoint or savepoint the job started from (NULL: none) */
+    bool initial_local; /* ... read from local disk, not the checkpoint storage */
     /* the uploader: writes snapshots too large for the _metadata into chk-<n>/ and acknowledges
      * them, off the task threads (the asynchronous part of a checkpoint) */
     pthread_t uploader;
@@ -519,7 +521,11 @@ int sp_job_ckpt_setup(sp_job_t *job, const char *name, sp_error_t *err)
         sp_ckpt_storage_t *st = latest ? k->storage : sp_ckpt_local_storage_create();
         sp_ckpt_found_t f;
         int rc = sp_ckpt_locate(st, from, dir, name, &found, &f, err);
-        if (rc == SPATE_OK && found) rc = restore_found(job, st, &f, err);
+        if (rc == SPATE_OK && found) {
+            k->initial = sp_xstrdup(f.chk_dir);
+            k->initial_local = !latest;
+            rc = restore_found(job, st, &f, err);
+        }
         if (!latest) sp_ckpt_storage_destroy(st);
         if (rc) return rc;
     }
@@ -596,17 +602,25 @@ static void free_restore(sp_job_t *job)
 int sp_job_ckpt_restart(sp_job_t *job, sp_error_t *err)
 {
     sp_job_ckpt_t *k = job->ckpt;
+    if (!k) return SPATE_OK; /* no checkpoints, no restore: afresh */
     free_restore(job);
-    uint64_t latest = sp_ckpt_store_latest(k->store);
-    if (latest) { /* else nothing completed: the attempt starts afresh */
+    uint64_t latest = k->store ? sp_ckpt_store_latest(k->store) : 0;
+    if (latest) {
         char *dir = sp_ckpt_store_chk_dir(k->store, latest);
         sp_ckpt_found_t f;
         int rc = sp_ckpt_resolve(k->storage, dir, &f, err);
         free(dir);
         if (rc == SPATE_OK) rc = restore_found(job, k->storage, &f, err);
         if (rc) return rc;
-    }
-    new_coordinator(job);
+    } else if (k->initial) { /* nothing completed yet: where the job started from, as Flink (not afresh) */
+        sp_ckpt_storage_t *st = k->initial_local ? sp_ckpt_local_storage_create() : k->storage;
+        sp_ckpt_found_t f;
+        int rc = sp_ckpt_resolve(st, k->initial, &f, err);
+        if (rc == SPATE_OK) rc = restore_found(job, st, &f, err);
+        if (k->initial_local) sp_ckpt_storage_destroy(st);
+        if (rc) return rc;
+    } /* else the attempt starts afresh */
+    if (k->on) new_coordinator(job);
     return SPATE_OK;
 }
 
@@ -976,6 +990,7 @@ void sp_job_ckpt_free(sp_job_t *job)
     sp_ckpt_storage_destroy(k->storage);
     sp_ckpt_storage_destroy(k->wrapped);
     free_restore(job);
+    free(k->initial);
     sp_ckpt_meta_fini(&k->tmpl);
     stop_uploader(k);
     free(k->hist);

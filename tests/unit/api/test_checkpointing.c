@@ -1346,7 +1346,32 @@ static void frozen_keyed_state_restores_exactly_once(void **state)
     assert_true(rows <= 4 * BIG_KEYS + 12345);
 }
 
+/* Restarts without checkpoints start afresh; the sink committed nothing of the failed attempt. */
+static void a_failing_job_without_checkpoints_restarts_afresh(void **state)
+{
+    char *dir = *state, in[512], out[512];
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    write_input(in);
+    fail_at = 1200;
+    atomic_store(&failures_left, 1);
+    spate_env_t *env = build_failing(in, out, "2");
+    assert_int_equal(spate_env_set_config(env, "execution.checkpointing.interval", "0"), SPATE_OK);
+    int rc = spate_env_execute(env, "afresh");
+    if (rc) print_message("%s\n", spate_env_error(env));
+    assert_int_equal(rc, SPATE_OK);
+    spate_env_destroy(env);
+    assert_int_equal(atomic_load(&failures_left), 0);
+    char *all = tu_read_dir(out), *got = tu_sort_lines(all), *want = expected();
+    assert_string_equal(got, want);
+    free(all);
+    free(got);
+    free(want);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(a_failing_job_without_checkpoints_restarts_afresh, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(frozen_keyed_state_restores_exactly_once, tu_setup_tmpdir,
                                     tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(a_savepoint_of_an_unaligned_job_is_aligned_and_rescales, tu_setup_tmpdir,

@@ -536,6 +536,15 @@ static void a_state_declared_with_another_type_is_refused(void **state)
     assert_non_null(strstr(spate_env_error(env),
                            "state 'seen' was saved as value state, and the job declares it as list state"));
     spate_env_destroy(env);
+    /* with restarts, each attempt restores the savepoint again (none starts afresh): the job fails */
+    env = build_seen(in, out, ck, 0, sp);
+    assert_int_equal(spate_env_set_config(env, "restart-strategy.type", "fixed-delay"), SPATE_OK);
+    assert_int_equal(spate_env_set_config(env, "restart-strategy.fixed-delay.attempts", "2"), SPATE_OK);
+    assert_int_equal(spate_env_set_config(env, "restart-strategy.fixed-delay.delay", "10 ms"), SPATE_OK);
+    assert_int_equal(spate_env_execute(env, "windows"), SPATE_ESTATE);
+    assert_non_null(strstr(spate_env_error(env), "was saved as value state"));
+    assert_non_null(strstr(spate_env_error(env), "all 2 restart attempts used"));
+    spate_env_destroy(env);
     as_list = false; /* as it was: restores */
     env = build_seen(in, out, ck, 0, NULL);
     f = fmemopen(report, sizeof report - 1, "w");
