@@ -140,20 +140,6 @@ int sp_opsnap_later_write(sp_opsnap_later_t *l, sp_snapshot_write_fn write, void
     return rc;
 }
 
-typedef struct membuf {
-    uint8_t *p;
-    size_t len;
-} membuf_t;
-
-static int to_memory(void *ctx, const void *p, size_t n, sp_error_t *err)
-{
-    SP_UNUSED(err);
-    membuf_t *m = ctx;
-    memcpy(m->p + m->len, p, n);
-    m->len += n;
-    return SPATE_OK;
-}
-
 int sp_opsnap_later_encode(sp_opsnap_later_t *l, uint8_t **data, size_t *len, sp_error_t *err)
 {
     *data = NULL;
@@ -161,8 +147,8 @@ int sp_opsnap_later_encode(sp_opsnap_later_t *l, uint8_t **data, size_t *len, sp
     size_t n;
     int rc = sp_opsnap_later_make(l, &n, err);
     if (rc || !n) return rc;
-    membuf_t m = { sp_xmalloc(n), 0 };
-    rc = sp_opsnap_later_write(l, to_memory, &m, err);
+    sp_membuf_t m = { sp_xmalloc(n), 0 };
+    rc = sp_opsnap_later_write(l, sp_membuf_write, &m, err);
     if (rc) {
         free(m.p);
         return rc;

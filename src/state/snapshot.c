@@ -158,15 +158,10 @@ int sp_snapshot_write(sp_snapshot_t *s, sp_snapshot_write_fn write, void *ctx, s
     return rc;
 }
 
-typedef struct membuf {
-    uint8_t *p;
-    size_t len;
-} membuf_t;
-
-static int to_memory(void *ctx, const void *p, size_t n, sp_error_t *err)
+int sp_membuf_write(void *ctx, const void *p, size_t n, sp_error_t *err)
 {
     SP_UNUSED(err);
-    membuf_t *m = ctx;
+    sp_membuf_t *m = ctx;
     memcpy(m->p + m->len, p, n);
     m->len += n;
     return SPATE_OK;
@@ -175,11 +170,11 @@ static int to_memory(void *ctx, const void *p, size_t n, sp_error_t *err)
 int sp_snapshot_encode(sp_snapshot_t *s, uint8_t **out, size_t *len, sp_error_t *err)
 {
     size_t n = sp_snapshot_size(s);
-    membuf_t m = { malloc(n), 0 };
+    sp_membuf_t m = { malloc(n), 0 };
     *out = NULL;
     *len = 0;
     if (!m.p) return sp_error_set(err, SPATE_ENOMEM, "%s: cannot allocate %zu bytes", kind_name(s->kind), n);
-    sp_snapshot_write(s, to_memory, &m, err);
+    sp_snapshot_write(s, sp_membuf_write, &m, err);
     *out = m.p;
     *len = m.len;
     return SPATE_OK;

@@ -149,6 +149,12 @@ size_t sp_snapshot_size(const sp_snapshot_t *s);
  * non-empty block from the snapshot's buffer, no copy).  Returns the first non-zero result of write. */
 typedef int (*sp_snapshot_write_fn)(void *ctx, const void *p, size_t n, sp_error_t *err);
 int sp_snapshot_write(sp_snapshot_t *s, sp_snapshot_write_fn write, void *ctx, sp_error_t *err);
+/* A sp_snapshot_write_fn into memory the caller sized: appends at p + len. */
+typedef struct sp_membuf {
+    uint8_t *p;
+    size_t len;
+} sp_membuf_t;
+int sp_membuf_write(void *ctx, const void *p, size_t n, sp_error_t *err);
 /* The encoding into one new buffer (*out malloc'd, the caller's; *len bytes).  SPATE_ENOMEM when
  * it cannot be allocated. */
 int sp_snapshot_encode(sp_snapshot_t *s, uint8_t **out, size_t *len, sp_error_t *err);

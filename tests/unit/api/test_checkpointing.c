@@ -569,33 +569,46 @@ static char *run_tumbling(const char *in, const char *dir, int p)
     return both;
 }
 
-static void tumbling_counts_restart_exactly_once(int p, void **state)
+typedef char *(*pipeline_fn)(const char *in, const char *dir, int p);
+
+/* The pipeline `run` over input `in` (made by `write`, which records each record's event time) once
+ * without failures, then failing once at each of FAIL_POINTS: the same committed output every time,
+ * resumed from a checkpoint.  Returns the failure-free output (the caller checks what it holds). */
+static char *restarts_exactly_once(const char *dir, const char *in, int p,
+                                   void (*write)(const char *, int64_t *), pipeline_fn run)
 {
-    char *dir = *state, in[512], run[512];
-    snprintf(in, sizeof in, "%s/events.csv", dir);
+    char out[512];
     int64_t *ts_of = malloc(sizeof *ts_of * EVENTS);
-    write_events(in, ts_of);
-    snprintf(run, sizeof run, "%s/clean", dir);
+    write(in, ts_of);
+    snprintf(out, sizeof out, "%s/clean", dir);
     fail_ts = -1;
     atomic_store(&processed, 0);
-    char *want = run_tumbling(in, run, p);
+    char *want = run(in, out, p);
     long clean = atomic_load(&processed);
-    assert_non_null(strstr(want, "k3,"));                /* windows fired */
-    assert_true(refired(want) >= 10);                    /* some again, for late records */
-    assert_true(strlen(strstr(want, "--- late\n")) > 9); /* some too late */
     for (size_t f = 0; f < sizeof FAIL_POINTS / sizeof FAIL_POINTS[0]; f++) {
-        snprintf(run, sizeof run, "%s/failing-%d", dir, FAIL_POINTS[f]);
+        snprintf(out, sizeof out, "%s/failing-%d", dir, FAIL_POINTS[f]);
         fail_ts = ts_of[FAIL_POINTS[f]];
         atomic_store(&failures_left, 1);
         atomic_store(&processed, 0);
-        char *got = run_tumbling(in, run, p);
+        char *got = run(in, out, p);
         assert_resumed(FAIL_POINTS[f], clean);
         assert_int_equal(atomic_load(&failures_left), 0); /* it did fail */
         assert_string_equal(got, want);
         free(got);
     }
-    free(want);
     free(ts_of);
+    return want;
+}
+
+static void tumbling_counts_restart_exactly_once(int p, void **state)
+{
+    char *dir = *state, in[512];
+    snprintf(in, sizeof in, "%s/events.csv", dir);
+    char *want = restarts_exactly_once(dir, in, p, write_events, run_tumbling);
+    assert_non_null(strstr(want, "k3,"));                /* windows fired */
+    assert_true(refired(want) >= 10);                    /* some again, for late records */
+    assert_true(strlen(strstr(want, "--- late\n")) > 9); /* some too late */
+    free(want);
 }
 
 static void tumbling_counts_restart_exactly_once_p1(void **state)
@@ -714,31 +727,13 @@ static char *run_fraud(const char *in, const char *dir, int p)
 
 static void fraud_detection_restart_exactly_once(int p, void **state)
 {
-    char *dir = *state, in[512], run[512];
+    char *dir = *state, in[512];
     snprintf(in, sizeof in, "%s/transactions.csv", dir);
-    int64_t *ts_of = malloc(sizeof *ts_of * EVENTS);
-    write_transactions(in, ts_of);
-    snprintf(run, sizeof run, "%s/clean", dir);
-    fail_ts = -1;
-    atomic_store(&processed, 0);
-    char *want = run_fraud(in, run, p);
-    long clean = atomic_load(&processed);
+    char *want = restarts_exactly_once(dir, in, p, write_transactions, run_fraud);
     assert_true(count_lines(want) > 300);          /* alerts all along the input */
     assert_non_null(strstr(want, "1001,24000\n")); /* account 1: small at 1000, large at 24000 */
     assert_null(strstr(want, "1003,26000\n"));     /* account 3: no small transaction before */
-    for (size_t f = 0; f < sizeof FAIL_POINTS / sizeof FAIL_POINTS[0]; f++) {
-        snprintf(run, sizeof run, "%s/failing-%d", dir, FAIL_POINTS[f]);
-        fail_ts = ts_of[FAIL_POINTS[f]];
-        atomic_store(&failures_left, 1);
-        atomic_store(&processed, 0);
-        char *got = run_fraud(in, run, p);
-        assert_resumed(FAIL_POINTS[f], clean);
-        assert_int_equal(atomic_load(&failures_left), 0);
-        assert_string_equal(got, want);
-        free(got);
-    }
     free(want);
-    free(ts_of);
 }
 
 static void fraud_detection_restart_exactly_once_p1(void **state)
