@@ -7,6 +7,8 @@
  */
 #include "state/backend.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "state/heap_map.h"
@@ -246,8 +248,47 @@ typedef struct ref {
     int32_t key_group;
 } ref_t;
 
-/* The occupied slots as refs in address order (n of them, their addresses within [lo, hi]); NULL
- * when there are too few to bother. */
+/* The array of refs is scratch of the encoding thread, kept between encodings (freed when the
+ * thread ends): the uploader encodes one checkpoint after another, and a fresh array of hundreds
+ * of MB would be paged in again each time (on this VM, about as long as the encoding itself). */
+typedef struct refs_scratch {
+    ref_t *p;
+    size_t cap;
+} refs_scratch_t;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    refs_scratch_t *c = p;
+    free(c->p);
+    free(c);
+}
+
+static void scratch_key_init(void)
+{
+    (void)pthread_key_create(&scratch_key, scratch_free);
+}
+
+static ref_t *refs_scratch(size_t n)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    refs_scratch_t *c = pthread_getspecific(scratch_key);
+    if (!c) {
+        c = sp_xcalloc(1, sizeof *c);
+        pthread_setspecific(scratch_key, c);
+    }
+    if (c->cap < n) {
+        free(c->p);
+        c->p = sp_xmalloc(n * sizeof *c->p);
+        c->cap = n;
+    }
+    return c->p;
+}
+
+/* The occupied slots as refs in address order (n of them, their addresses within [lo, hi]), in the
+ * thread's scratch; NULL when there are too few to bother. */
 static ref_t *refs_by_address(const sp_hmap_entry_t *slots, size_t nslots, size_t n, uintptr_t lo,
                               uintptr_t hi)
 {
@@ -258,7 +299,7 @@ static ref_t *refs_by_address(const sp_hmap_entry_t *slots, size_t nslots, size_
     for (size_t i = 0; i < nslots; i++)
         if (slots[i].kv) at[(((uintptr_t)slots[i].kv - lo) >> shift) + 1]++;
     for (size_t b = 1; b <= ORDER_BUCKETS; b++) at[b] += at[b - 1];
-    ref_t *r = sp_xmalloc(n * sizeof *r);
+    ref_t *r = refs_scratch(n);
     for (size_t i = 0; i < nslots; i++) {
         const sp_hmap_entry_t *e = &slots[i];
         if (e->kv)
@@ -332,7 +373,6 @@ static int encode_slots(const sp_hmap_entry_t *slots, size_t nslots, size_t coun
             if (i + PREFETCH_AHEAD < count) __builtin_prefetch(r[i + PREFETCH_AHEAD].kv);
             encode_entry(s, &r[i]);
         }
-        free(r);
     } else {
         for (size_t i = 0; i < nslots; i++)
             if (slots[i].kv)
