@@ -569,11 +569,30 @@ int sp_job_dry_restore(const sp_graph_t *g, const sp_config_t *config, const cha
     return rc;
 }
 
+/* The job is running: an attempt's tasks are (under job->mu). */
+static bool attempt_running(const sp_job_t *job)
+{
+    return job->status == SPATE_JOB_RUNNING && job->running > 0;
+}
+
+/* Stops every task with no restart after it: a cancel (status CANCELED), or the end of a
+ * stop-with-savepoint (`finished`: status FINISHED). */
+static void stop_for_good(sp_job_t *job, bool finished)
+{
+    pthread_mutex_lock(&job->mu);
+    bool running = attempt_running(job);
+    job->cancel_requested = true; /* no restart after this */
+    if (finished) job->stopped_with_savepoint = running;
+    pthread_cond_broadcast(&job->cv);
+    pthread_mutex_unlock(&job->mu);
+    if (running) job_stop(job);
+}
+
 static int inject(sp_job_t *job, int64_t id, void (*mail)(sp_task_t *, int64_t))
 {
     if (id <= 0) return SPATE_EINVAL;
     pthread_mutex_lock(&job->mu);
-    bool running = job->status == SPATE_JOB_RUNNING && job->running > 0;
+    bool running = attempt_running(job);
     pthread_mutex_unlock(&job->mu);
     if (!running) return SPATE_ESTATE;
     for (int c = 0; c < job->nchains; c++)
@@ -596,13 +615,7 @@ int sp_job_trigger_stop_barrier(sp_job_t *job, int64_t id)
 
 void sp_job_finish_stopped(sp_job_t *job)
 {
-    pthread_mutex_lock(&job->mu);
-    bool running = job->status == SPATE_JOB_RUNNING && job->running > 0;
-    job->cancel_requested = true; /* no restart after this */
-    job->stopped_with_savepoint = running;
-    pthread_cond_broadcast(&job->cv);
-    pthread_mutex_unlock(&job->mu);
-    if (running) job_stop(job);
+    stop_for_good(job, true);
 }
 
 static void join_all(sp_job_t *job)
@@ -652,12 +665,7 @@ int spate_job_wait_for(spate_job_t *job, int64_t timeout_ms, int *rc)
 
 void spate_job_cancel(spate_job_t *job)
 {
-    pthread_mutex_lock(&job->mu);
-    bool running = job->status == SPATE_JOB_RUNNING && job->running > 0;
-    job->cancel_requested = true; /* no restart after this */
-    pthread_cond_broadcast(&job->cv);
-    pthread_mutex_unlock(&job->mu);
-    if (running) job_stop(job);
+    stop_for_good(job, false);
 }
 
 spate_job_status_t spate_job_status(spate_job_t *job)

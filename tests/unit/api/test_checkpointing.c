@@ -85,27 +85,58 @@ static spate_env_t *build(const char *in, const char *out, const char *ckdir, in
     return env;
 }
 
-static int count_chk(const char *ckdir)
+/* Calls fn(ctx, job, name) for each entry `name` of each job directory <ckdir>/<job> (a missing
+ * ckdir has none). */
+static void each_job_entry(const char *ckdir, void (*fn)(void *ctx, const char *job, const char *name),
+                           void *ctx)
 {
-    int n = 0;
     DIR *d = opendir(ckdir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
-        char sub[1024];
-        snprintf(sub, sizeof sub, "%s/%s", ckdir, e->d_name);
-        DIR *j = opendir(sub);
+        char job[1024];
+        snprintf(job, sizeof job, "%.760s/%.255s", ckdir, e->d_name);
+        DIR *j = opendir(job);
         struct dirent *c;
-        while (j && (c = readdir(j))) {
-            char meta[2048];
-            snprintf(meta, sizeof meta, "%s/%s/_metadata", sub, c->d_name);
-            struct stat sb;
-            if (!strncmp(c->d_name, "chk-", 4) && stat(meta, &sb) == 0) n++;
-        }
+        while (j && (c = readdir(j)))
+            if (c->d_name[0] != '.') fn(ctx, job, c->d_name);
         if (j) closedir(j);
     }
     if (d) closedir(d);
+}
+
+/* Is job/name a complete checkpoint (chk-<n> with a _metadata)?  Its n, else -1. */
+static long complete_chk(const char *job, const char *name)
+{
+    char meta[2048];
+    snprintf(meta, sizeof meta, "%s/%s/_metadata", job, name);
+    struct stat sb;
+    return strncmp(name, "chk-", 4) == 0 && stat(meta, &sb) == 0 ? atol(name + 4) : -1;
+}
+
+static void count_one_chk(void *ctx, const char *job, const char *name)
+{
+    *(int *)ctx += complete_chk(job, name) >= 0;
+}
+
+static int count_chk(const char *ckdir)
+{
+    int n = 0;
+    each_job_entry(ckdir, count_one_chk, &n);
     return n;
+}
+
+static void count_files_of(void *ctx, const char *job, const char *name)
+{
+    bool taskowned = strcmp(name, "taskowned") == 0;
+    if (strncmp(name, "chk-", 4) != 0 && !taskowned) return;
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s/%s", job, name);
+    DIR *k = opendir(dir);
+    struct dirent *f;
+    while (k && (f = readdir(k)))
+        *(int *)ctx += !strncmp(f->d_name, taskowned ? "final-op" : "op", taskowned ? 8 : 2);
+    if (k) closedir(k);
 }
 
 /* State files in the retained checkpoints under ckdir (op<node>-<subtask>) and final states of finished
@@ -113,28 +144,7 @@ static int count_chk(const char *ckdir)
 static int count_state_files(const char *ckdir)
 {
     int n = 0;
-    DIR *d = opendir(ckdir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char job[1024];
-        snprintf(job, sizeof job, "%s/%s", ckdir, e->d_name);
-        DIR *j = opendir(job);
-        struct dirent *c;
-        while (j && (c = readdir(j))) {
-            bool taskowned = strcmp(c->d_name, "taskowned") == 0;
-            if (strncmp(c->d_name, "chk-", 4) != 0 && !taskowned) continue;
-            char chk[2048];
-            snprintf(chk, sizeof chk, "%s/%s", job, c->d_name);
-            DIR *k = opendir(chk);
-            struct dirent *f;
-            while (k && (f = readdir(k)))
-                n += !strncmp(f->d_name, taskowned ? "final-op" : "op", taskowned ? 8 : 2);
-            if (k) closedir(k);
-        }
-        if (j) closedir(j);
-    }
-    if (d) closedir(d);
+    each_job_entry(ckdir, count_files_of, &n);
     return n;
 }
 
@@ -1073,31 +1083,27 @@ static char *run_unaligned_counts(const char *in, const char *out, bool unaligne
     return sorted;
 }
 
+typedef struct latest {
+    long best;
+    char *buf;
+    size_t cap;
+} latest_t;
+
+static void keep_latest(void *ctx, const char *job, const char *name)
+{
+    latest_t *l = ctx;
+    long n = complete_chk(job, name);
+    if (n <= l->best) return;
+    l->best = n;
+    snprintf(l->buf, l->cap, "%.760s/%.255s", job, name);
+}
+
 /* The newest complete chk-<n> directory under ckdir (one job). */
 static void latest_chk(const char *ckdir, char *buf, size_t cap)
 {
-    long best = -1;
-    DIR *d = opendir(ckdir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char job[1024];
-        snprintf(job, sizeof job, "%.600s/%.255s", ckdir, e->d_name);
-        DIR *j = opendir(job);
-        struct dirent *c;
-        while (j && (c = readdir(j))) {
-            char meta[2048];
-            snprintf(meta, sizeof meta, "%s/%s/_metadata", job, c->d_name);
-            struct stat sb;
-            if (strncmp(c->d_name, "chk-", 4) != 0 || stat(meta, &sb) != 0 || atol(c->d_name + 4) <= best)
-                continue;
-            best = atol(c->d_name + 4);
-            snprintf(buf, cap, "%.760s/%.255s", job, c->d_name);
-        }
-        if (j) closedir(j);
-    }
-    if (d) closedir(d);
-    assert_true(best > 0);
+    latest_t l = { -1, buf, cap };
+    each_job_entry(ckdir, keep_latest, &l);
+    assert_true(l.best > 0);
 }
 
 /* A job stopped (as by a crash) right after a checkpoint with in-flight data completed resumes from it: the

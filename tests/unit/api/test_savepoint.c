@@ -82,6 +82,16 @@ static void expect_ok(int rc)
     assert_int_equal(rc, SPATE_OK);
 }
 
+typedef struct windows_job {
+    const char *in, *ck;
+} windows_job_t;
+
+static spate_env_t *windows_job(void *ctx, const char *out, int p, const char *from)
+{
+    const windows_job_t *w = ctx;
+    return build(w->in, out, w->ck, p, 0, from);
+}
+
 static char *sorted_dir(const char *dir)
 {
     char *all = tu_read_dir(dir), *sorted = tu_sort_lines(all);
@@ -118,6 +128,33 @@ static void copy_dir(const char *from, const char *to)
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", from, to);
     assert_int_equal(system(cmd), 0);
+}
+
+/* A job of a test, writing to out at parallelism p, restored from `from` (NULL: afresh). */
+typedef spate_env_t *(*job_fn)(void *ctx, const char *out, int p, const char *from);
+
+/* With the job's checkpoints under ck deleted (the savepoint stands alone), restores savepoint sp at
+ * parallelism 1 and 4, each into a copy of `out` (what committed before the stop): the output then
+ * equals `want`, an uninterrupted run's. */
+static void restores_at_1_and_4(const char *dir, const char *out, const char *ck, const char *sp,
+                                const char *want, job_fn job, void *ctx)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", ck);
+    assert_int_equal(system(cmd), 0);
+    for (int par = 1; par <= 4; par *= 4) {
+        char copy[600];
+        snprintf(copy, sizeof copy, "%s/restored%d", dir, par);
+        copy_dir(out, copy);
+        spate_env_t *env = job(ctx, copy, par, sp);
+        int rc = spate_env_execute(env, "windows");
+        if (rc) print_message("restore at %d failed: %s\n", par, spate_env_error(env));
+        assert_int_equal(rc, SPATE_OK);
+        spate_env_destroy(env);
+        char *got = sorted_dir(copy);
+        assert_string_equal(got, want); /* every window once: none lost, none twice */
+        free(got);
+    }
 }
 
 /* The savepoint's _metadata: kind savepoint, every handle inline or a file inside the directory. */
@@ -198,24 +235,8 @@ static void stop_with_savepoint_then_restore_at_parallelism_1_and_4(void **state
     char *part = sorted_dir(out);
     assert_true(lines(part) > 0 && lines(part) < lines(want)); /* committed up to the savepoint: some */
     free(part);
-    char cmd[1100];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", ck); /* the savepoint stands alone */
-    assert_int_equal(system(cmd), 0);
-
-    for (int par = 1; par <= 4;
-         par *= 4) { /* restored at 1 and at 4, each into a copy of the output so far */
-        char copy[600];
-        snprintf(copy, sizeof copy, "%s/restored%d", dir, par);
-        copy_dir(out, copy);
-        env = build(in, copy, ck, par, 0, sp);
-        int rc = spate_env_execute(env, "windows");
-        if (rc) print_message("restore at %d failed: %s\n", par, spate_env_error(env));
-        assert_int_equal(rc, SPATE_OK);
-        spate_env_destroy(env);
-        char *got = sorted_dir(copy);
-        assert_string_equal(got, want); /* every window once: none lost, none twice */
-        free(got);
-    }
+    windows_job_t w = { in, ck };
+    restores_at_1_and_4(dir, out, ck, sp, want, windows_job, &w);
     free(want);
 }
 
@@ -249,6 +270,11 @@ static spate_env_t *build_nexmark(const char *out, const char *ck, int p, int64_
     return env;
 }
 
+static spate_env_t *nexmark_job(void *ctx, const char *out, int p, const char *from)
+{
+    return build_nexmark(out, ctx, p, 0, from);
+}
+
 static void a_parallel_source_restores_at_another_parallelism(void **state)
 {
     char *dir = *state;
@@ -274,23 +300,7 @@ static void a_parallel_source_restores_at_another_parallelism(void **state)
     char *part = sorted_dir(out);
     assert_true(lines(part) < lines(want));
     free(part);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", ck); /* the savepoint stands alone */
-    assert_int_equal(system(cmd), 0);
-
-    for (int par = 1; par <= 4; par *= 4) { /* 2 splits in one reader; 2 readers without a split */
-        char copy[600];
-        snprintf(copy, sizeof copy, "%s/restored%d", dir, par);
-        copy_dir(out, copy);
-        env = build_nexmark(copy, ck, par, 0, sp);
-        int rc = spate_env_execute(env, "windows");
-        if (rc) print_message("restore at %d failed: %s\n", par, spate_env_error(env));
-        assert_int_equal(rc, SPATE_OK);
-        spate_env_destroy(env);
-        char *got = sorted_dir(copy);
-        assert_string_equal(got, want); /* every window once, with every bid: none lost, none twice */
-        free(got);
-    }
+    restores_at_1_and_4(dir, out, ck, sp, want, nexmark_job, ck);
     free(want);
 }
 
