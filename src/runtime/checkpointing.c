@@ -632,18 +632,26 @@ static void free_upload(upload_t *u)
     free(u);
 }
 
-/* A handle of `kind` for bytes of checkpoint id: inline when small, else the file chk-<id>/`file`. */
-static int part_handle(sp_job_ckpt_t *k, int64_t id, const char *file, sp_ckpt_handle_kind_t kind,
-                       uint8_t *data, size_t len, sp_ckpt_handle_t *h, sp_error_t *err)
+/* A handle of `kind` for `len` bytes: inline when small, else the file dir/file (at location loc). */
+static int to_handle(sp_ckpt_storage_t *st, const char *dir, const char *file, sp_ckpt_location_t loc,
+                     sp_ckpt_handle_kind_t kind, uint8_t *data, size_t len, sp_ckpt_handle_t *h,
+                     sp_error_t *err)
 {
     *h = (sp_ckpt_handle_t){ .kind = kind, .location = SP_CKPT_LOC_INLINE, .length = len, .data = data };
     if (len <= INLINE_MAX) return SPATE_OK;
-    char *dir = sp_ckpt_store_chk_dir(k->store, (uint64_t)id);
-    int rc = sp_ckpt_storage_write_atomic(k->storage, dir, file, data, len, err);
-    free(dir);
-    h->location = SP_CKPT_LOC_EXCLUSIVE;
+    h->location = loc;
     h->path = (char *)file;
     h->data = NULL;
+    return sp_ckpt_storage_write_atomic(st, dir, file, data, len, err);
+}
+
+/* The same for bytes of checkpoint id: a large one is the file chk-<id>/`file`. */
+static int part_handle(sp_job_ckpt_t *k, int64_t id, const char *file, sp_ckpt_handle_kind_t kind,
+                       uint8_t *data, size_t len, sp_ckpt_handle_t *h, sp_error_t *err)
+{
+    char *dir = sp_ckpt_store_chk_dir(k->store, (uint64_t)id);
+    int rc = to_handle(k->storage, dir, file, SP_CKPT_LOC_EXCLUSIVE, kind, data, len, h, err);
+    free(dir);
     return rc;
 }
 
@@ -1114,23 +1122,6 @@ static void enqueue_upload(sp_job_ckpt_t *k, upload_t *u)
     pthread_mutex_unlock(&k->mu);
 }
 
-/* A handle for the container: inline when small, else a file at `dir`/`file` (location loc). */
-static int to_handle(sp_task_t *t, sp_ckpt_storage_t *st, const char *dir, const char *file,
-                     sp_ckpt_location_t loc, uint8_t *data, size_t len, sp_ckpt_handle_t *h)
-{
-    memset(h, 0, sizeof *h);
-    h->kind = SP_CKPT_HANDLE_OPERATOR;
-    h->length = len;
-    if (len <= INLINE_MAX) {
-        h->location = SP_CKPT_LOC_INLINE;
-        h->data = data;
-        return SPATE_OK;
-    }
-    h->location = loc;
-    h->path = (char *)file;
-    return sp_ckpt_storage_write_atomic(st, dir, file, data, len, &t->error);
-}
-
 int sp_task_ckpt_snapshot(sp_task_t *t, sp_opinst_t *op, int64_t id)
 {
     sp_job_ckpt_t *k = t->job->ckpt;
@@ -1210,7 +1201,8 @@ void sp_task_ckpt_finished(sp_task_t *t)
         char file[64], dir[1024];
         snprintf(file, sizeof file, "final-op%d-%d", op->node->id, t->subtask);
         snprintf(dir, sizeof dir, "%s/taskowned", sp_ckpt_store_job_dir(k->store));
-        if (data && to_handle(t, k->storage, dir, file, SP_CKPT_LOC_TASKOWNED, data, len, &h) == SPATE_OK)
+        if (data && to_handle(k->storage, dir, file, SP_CKPT_LOC_TASKOWNED, SP_CKPT_HANDLE_OPERATOR, data,
+                              len, &h, &t->error) == SPATE_OK)
             nh = 1;
         if (data && !nh) { /* not written: later checkpoints cannot include it */
             t->error = (sp_error_t){ 0 };
