@@ -104,6 +104,8 @@ static void remove_tree(const char *dir)
 }
 
 static const char *g_dir = "/tmp";
+static int g_keep;                /* --keep: part B leaves its checkpoint directory (for --restore-only) */
+static const char *g_restore_dir; /* --restore-only DIR: part B restores DIR's latest checkpoint only */
 
 /* A fresh directory for one run's checkpoints (removed by the caller). */
 static int make_ckpt_dir(char *buf, size_t cap)
@@ -631,8 +633,32 @@ static int b_run(b_arg_t *arg, b_out_t *o, bench_result_t *res)
         o->bad = r.bad;
     }
     if (rc == 0) baseline(arg->dir, o->state_bytes, &o->base_write_s, &o->base_read_s);
-    remove_tree(arg->dir);
+    if (g_keep)
+        printf("(kept %s)\n", arg->dir);
+    else
+        remove_tree(arg->dir);
     return rc;
+}
+
+/* --restore-only: the restoring job alone, `repeat` times, each in a new process (to profile it). */
+static void part_b_restore_only(uint64_t keys, int repeat)
+{
+    printf("== B, restore only: %" PRIu64 " keys from %s\n", keys, g_restore_dir);
+    for (int r = 0; r < repeat; r++) {
+        b_arg_t arg = { keys, 0, 0, 1, "" };
+        snprintf(arg.dir, sizeof arg.dir, "%s", g_restore_dir);
+        b_out_t o = { 0 };
+        bench_result_t res = { 0 };
+        int rc = bench_run_forked(b_body, &arg, &o, sizeof o, &res);
+        const char *check = rc ? "FAILED"
+                            : o.bad || o.found_after_restore != o.rows_restored || o.rows_restored < keys
+                                ? "WRONG"
+                                : "ok";
+        printf("run %d: restore %.3f s (CPU %.3f s), max RSS %.1f GB, other load %.2f: %s%s%s\n", r + 1,
+               o.restore_s, o.restore_cpu_s, (double)res.maxrss_kb / 1048576.0, res.other_load, check,
+               rc ? ": " : "", rc ? res.err : "");
+        fflush(stdout);
+    }
 }
 
 static void part_b(const uint64_t *keys, int nkeys, int checkpoints, int repeat)
@@ -687,7 +713,10 @@ static void usage(FILE *f)
                "  --checkpoints  part B's checkpoints of full state per run (default 5)\n"
                "  --repeat     runs per configuration (default 3 for A, 1 for B)\n"
                "  --quick      A: 10 M events, 1 run; B: 1 M keys, 3 checkpoints\n"
-               "  --dir        where checkpoint directories are made (default /tmp; removed after)\n");
+               "  --dir        where checkpoint directories are made (default /tmp; removed after)\n"
+               "  --keep       B: keep the checkpoint directory (its path is printed)\n"
+               "  --restore-only DIR  B: only restore DIR's latest checkpoint (of --keys N keys, made\n"
+               "               with --keep), --repeat times, each in a new process\n");
 }
 
 int main(int argc, char **argv)
@@ -717,6 +746,10 @@ int main(int argc, char **argv)
             checkpoints = atoi(argv[++i]);
         } else if (i + 1 < argc && !strcmp(a, "--repeat")) {
             repeat = atoi(argv[++i]);
+        } else if (!strcmp(a, "--keep")) {
+            g_keep = 1;
+        } else if (i + 1 < argc && !strcmp(a, "--restore-only")) {
+            g_restore_dir = argv[++i];
         } else if (i + 1 < argc && !strcmp(a, "--dir")) {
             g_dir = argv[++i];
         } else {
@@ -739,7 +772,10 @@ int main(int argc, char **argv)
            sysconf(_SC_NPROCESSORS_ONLN), cpu, g_dir);
     if (part & 1) part_a(events, repeat ? repeat : 3);
     if (part & 2) {
-        part_b(keys, nkeys, checkpoints, repeat ? repeat : 1);
+        if (g_restore_dir)
+            part_b_restore_only(keys[0], repeat ? repeat : 1);
+        else
+            part_b(keys, nkeys, checkpoints, repeat ? repeat : 1);
     }
     return 0;
 }

@@ -506,7 +506,7 @@ static int reduce_process_batch(void *inst, int input, sp_batch_t *b)
         const spate_row_t *result = &row;
         spate_row_t res_row = { r->res_batch, 0 };
         if (e) {
-            rc = decode_state(r, sp_hmap_value(e), e->vlen);
+            rc = decode_state(r, sp_hmap_value(e), sp_hmap_vlen(e));
             if (rc) return rc;
             spate_row_t acc = { r->acc_batch, 0 };
             sp_collector_rewind(&r->res);
@@ -538,7 +538,7 @@ static int reduce_end_input(void *inst)
     if (r->ctx->batch_mode) {
         sp_hmap_entry_t *e;
         for (size_t pos = 0; (e = sp_hmap_next(&r->map, &pos));) {
-            int rc = decode_state(r, sp_hmap_value(e), e->vlen);
+            int rc = decode_state(r, sp_hmap_value(e), sp_hmap_vlen(e));
             if (rc) return rc;
             spate_row_t acc = { r->acc_batch, 0 };
             rc = spate_out_emit_row(&r->out, &acc);

@@ -1,34 +1,56 @@
 /* savepoint.c — see savepoint.h. */
 #include "checkpoint/savepoint.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "checkpoint/store.h"
 
-int sp_ckpt_handle_read(sp_ckpt_storage_t *st, const char *chk_dir, const sp_ckpt_handle_t *h, uint8_t **data,
-                        size_t *len, sp_error_t *err)
+/* Handle h's bytes into *out: loaded (mapped, if `map` and the storage can) or read. */
+static int handle_bytes(sp_ckpt_storage_t *st, const char *chk_dir, const sp_ckpt_handle_t *h, bool map,
+                        sp_ckpt_bytes_t *out, sp_error_t *err)
 {
-    *len = (size_t)h->length;
+    *out = (sp_ckpt_bytes_t){ 0 };
     if (h->location == SP_CKPT_LOC_INLINE) {
-        *data = sp_xmalloc(h->length ? h->length : 1);
-        if (h->length) memcpy(*data, h->data, h->length);
+        out->data = sp_xmalloc(h->length ? h->length : 1);
+        out->len = (size_t)h->length;
+        if (h->length) memcpy(out->data, h->data, h->length);
         return SPATE_OK;
     }
     char *path = sp_ckpt_handle_path(chk_dir, h);
-    uint8_t *all;
-    size_t n;
-    int rc = sp_ckpt_storage_read(st, path, (size_t)(h->offset + h->length), &all, &n, err);
-    if (rc == SPATE_OK && n < h->offset + h->length) {
-        free(all);
+    size_t end = (size_t)(h->offset + h->length);
+    int rc = map ? sp_ckpt_storage_load(st, path, end, out, err)
+                 : sp_ckpt_storage_read(st, path, end, &out->data, &out->len, err);
+    if (rc == SPATE_OK && out->len < end) {
+        sp_ckpt_bytes_release(out);
         rc = sp_error_set(err, SPATE_EPARSE, "checkpoint state file '%s' is shorter than its handle", path);
     }
     free(path);
     if (rc) return rc;
-    if (h->offset) memmove(all, all + h->offset, (size_t)h->length);
-    *data = all;
+    if (out->map) /* a map: point into it */
+        out->data += h->offset;
+    else if (h->offset) /* a buffer: keep its start, which is what gets freed */
+        memmove(out->data, out->data + h->offset, (size_t)h->length);
+    out->len = (size_t)h->length;
     return SPATE_OK;
+}
+
+int sp_ckpt_handle_read(sp_ckpt_storage_t *st, const char *chk_dir, const sp_ckpt_handle_t *h, uint8_t **data,
+                        size_t *len, sp_error_t *err)
+{
+    sp_ckpt_bytes_t b;
+    int rc = handle_bytes(st, chk_dir, h, false, &b, err);
+    *data = b.data;
+    *len = b.len;
+    return rc;
+}
+
+int sp_ckpt_handle_load(sp_ckpt_storage_t *st, const char *chk_dir, const sp_ckpt_handle_t *h,
+                        sp_ckpt_bytes_t *out, sp_error_t *err)
+{
+    return handle_bytes(st, chk_dir, h, true, out, err);
 }
 
 /* Copies the handles of m into the savepoint directory `dir`, building its metadata in out. */

@@ -36,5 +36,9 @@ int sp_ckpt_savepoint_write(sp_ckpt_storage_t *from, const char *chk_dir, const 
  * (*data malloc'd, *len bytes).  A file shorter than the handle is SPATE_EPARSE. */
 int sp_ckpt_handle_read(sp_ckpt_storage_t *st, const char *chk_dir, const sp_ckpt_handle_t *h, uint8_t **data,
                         size_t *len, sp_error_t *err);
+/* The same into *out, a file mapped when the storage can (sp_ckpt_storage_load): for state that is
+ * read once and let go, as a restore's. */
+int sp_ckpt_handle_load(sp_ckpt_storage_t *st, const char *chk_dir, const sp_ckpt_handle_t *h,
+                        sp_ckpt_bytes_t *out, sp_error_t *err);
 
 #endif

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,6 +57,23 @@ int sp_ckpt_storage_remove_tree(sp_ckpt_storage_t *st, const char *path, sp_erro
 int sp_ckpt_storage_list(sp_ckpt_storage_t *st, const char *path, sp_ckpt_names_t *out, sp_error_t *err)
 {
     return st->vt->list(st, path, out, err);
+}
+
+int sp_ckpt_storage_load(sp_ckpt_storage_t *st, const char *path, size_t max, sp_ckpt_bytes_t *out,
+                         sp_error_t *err)
+{
+    *out = (sp_ckpt_bytes_t){ 0 };
+    if (st->vt->map) return st->vt->map(st, path, max, out, err);
+    return st->vt->read(st, path, max, &out->data, &out->len, err);
+}
+
+void sp_ckpt_bytes_release(sp_ckpt_bytes_t *b)
+{
+    if (b->map)
+        munmap(b->map, b->maplen);
+    else
+        free(b->data);
+    *b = (sp_ckpt_bytes_t){ 0 };
 }
 
 int sp_ckpt_storage_read(sp_ckpt_storage_t *st, const char *path, size_t max, uint8_t **data, size_t *len,
@@ -364,6 +382,31 @@ static int local_read(sp_ckpt_storage_t *st, const char *path, size_t max, uint8
     return SPATE_OK;
 }
 
+/* Files smaller than this are read: a map costs a system call or two more and a page each. */
+#define MAP_MIN_BYTES ((size_t)1 << 20)
+
+static int local_map(sp_ckpt_storage_t *st, const char *path, size_t max, sp_ckpt_bytes_t *out,
+                     sp_error_t *err)
+{
+    struct stat sb;
+    int fd;
+    do fd = open(path, O_RDONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) return os_error(err, errno, "open", path);
+    void *map = MAP_FAILED;
+    /* anything unusual (a directory, a small or an oversized file, no map) goes the way of read */
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size >= MAP_MIN_BYTES &&
+        (uint64_t)sb.st_size <= max && (uint64_t)sb.st_size <= SIZE_MAX)
+        map = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return local_read(st, path, max, &out->data, &out->len, err);
+    (void)madvise(map, (size_t)sb.st_size, MADV_WILLNEED); /* read ahead if it is not cached */
+    out->data = map;
+    out->len = out->maplen = (size_t)sb.st_size;
+    out->map = map;
+    return SPATE_OK;
+}
+
 static int local_sync_dir(sp_ckpt_storage_t *st, const char *path, sp_error_t *err)
 {
     SP_UNUSED(st);
@@ -392,6 +435,7 @@ static const sp_ckpt_storage_vtable_t LOCAL_VT = {
     .remove_tree = local_remove_tree,
     .list = local_list,
     .read = local_read,
+    .map = local_map,
     .sync_dir = local_sync_dir,
     .destroy = local_destroy,
 };
@@ -555,6 +599,15 @@ static int faulty_read(sp_ckpt_storage_t *st, const char *path, size_t max, uint
     return sp_ckpt_storage_read(fs->inner, path, max, data, len, err);
 }
 
+static int faulty_map(sp_ckpt_storage_t *st, const char *path, size_t max, sp_ckpt_bytes_t *out,
+                      sp_error_t *err)
+{
+    faulty_t *fs = (faulty_t *)st;
+    sp_ckpt_fault_t fault;
+    if (hit(fs, SP_CKPT_OP_READ, &fault)) return injected(&fault, SP_CKPT_OP_READ, path, err);
+    return sp_ckpt_storage_load(fs->inner, path, max, out, err);
+}
+
 static void faulty_destroy(sp_ckpt_storage_t *st)
 {
     pthread_mutex_destroy(&((faulty_t *)st)->mu);
@@ -572,6 +625,7 @@ static const sp_ckpt_storage_vtable_t FAULTY_VT = {
     .remove_tree = faulty_remove_tree,
     .list = faulty_list,
     .read = faulty_read,
+    .map = faulty_map,
     .sync_dir = faulty_sync_dir,
     .destroy = faulty_destroy,
 };

@@ -44,6 +44,15 @@ typedef struct sp_ckpt_names {
     size_t n;
 } sp_ckpt_names_t;
 
+/* Bytes loaded from storage (sp_ckpt_storage_load): a buffer of their own, or a private map of the
+ * file.  Release with sp_ckpt_bytes_release. */
+typedef struct sp_ckpt_bytes {
+    uint8_t *data; /* writable (a map is copy-on-write: nothing reaches the file); not NUL-terminated */
+    size_t len;
+    void *map; /* the mapping to unmap, or NULL: data is malloc'd */
+    size_t maplen;
+} sp_ckpt_bytes_t;
+
 typedef struct sp_ckpt_storage_vtable {
     /* Creates (or truncates) `path` for writing. */
     int (*file_open)(sp_ckpt_storage_t *st, const char *path, sp_ckpt_file_t **out, sp_error_t *err);
@@ -66,6 +75,10 @@ typedef struct sp_ckpt_storage_vtable {
      * `max` bytes fail with SPATE_EIO. SPATE_ENOENT if missing. */
     int (*read)(sp_ckpt_storage_t *st, const char *path, size_t max, uint8_t **data, size_t *len,
                 sp_error_t *err);
+    /* Optional (NULL: read): a whole file mapped into memory, for big files read once (a restore's
+     * state): the page cache's pages serve as they are, where a read zeroes fresh memory and copies
+     * into it.  Same limit and errors as read. */
+    int (*map)(sp_ckpt_storage_t *st, const char *path, size_t max, sp_ckpt_bytes_t *out, sp_error_t *err);
     /* fsync of a directory: makes the entries created, renamed or removed in it durable. */
     int (*sync_dir)(sp_ckpt_storage_t *st, const char *path, sp_error_t *err);
     void (*destroy)(sp_ckpt_storage_t *st);
@@ -89,6 +102,11 @@ int sp_ckpt_storage_list(sp_ckpt_storage_t *st, const char *path, sp_ckpt_names_
 int sp_ckpt_storage_read(sp_ckpt_storage_t *st, const char *path, size_t max, uint8_t **data, size_t *len,
                          sp_error_t *err);
 int sp_ckpt_storage_sync_dir(sp_ckpt_storage_t *st, const char *path, sp_error_t *err);
+/* The whole file, mapped when the storage can map it (vt->map), else read. */
+int sp_ckpt_storage_load(sp_ckpt_storage_t *st, const char *path, size_t max, sp_ckpt_bytes_t *out,
+                         sp_error_t *err);
+/* Frees or unmaps b's bytes; b becomes empty.  An empty b is fine. */
+void sp_ckpt_bytes_release(sp_ckpt_bytes_t *b);
 /* NULL is fine.  A wrapper does not destroy the storage it wraps. */
 void sp_ckpt_storage_destroy(sp_ckpt_storage_t *st);
 

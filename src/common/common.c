@@ -4,6 +4,8 @@
 #include <spate/datastream.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -60,6 +62,67 @@ void sp_advise_huge_pages(void *p, size_t n)
     SP_UNUSED(p);
     SP_UNUSED(n);
 #endif
+}
+
+struct sp_prefault {
+    pthread_t thread;
+    atomic_bool stop;
+    int count;
+    uint8_t *p[4];
+    size_t n[4];
+};
+
+static void *prefault_main(void *arg)
+{
+    sp_prefault_t *f = arg;
+#ifdef MADV_POPULATE_WRITE
+    const size_t chunk = (size_t)32 << 20, page = 4096;
+    for (int i = 0; i < f->count; i++) {
+        uintptr_t from = ((uintptr_t)f->p[i] + page - 1) & ~(uintptr_t)(page - 1),
+                  to = ((uintptr_t)f->p[i] + f->n[i]) & ~(uintptr_t)(page - 1);
+        for (uintptr_t at = from; at < to && !atomic_load_explicit(&f->stop, memory_order_relaxed);
+             at += chunk) {
+            size_t len = to - at < chunk ? to - at : chunk;
+            if (madvise((void *)at, len, MADV_POPULATE_WRITE))
+                return NULL; /* an older kernel: nothing to gain */
+        }
+    }
+#endif
+    return NULL;
+}
+
+sp_prefault_t *sp_prefault_start(void *const *p, const size_t *n, int count)
+{
+#ifdef MADV_POPULATE_WRITE
+    size_t total = 0;
+    for (int i = 0; i < count; i++) total += p[i] ? n[i] : 0;
+    if (total < ((size_t)64 << 20) || count > 4) return NULL;
+    sp_prefault_t *f = sp_xcalloc(1, sizeof *f);
+    atomic_init(&f->stop, false);
+    for (int i = 0; i < count; i++)
+        if (p[i]) {
+            f->p[f->count] = p[i];
+            f->n[f->count++] = n[i];
+        }
+    if (pthread_create(&f->thread, NULL, prefault_main, f)) {
+        free(f);
+        return NULL;
+    }
+    return f;
+#else
+    (void)p;
+    (void)n;
+    (void)count;
+    return NULL;
+#endif
+}
+
+void sp_prefault_join(sp_prefault_t *f)
+{
+    if (!f) return;
+    atomic_store_explicit(&f->stop, true, memory_order_relaxed);
+    pthread_join(f->thread, NULL);
+    free(f);
 }
 
 char *sp_xstrdup(const char *s)

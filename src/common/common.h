@@ -42,6 +42,15 @@ void *sp_xcalloc_aligned(size_t size);
  * MADV_HUGEPAGE on the 2 MiB-aligned part; a no-op elsewhere or for small n).  For big tables
  * filled at random, where a 4 KiB page fault and a TLB miss per touch cost more than the work. */
 void sp_advise_huge_pages(void *p, size_t n);
+/* Faults in up to 4 ranges [p[i], p[i] + n[i]) (fresh, large, malloc'd) for writing, in order, on a
+ * thread of its own while the caller goes on (Linux: MADV_POPULATE_WRITE, 32 MiB at a time).  The
+ * kernel zeroes each page of fresh memory at its first touch; a restore that fills a big table at
+ * random waits for that page by page, and a second core halves the wait.  NULL when there is
+ * nothing worth a thread (under 64 MiB in all) or no thread could start.  sp_prefault_join stops
+ * the thread at its next chunk and waits for it (NULL: nothing). */
+typedef struct sp_prefault sp_prefault_t;
+sp_prefault_t *sp_prefault_start(void *const *p, const size_t *n, int count);
+void sp_prefault_join(sp_prefault_t *f);
 char *sp_xstrdup(const char *s);
 char *sp_xstrndup(const char *s, size_t n);
 char *sp_xasprintf(const char *fmt, ...) SPATE_PRINTF(1, 2);

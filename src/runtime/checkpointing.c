@@ -25,8 +25,9 @@ typedef struct sp_job_ckpt {
     sp_ckpt_coord_opts_t opts;
     /* restore: per graph node, the containers of its old subtasks (NULL: nothing to restore) */
     int *nold;
-    uint8_t ***old;
+    uint8_t ***old; /* old[node][s]: the bytes of oldbytes[node][s], as the restore hooks take them */
     size_t **oldlen;
+    sp_ckpt_bytes_t **oldbytes; /* what holds them (a file mapped or read) */
     uint8_t ***flight; /* per graph node, per old subtask: its in-flight data (unaligned checkpoints) */
     size_t **flightlen;
     char restored_from[512];
@@ -260,6 +261,7 @@ static int load_restore(sp_job_t *job, sp_job_ckpt_t *k, sp_ckpt_storage_t *st, 
     k->nold = sp_xcalloc((size_t)g->nnodes, sizeof *k->nold);
     k->old = sp_xcalloc((size_t)g->nnodes, sizeof *k->old);
     k->oldlen = sp_xcalloc((size_t)g->nnodes, sizeof *k->oldlen);
+    k->oldbytes = sp_xcalloc((size_t)g->nnodes, sizeof *k->oldbytes);
     k->flight = sp_xcalloc((size_t)g->nnodes, sizeof *k->flight);
     k->flightlen = sp_xcalloc((size_t)g->nnodes, sizeof *k->flightlen);
     bool ignore =
@@ -281,14 +283,19 @@ static int load_restore(sp_job_t *job, sp_job_ckpt_t *k, sp_ckpt_storage_t *st, 
         k->nold[node] = (int)op->parallelism;
         k->old[node] = sp_xcalloc(op->parallelism, sizeof *k->old[node]);
         k->oldlen[node] = sp_xcalloc(op->parallelism, sizeof *k->oldlen[node]);
+        k->oldbytes[node] = sp_xcalloc(op->parallelism, sizeof *k->oldbytes[node]);
         for (uint32_t s = 0; s < op->parallelism; s++) {
             int rc = SPATE_OK;
             for (size_t h = 0; rc == SPATE_OK && h < op->subtasks[s].nhandles; h++) {
                 const sp_ckpt_handle_t *hd = &op->subtasks[s].handles[h];
                 if (hd->kind == SP_CKPT_HANDLE_IN_FLIGHT)
                     rc = load_in_flight(k, st, f, node, op->parallelism, s, hd, err);
-                else if (!k->old[node][s])
-                    rc = sp_ckpt_handle_read(st, f->chk_dir, hd, &k->old[node][s], &k->oldlen[node][s], err);
+                else if (!k->old[node][s]) {
+                    sp_ckpt_bytes_t *b = &k->oldbytes[node][s];
+                    rc = sp_ckpt_handle_load(st, f->chk_dir, hd, b, err);
+                    k->old[node][s] = b->data;
+                    k->oldlen[node][s] = b->len;
+                }
             }
             if (rc) return rc;
         }
@@ -580,10 +587,11 @@ static void free_restore(sp_job_t *job)
 {
     sp_job_ckpt_t *k = job->ckpt;
     for (int n = 0; k->old && n < job->g->nnodes; n++) {
-        for (int s = 0; k->old[n] && s < k->nold[n]; s++) free(k->old[n][s]);
+        for (int s = 0; k->oldbytes[n] && s < k->nold[n]; s++) sp_ckpt_bytes_release(&k->oldbytes[n][s]);
         for (int s = 0; k->flight[n] && s < k->nold[n]; s++) free(k->flight[n][s]);
         free(k->old[n]);
         free(k->oldlen[n]);
+        free(k->oldbytes[n]);
         free(k->flight[n]);
         free(k->flightlen[n]);
     }
@@ -593,9 +601,11 @@ static void free_restore(sp_job_t *job)
     k->flightlen = NULL;
     free(k->old);
     free(k->oldlen);
+    free(k->oldbytes);
     free(k->nold);
     k->old = NULL;
     k->oldlen = NULL;
+    k->oldbytes = NULL;
     k->nold = NULL;
 }
 

@@ -144,7 +144,7 @@ const uint8_t *sp_state_get(sp_state_backend_t *be, int state, int key_group, co
     SP_UNUSED(key_group);
     const sp_hmap_entry_t *e =
         find_at(be, state, key, klen, ns, nslen, hash_of(be, state, key, klen, ns, nslen));
-    *len = e ? e->vlen : 0;
+    *len = e ? sp_hmap_vlen(e) : 0;
     return e ? sp_hmap_value(e) : NULL;
 }
 
@@ -159,13 +159,13 @@ uint64_t sp_state_locate(sp_state_backend_t *be, int state, uint64_t key_hash, c
                          size_t nslen)
 {
     uint64_t h = entry_hash(be, state, key_hash, ns, nslen);
-    __builtin_prefetch(&be->map.slots[h & be->map.mask]);
+    __builtin_prefetch(&be->map.slots[(uint32_t)h & be->map.mask]);
     return h;
 }
 
 void sp_state_prefetch_value(const sp_state_backend_t *be, uint64_t where)
 {
-    const sp_hmap_entry_t *e = &be->map.slots[where & be->map.mask];
+    const sp_hmap_entry_t *e = &be->map.slots[(uint32_t)where & be->map.mask];
     if (e->kv) __builtin_prefetch(e->kv);
 }
 
@@ -175,7 +175,7 @@ uint8_t *sp_state_get_mut_at(sp_state_backend_t *be, int state, int key_group, c
     SP_UNUSED(key_group);
     /* the caller writes into the value: a copy first when a frozen view shares it */
     sp_hmap_entry_t *e = sp_hmap_writable(&be->map, find_at(be, state, key, klen, ns, nslen, where));
-    *len = e ? e->vlen : 0;
+    *len = e ? sp_hmap_vlen(e) : 0;
     return e ? (uint8_t *)sp_hmap_value(e) : NULL;
 }
 
@@ -203,9 +203,9 @@ void sp_state_scan(sp_state_backend_t *be, size_t *cursor, size_t n,
         sp_hmap_entry_t *e = &m->slots[pos];
         if (e->kv) {
             visited++;
-            int state = (e->kv[0] << 8) | e->kv[1];
-            if (drop(ctx, state, sp_hmap_value(e), e->vlen)) {
-                sp_hmap_remove(m, e->kv, e->klen, e->hash);
+            const uint8_t *k = sp_hmap_key(e);
+            if (drop(ctx, (k[0] << 8) | k[1], sp_hmap_value(e), sp_hmap_vlen(e))) {
+                sp_hmap_remove(m, k, sp_hmap_klen(e), e->hash);
                 continue; /* the slot may now hold an entry moved back: look at it again */
             }
         }
@@ -220,8 +220,8 @@ void sp_state_keys(sp_state_backend_t *be, int state, const uint8_t *ns, size_t 
     size_t pre = composite(be, state, NULL, 0, ns, nslen); /* [state id][nslen][ns]: the prefix to match */
     sp_hmap_entry_t *e;
     for (size_t i = 0; (e = sp_hmap_next(&be->map, &i));)
-        if (e->klen >= pre && memcmp(e->kv, be->buf, pre) == 0)
-            fn(ctx, e->key_group, e->kv + pre, e->klen - pre);
+        if (sp_hmap_klen(e) >= pre && memcmp(sp_hmap_key(e), be->buf, pre) == 0)
+            fn(ctx, e->key_group, sp_hmap_key(e) + pre, sp_hmap_klen(e) - pre);
 }
 
 size_t sp_state_count(const sp_state_backend_t *be)
@@ -241,10 +241,9 @@ size_t sp_state_count(const sp_state_backend_t *be)
 #define ORDER_BUCKETS   65536
 #define ORDER_MIN       4096 /* fewer entries: slot order */
 
-/* What encoding an entry needs from its slot (the slots themselves are too wide to sort). */
+/* What encoding an entry needs from its slot. */
 typedef struct ref {
     const uint8_t *kv;
-    uint32_t klen, vlen;
     int32_t key_group;
 } ref_t;
 
@@ -302,30 +301,39 @@ static ref_t *refs_by_address(const sp_hmap_entry_t *slots, size_t nslots, size_
     ref_t *r = refs_scratch(n);
     for (size_t i = 0; i < nslots; i++) {
         const sp_hmap_entry_t *e = &slots[i];
-        if (e->kv)
-            r[at[((uintptr_t)e->kv - lo) >> shift]++] = (ref_t){ e->kv, e->klen, e->vlen, e->key_group };
+        if (e->kv) r[at[((uintptr_t)e->kv - lo) >> shift]++] = (ref_t){ e->kv, e->key_group };
     }
     free(at);
     return r;
 }
 
-/* Writes entry e into its key group's region of s. */
-static void encode_entry(sp_snapshot_t *s, const ref_t *e)
+/* A bound of what entry r takes encoded (key and namespace lengths are both at most the
+ * composite's length less its 6-byte head); svar: the size of the largest state id's varint. */
+static size_t encoded_bound(const ref_t *r, size_t svar)
 {
-    const uint8_t *kv = e->kv;
-    uint32_t nslen;
-    memcpy(&nslen, kv + 2, 4);
-    uint32_t klen = e->klen - 6 - nslen;
-    uint8_t *start = sp_snapshot_cursor(s, e->key_group), *p = start;
-    p += sp_snapshot_put_varint(p, (uint32_t)(kv[0] << 8 | kv[1]));
+    const sp_hmap_entry_t e = { .kv = (uint8_t *)r->kv };
+    uint32_t kn = sp_hmap_klen(&e) - 6, vlen = sp_hmap_vlen(&e);
+    return svar + 2 * sp_snapshot_varint_size(kn) + sp_snapshot_varint_size(vlen) + kn + vlen;
+}
+
+/* Writes entry r into its key group's region of s. */
+static void encode_entry(sp_snapshot_t *s, const ref_t *r)
+{
+    const sp_hmap_entry_t e = { .kv = (uint8_t *)r->kv };
+    const uint8_t *key = sp_hmap_key(&e);
+    uint32_t nslen, vlen = sp_hmap_vlen(&e);
+    memcpy(&nslen, key + 2, 4);
+    uint32_t klen = sp_hmap_klen(&e) - 6 - nslen;
+    uint8_t *start = sp_snapshot_cursor(s, r->key_group), *p = start;
+    p += sp_snapshot_put_varint(p, (uint32_t)(key[0] << 8 | key[1]));
     p += sp_snapshot_put_varint(p, klen);
     p += sp_snapshot_put_varint(p, nslen);
-    p += sp_snapshot_put_varint(p, e->vlen);
-    memcpy(p, kv + 6 + nslen, klen);
-    memcpy(p + klen, kv + 6, nslen);
-    memcpy(p + klen + nslen, kv + sp_hmap_value_offset(e->klen), e->vlen);
-    p += klen + nslen + e->vlen;
-    sp_snapshot_block_t *b = &s->blocks[e->key_group - s->first];
+    p += sp_snapshot_put_varint(p, vlen);
+    memcpy(p, key + 6 + nslen, klen);
+    memcpy(p + klen, key + 6, nslen);
+    memcpy(p + klen + nslen, sp_hmap_value(&e), vlen);
+    p += klen + nslen + vlen;
+    sp_snapshot_block_t *b = &s->blocks[r->key_group - s->first];
     b->len += (size_t)(p - start);
     b->count++;
 }
@@ -343,8 +351,7 @@ static int encode_slots(const sp_hmap_entry_t *slots, size_t nslots, size_t coun
     size_t *bytes = sp_xcalloc(nkg, sizeof *bytes);
     size_t svar = sp_snapshot_varint_size(nnames ? (uint32_t)nnames - 1 : 0);
     uintptr_t lo = UINTPTR_MAX, hi = 0;
-    /* Pass 1, over the slots only: a bound of each key group's bytes (key and namespace lengths are
-     * both at most the composite's length less its 6-byte head), and the entries' address range. */
+    /* Pass 1, over the slots only: the key groups are in range, and the entries' address range. */
     for (size_t i = 0; i < nslots; i++) {
         const sp_hmap_entry_t *e = &slots[i];
         if (!e->kv) continue;
@@ -356,9 +363,20 @@ static int encode_slots(const sp_hmap_entry_t *slots, size_t nslots, size_t coun
                               kg_first, kg_last, e->key_group);
             break;
         }
-        uint32_t kn = e->klen - 6;
-        bytes[e->key_group - kg_first] +=
-            svar + 2 * sp_snapshot_varint_size(kn) + sp_snapshot_varint_size(e->vlen) + kn + e->vlen;
+    }
+    /* Pass 2, over the entries in address order when it pays: a bound of each key group's bytes.
+     * Pass 3, the same way: each entry encoded into its key group's region. */
+    ref_t *r = rc == SPATE_OK ? refs_by_address(slots, nslots, count, lo, hi) : NULL;
+    if (r) {
+        for (size_t i = 0; i < count; i++) {
+            if (i + PREFETCH_AHEAD < count) __builtin_prefetch(r[i + PREFETCH_AHEAD].kv);
+            bytes[r[i].key_group - kg_first] += encoded_bound(&r[i], svar);
+        }
+    } else {
+        for (size_t i = 0; rc == SPATE_OK && i < nslots; i++)
+            if (slots[i].kv)
+                bytes[slots[i].key_group - kg_first] +=
+                    encoded_bound(&(ref_t){ slots[i].kv, slots[i].key_group }, svar);
     }
     if (rc == SPATE_OK) rc = sp_snapshot_reserve(s, bytes, err);
     free(bytes);
@@ -366,8 +384,6 @@ static int encode_slots(const sp_hmap_entry_t *slots, size_t nslots, size_t coun
         sp_snapshot_destroy(s);
         return rc;
     }
-    /* Pass 2: each entry encoded into its key group's region, in address order when it pays. */
-    ref_t *r = refs_by_address(slots, nslots, count, lo, hi);
     if (r) {
         for (size_t i = 0; i < count; i++) {
             if (i + PREFETCH_AHEAD < count) __builtin_prefetch(r[i + PREFETCH_AHEAD].kv);
@@ -375,8 +391,7 @@ static int encode_slots(const sp_hmap_entry_t *slots, size_t nslots, size_t coun
         }
     } else {
         for (size_t i = 0; i < nslots; i++)
-            if (slots[i].kv)
-                encode_entry(s, &(ref_t){ slots[i].kv, slots[i].klen, slots[i].vlen, slots[i].key_group });
+            if (slots[i].kv) encode_entry(s, &(ref_t){ slots[i].kv, slots[i].key_group });
     }
     s->entries = count;
     *out = s;
@@ -552,9 +567,10 @@ int sp_state_restore(sp_state_backend_t *be, const uint8_t *data, size_t len, in
     }
     uint64_t n = sp_snapshot_reader_count(&r, a, b);
     sp_hmap_reserve(&be->map, be->map.count + n);
-    /* the entries in one block: an entry takes at most 16 bytes more in the map than encoded (its
-     * 6-byte head and two paddings to 8, less 4 bytes of varints at least) */
-    sp_hmap_carve_begin(&be->map, restore_bytes(&r, a, b) + 16 * n);
+    /* the entries in one block: an entry takes at most 24 bytes more in the map than encoded (the
+     * map's 8-byte head, the composite's 6-byte head and two paddings to 8, less 4 bytes of varints
+     * at least) */
+    sp_hmap_carve_begin(&be->map, restore_bytes(&r, a, b) + 24 * n);
     uint64_t done = 0;
     rc = restore_walk(be, &r, ids, a, b, UINT64_MAX, false, &done, err);
     if (rc) { /* take back what this call inserted: the backend is as it was */

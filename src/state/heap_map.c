@@ -51,6 +51,9 @@ void sp_hmap_carve_begin(sp_hmap_t *m, size_t bytes)
 {
     sp_hmap_carve_end(m);
     uint8_t *base = bytes ? malloc(bytes) : NULL;
+    void *at[1] = { m->slots };
+    size_t len[1] = { (m->mask + 1) * sizeof *m->slots };
+    m->prefault = sp_prefault_start(at, len, 1);
     if (!base) return; /* no block: one allocation per entry, as ever */
     sp_hmap_slab_t *s = sp_xcalloc(1, sizeof *s);
     s->base = s->cursor = base;
@@ -63,22 +66,35 @@ void sp_hmap_carve_begin(sp_hmap_t *m, size_t bytes)
 void sp_hmap_carve_end(sp_hmap_t *m)
 {
     sp_hmap_slab_t *s = m->carve;
+    sp_prefault_join(m->prefault);
+    m->prefault = NULL;
     m->carve = NULL;
     if (s && s->live == 0) slab_empty(m, s);
 }
 
-/* Memory for a new entry: carved when a block has room, else malloc'd. */
-static uint8_t *kv_alloc(sp_hmap_t *m, size_t klen, size_t vlen)
+static void set_lengths(uint8_t *kv, size_t klen, size_t vlen)
+{
+    uint32_t k = (uint32_t)klen, v = (uint32_t)vlen;
+    memcpy(kv, &k, 4);
+    memcpy(kv + 4, &v, 4);
+}
+
+/* Memory for a new entry, its lengths and key set: carved when a block has room, else malloc'd. */
+static uint8_t *kv_alloc(sp_hmap_t *m, const uint8_t *key, size_t klen, size_t vlen)
 {
     sp_hmap_slab_t *s = m->carve;
     size_t n = sp_hmap_entry_bytes(klen, vlen);
-    if (s && n && (size_t)(s->end - s->cursor) >= n) {
-        uint8_t *kv = s->cursor;
+    uint8_t *kv;
+    if (s && (size_t)(s->end - s->cursor) >= n) {
+        kv = s->cursor;
         s->cursor += n;
         s->live++;
-        return kv;
+    } else {
+        kv = sp_xmalloc(n);
     }
-    return sp_xmalloc(n ? n : 1);
+    set_lengths(kv, klen, vlen);
+    if (klen) memcpy(kv + SP_HMAP_HEAD, key, klen);
+    return kv;
 }
 
 void sp_hmap_init(sp_hmap_t *m)
@@ -90,6 +106,7 @@ void sp_hmap_init(sp_hmap_t *m)
     m->spare = NULL;
     m->spare_slots = 0;
     m->slabs = m->carve = NULL;
+    m->prefault = NULL;
     m->slots = sp_xcalloc(m->mask + 1, sizeof *m->slots);
 }
 
@@ -192,7 +209,7 @@ static void drop_kv(sp_hmap_t *m, sp_hmap_entry_t *e)
 sp_hmap_view_t *sp_hmap_freeze(sp_hmap_t *m)
 {
     if (!view_done(m)) return NULL;
-    if (m->epoch == UINT32_MAX) { /* after 2^32 freezes: restamp (nothing is shared now) */
+    if (m->epoch == UINT16_MAX) { /* after 2^16 freezes: restamp (nothing is shared now) */
         for (size_t i = 0; i <= m->mask; i++) m->slots[i].epoch = 0;
         m->epoch = 0;
     }
@@ -224,7 +241,7 @@ sp_hmap_view_t *sp_hmap_freeze(sp_hmap_t *m)
 sp_hmap_entry_t *sp_hmap_unshare(sp_hmap_t *m, sp_hmap_entry_t *e)
 {
     if (!shared(m, e) || view_done(m)) return e;
-    size_t n = sp_hmap_value_offset(e->klen) + e->vlen;
+    size_t n = sp_hmap_value_offset(sp_hmap_klen(e)) + sp_hmap_vlen(e);
     uint8_t *kv = sp_xmalloc(n ? n : 1);
     memcpy(kv, e->kv, n);
     retire_kv(m, e->kv);
@@ -250,10 +267,12 @@ void sp_hmap_fini(sp_hmap_t *m)
 
 static size_t find_slot(const sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash)
 {
-    size_t i = (size_t)hash & m->mask;
+    size_t i = (uint32_t)hash & m->mask;
     for (;;) {
         const sp_hmap_entry_t *e = &m->slots[i];
-        if (!e->kv || (e->hash == hash && e->klen == klen && memcmp(e->kv, key, klen) == 0)) return i;
+        if (!e->kv ||
+            (e->hash == (uint32_t)hash && sp_hmap_klen(e) == klen && memcmp(sp_hmap_key(e), key, klen) == 0))
+            return i;
         i = (i + 1) & m->mask;
     }
 }
@@ -270,12 +289,14 @@ static void resize(sp_hmap_t *m, size_t slots, bool huge)
 {
     sp_hmap_entry_t *old = m->slots;
     size_t n = m->mask + 1;
+    sp_prefault_join(m->prefault); /* it may be faulting in the old table */
+    m->prefault = NULL;
     m->mask = slots - 1;
     m->slots = sp_xcalloc(slots, sizeof *m->slots);
     if (huge) sp_advise_huge_pages(m->slots, slots * sizeof *m->slots);
     for (size_t i = 0; i < n; i++) {
         if (!old[i].kv) continue;
-        size_t j = (size_t)old[i].hash & m->mask;
+        size_t j = old[i].hash & m->mask;
         while (m->slots[j].kv) j = (j + 1) & m->mask;
         m->slots[j] = old[i];
     }
@@ -296,38 +317,44 @@ void sp_hmap_reserve(sp_hmap_t *m, size_t n)
     if (slots != m->mask + 1) resize(m, slots, true);
 }
 
+/* Fills empty slot e with a new entry. */
+static sp_hmap_entry_t *fill(sp_hmap_t *m, sp_hmap_entry_t *e, const uint8_t *key, size_t klen, uint64_t hash,
+                             int key_group, const uint8_t *val, size_t vlen)
+{
+    e->kv = kv_alloc(m, key, klen, vlen);
+    if (vlen) memcpy(e->kv + sp_hmap_value_offset(klen), val, vlen);
+    e->hash = (uint32_t)hash;
+    e->key_group = (uint16_t)key_group;
+    e->epoch = m->epoch;
+    m->count++;
+    return e;
+}
+
 sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash, int key_group,
                              const uint8_t *val, size_t vlen)
 {
     if ((m->count + 1) * 4 > (m->mask + 1) * 3) grow(m);
     sp_hmap_entry_t *e = &m->slots[find_slot(m, key, klen, hash)];
-    size_t voff = sp_hmap_value_offset(klen);
-    if (!e->kv) {
-        e->kv = kv_alloc(m, klen, vlen);
-        memcpy(e->kv, key, klen);
-        e->klen = (uint32_t)klen;
-        e->hash = hash;
-        e->key_group = key_group;
-        e->epoch = m->epoch;
-        m->count++;
-    } else if (e->vlen != vlen && shared(m, e) && !view_done(m)) { /* the view keeps the old bytes */
+    if (!e->kv) return fill(m, e, key, klen, hash, key_group, val, vlen);
+    size_t voff = sp_hmap_value_offset(klen), was = sp_hmap_vlen(e);
+    if (was != vlen && shared(m, e) && !view_done(m)) { /* the view keeps the old bytes */
         uint8_t *kv = sp_xmalloc(voff + vlen);
-        memcpy(kv, e->kv, klen);
+        memcpy(kv, e->kv, SP_HMAP_HEAD + klen);
         retire_kv(m, e->kv);
         e->kv = kv;
         e->epoch = m->epoch;
-    } else if (e->vlen != vlen && m->slabs && slab_of(m, e->kv)) { /* carved: cannot grow in place */
+    } else if (was != vlen && m->slabs && slab_of(m, e->kv)) { /* carved: cannot grow in place */
         uint8_t *kv = sp_xmalloc(voff + vlen);
-        memcpy(kv, e->kv, klen);
+        memcpy(kv, e->kv, SP_HMAP_HEAD + klen);
         kv_release(m, e->kv);
         e->kv = kv;
-    } else if (e->vlen != vlen) {
+    } else if (was != vlen) {
         e->kv = sp_xrealloc(e->kv, voff + vlen);
     } else {
         sp_hmap_writable(m, e);
     }
     if (vlen) memcpy(e->kv + voff, val, vlen);
-    e->vlen = (uint32_t)vlen;
+    set_lengths(e->kv, klen, vlen);
     return e;
 }
 
@@ -336,18 +363,7 @@ sp_hmap_entry_t *sp_hmap_put_new(sp_hmap_t *m, const uint8_t *key, size_t klen, 
 {
     if ((m->count + 1) * 4 > (m->mask + 1) * 3) grow(m);
     sp_hmap_entry_t *e = &m->slots[find_slot(m, key, klen, hash)];
-    if (e->kv) return NULL;
-    size_t voff = sp_hmap_value_offset(klen);
-    e->kv = kv_alloc(m, klen, vlen);
-    if (klen) memcpy(e->kv, key, klen);
-    if (vlen) memcpy(e->kv + voff, val, vlen);
-    e->klen = (uint32_t)klen;
-    e->vlen = (uint32_t)vlen;
-    e->hash = hash;
-    e->key_group = key_group;
-    e->epoch = m->epoch;
-    m->count++;
-    return e;
+    return e->kv ? NULL : fill(m, e, key, klen, hash, key_group, val, vlen);
 }
 
 bool sp_hmap_remove(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash)
@@ -364,7 +380,7 @@ bool sp_hmap_remove(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash
         j = (j + 1) & m->mask;
         sp_hmap_entry_t *e = &m->slots[j];
         if (!e->kv) break;
-        size_t home = (size_t)e->hash & m->mask;
+        size_t home = e->hash & m->mask;
         /* e may move to the hole when its home is not within (hole, j] cyclically */
         bool between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
         if (!between) {

@@ -4,10 +4,10 @@
  * backend (heap_backend.c), the timer services' index, and the keyed
  * reduce operator's state.
  *
- * Open addressing with linear probing on a power-of-two table; the hash is
- * stored per slot so growing never rehashes key bytes.  One allocation per
- * entry (key and value bytes together; a restore carves its entries from one
- * block), none per lookup.
+ * Open addressing with linear probing on a power-of-two table; the low 32 bits
+ * of the hash are stored per slot so growing never rehashes key bytes (tables
+ * up to 2^32 slots).  One allocation per entry (lengths, key and value bytes
+ * together; a restore carves its entries from one block), none per lookup.
  *
  * Not thread-safe: owned by one task.  One exception, for checkpoints: a
  * frozen view (sp_hmap_freeze) of the entries at one moment may be read on
@@ -23,15 +23,19 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "common/common.h"
 
+/* A slot: 16 bytes, so that a table of 2^24 slots (10 M entries) is 256 MiB; the lengths live with
+ * the bytes they measure. */
 typedef struct sp_hmap_entry {
-    uint64_t hash;
-    uint8_t *kv; /* key bytes, padding to 8, value bytes (8-aligned: updatable in place); NULL = empty */
-    uint32_t klen, vlen;
-    int32_t key_group;
-    uint32_t epoch; /* the map's epoch when kv was allocated (in what was padding) */
+    uint8_t *kv;        /* the entry's bytes (sp_hmap_key, sp_hmap_value), NULL = empty: a head of 8 bytes
+                         * (key and value lengths, u32 each), key bytes, padding to 8, value bytes
+                         * (8-aligned: updatable in place) */
+    uint32_t hash;      /* the low 32 bits of the hash given: the home slot, also after the table grows */
+    uint16_t key_group; /* 0..32767 (Flink's bound of max parallelism) */
+    uint16_t epoch;     /* the map's epoch when kv was allocated */
 } sp_hmap_entry_t;
 
 typedef struct sp_hmap_view sp_hmap_view_t;
@@ -40,12 +44,13 @@ typedef struct sp_hmap_slab sp_hmap_slab_t;
 typedef struct sp_hmap {
     sp_hmap_entry_t *slots;
     size_t mask, count;
-    uint32_t epoch;         /* stamped on new entries; a freeze moves it on */
+    uint16_t epoch;         /* stamped on new entries; a freeze moves it on */
     sp_hmap_view_t *view;   /* the frozen view alive, or NULL */
     sp_hmap_entry_t *spare; /* the last view's slot array, for the next freeze (no page faults) */
     size_t spare_slots;
-    sp_hmap_slab_t *slabs; /* blocks restored entries were carved from, while they hold any */
-    sp_hmap_slab_t *carve; /* the block sp_hmap_put_new carves from now, or NULL */
+    sp_hmap_slab_t *slabs;   /* blocks restored entries were carved from, while they hold any */
+    sp_hmap_slab_t *carve;   /* the block sp_hmap_put_new carves from now, or NULL */
+    sp_prefault_t *prefault; /* while carving: the thread faulting in the table and the block */
 } sp_hmap_t;
 
 void sp_hmap_init(sp_hmap_t *m);
@@ -65,21 +70,39 @@ void sp_hmap_reserve(sp_hmap_t *m, size_t n);
 /* Restores: between sp_hmap_carve_begin(m, bytes) and sp_hmap_carve_end(m), sp_hmap_put_new takes
  * its entries from one block of `bytes` (sp_hmap_entry_bytes each; beyond it, malloc as usual)
  * instead of one allocation per entry, and the block is freed when the last of its entries is gone.
- * (10 M entries: a malloc each was a third of the restore.) */
+ * (10 M entries: a malloc each was a third of the restore.)  Meanwhile, when table and block are
+ * big, a thread of their own faults their pages in (sp_prefault_start) ahead of the inserts. */
 void sp_hmap_carve_begin(sp_hmap_t *m, size_t bytes);
 void sp_hmap_carve_end(sp_hmap_t *m);
+#define SP_HMAP_HEAD 8 /* the key and value lengths ahead of the key bytes */
 static inline size_t sp_hmap_value_offset(size_t klen)
 {
-    return (klen + 7) & ~(size_t)7;
+    return (SP_HMAP_HEAD + klen + 7) & ~(size_t)7;
 }
 /* What an entry of a key of klen bytes and a value of vlen bytes takes in a carved block. */
 static inline size_t sp_hmap_entry_bytes(size_t klen, size_t vlen)
 {
     return (sp_hmap_value_offset(klen) + vlen + 7) & ~(size_t)7;
 }
+static inline uint32_t sp_hmap_klen(const sp_hmap_entry_t *e)
+{
+    uint32_t n;
+    memcpy(&n, e->kv, 4);
+    return n;
+}
+static inline uint32_t sp_hmap_vlen(const sp_hmap_entry_t *e)
+{
+    uint32_t n;
+    memcpy(&n, e->kv + 4, 4);
+    return n;
+}
+static inline const uint8_t *sp_hmap_key(const sp_hmap_entry_t *e)
+{
+    return e->kv + SP_HMAP_HEAD;
+}
 static inline const uint8_t *sp_hmap_value(const sp_hmap_entry_t *e)
 {
-    return e->kv + sp_hmap_value_offset(e->klen);
+    return e->kv + sp_hmap_value_offset(sp_hmap_klen(e));
 }
 /* The entry of this hash whose key eq(ctx, key bytes, klen) accepts, or NULL: for callers that hold
  * a key in pieces and compare them without assembling it.  Borrowed until the next put. */
@@ -87,10 +110,10 @@ static inline sp_hmap_entry_t *sp_hmap_find(const sp_hmap_t *m, uint64_t hash,
                                             bool (*eq)(const void *ctx, const uint8_t *key, size_t klen),
                                             const void *ctx)
 {
-    for (size_t i = (size_t)hash & m->mask;; i = (i + 1) & m->mask) {
+    for (size_t i = (uint32_t)hash & m->mask;; i = (i + 1) & m->mask) {
         sp_hmap_entry_t *e = &m->slots[i];
         if (!e->kv) return NULL;
-        if (e->hash == hash && eq(ctx, e->kv, e->klen)) return e;
+        if (e->hash == (uint32_t)hash && eq(ctx, sp_hmap_key(e), sp_hmap_klen(e))) return e;
     }
 }
 /* The entry e of m (from a get, find or next), made safe to change in place: when a frozen view
@@ -118,7 +141,7 @@ struct sp_hmap_view {
     size_t nslots, count;
     /* private: */
     _Atomic int refs; /* the map's and the reader's */
-    uint32_t epoch;   /* entries of this epoch or before are shared */
+    uint16_t epoch;   /* entries of this epoch or before are shared */
     /* bytes the map replaced or removed meanwhile: the reader frees them when it releases the view
      * (off the task thread); the lock orders the map's additions with that */
     pthread_mutex_t mu;

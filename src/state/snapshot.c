@@ -410,8 +410,9 @@ int sp_hmap_snapshot(const sp_hmap_t *m, const char *name, int kg_first, int kg_
                               "keyed state snapshot of key groups [%d, %d]: an entry of key group %d",
                               kg_first, kg_last, e->key_group);
         else
-            bytes[e->key_group - kg_first] +=
-                2 + sp_snapshot_varint_size(e->klen) + sp_snapshot_varint_size(e->vlen) + e->klen + e->vlen;
+            bytes[e->key_group - kg_first] += 2 + sp_snapshot_varint_size(sp_hmap_klen(e)) +
+                                              sp_snapshot_varint_size(sp_hmap_vlen(e)) + sp_hmap_klen(e) +
+                                              sp_hmap_vlen(e);
     }
     if (rc == SPATE_OK) rc = sp_snapshot_reserve(s, bytes, err);
     free(bytes);
@@ -422,12 +423,13 @@ int sp_hmap_snapshot(const sp_hmap_t *m, const char *name, int kg_first, int kg_
     for (size_t pos = 0; (e = sp_hmap_next(m, &pos));) {
         uint8_t *start = sp_snapshot_cursor(s, e->key_group), *p = start;
         p += sp_snapshot_put_varint(p, 0); /* the one state */
-        p += sp_snapshot_put_varint(p, e->klen);
+        uint32_t klen = sp_hmap_klen(e), vlen = sp_hmap_vlen(e);
+        p += sp_snapshot_put_varint(p, klen);
         p += sp_snapshot_put_varint(p, 0); /* no namespace */
-        p += sp_snapshot_put_varint(p, e->vlen);
-        memcpy(p, e->kv, e->klen);
-        if (e->vlen) memcpy(p + e->klen, sp_hmap_value(e), e->vlen);
-        p += e->klen + e->vlen;
+        p += sp_snapshot_put_varint(p, vlen);
+        memcpy(p, sp_hmap_key(e), klen);
+        if (vlen) memcpy(p + klen, sp_hmap_value(e), vlen);
+        p += klen + vlen;
         sp_snapshot_block_t *b = &s->blocks[e->key_group - kg_first];
         b->len += (size_t)(p - start);
         b->count++;

@@ -1,6 +1,7 @@
 /*
  * test_storage.c — the storage interface: the local file system (files,
- * directories, listing, reading with a limit, errors naming the path), the
+ * directories, listing, reading with a limit, errors naming the path), loads
+ * (big files mapped copy-on-write, small ones read; handles at an offset), the
  * atomic write, and the fault-injecting wrapper (each fault kind, counting,
  * persistence, the atomic write failing at every step without touching the
  * file it replaces).
@@ -13,7 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "checkpoint/savepoint.h"
 #include "checkpoint/storage.h"
+#include "checkpoint/store.h"
 #include "test_util.h"
 
 static bool exists(const char *path)
@@ -146,6 +149,102 @@ static void local_errors_name_the_path(void **state)
     free(file);
     free(under);
     free(missing);
+    sp_ckpt_storage_destroy(st);
+}
+
+/* A file of n bytes, byte i = (i * 7 + i / 4096) mod 256: pages differ from each other. */
+static uint8_t *pattern(size_t n)
+{
+    uint8_t *p = sp_xmalloc(n);
+    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(i * 7 + i / 4096);
+    return p;
+}
+
+static void write_bytes(sp_ckpt_storage_t *st, const char *path, const uint8_t *p, size_t n)
+{
+    sp_ckpt_file_t *f;
+    sp_error_t err = { 0 };
+    assert_int_equal(sp_ckpt_file_open(st, path, &f, &err), SPATE_OK);
+    assert_int_equal(sp_ckpt_file_write(st, f, p, n, &err), SPATE_OK);
+    assert_int_equal(sp_ckpt_file_close(st, f, &err), SPATE_OK);
+}
+
+static void local_load_maps_big_files_and_reads_small_ones(void **state)
+{
+    const char *dir = *state;
+    sp_ckpt_storage_t *st = sp_ckpt_local_storage_create();
+    sp_ckpt_storage_t *faulty = sp_ckpt_faulty_storage_create(st);
+    const size_t big = (3u << 20) + 123;
+    uint8_t *want = pattern(big);
+    char *path = sp_xasprintf("%s/big", dir), *small = sp_xasprintf("%s/small", dir),
+         *missing = sp_xasprintf("%s/missing", dir);
+    write_bytes(st, path, want, big);
+    write_bytes(st, small, want, 100);
+    sp_ckpt_bytes_t b;
+    sp_error_t err = { 0 };
+
+    /* big: mapped, every byte as written; writing into it changes memory only, never the file */
+    assert_int_equal(sp_ckpt_storage_load(st, path, big, &b, &err), SPATE_OK);
+    assert_non_null(b.map);
+    assert_int_equal(b.len, big);
+    assert_memory_equal(b.data, want, big);
+    b.data[0] ^= 0xff;
+    b.data[big - 1] ^= 0xff;
+    sp_ckpt_bytes_release(&b);
+    assert_null(b.data);
+    assert_int_equal(sp_ckpt_storage_load(st, path, big, &b, &err), SPATE_OK);
+    assert_memory_equal(b.data, want, big);
+    sp_ckpt_bytes_release(&b);
+
+    /* small: read into a buffer of its own */
+    assert_int_equal(sp_ckpt_storage_load(st, small, 100, &b, &err), SPATE_OK);
+    assert_null(b.map);
+    assert_int_equal(b.len, 100);
+    assert_memory_equal(b.data, want, 100);
+    sp_ckpt_bytes_release(&b);
+
+    /* over the limit, missing: the errors of read, naming the path */
+    expect_error(sp_ckpt_storage_load(st, path, big - 1, &b, &err), &err, SPATE_EIO, path, "limit");
+    assert_null(b.data);
+    memset(&err, 0, sizeof err);
+    expect_error(sp_ckpt_storage_load(st, missing, big, &b, &err), &err, SPATE_ENOENT, missing, NULL);
+
+    /* through the faulty wrapper: a read fault fails the load; the next one maps */
+    memset(&err, 0, sizeof err);
+    sp_ckpt_faulty_arm(faulty, &(sp_ckpt_fault_t){ .op = SP_CKPT_OP_READ, .nth = 1, .errnum = EIO });
+    expect_error(sp_ckpt_storage_load(faulty, path, big, &b, &err), &err, SPATE_EIO, path, "injected fault");
+    assert_int_equal(sp_ckpt_storage_load(faulty, path, big, &b, &err), SPATE_OK);
+    assert_non_null(b.map);
+    assert_memory_equal(b.data, want, big);
+    sp_ckpt_bytes_release(&b);
+    assert_int_equal(sp_ckpt_faulty_calls(faulty, SP_CKPT_OP_READ), 2);
+
+    /* a handle at an offset: its bytes only, from the map or the buffer alike */
+    sp_ckpt_handle_t h = {
+        .location = SP_CKPT_LOC_EXCLUSIVE, .path = "big", .offset = 4097, .length = big - 4097
+    };
+    assert_int_equal(sp_ckpt_handle_load(st, dir, &h, &b, &err), SPATE_OK);
+    assert_non_null(b.map);
+    assert_int_equal(b.len, big - 4097);
+    assert_memory_equal(b.data, want + 4097, big - 4097);
+    sp_ckpt_bytes_release(&b);
+    uint8_t *data;
+    size_t len;
+    assert_int_equal(sp_ckpt_handle_read(st, dir, &h, &data, &len, &err), SPATE_OK);
+    assert_int_equal(len, big - 4097);
+    assert_memory_equal(data, want + 4097, len);
+    free(data);
+    /* a handle past the file's end */
+    h.length = big;
+    memset(&err, 0, sizeof err);
+    expect_error(sp_ckpt_handle_load(st, dir, &h, &b, &err), &err, SPATE_EPARSE, path,
+                 "shorter than its handle");
+
+    free(want);
+    free(path);
+    free(small);
+    free(missing);
+    sp_ckpt_storage_destroy(faulty);
     sp_ckpt_storage_destroy(st);
 }
 
@@ -312,6 +411,8 @@ static void atomic_write_fails_at_every_step_without_harm(void **state)
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(local_files_and_directories, tu_setup_tmpdir, tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(local_errors_name_the_path, tu_setup_tmpdir, tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(local_load_maps_big_files_and_reads_small_ones, tu_setup_tmpdir,
+                                    tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(atomic_write_replaces_and_leaves_no_temp, tu_setup_tmpdir,
                                     tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(faults_have_the_asked_effect, tu_setup_tmpdir, tu_teardown_tmpdir),

@@ -1,4 +1,5 @@
-/* test_heap_map.c — the heap map behind keyed state: put/get/replace, growth, iteration. */
+/* test_heap_map.c — the heap map behind keyed state: put/get/replace, growth, iteration,
+ * frozen views across the wrap of the 16-bit epoch, hashes equal in their low 32 bits. */
 #include "test_main.h"
 
 #include <stdio.h>
@@ -17,12 +18,12 @@ static void put_get_replace(void **state)
     sp_hmap_put(&m, k, 3, h, 7, v1, 3);
     sp_hmap_entry_t *e = sp_hmap_get(&m, k, 3, h);
     assert_non_null(e);
-    assert_int_equal(e->vlen, 3);
+    assert_int_equal(sp_hmap_vlen(e), 3);
     assert_memory_equal(sp_hmap_value(e), "one", 3);
     assert_int_equal(e->key_group, 7);
     sp_hmap_put(&m, k, 3, h, 7, v2, sizeof v2);
     e = sp_hmap_get(&m, k, 3, h);
-    assert_int_equal(e->vlen, sizeof v2);
+    assert_int_equal(sp_hmap_vlen(e), sizeof v2);
     assert_memory_equal(sp_hmap_value(e), v2, sizeof v2);
     assert_int_equal(m.count, 1);
     /* same hash, different key: both kept */
@@ -98,9 +99,75 @@ static void remove_keeps_the_rest_reachable(void **state)
     sp_hmap_fini(&m);
 }
 
+/* A view sees the entries as they were at its freeze, also once the epoch (16 bits per slot) wraps
+ * after 65535 freezes and the map restamps its entries. */
+static void views_hold_across_the_epoch_wrap(void **state)
+{
+    (void)state;
+    sp_hmap_t m;
+    sp_hmap_init(&m);
+    enum { KEYS = 8, FREEZES = 70000 };
+    for (int64_t k = 0; k < KEYS; k++)
+        sp_hmap_put(&m, (const uint8_t *)&k, 8, sp_hash_bytes(&k, 8), (int)k, (const uint8_t *)&k, 8);
+    for (int64_t i = 1; i <= FREEZES; i++) {
+        sp_hmap_view_t *v = sp_hmap_freeze(&m);
+        assert_non_null(v);
+        int64_t k = i % KEYS, was;
+        uint64_t h = sp_hash_bytes(&k, 8);
+        memcpy(&was, sp_hmap_value(sp_hmap_get(&m, (const uint8_t *)&k, 8, h)), 8);
+        int64_t now = was + KEYS; /* k's value goes k, k + KEYS, k + 2 KEYS, ... */
+        /* in place (same length: copied first, for the view) and, every 3rd time, into a longer value */
+        if (i % 3)
+            memcpy((uint8_t *)sp_hmap_value(sp_hmap_writable(&m, sp_hmap_get(&m, (const uint8_t *)&k, 8, h))),
+                   &now, 8);
+        else
+            sp_hmap_put(&m, (const uint8_t *)&k, 8, h, (int)k, (const uint8_t *)(int64_t[2]){ now, 0 }, 16);
+        for (size_t s = 0; s < v->nslots; s++) {
+            const sp_hmap_entry_t *e = &v->slots[s];
+            if (!e->kv) continue;
+            int64_t key, val;
+            memcpy(&key, sp_hmap_key(e), 8);
+            memcpy(&val, sp_hmap_value(e), 8);
+            assert_int_equal(e->key_group, key);
+            if (key == k && val != was)
+                fail_msg("freeze %lld: the view sees %lld, not %lld", (long long)i, (long long)val,
+                         (long long)was);
+        }
+        sp_hmap_view_release(v);
+    }
+    for (int64_t k = 0; k < KEYS; k++) {
+        int64_t val;
+        memcpy(&val, sp_hmap_value(sp_hmap_get(&m, (const uint8_t *)&k, 8, sp_hash_bytes(&k, 8))), 8);
+        assert_int_equal(val, k + KEYS * ((FREEZES - k) / KEYS + (k > 0 ? 1 : 0)));
+    }
+    sp_hmap_fini(&m);
+}
+
+/* Hashes that differ above their low 32 bits only are the same to the map's slots: both keys are
+ * kept, told apart by their bytes. */
+static void hashes_alike_in_their_low_32_bits(void **state)
+{
+    (void)state;
+    sp_hmap_t m;
+    sp_hmap_init(&m);
+    for (uint64_t i = 0; i < 1000; i++) {
+        uint64_t h = (i << 32) | 0xabcdu;
+        sp_hmap_put(&m, (const uint8_t *)&i, 8, h, 0, (const uint8_t *)&i, 8);
+    }
+    assert_int_equal(m.count, 1000);
+    for (uint64_t i = 0; i < 1000; i += 7) {
+        sp_hmap_entry_t *e = sp_hmap_get(&m, (const uint8_t *)&i, 8, (i << 32) | 0xabcdu);
+        assert_non_null(e);
+        assert_memory_equal(sp_hmap_value(e), &i, 8);
+        assert_true(sp_hmap_remove(&m, (const uint8_t *)&i, 8, 0xabcdu)); /* the low bits are enough */
+    }
+    assert_int_equal(m.count, 1000 - 143);
+    sp_hmap_fini(&m);
+}
+
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(remove_keeps_the_rest_reachable),
-    cmocka_unit_test(put_get_replace),
+    cmocka_unit_test(views_hold_across_the_epoch_wrap), cmocka_unit_test(hashes_alike_in_their_low_32_bits),
+    cmocka_unit_test(remove_keeps_the_rest_reachable),  cmocka_unit_test(put_get_replace),
     cmocka_unit_test(grows_and_iterates_every_entry),
 };
 
