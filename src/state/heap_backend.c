@@ -569,8 +569,9 @@ int sp_state_restore(sp_state_backend_t *be, const uint8_t *data, size_t len, in
     sp_hmap_reserve(&be->map, be->map.count + n);
     /* the entries in one block: an entry takes at most 24 bytes more in the map than encoded (the
      * map's 8-byte head, the composite's 6-byte head and two paddings to 8, less 4 bytes of varints
-     * at least) */
-    sp_hmap_carve_begin(&be->map, restore_bytes(&r, a, b) + 24 * n);
+     * at least); 12 more is likely (8-byte keys and values: 21 bytes encoded, 32 in the map) */
+    size_t encoded = restore_bytes(&r, a, b);
+    sp_hmap_carve_begin(&be->map, encoded + 24 * n, encoded + 12 * n);
     uint64_t done = 0;
     rc = restore_walk(be, &r, ids, a, b, UINT64_MAX, false, &done, err);
     if (rc) { /* take back what this call inserted: the backend is as it was */

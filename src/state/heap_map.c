@@ -47,13 +47,13 @@ static void kv_release(sp_hmap_t *m, uint8_t *kv)
         slab_empty(m, s);
 }
 
-void sp_hmap_carve_begin(sp_hmap_t *m, size_t bytes)
+void sp_hmap_carve_begin(sp_hmap_t *m, size_t bytes, size_t likely)
 {
     sp_hmap_carve_end(m);
     uint8_t *base = bytes ? malloc(bytes) : NULL;
-    void *at[1] = { m->slots };
-    size_t len[1] = { (m->mask + 1) * sizeof *m->slots };
-    m->prefault = sp_prefault_start(at, len, 1);
+    void *at[2] = { m->slots, base };
+    size_t len[2] = { (m->mask + 1) * sizeof *m->slots, SP_MIN(likely, bytes) };
+    m->prefault = sp_prefault_start(at, len, 2);
     if (!base) return; /* no block: one allocation per entry, as ever */
     sp_hmap_slab_t *s = sp_xcalloc(1, sizeof *s);
     s->base = s->cursor = base;

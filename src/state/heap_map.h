@@ -70,9 +70,10 @@ void sp_hmap_reserve(sp_hmap_t *m, size_t n);
 /* Restores: between sp_hmap_carve_begin(m, bytes) and sp_hmap_carve_end(m), sp_hmap_put_new takes
  * its entries from one block of `bytes` (sp_hmap_entry_bytes each; beyond it, malloc as usual)
  * instead of one allocation per entry, and the block is freed when the last of its entries is gone.
- * (10 M entries: a malloc each was a third of the restore.)  Meanwhile, when table and block are
- * big, a thread of their own faults their pages in (sp_prefault_start) ahead of the inserts. */
-void sp_hmap_carve_begin(sp_hmap_t *m, size_t bytes);
+ * (10 M entries: a malloc each was a third of the restore.)  Meanwhile, when they are big, a
+ * thread of their own faults in the table and the first `likely` bytes of the block
+ * (sp_prefault_start) ahead of the inserts. */
+void sp_hmap_carve_begin(sp_hmap_t *m, size_t bytes, size_t likely);
 void sp_hmap_carve_end(sp_hmap_t *m);
 #define SP_HMAP_HEAD 8 /* the key and value lengths ahead of the key bytes */
 static inline size_t sp_hmap_value_offset(size_t klen)
