@@ -1284,6 +1284,71 @@ static int replay_batch(void *ctx, int channel, int input, sp_batch_t *b)
     return rc;
 }
 
+/* In-flight data of an old subtask replayed at another parallelism: of each batch, the rows this
+ * subtask would have received.  A keyed input (hash exchange) takes the rows of its key groups; a
+ * broadcast input the batches of old subtask (subtask mod old parallelism), all of them holding the
+ * same stream; a custom partitioner's input the rows it sends here now; any other input (rebalance,
+ * rescale, forward) the batches of the old subtasks s with s mod parallelism = subtask. */
+typedef struct rescaled {
+    sp_task_t *t;
+    sp_opinst_t *head;
+    const sp_edge_t *edge[2]; /* how each operator input was partitioned */
+    int from, nold;           /* the old subtask, of nold */
+    spate_key_t key;
+} rescaled_t;
+
+static bool takes_row(rescaled_t *x, const sp_edge_t *e, const spate_row_t *row, int *rc)
+{
+    sp_task_t *t = x->t;
+    if (e->part == SP_PART_CUSTOM) return e->custom_fn(e->custom_ctx, row, t->parallelism) == t->subtask;
+    if ((*rc = sp_key_compute(&e->key, row, &x->key, &t->error))) return false;
+    int maxp = t->job->max_parallelism;
+    return sp_key_group_owner(sp_key_group(x->key.buf, x->key.len, maxp), t->parallelism, maxp) == t->subtask;
+}
+
+static int replay_rescaled(void *ctx, int channel, int input, sp_batch_t *b)
+{
+    rescaled_t *x = ctx;
+    sp_task_t *t = x->t;
+    const sp_edge_t *e = x->edge[input];
+    bool whole = e->part == SP_PART_BROADCAST ? x->from == t->subtask % x->nold
+                                              : x->from % t->parallelism == t->subtask;
+    if (e->part != SP_PART_HASH && e->part != SP_PART_CUSTOM) {
+        if (whole) return replay_batch(x->head, channel, input, b);
+        sp_batch_release(b);
+        return SPATE_OK;
+    }
+    sp_batch_t *mine = NULL;
+    int rc = SPATE_OK;
+    for (uint32_t r = 0; r < b->count && rc == SPATE_OK; r++) {
+        spate_row_t row = { b, r };
+        if (!takes_row(x, e, &row, &rc)) continue;
+        if (!mine) mine = sp_batch_create(b->schema, b->count);
+        sp_batch_append_row(mine, b, r);
+    }
+    sp_batch_release(b);
+    if (rc) {
+        if (mine) sp_batch_release(mine);
+        return rc;
+    }
+    return mine ? replay_batch(x->head, channel, input, mine) : SPATE_OK;
+}
+
+/* The edge of each input of node n into x->edge; false when the edges into one input differ in
+ * their partitioning (then the in-flight rows cannot be told apart). */
+static bool input_edges(const sp_graph_t *g, const sp_node_t *n, rescaled_t *x)
+{
+    for (int i = 0; i < g->nedges; i++) {
+        const sp_edge_t *e = &g->edges[i];
+        if (e->to != n->id || e->input < 0 || e->input > 1) continue;
+        const sp_edge_t *had = x->edge[e->input];
+        if (had && (had->part != e->part || (e->part == SP_PART_CUSTOM && had->custom_fn != e->custom_fn)))
+            return false;
+        if (!had) x->edge[e->input] = e;
+    }
+    return true;
+}
+
 int sp_task_ckpt_replay_in_flight(sp_task_t *t)
 {
     sp_job_ckpt_t *k = t->job->ckpt;
@@ -1291,19 +1356,29 @@ int sp_task_ckpt_replay_in_flight(sp_task_t *t)
     sp_opinst_t *head = &t->ops[0];
     const sp_node_t *n = head->node;
     if (!k->flight[n->id]) return SPATE_OK;
-    bool any = false;
-    for (int s = 0; s < k->nold[n->id]; s++)
-        any |= k->flight[n->id][s] && !sp_inflight_empty(k->flight[n->id][s], k->flightlen[n->id][s]);
-    int rc = SPATE_OK;
-    if (any && k->nold[n->id] != t->parallelism)
-        rc = sp_error_set(&t->error, SPATE_ESTATE,
-                          "checkpoint %s holds in-flight data of operator '%s' (an unaligned checkpoint) at "
-                          "parallelism %d: it restores only at that parallelism (here %d); rescale from an "
-                          "aligned checkpoint or savepoint",
-                          k->restored_from, n->name, k->nold[n->id], t->parallelism);
-    else if (t->subtask < k->nold[n->id] && k->flight[n->id][t->subtask])
-        rc = sp_inflight_decode(k->flight[n->id][t->subtask], k->flightlen[n->id][t->subtask],
-                                head->ctx.in_schema, 2, replay_batch, head, &t->error);
+    int nold = k->nold[n->id], rc = SPATE_OK;
+    if (nold == t->parallelism) {
+        if (t->subtask < nold && k->flight[n->id][t->subtask])
+            rc = sp_inflight_decode(k->flight[n->id][t->subtask], k->flightlen[n->id][t->subtask],
+                                    head->ctx.in_schema, 2, replay_batch, head, &t->error);
+    } else {
+        rescaled_t x = { .t = t, .head = head, .nold = nold };
+        sp_key_init(&x.key);
+        if (!input_edges(t->job->g, n, &x))
+            rc =
+                sp_error_set(&t->error, SPATE_ESTATE,
+                             "checkpoint %s holds in-flight data of operator '%s' (an unaligned checkpoint), "
+                             "whose inputs are partitioned in different ways: it restores only at its "
+                             "parallelism %d (here %d); rescale from an aligned checkpoint or savepoint",
+                             k->restored_from, n->name, nold, t->parallelism);
+        for (int s = 0; rc == SPATE_OK && s < nold; s++) {
+            if (!k->flight[n->id][s]) continue;
+            x.from = s;
+            rc = sp_inflight_decode(k->flight[n->id][s], k->flightlen[n->id][s], head->ctx.in_schema, 2,
+                                    replay_rescaled, &x, &t->error);
+        }
+        sp_key_fini(&x.key);
+    }
     if (rc) {
         t->failed_node = n;
         if (t->error.code == 0) sp_error_set(&t->error, rc, "%s", spate_strerror(rc));

@@ -5,7 +5,9 @@
  * reference until the checkpoint's in-flight data is whole, then encoded
  * into a state handle of kind SP_CKPT_HANDLE_IN_FLIGHT of the chain's head
  * operator; on restore, decoded and replayed into the head operator before
- * the task reads its channels.
+ * the task reads its channels (at another parallelism: of every old
+ * subtask's data, the rows this subtask would have received, by its input's
+ * partitioning: sp_task_ckpt_replay_in_flight).
  *
  * Format, version 1 (little-endian):
  *   4   magic "SPIF"

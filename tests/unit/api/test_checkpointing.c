@@ -1000,6 +1000,21 @@ static int slow_keep(void *ctx, const spate_row_t *in)
     return 1;
 }
 
+/* How the words reach the slow operator in build_unaligned: by key, into running sums, or as they are
+ * (every row passes: its output shows any row lost or doubled) through a rebalance or a custom
+ * partitioner. */
+static enum { EX_KEYED, EX_REBALANCE, EX_CUSTOM } g_exchange;
+
+/* The custom partitioner: word "w<i>" to partition i mod n. */
+static int by_word_number(void *ctx, const spate_row_t *in, int n)
+{
+    (void)ctx;
+    spate_str_t w = spate_row_get_string(in, 0);
+    int i = 0;
+    for (size_t k = 1; k < w.len; k++) i = i * 10 + (w.ptr[k] - '0');
+    return i % n;
+}
+
 /* Running counts as run_counts, at parallelism 2 (each sum subtask reads two channels), the sums followed by
  * a slow filter in their task; `unaligned`: unaligned checkpoints.  Returns the committed lines, sorted;
  * *persisted: the largest in-flight data of a completed checkpoint. */
@@ -1023,18 +1038,19 @@ static spate_env_t *build_unaligned(const char *in, const char *out, bool unalig
     spate_schema_t *words = spate_schema_of("word STRING NOT NULL, n BIGINT NOT NULL");
     spate_stream_t *s = spate_env_add_source(env, spate_file_text_source_rate(in, 4000), "lines");
     s = spate_stream_flat_map(s, "words", word_or_fail, NULL, words);
-    s = spate_keyed_sum(spate_stream_key_by_field(s, "word"), "n");
-    if (sum_parallelism) spate_stream_set_parallelism(s, sum_parallelism);
+    if (g_exchange == EX_KEYED) {
+        s = spate_keyed_sum(spate_stream_key_by_field(s, "word"), "n");
+        if (sum_parallelism) spate_stream_set_parallelism(s, sum_parallelism);
+    } else {
+        s = g_exchange == EX_REBALANCE ? spate_stream_rebalance(s)
+                                       : spate_stream_partition_custom(s, by_word_number, NULL);
+    }
     s = spate_stream_filter(s, "slow", slow_keep, NULL);
+    if (g_exchange != EX_KEYED && sum_parallelism) spate_stream_set_parallelism(s, sum_parallelism);
     spate_file_sink_options_t o;
     spate_file_sink_options_init(&o);
     o.format = SPATE_FORMAT_TEXT;
-    /* rescaled (sum_parallelism set): a new sink, which does not commit the old one's files elsewhere */
-    spate_stream_set_uid(spate_stream_sink(s, spate_file_sink(out, &o), "counts"),
-                         sum_parallelism ? "counts-rescaled" : "counts");
-    if (sum_parallelism)
-        assert_int_equal(spate_env_set_config(env, "execution.savepoint.ignore-unclaimed-state", "true"),
-                         SPATE_OK);
+    spate_stream_set_uid(spate_stream_sink(s, spate_file_sink(out, &o), "counts"), "counts");
     spate_schema_release(words);
     return env;
 }
@@ -1107,61 +1123,70 @@ static void latest_chk(const char *ckdir, char *buf, size_t cap)
 }
 
 /* A job stopped (as by a crash) right after a checkpoint with in-flight data completed resumes from it: the
- * rows in flight are replayed, or they would be missing (the sources resume after them). */
+ * rows in flight are replayed, or they would be missing (the sources resume after them).  At the job's
+ * parallelism, and with the operator behind the exchange (and its in-flight rows) rescaled from 2 to 3
+ * and to 1: keyed rows in flight go to the subtask that owns their key now, custom-partitioned ones where
+ * the partitioner sends them, rebalanced ones stay with a subtask. */
 static void unaligned_stopped_job_resumes_with_its_in_flight_data(void **state)
 {
     char *dir = *state, in[512], out[512], ck[512];
     snprintf(in, sizeof in, "%s/in.txt", dir);
     write_input(in);
-    snprintf(out, sizeof out, "%s/clean", dir);
     fail_at = -1;
-    uint64_t persisted;
-    char *want = run_unaligned_counts(in, out, false, NULL, &persisted);
-    bool resumed = false;
-    for (int attempt = 0; attempt < 5 && !resumed;
-         attempt++) { /* until the stop comes at such a checkpoint */
-        snprintf(out, sizeof out, "%s/out%d", dir, attempt);
-        snprintf(ck, sizeof ck, "%s/ck%d", dir, attempt);
-        spate_env_t *env = build_unaligned(in, out, true, NULL, ck, NULL, 0);
-        spate_job_t *job;
-        assert_int_equal(spate_env_start(env, "resume-unaligned", &job), SPATE_OK);
-        int completed = 0;
-        uint64_t latest = 0;
-        for (int i = 0; i < 600 && latest == 0 && spate_job_status(job) == SPATE_JOB_RUNNING; i++) {
-            sp_sleep_ms(2);
-            max_persisted(job, &completed, &latest);
+    const struct {
+        int exchange, parallelism; /* 0: the job's (2) */
+    } runs[] = { { EX_KEYED, 0 },     { EX_KEYED, 3 },     { EX_KEYED, 1 },
+                 { EX_REBALANCE, 3 }, { EX_REBALANCE, 1 }, { EX_CUSTOM, 3 } };
+    char *want = NULL;
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        if (r == 0 || runs[r].exchange != (int)g_exchange) { /* the run without a stop */
+            g_exchange = runs[r].exchange;
+            free(want);
+            uint64_t persisted;
+            snprintf(out, sizeof out, "%s/clean%zu", dir, r);
+            want = run_unaligned_counts(in, out, false, NULL, &persisted);
         }
-        spate_job_cancel(job);
-        spate_job_wait(job);
-        max_persisted(job, &completed, &latest); /* one may have completed meanwhile */
-        spate_job_destroy(job);
-        spate_env_destroy(env);
-        print_message("attempt %d: %d checkpoints, the latest with %llu bytes in flight\n", attempt,
-                      completed, (unsigned long long)latest);
-        if (latest == 0) continue;
-        /* at another parallelism of the sums: refused, their in-flight data is per channel */
-        char chk[1024], out2[600], ck2[600];
-        latest_chk(ck, chk, sizeof chk);
-        snprintf(out2, sizeof out2, "%s-rescaled", out);
-        snprintf(ck2, sizeof ck2, "%s-rescaled", ck);
-        env = build_unaligned(in, out2, true, NULL, ck2, chk, 3);
-        assert_int_equal(spate_env_set_config(env, "restart-strategy.type", "none"), SPATE_OK);
-        int rrc = spate_env_execute(env, "rescaled");
-        print_message("%s\n", spate_env_error(env));
-        assert_int_equal(rrc, SPATE_ESTATE);
-        assert_non_null(strstr(spate_env_error(env), "holds in-flight data of operator"));
-        spate_env_destroy(env);
-        /* at the same parallelism: resumed exactly once */
-        env = build_unaligned(in, out, true, NULL, ck, "latest", 0);
-        assert_int_equal(spate_env_execute(env, "resume-unaligned"), SPATE_OK);
-        spate_env_destroy(env);
-        char *all = tu_read_dir(out), *got = tu_sort_lines(all);
-        assert_string_equal(got, want); /* nothing lost, nothing twice */
-        free(all);
-        free(got);
-        resumed = true;
+        bool resumed = false;
+        for (int attempt = 0; attempt < 5 && !resumed;
+             attempt++) { /* until the stop comes at such a checkpoint */
+            snprintf(out, sizeof out, "%s/out%zu-%d", dir, r, attempt);
+            snprintf(ck, sizeof ck, "%s/ck%zu-%d", dir, r, attempt);
+            spate_env_t *env = build_unaligned(in, out, true, NULL, ck, NULL, 0);
+            spate_job_t *job;
+            assert_int_equal(spate_env_start(env, "resume-unaligned", &job), SPATE_OK);
+            int completed = 0;
+            uint64_t latest = 0;
+            for (int i = 0; i < 600 && latest == 0 && spate_job_status(job) == SPATE_JOB_RUNNING; i++) {
+                sp_sleep_ms(2);
+                max_persisted(job, &completed, &latest);
+            }
+            spate_job_cancel(job);
+            spate_job_wait(job);
+            max_persisted(job, &completed, &latest); /* one may have completed meanwhile */
+            spate_job_destroy(job);
+            spate_env_destroy(env);
+            print_message("exchange %d, resume at %d, attempt %d: %d checkpoints, the latest with %llu bytes "
+                          "in flight\n",
+                          runs[r].exchange, runs[r].parallelism, attempt, completed,
+                          (unsigned long long)latest);
+            if (latest == 0) continue;
+            char chk[1024];
+            latest_chk(ck, chk, sizeof chk);
+            env = build_unaligned(in, out, true, NULL, ck, chk, runs[r].parallelism);
+            assert_int_equal(spate_env_set_config(env, "restart-strategy.type", "none"), SPATE_OK);
+            int rc = spate_env_execute(env, "resume-unaligned");
+            if (rc) print_message("%s\n", spate_env_error(env));
+            assert_int_equal(rc, SPATE_OK);
+            spate_env_destroy(env);
+            char *all = tu_read_dir(out), *got = tu_sort_lines(all);
+            assert_string_equal(got, want); /* nothing lost, nothing twice */
+            free(all);
+            free(got);
+            resumed = true;
+        }
+        assert_true(resumed);
     }
-    assert_true(resumed);
+    g_exchange = EX_KEYED;
     free(want);
 }
 
