@@ -399,8 +399,18 @@ static int local_map(sp_ckpt_storage_t *st, const char *path, size_t max, sp_ckp
         (uint64_t)sb.st_size <= max && (uint64_t)sb.st_size <= SIZE_MAX)
         map = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     close(fd);
+#ifdef MADV_POPULATE_READ
+    /* every page read in now: a read error of the disk is an error of this call (then read, which
+     * reports it), never a SIGBUS later where the restore touches the page */
+    if (map != MAP_FAILED && madvise(map, (size_t)sb.st_size, MADV_POPULATE_READ) != 0) {
+        munmap(map, (size_t)sb.st_size);
+        map = MAP_FAILED;
+    }
+#else
+    if (map != MAP_FAILED) munmap(map, (size_t)sb.st_size); /* no safe way to read it in: read */
+    map = MAP_FAILED;
+#endif
     if (map == MAP_FAILED) return local_read(st, path, max, &out->data, &out->len, err);
-    (void)madvise(map, (size_t)sb.st_size, MADV_WILLNEED); /* read ahead if it is not cached */
     out->data = map;
     out->len = out->maplen = (size_t)sb.st_size;
     out->map = map;
