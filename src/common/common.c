@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -76,7 +77,9 @@ static void *prefault_main(void *arg)
 {
     sp_prefault_t *f = arg;
 #ifdef MADV_POPULATE_WRITE
-    const size_t chunk = (size_t)32 << 20, page = 4096;
+    const size_t chunk = (size_t)32 << 20;
+    long ps = sysconf(_SC_PAGESIZE);
+    const size_t page = ps > 0 ? (size_t)ps : 4096;
     for (int i = 0; i < f->count; i++) {
         uintptr_t from = ((uintptr_t)f->p[i] + page - 1) & ~(uintptr_t)(page - 1),
                   to = ((uintptr_t)f->p[i] + f->n[i]) & ~(uintptr_t)(page - 1);
