@@ -12,9 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 static _Thread_local char last_error[SP_ERROR_MSG_MAX];
 
 static void out_of_memory(size_t n)
@@ -276,11 +273,6 @@ int64_t spate_clock_now(const spate_clock_t *c)
 void spate_clock_destroy(spate_clock_t *c)
 {
     free(c);
-}
-
-uint64_t sp_hash_bytes(const void *p, size_t n)
-{
-    return XXH3_64bits(p, n);
 }
 
 void sp_random_bytes(void *buf, size_t n)

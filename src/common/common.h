@@ -98,8 +98,15 @@ static inline uint64_t sp_get_le(const uint8_t *p, int bytes)
     return v;
 }
 
-/* 64-bit hash of a byte string (xxh3). */
-uint64_t sp_hash_bytes(const void *p, size_t n);
+/* 64-bit hash of a byte string (xxh3), inline: keyed operators hash every row's key. */
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
+#include <xxhash.h>
+static inline uint64_t sp_hash_bytes(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}
 /* n unpredictable bytes (/dev/urandom; without it, the clock mixed): for ids and names, not keys. */
 void sp_random_bytes(void *buf, size_t n);
 

@@ -554,7 +554,7 @@ int sp_state_restore(sp_state_backend_t *be, const uint8_t *data, size_t len, in
                      sp_error_t *err)
 {
     sp_snapshot_reader_t r;
-    int a, b,
+    int a = 0, b = -1,
         rc = sp_snapshot_reader_open_range(&r, data, len, SP_SNAPSHOT_KEYED, kg_first, kg_last, &a, &b, err);
     if (rc || a > b) return rc;
     int *ids = sp_xcalloc(r.nnames + 1, sizeof *ids);

@@ -471,7 +471,7 @@ static int hmap_walk(sp_hmap_t *m, const sp_snapshot_reader_t *r, int a, int b, 
 int sp_hmap_restore(sp_hmap_t *m, const uint8_t *data, size_t len, int kg_first, int kg_last, sp_error_t *err)
 {
     sp_snapshot_reader_t r;
-    int a, b,
+    int a = 0, b = -1,
         rc = sp_snapshot_reader_open_range(&r, data, len, SP_SNAPSHOT_KEYED, kg_first, kg_last, &a, &b, err);
     if (rc || a > b) return rc;
     uint64_t checked = 0, done = 0, undone = 0;

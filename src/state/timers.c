@@ -306,7 +306,7 @@ int sp_timers_restore(sp_timer_service_t *s, const uint8_t *data, size_t len, in
                       sp_error_t *err)
 {
     sp_snapshot_reader_t r;
-    int a, b,
+    int a = 0, b = -1,
         rc = sp_snapshot_reader_open_range(&r, data, len, SP_SNAPSHOT_TIMERS, kg_first, kg_last, &a, &b, err);
     if (rc || a > b || r.entries == 0) return rc;
     /* Check every entry of the range first and place it by sequence number; then register in that
