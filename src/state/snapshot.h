@@ -116,6 +116,7 @@ typedef struct sp_snapshot {
     char **names;    /* name table (owned) */
     uint32_t nnames;
     uint8_t *data;               /* the blocks (owned), each in a region of the size reserved for it */
+    size_t cap;                  /* data's size */
     sp_snapshot_block_t *blocks; /* last - first + 1 */
     uint64_t entries;
     bool sealed; /* checksums computed */
