@@ -116,7 +116,8 @@ int sp_snapshot_reserve(sp_snapshot_t *s, const size_t *bytes, sp_error_t *err)
     if (!data) {
         cap = total ? total : 1;
         if (!(data = malloc(cap)))
-            return sp_error_set(err, SPATE_ENOMEM, "%s: cannot allocate %zu bytes", kind_name(s->kind), total);
+            return sp_error_set(err, SPATE_ENOMEM, "%s: cannot allocate %zu bytes", kind_name(s->kind),
+                                total);
         sp_advise_huge_pages(data, total); /* written at 128 places at once: fewer faults, fewer TLB misses */
     }
     give_spare(s->data, s->cap);
