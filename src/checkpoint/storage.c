@@ -394,22 +394,19 @@ static int local_map(sp_ckpt_storage_t *st, const char *path, size_t max, sp_ckp
     while (fd < 0 && errno == EINTR);
     if (fd < 0) return os_error(err, errno, "open", path);
     void *map = MAP_FAILED;
+#ifdef MADV_POPULATE_READ /* without it, no safe way to read a map in: read */
     /* anything unusual (a directory, a small or an oversized file, no map) goes the way of read */
     if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size >= MAP_MIN_BYTES &&
         (uint64_t)sb.st_size <= max && (uint64_t)sb.st_size <= SIZE_MAX)
         map = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    close(fd);
-#ifdef MADV_POPULATE_READ
     /* every page read in now: a read error of the disk is an error of this call (then read, which
      * reports it), never a SIGBUS later where the restore touches the page */
     if (map != MAP_FAILED && madvise(map, (size_t)sb.st_size, MADV_POPULATE_READ) != 0) {
         munmap(map, (size_t)sb.st_size);
         map = MAP_FAILED;
     }
-#else
-    if (map != MAP_FAILED) munmap(map, (size_t)sb.st_size); /* no safe way to read it in: read */
-    map = MAP_FAILED;
 #endif
+    close(fd);
     if (map == MAP_FAILED) return local_read(st, path, max, &out->data, &out->len, err);
     out->data = map;
     out->len = out->maplen = (size_t)sb.st_size;

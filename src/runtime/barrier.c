@@ -134,6 +134,22 @@ static int find(const sp_barrier_t *h, int64_t id)
     return -1;
 }
 
+/* Starts tracking checkpoint id, the newest (the oldest pending one is aborted to make room): its
+ * index. */
+static int add_pending(sp_barrier_t *h, int64_t id, int64_t now_ns)
+{
+    if (h->npending == SP_BARRIER_MAX_PENDING) finish(h, 0, SP_BARRIER_ABORT, now_ns);
+    int i = h->npending++;
+    h->pending[i] = (sp_barrier_pending_t){ .id = id,
+                                            .count = h->nended,
+                                            .start_ns = now_ns,
+                                            .batches0 = h->batches,
+                                            .rows0 = h->rows,
+                                            .bytes0 = h->bytes };
+    h->latest = id;
+    return i;
+}
+
 int sp_barrier_on_barrier(sp_barrier_t *h, int c, int64_t id, int64_t now_ns)
 {
     begin_event(h);
@@ -153,15 +169,7 @@ int sp_barrier_on_barrier(sp_barrier_t *h, int c, int64_t id, int64_t now_ns)
     int i = find(h, id);
     if (i < 0) {
         if (id <= h->latest) return h->nact; /* completed, aborted or cancelled already */
-        if (h->npending == SP_BARRIER_MAX_PENDING) finish(h, 0, SP_BARRIER_ABORT, now_ns);
-        i = h->npending++;
-        h->pending[i] = (sp_barrier_pending_t){ .id = id,
-                                                .count = h->nended,
-                                                .start_ns = now_ns,
-                                                .batches0 = h->batches,
-                                                .rows0 = h->rows,
-                                                .bytes0 = h->bytes };
-        h->latest = id;
+        i = add_pending(h, id, now_ns);
     }
     sp_barrier_pending_t *p = &h->pending[i];
     p->count++;
@@ -185,16 +193,7 @@ int sp_barrier_on_announce(sp_barrier_t *h, int c, int64_t id, int64_t now_ns)
     if (!h->unaligned || h->aligned_timeout_ns != 0 || id <= h->last[c] || id <= h->latest ||
         id == h->aligned_only)
         return 0;
-    if (h->npending == SP_BARRIER_MAX_PENDING) finish(h, 0, SP_BARRIER_ABORT, now_ns);
-    int i = h->npending++;
-    h->pending[i] = (sp_barrier_pending_t){ .id = id,
-                                            .count = h->nended,
-                                            .start_ns = now_ns,
-                                            .batches0 = h->batches,
-                                            .rows0 = h->rows,
-                                            .bytes0 = h->bytes };
-    h->latest = id;
-    go_unaligned(h, i, now_ns); /* c has not delivered it: count < n */
+    go_unaligned(h, add_pending(h, id, now_ns), now_ns); /* c has not delivered it: count < n */
     return h->nact;
 }
 
