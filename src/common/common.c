@@ -70,24 +70,33 @@ struct sp_prefault {
     size_t n[4];
 };
 
-static void *prefault_main(void *arg)
+bool sp_populate(void *p, size_t n, const atomic_bool *stop)
 {
-    sp_prefault_t *f = arg;
 #ifdef MADV_POPULATE_WRITE
     const size_t chunk = (size_t)32 << 20;
     long ps = sysconf(_SC_PAGESIZE);
     const size_t page = ps > 0 ? (size_t)ps : 4096;
-    for (int i = 0; i < f->count; i++) {
-        uintptr_t from = ((uintptr_t)f->p[i] + page - 1) & ~(uintptr_t)(page - 1),
-                  to = ((uintptr_t)f->p[i] + f->n[i]) & ~(uintptr_t)(page - 1);
-        for (uintptr_t at = from; at < to && !atomic_load_explicit(&f->stop, memory_order_relaxed);
-             at += chunk) {
-            size_t len = to - at < chunk ? to - at : chunk;
-            if (madvise((void *)at, len, MADV_POPULATE_WRITE))
-                return NULL; /* an older kernel: nothing to gain */
-        }
+    uintptr_t from = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1),
+              to = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    for (uintptr_t at = from; at < to && !(stop && atomic_load_explicit(stop, memory_order_relaxed));
+         at += chunk) {
+        size_t len = to - at < chunk ? to - at : chunk;
+        if (madvise((void *)at, len, MADV_POPULATE_WRITE)) return false;
     }
+    return true;
+#else
+    (void)p;
+    (void)n;
+    (void)stop;
+    return false;
 #endif
+}
+
+static void *prefault_main(void *arg)
+{
+    sp_prefault_t *f = arg;
+    for (int i = 0; i < f->count; i++)
+        if (!sp_populate(f->p[i], f->n[i], &f->stop)) break; /* an older kernel: nothing to gain */
     return NULL;
 }
 

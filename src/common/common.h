@@ -51,6 +51,9 @@ void sp_advise_huge_pages(void *p, size_t n);
 typedef struct sp_prefault sp_prefault_t;
 sp_prefault_t *sp_prefault_start(void *const *p, const size_t *n, int count);
 void sp_prefault_join(sp_prefault_t *f);
+/* The same for one range, on the caller's thread, until done or *stop (NULL: never); returns false
+ * when the system cannot (no MADV_POPULATE_WRITE).  Memory already in is passed over quickly. */
+bool sp_populate(void *p, size_t n, const atomic_bool *stop);
 char *sp_xstrdup(const char *s);
 char *sp_xstrndup(const char *s, size_t n);
 char *sp_xasprintf(const char *fmt, ...) SPATE_PRINTF(1, 2);

@@ -8,6 +8,7 @@
 #include "checkpoint/coordinator.h"
 #include "checkpoint/savepoint.h"
 #include "runtime/inflight.h"
+#include "state/backend.h"
 #include "state/opsnap.h"
 #include "state/snapshot.h"
 
@@ -39,6 +40,7 @@ typedef struct sp_job_ckpt {
     bool uploading, ustop;
     pthread_cond_t ucv;
     struct upload *uhead, *utail;
+    atomic_bool ubusy;  /* an upload queued or the uploader stopping: its warm-up gives way */
     pthread_mutex_t mu; /* hist, the upload queue: statistics of the attempts' stopped coordinators */
     spate_checkpoint_stats_t *hist;
     size_t nhist;
@@ -750,6 +752,11 @@ static void *upload_main(void *arg)
                 sp_ckpt_coord_decline(k->coord, (uint64_t)u->id, u->node, u->subtask, err.message);
         }
         free_upload(u);
+        pthread_mutex_lock(&k->mu);
+        bool idle = !k->uhead && !k->ustop;
+        if (idle) atomic_store_explicit(&k->ubusy, false, memory_order_relaxed);
+        pthread_mutex_unlock(&k->mu);
+        if (idle) sp_state_encoder_warm(&k->ubusy); /* the next big checkpoint finds its memory in */
     }
     return NULL;
 }
@@ -771,6 +778,7 @@ static void stop_uploader(sp_job_ckpt_t *k)
     if (!k->uploading) return;
     pthread_mutex_lock(&k->mu);
     k->ustop = true;
+    atomic_store_explicit(&k->ubusy, true, memory_order_relaxed);
     pthread_cond_broadcast(&k->ucv);
     pthread_mutex_unlock(&k->mu);
     pthread_join(k->uploader, NULL);
@@ -1128,6 +1136,7 @@ static void enqueue_upload(sp_job_ckpt_t *k, upload_t *u)
     else
         k->uhead = u;
     k->utail = u;
+    atomic_store_explicit(&k->ubusy, true, memory_order_relaxed);
     pthread_cond_signal(&k->ucv);
     pthread_mutex_unlock(&k->mu);
 }

@@ -103,6 +103,12 @@ typedef struct sp_state_frozen sp_state_frozen_t;
 int sp_state_freeze(sp_state_backend_t *be, int kg_first, int kg_last, sp_state_frozen_t **out,
                     sp_error_t *err);
 int sp_state_frozen_snapshot(sp_state_frozen_t *f, sp_snapshot_t **out, sp_error_t *err);
+/* Between encodings, on the thread that encodes (the uploader, when it has nothing queued), until
+ * done or *stop: pages in that thread's scratch and the spare snapshot buffer (sp_snapshot_spare_warm),
+ * both half as large again as the last encoding needed, so that the next checkpoint of a big or
+ * growing state does not wait for fresh memory (on a VM, the first touch of a page costs more than
+ * encoding into it). */
+void sp_state_encoder_warm(const atomic_bool *stop);
 void sp_state_frozen_release(sp_state_frozen_t *f);
 
 #endif

@@ -253,6 +253,7 @@ typedef struct ref {
 typedef struct refs_scratch {
     ref_t *p;
     size_t cap;
+    size_t want; /* refs the last encoding took */
 } refs_scratch_t;
 
 static pthread_key_t scratch_key;
@@ -270,7 +271,7 @@ static void scratch_key_init(void)
     (void)pthread_key_create(&scratch_key, scratch_free);
 }
 
-static ref_t *refs_scratch(size_t n)
+static refs_scratch_t *my_scratch(void)
 {
     pthread_once(&scratch_once, scratch_key_init);
     refs_scratch_t *c = pthread_getspecific(scratch_key);
@@ -278,12 +279,32 @@ static ref_t *refs_scratch(size_t n)
         c = sp_xcalloc(1, sizeof *c);
         pthread_setspecific(scratch_key, c);
     }
-    if (c->cap < n) {
-        free(c->p);
-        c->p = sp_xmalloc(n * sizeof *c->p);
-        c->cap = n;
-    }
+    return c;
+}
+
+/* Replaces c's array by one of cap refs (only what is touched is backed by memory). */
+static void scratch_resize(refs_scratch_t *c, size_t cap)
+{
+    free(c->p);
+    c->cap = cap;
+    c->p = sp_xmalloc(cap * sizeof *c->p);
+}
+
+static ref_t *refs_scratch(size_t n)
+{
+    refs_scratch_t *c = my_scratch();
+    if (c->cap < n) scratch_resize(c, n + n / 2); /* half as large again, for a state that grows */
+    c->want = n;
     return c->p;
+}
+
+void sp_state_encoder_warm(const atomic_bool *stop)
+{
+    refs_scratch_t *c = my_scratch();
+    size_t want = c->want + c->want / 2;
+    if (c->cap < want) scratch_resize(c, want); /* the last took over two thirds: a larger one, now */
+    if (c->p) (void)sp_populate(c->p, c->cap * sizeof *c->p, stop);
+    sp_snapshot_spare_warm(stop);
 }
 
 /* The occupied slots as refs in address order (n of them, their addresses within [lo, hi]), in the

@@ -70,19 +70,23 @@ int sp_snapshot_create(sp_snapshot_kind_t kind, int first, int last, const char 
 /* The buffer of the last big snapshot let go, kept (any thread, one at a time) for the next of
  * about its size: the checkpoints of a big keyed state encode hundreds of MB each, and a fresh
  * buffer is zeroed by the kernel page by page anew each time (11 % of the uploader's CPU at 10 M
- * keys).  It stays allocated between checkpoints. */
+ * keys).  It stays allocated between checkpoints.  A big buffer is made half as large again as
+ * asked, for a state that grows (only what is touched is backed by memory), and
+ * sp_snapshot_spare_warm, between checkpoints, pages the whole spare in, or replaces it by a larger one
+ * when the last snapshot took more than two thirds of it. */
 #define SPARE_MIN ((size_t)64 << 20)
 static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t *spare;
 static size_t spare_cap;
+static size_t spare_want; /* the last big snapshot's bytes */
 
-/* The spare buffer when it holds `total` bytes and no more than a quarter beyond, else NULL. */
+/* The spare buffer when it holds `total` bytes and is no more than twice as large, else NULL. */
 static uint8_t *take_spare(size_t total, size_t *cap)
 {
     uint8_t *data = NULL;
     if (total < SPARE_MIN) return NULL;
     pthread_mutex_lock(&spare_mu);
-    if (spare && spare_cap >= total && spare_cap - total <= spare_cap / 4) {
+    if (spare && spare_cap >= total && spare_cap - total <= spare_cap / 2) {
         data = spare;
         *cap = spare_cap;
         spare = NULL;
@@ -108,17 +112,41 @@ static void give_spare(uint8_t *data, size_t cap)
     free(data);
 }
 
+void sp_snapshot_spare_warm(const atomic_bool *stop)
+{
+    pthread_mutex_lock(&spare_mu);
+    uint8_t *data = spare;
+    size_t cap = spare_cap, want = spare_want + spare_want / 2;
+    spare = NULL;
+    spare_cap = 0;
+    pthread_mutex_unlock(&spare_mu);
+    if (want && cap < want) { /* grown too close to its end: a larger one, made now */
+        free(data);
+        cap = want;
+        if (!(data = malloc(cap))) return;
+        sp_advise_huge_pages(data, cap);
+    }
+    if (!data) return;
+    (void)sp_populate(data, cap, stop); /* not the spare meanwhile: nobody writes it */
+    give_spare(data, cap);
+}
+
 int sp_snapshot_reserve(sp_snapshot_t *s, const size_t *bytes, sp_error_t *err)
 {
     size_t total = 0, nkg = (size_t)(s->last - s->first + 1), cap = 0;
     for (size_t i = 0; i < nkg; i++) total += bytes[i];
+    if (total >= SPARE_MIN) {
+        pthread_mutex_lock(&spare_mu);
+        spare_want = total;
+        pthread_mutex_unlock(&spare_mu);
+    }
     uint8_t *data = take_spare(total, &cap);
     if (!data) {
-        cap = total ? total : 1;
+        cap = total >= SPARE_MIN ? total + total / 2 : total ? total : 1;
         if (!(data = malloc(cap)))
             return sp_error_set(err, SPATE_ENOMEM, "%s: cannot allocate %zu bytes", kind_name(s->kind),
                                 total);
-        sp_advise_huge_pages(data, total); /* written at 128 places at once: fewer faults, fewer TLB misses */
+        sp_advise_huge_pages(data, cap); /* written at 128 places at once: fewer faults, fewer TLB misses */
     }
     give_spare(s->data, s->cap);
     s->data = data;

@@ -132,6 +132,10 @@ int sp_snapshot_create(sp_snapshot_kind_t kind, int first, int last, const char 
  * regions may be left partly unused (a backend reserves an upper bound).  SPATE_ENOMEM when the
  * buffer cannot be had (nothing changed). */
 int sp_snapshot_reserve(sp_snapshot_t *s, const size_t *bytes, sp_error_t *err);
+/* Pages in the buffer that big snapshots keep between checkpoints (one, half as large again as the
+ * last big snapshot), so that the next does not wait for fresh memory; called between encodings, on
+ * a thread with time to spare, until done or *stop. */
+void sp_snapshot_spare_warm(const atomic_bool *stop);
 /* Where the next entry of key group kg goes; the caller writes it, then adds its size to
  * blocks[kg - first].len and 1 to .count (and to s->entries). */
 static inline uint8_t *sp_snapshot_cursor(sp_snapshot_t *s, int kg)

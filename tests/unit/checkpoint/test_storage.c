@@ -1,6 +1,7 @@
 /*
  * test_storage.c — the storage interface: the local file system (files,
- * directories, listing, reading with a limit, errors naming the path), loads
+ * directories, listing, reading with a limit, errors naming the path, big
+ * files written past the page cache), loads
  * (big files mapped copy-on-write, small ones read; handles at an offset), the
  * atomic write, and the fault-injecting wrapper (each fault kind, counting,
  * persistence, the atomic write failing at every step without touching the
@@ -248,6 +249,41 @@ static void local_load_maps_big_files_and_reads_small_ones(void **state)
     sp_ckpt_storage_destroy(st);
 }
 
+/* Files of more than a staging buffer (4 MiB) are written with O_DIRECT where the file system takes
+ * it, the tail buffered: whatever the pieces' sizes and whether closed with or without a sync, the
+ * file holds every byte as written, once. */
+static void local_big_files_are_written_whole(void **state)
+{
+    const char *dir = *state;
+    sp_ckpt_storage_t *st = sp_ckpt_local_storage_create();
+    const size_t mib4 = (size_t)4 << 20;
+    const size_t sizes[] = { 100, mib4 - 1, mib4, mib4 + 1, 2 * mib4, (9u << 20) + 123 };
+    const size_t pieces[] = { 1, 4095, (3u << 20) + 17, 65536, mib4 };
+    uint8_t *want = pattern(sizes[5]);
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        char *path = sp_xasprintf("%s/file%zu", dir, i);
+        sp_ckpt_file_t *f;
+        sp_error_t err = { 0 };
+        assert_int_equal(sp_ckpt_file_open(st, path, &f, &err), SPATE_OK);
+        for (size_t at = 0, k = i; at < sizes[i]; k++) {
+            size_t n = SP_MIN(pieces[k % 5], sizes[i] - at);
+            assert_int_equal(sp_ckpt_file_write(st, f, want + at, n, &err), SPATE_OK);
+            at += n;
+        }
+        if (i % 2) assert_int_equal(sp_ckpt_file_sync(st, f, &err), SPATE_OK);
+        assert_int_equal(sp_ckpt_file_close(st, f, &err), SPATE_OK);
+        uint8_t *data;
+        size_t len;
+        assert_int_equal(sp_ckpt_storage_read(st, path, sizes[i], &data, &len, &err), SPATE_OK);
+        assert_int_equal(len, sizes[i]);
+        assert_memory_equal(data, want, len);
+        free(data);
+        free(path);
+    }
+    free(want);
+    sp_ckpt_storage_destroy(st);
+}
+
 static void atomic_write_replaces_and_leaves_no_temp(void **state)
 {
     const char *dir = *state;
@@ -413,6 +449,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(local_errors_name_the_path, tu_setup_tmpdir, tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(local_load_maps_big_files_and_reads_small_ones, tu_setup_tmpdir,
                                     tu_teardown_tmpdir),
+    cmocka_unit_test_setup_teardown(local_big_files_are_written_whole, tu_setup_tmpdir, tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(atomic_write_replaces_and_leaves_no_temp, tu_setup_tmpdir,
                                     tu_teardown_tmpdir),
     cmocka_unit_test_setup_teardown(faults_have_the_asked_effect, tu_setup_tmpdir, tu_teardown_tmpdir),
