@@ -378,7 +378,8 @@ static void a_savepoint_of_a_running_job_leaves_it_running(void **state)
     const char *in = p.in, *out = p.out, *ck = p.ck, *sps = p.sps;
     spate_env_t *env;
     assert_int_equal(
-        spate_env_set_config(env = build(in, out, ck, 2, 4000, NULL), "state.savepoints.dir", sps), SPATE_OK);
+        spate_env_set_config(env = build(in, out, ck, 2, 1500, NULL), "state.savepoints.dir", sps),
+        SPATE_OK); /* slow enough to be running still after two savepoints, under TSan and load too */
     spate_job_t *job = start_and_run_a_while(env);
     char sp1[1024], sp2[1024];
     expect_ok(spate_job_savepoint(job, NULL, sp1, sizeof sp1)); /* state.savepoints.dir */
