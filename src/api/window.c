@@ -145,6 +145,7 @@ typedef struct win_op {
     bool located; /* where: the location of the next add_contents' state (sp_state_locate) */
     uint64_t where;
     ahead_t *ahead; /* RING entries when the rows are looked up ahead, else NULL */
+    int key_field;  /* process_ahead: the BIGINT field keyed by (sp_key_bigint_field), else -1 */
     uint8_t *val;   /* contents scratch */
     size_t valcap;
     uint8_t *acc2; /* accumulator scratch (merging, aggregating evicted windows) */
@@ -198,6 +199,7 @@ static int win_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
     sp_batch_acquire(w->res_batch); /* one reference for the collector, one ours */
     if (s->assigner.kind == SPATE_WINDOW_TUMBLING && !s->assigner.processing_time && !s->rows) {
         w->ahead = sp_xcalloc(RING, sizeof *w->ahead);
+        w->key_field = sp_key_bigint_field(&s->key, in);
         for (int i = 0; i < RING; i++) sp_key_init(&w->ahead[i].key);
     }
     *inst = w;
@@ -818,15 +820,23 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
     int maxp = w->ctx->info.max_parallelism;
     int64_t size = s->assigner.size, offset = s->assigner.offset;
     spate_window_t cur = { 0, 0 }; /* the window of the last row prepared (empty at first) */
+    uint64_t cur_ns = 0;           /* its namespace's hash */
     uint32_t n = b->count;
+    const spate_column_t *kc = w->key_field >= 0 ? &b->cols[w->key_field] : NULL;
     for (uint32_t i = 0; i < n + AHEAD; i++) {
         if (i < n) { /* prepare row i */
             ahead_t *p = &w->ahead[i % RING];
             spate_row_t row = { b, i };
             int64_t ts = b->timestamps[i];
             if (ts == SPATE_NO_TIMESTAMP) return missing_timestamp(w);
-            int rc = sp_key_compute(&s->key, &row, &p->key, w->ctx->error);
-            if (rc) return rc;
+            if (kc) { /* the key column read here: no call per row */
+                p->key.len = 0;
+                sp_key_put_bigint_field(&p->key, !((kc->validity[i >> 3] >> (i & 7)) & 1),
+                                        ((const int64_t *)kc->values)[i]);
+            } else {
+                int rc = sp_key_compute(&s->key, &row, &p->key, w->ctx->error);
+                if (rc) return rc;
+            }
             /* a BIGINT key's 9 bytes: the hash specialised for that length, inline */
             uint64_t key_hash =
                 p->key.len == 9 ? sp_hash_bytes(p->key.buf, 9) : sp_hash_bytes(p->key.buf, p->key.len);
@@ -838,13 +848,12 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
                 p->win.start = ts - (rem < 0 ? rem + size : rem);
                 p->win.end = p->win.start + size;
                 cur = p->win;
+                uint8_t ns[16];
+                put_window(ns, &cur);
+                cur_ns = sp_hash_bytes(ns, 16);
             }
             p->late = is_late(w, &p->win);
-            if (!p->late) {
-                uint8_t ns[16];
-                put_window(ns, &p->win);
-                p->where = sp_state_locate(w->be, w->acc_state, key_hash, ns, 16);
-            }
+            if (!p->late) p->where = sp_state_locate_in(w->be, w->acc_state, key_hash, cur_ns);
         }
         if (i >= AHEAD / 2 && i - AHEAD / 2 < n) { /* its slot is in the cache by now: fetch the value */
             const ahead_t *q = &w->ahead[(i - AHEAD / 2) % RING];

@@ -97,6 +97,14 @@ void sp_key_group_range(int subtask, int parallelism, int max_parallelism, int *
     *last = (int)(((i + 1) * m - 1) / p);
 }
 
+int sp_key_bigint_field(const sp_key_selector_t *sel, const spate_schema_t *schema)
+{
+    const sp_field_key_t *fk = sel->ctx;
+    if (sel->fn != sp_field_key_fn || fk->n != 1) return -1;
+    spate_type_id_t t = schema->fields[fk->fields[0]].type;
+    return t == SPATE_TYPE_BIGINT || t == SPATE_TYPE_TIMESTAMP ? fk->fields[0] : -1;
+}
+
 int sp_field_key_fn(void *ctx, const spate_row_t *row, spate_key_t *key)
 {
     const sp_field_key_t *fk = ctx;
@@ -105,14 +113,7 @@ int sp_field_key_fn(void *ctx, const spate_row_t *row, spate_key_t *key)
                        s->fields[fk->fields[0]].type == SPATE_TYPE_TIMESTAMP)) { /* the common key: inline */
         int f = fk->fields[0];
         reserve(key, 9);
-        if (spate_row_is_null(row, f)) {
-            key->buf[key->len++] = 0;
-            return SPATE_OK;
-        }
-        uint64_t u = __builtin_bswap64((uint64_t)spate_row_get_bigint(row, f) ^ (1ull << 63));
-        key->buf[key->len] = 1;
-        memcpy(key->buf + key->len + 1, &u, 8);
-        key->len += 9;
+        sp_key_put_bigint_field(key, spate_row_is_null(row, f), spate_row_get_bigint(row, f));
         return SPATE_OK;
     }
     for (int i = 0; i < fk->n; i++) {

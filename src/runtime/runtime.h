@@ -204,6 +204,22 @@ typedef struct sp_field_key {
     int fields[16];
 } sp_field_key_t;
 int sp_field_key_fn(void *ctx, const spate_row_t *row, spate_key_t *key);
+/* The field of a selector that keys by one BIGINT or TIMESTAMP field of `schema` (the common key),
+ * else -1: an operator keying a whole batch reads that column itself (sp_key_put_bigint_field). */
+int sp_key_bigint_field(const sp_key_selector_t *sel, const spate_schema_t *schema);
+/* Appends such a field's key bytes, as sp_field_key_fn does: 0x00 for NULL, else 0x01 and the value
+ * in 8 order-preserving bytes (key.c).  The key has room for 9 more bytes. */
+static inline void sp_key_put_bigint_field(spate_key_t *k, bool null, int64_t v)
+{
+    if (null) {
+        k->buf[k->len++] = 0;
+        return;
+    }
+    uint64_t u = __builtin_bswap64((uint64_t)v ^ (1ull << 63));
+    k->buf[k->len] = 1;
+    memcpy(k->buf + k->len + 1, &u, 8);
+    k->len += 9;
+}
 int sp_key_compute(const sp_key_selector_t *sel, const spate_row_t *row, spate_key_t *key, sp_error_t *err);
 
 /* ---- logical graph ---- */

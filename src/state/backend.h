@@ -37,6 +37,9 @@ uint8_t *sp_state_get_mut(sp_state_backend_t *be, int state, int key_group, cons
  * across puts and removes (it is a hint, not a pointer). */
 uint64_t sp_state_locate(sp_state_backend_t *be, int state, uint64_t key_hash, const uint8_t *ns,
                          size_t nslen);
+/* The same with the namespace's hash (sp_hash_bytes of its bytes; 0: no namespace), which the caller
+ * keeps across the many lookups of one namespace (a window's). */
+uint64_t sp_state_locate_in(sp_state_backend_t *be, int state, uint64_t key_hash, uint64_t nsh);
 void sp_state_prefetch_value(const sp_state_backend_t *be, uint64_t where);
 uint8_t *sp_state_get_mut_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key,
                              size_t klen, const uint8_t *ns, size_t nslen, uint64_t where, size_t *len);

@@ -80,14 +80,20 @@ static uint64_t ns_hash(sp_state_backend_t *be, const uint8_t *ns, size_t nslen)
     return be->memo_hash;
 }
 
-static uint64_t entry_hash(sp_state_backend_t *be, int state, uint64_t key_hash, const uint8_t *ns,
-                           size_t nslen)
+/* The entry's hash from its key's and its namespace's (0: no namespace). */
+static uint64_t entry_hash_of(int state, uint64_t key_hash, uint64_t nsh)
 {
     uint64_t h = key_hash ^ ((uint64_t)(state + 1) * 0x9E3779B97F4A7C15ull);
-    if (nslen) h ^= ns_hash(be, ns, nslen) * 0xC2B2AE3D27D4EB4Full;
+    h ^= nsh * 0xC2B2AE3D27D4EB4Full;
     h ^= h >> 29; /* finalise (splitmix64's): every input bit reaches the low bits the table uses */
     h *= 0xBF58476D1CE4E5B9ull;
     return h ^ (h >> 32);
+}
+
+static uint64_t entry_hash(sp_state_backend_t *be, int state, uint64_t key_hash, const uint8_t *ns,
+                           size_t nslen)
+{
+    return entry_hash_of(state, key_hash, nslen ? ns_hash(be, ns, nslen) : 0);
 }
 
 static uint64_t hash_of(sp_state_backend_t *be, int state, const uint8_t *key, size_t klen, const uint8_t *ns,
@@ -158,7 +164,12 @@ uint8_t *sp_state_get_mut(sp_state_backend_t *be, int state, int key_group, cons
 uint64_t sp_state_locate(sp_state_backend_t *be, int state, uint64_t key_hash, const uint8_t *ns,
                          size_t nslen)
 {
-    uint64_t h = entry_hash(be, state, key_hash, ns, nslen);
+    return sp_state_locate_in(be, state, key_hash, nslen ? ns_hash(be, ns, nslen) : 0);
+}
+
+uint64_t sp_state_locate_in(sp_state_backend_t *be, int state, uint64_t key_hash, uint64_t nsh)
+{
+    uint64_t h = entry_hash_of(state, key_hash, nsh);
     __builtin_prefetch(&be->map.slots[(uint32_t)h & be->map.mask]);
     return h;
 }
