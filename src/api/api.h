@@ -174,10 +174,17 @@ int sp_sum_reduce_fn(void *ctx, const spate_row_t *acc, const spate_row_t *in, s
 extern const sp_op_vtable_t sp_sink_op; /* spec = spate_sink_t */
 
 /* ---- windows (triggers.c) ---- */
-/* The window's last millisecond (Flink's maxTimestamp): end - 1; INT64_MAX for the global window. */
-int64_t sp_window_max_ts(const spate_window_t *w);
+/* The window's last millisecond (Flink's maxTimestamp): end - 1; INT64_MAX for the global window.
+ * Inline, as sp_add_sat: the window operator asks for every row. */
+static inline int64_t sp_window_max_ts(const spate_window_t *w)
+{
+    return w->end == INT64_MAX ? INT64_MAX : w->end - 1;
+}
 /* a + b (b >= 0), saturating at INT64_MAX. */
-int64_t sp_add_sat(int64_t a, int64_t b);
+static inline int64_t sp_add_sat(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
 /* Whether t is spate_event_time_trigger() (possibly purging). */
 bool sp_trigger_is_event_time(const spate_trigger_t *t);
 /* Whether t is a built-in whose count or interval (t->n) must be > 0. */

@@ -224,6 +224,14 @@ static int wm_process_batch(void *inst, int input, sp_batch_t *b)
     int rc = set_idle(w, false);
     if (rc) return rc;
     if (ws->idle_ms > 0) w->last_activity = sp_op_ctx_now(w->ctx);
+    if (ws->kind == WM_BOUNDED && !ws->per_record && s->ts_field < 0 && !ws->ts_fn) {
+        /* the records keep their timestamps and the watermark is periodic: only the maximum is
+         * needed, and the batch goes on as it is */
+        int64_t max = w->max_ts;
+        for (uint32_t i = 0; i < b->count; i++) max = b->timestamps[i] > max ? b->timestamps[i] : max;
+        w->max_ts = max;
+        return sp_output_push_batch(w->ctx->out, sp_batch_acquire(b));
+    }
     sp_batch_t *o = sp_batch_retime(b);
     uint32_t from = 0;
     spate_row_t row = { b, 0 };

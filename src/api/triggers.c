@@ -7,16 +7,6 @@
  */
 #include "api/api.h"
 
-int64_t sp_window_max_ts(const spate_window_t *w)
-{
-    return w->end == INT64_MAX ? INT64_MAX : w->end - 1;
-}
-
-int64_t sp_add_sat(int64_t a, int64_t b)
-{
-    return a > INT64_MAX - b ? INT64_MAX : a + b;
-}
-
 /* ---- built-in triggers ---- */
 
 static spate_trigger_result_t et_on_element(const spate_trigger_t *self, const spate_row_t *row, int64_t ts,

@@ -125,6 +125,7 @@ typedef struct ahead {
     int key_group;
     bool late;
     spate_window_t win;
+    uint64_t ns_hash; /* of the window's namespace */
     uint64_t where;
 } ahead_t;
 
@@ -654,7 +655,7 @@ static int add_to_window(win_op_t *w, const spate_window_t *win, const spate_row
         r = t->on_element(t, row, ts, win, tctx(w, win));
     /* with the event-time trigger and no lateness, its timer is the cleanup timer */
     if (!existed && !(w->spec->fast_et && w->spec->lateness == 0)) cleanup_timer(w, win, true);
-    return act(w, win, r);
+    return r == SPATE_TRIGGER_CONTINUE ? SPATE_OK : act(w, win, r); /* most rows: nothing to do */
 }
 
 /* ---- session windows ---- */
@@ -837,10 +838,6 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
                 int rc = sp_key_compute(&s->key, &row, &p->key, w->ctx->error);
                 if (rc) return rc;
             }
-            /* a BIGINT key's 9 bytes: the hash specialised for that length, inline */
-            uint64_t key_hash =
-                p->key.len == 9 ? sp_hash_bytes(p->key.buf, 9) : sp_hash_bytes(p->key.buf, p->key.len);
-            p->key_group = sp_key_group_of_hash(key_hash, maxp);
             if (ts >= cur.start && ts < cur.end) { /* most rows fall in the window of the row before */
                 p->win = cur;
             } else {
@@ -852,8 +849,17 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
                 put_window(ns, &cur);
                 cur_ns = sp_hash_bytes(ns, 16);
             }
+            p->ns_hash = cur_ns;
             p->late = is_late(w, &p->win);
-            if (!p->late) p->where = sp_state_locate_in(w->be, w->acc_state, key_hash, cur_ns);
+        }
+        if (i >= 1 && i <= n) { /* hash row i - 1's key (written an iteration ago: no stall on the
+                                 * store just made) and locate its state */
+            ahead_t *p = &w->ahead[(i - 1) % RING];
+            /* a BIGINT key's 9 bytes: the hash specialised for that length, inline */
+            uint64_t key_hash =
+                p->key.len == 9 ? sp_hash_bytes(p->key.buf, 9) : sp_hash_bytes(p->key.buf, p->key.len);
+            p->key_group = sp_key_group_of_hash(key_hash, maxp);
+            if (!p->late) p->where = sp_state_locate_in(w->be, w->acc_state, key_hash, p->ns_hash);
         }
         if (i >= AHEAD / 2 && i - AHEAD / 2 < n) { /* its slot is in the cache by now: fetch the value */
             const ahead_t *q = &w->ahead[(i - AHEAD / 2) % RING];
