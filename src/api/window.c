@@ -145,6 +145,9 @@ typedef struct win_op {
     spate_trigger_context_t tc;
     bool located; /* where: the location of the next add_contents' state (sp_state_locate) */
     uint64_t where;
+    bool at_known; /* at: the location of the current key's contents of the window being added to or
+                    * fired (process_ahead, fire_ahead), for storing and dropping them */
+    uint64_t at;
     ahead_t *ahead; /* RING entries when the rows are looked up ahead, else NULL */
     int key_field;  /* process_ahead: the BIGINT field keyed by (sp_key_bigint_field), else -1 */
     uint8_t *val;   /* contents scratch */
@@ -301,18 +304,25 @@ static const uint8_t *load(win_op_t *w, const spate_window_t *win, size_t *len)
     return sp_state_get(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, len);
 }
 
+/* The contents of (current key, win) stored and dropped, at w->at when that is their location. */
 static void store(win_op_t *w, const spate_window_t *win, const void *value, size_t len)
 {
     uint8_t ns[16];
     put_window(ns, win);
-    sp_state_put(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, value, len);
+    if (w->at_known)
+        sp_state_put_at(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, w->at, value, len);
+    else
+        sp_state_put(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, value, len);
 }
 
 static void drop(win_op_t *w, const spate_window_t *win)
 {
     uint8_t ns[16];
     put_window(ns, win);
-    sp_state_remove(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16);
+    if (w->at_known)
+        sp_state_remove_at(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, w->at);
+    else
+        sp_state_remove(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16);
 }
 
 static void reserve_val(win_op_t *w, size_t n)
@@ -877,9 +887,10 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
         if (q->late) {
             rc = spate_out_emit_row(&w->late, &row);
         } else {
-            w->where = q->where;
-            w->located = true;
+            w->where = w->at = q->where;
+            w->located = w->at_known = true;
             rc = add_to_window(w, &q->win, &row, b->timestamps[j]);
+            w->at_known = false;
         }
         if (rc) return rc;
     }
@@ -983,12 +994,13 @@ static int fire_ahead(win_op_t *w, int64_t wm)
         w->key = q->key;
         q->key = k;
         w->key_group = q->key_group;
-        w->where = q->where;
-        w->located = true;
+        w->where = w->at = q->where;
+        w->located = w->at_known = true;
         int rc = fire(w, &q->win);
         w->located = false;
+        if (rc == SPATE_OK) clear_window(w, &q->win);
+        w->at_known = false;
         if (rc) return rc;
-        clear_window(w, &q->win);
     }
     return SPATE_OK;
 }

@@ -47,6 +47,11 @@ void sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_
                   const uint8_t *ns, size_t nslen, const void *value, size_t len);
 void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                      const uint8_t *ns, size_t nslen);
+/* sp_state_put and sp_state_remove of an entry whose location (sp_state_locate) the caller has. */
+void sp_state_put_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                     const uint8_t *ns, size_t nslen, uint64_t where, const void *value, size_t len);
+void sp_state_remove_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                        const uint8_t *ns, size_t nslen, uint64_t where);
 /* Incremental cleanup: visits up to n entries from *cursor on (wrapping around), removing those
  * for which drop(ctx, state, value, len) is true. */
 void sp_state_scan(sp_state_backend_t *be, size_t *cursor, size_t n,

@@ -193,16 +193,29 @@ uint8_t *sp_state_get_mut_at(sp_state_backend_t *be, int state, int key_group, c
 void sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                   const uint8_t *ns, size_t nslen, const void *value, size_t len)
 {
+    sp_state_put_at(be, state, key_group, key, klen, ns, nslen, hash_of(be, state, key, klen, ns, nslen),
+                    value, len);
+}
+
+void sp_state_put_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                     const uint8_t *ns, size_t nslen, uint64_t where, const void *value, size_t len)
+{
     size_t n = composite(be, state, key, klen, ns, nslen);
-    sp_hmap_put(&be->map, be->buf, n, hash_of(be, state, key, klen, ns, nslen), key_group, value, len);
+    sp_hmap_put(&be->map, be->buf, n, where, key_group, value, len);
 }
 
 void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                      const uint8_t *ns, size_t nslen)
 {
+    sp_state_remove_at(be, state, key_group, key, klen, ns, nslen, hash_of(be, state, key, klen, ns, nslen));
+}
+
+void sp_state_remove_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                        const uint8_t *ns, size_t nslen, uint64_t where)
+{
     SP_UNUSED(key_group);
     size_t n = composite(be, state, key, klen, ns, nslen);
-    sp_hmap_remove(&be->map, be->buf, n, hash_of(be, state, key, klen, ns, nslen));
+    sp_hmap_remove(&be->map, be->buf, n, where);
 }
 
 void sp_state_scan(sp_state_backend_t *be, size_t *cursor, size_t n,

@@ -37,14 +37,62 @@ static void slab_empty(sp_hmap_t *m, sp_hmap_slab_t *s)
     slab_unref(s);
 }
 
-/* The map lets go of kv: freed, or counted off its block. */
+/* The bytes an entry's memory holds: n rounded up to the 16-byte step of the reuse lists when small. */
+static size_t kv_capacity(size_t n)
+{
+    return n <= SP_HMAP_SMALL ? (n + 15) & ~(size_t)15 : n;
+}
+
+/* Memory for an entry of n bytes (sp_hmap_entry_bytes): one let go earlier, else malloc'd. */
+static uint8_t *kv_new(sp_hmap_t *m, size_t n)
+{
+    size_t cap = kv_capacity(n ? n : 1);
+    if (cap <= SP_HMAP_SMALL) {
+        uint8_t **head = &m->reuse[cap / 16 - 1], *kv = *head;
+        if (kv) {
+            memcpy(head, kv, sizeof kv);
+            m->nreuse--;
+            return kv;
+        }
+    }
+    return sp_xmalloc(cap);
+}
+
+/* Bytes of the entry at kv, from its lengths. */
+static size_t kv_size(const uint8_t *kv)
+{
+    const sp_hmap_entry_t e = { .kv = (uint8_t *)kv };
+    return sp_hmap_entry_bytes(sp_hmap_klen(&e), sp_hmap_vlen(&e));
+}
+
+/* The map lets go of kv: kept for reuse or freed, or counted off its block. */
 static void kv_release(sp_hmap_t *m, uint8_t *kv)
 {
     sp_hmap_slab_t *s = m->slabs ? slab_of(m, kv) : NULL;
-    if (!s)
+    if (s) {
+        if (--s->live == 0 && s != m->carve) slab_empty(m, s);
+        return;
+    }
+    size_t cap = kv_capacity(kv_size(kv));
+    if (cap <= SP_HMAP_SMALL && m->nreuse < SP_HMAP_REUSE_MAX) {
+        uint8_t **head = &m->reuse[cap / 16 - 1];
+        memcpy(kv, head, sizeof *head);
+        *head = kv;
+        m->nreuse++;
+    } else {
         free(kv);
-    else if (--s->live == 0 && s != m->carve)
-        slab_empty(m, s);
+    }
+}
+
+static void reuse_free(sp_hmap_t *m)
+{
+    for (size_t c = 0; c < SP_HMAP_SMALL / 16; c++)
+        while (m->reuse[c]) {
+            uint8_t *kv = m->reuse[c];
+            memcpy(&m->reuse[c], kv, sizeof kv);
+            free(kv);
+        }
+    m->nreuse = 0;
 }
 
 void sp_hmap_carve_begin(sp_hmap_t *m, size_t bytes, size_t likely)
@@ -90,7 +138,7 @@ static uint8_t *kv_alloc(sp_hmap_t *m, const uint8_t *key, size_t klen, size_t v
         s->cursor += n;
         s->live++;
     } else {
-        kv = sp_xmalloc(n);
+        kv = kv_new(m, n);
     }
     set_lengths(kv, klen, vlen);
     if (klen) memcpy(kv + SP_HMAP_HEAD, key, klen);
@@ -107,6 +155,8 @@ void sp_hmap_init(sp_hmap_t *m)
     m->spare_slots = 0;
     m->slabs = m->carve = NULL;
     m->prefault = NULL;
+    memset(m->reuse, 0, sizeof m->reuse);
+    m->nreuse = 0;
     m->slots = sp_xcalloc(m->mask + 1, sizeof *m->slots);
 }
 
@@ -242,7 +292,7 @@ sp_hmap_entry_t *sp_hmap_unshare(sp_hmap_t *m, sp_hmap_entry_t *e)
 {
     if (!shared(m, e) || view_done(m)) return e;
     size_t n = sp_hmap_value_offset(sp_hmap_klen(e)) + sp_hmap_vlen(e);
-    uint8_t *kv = sp_xmalloc(n ? n : 1);
+    uint8_t *kv = kv_new(m, sp_hmap_entry_bytes(sp_hmap_klen(e), sp_hmap_vlen(e)));
     memcpy(kv, e->kv, n);
     retire_kv(m, e->kv);
     e->kv = kv;
@@ -263,6 +313,7 @@ void sp_hmap_fini(sp_hmap_t *m)
     free(m->slots);
     m->slots = NULL;
     m->count = 0;
+    reuse_free(m);
 }
 
 static size_t find_slot(const sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash)
@@ -338,18 +389,24 @@ sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint
     if (!e->kv) return fill(m, e, key, klen, hash, key_group, val, vlen);
     size_t voff = sp_hmap_value_offset(klen), was = sp_hmap_vlen(e);
     if (was != vlen && shared(m, e) && !view_done(m)) { /* the view keeps the old bytes */
-        uint8_t *kv = sp_xmalloc(voff + vlen);
+        uint8_t *kv = kv_new(m, sp_hmap_entry_bytes(klen, vlen));
         memcpy(kv, e->kv, SP_HMAP_HEAD + klen);
         retire_kv(m, e->kv);
         e->kv = kv;
         e->epoch = m->epoch;
-    } else if (was != vlen && m->slabs && slab_of(m, e->kv)) { /* carved: cannot grow in place */
-        uint8_t *kv = sp_xmalloc(voff + vlen);
-        memcpy(kv, e->kv, SP_HMAP_HEAD + klen);
-        kv_release(m, e->kv);
-        e->kv = kv;
+    } else if (was != vlen && ((m->slabs && slab_of(m, e->kv)) ||
+                               kv_capacity(sp_hmap_entry_bytes(klen, was)) <= SP_HMAP_SMALL ||
+                               kv_capacity(sp_hmap_entry_bytes(klen, vlen)) <= SP_HMAP_SMALL)) {
+        /* carved, or (to be) of a reuse list's size: new memory unless the old holds it */
+        if (kv_capacity(sp_hmap_entry_bytes(klen, vlen)) > kv_capacity(sp_hmap_entry_bytes(klen, was)) ||
+            (m->slabs && slab_of(m, e->kv))) {
+            uint8_t *kv = kv_new(m, sp_hmap_entry_bytes(klen, vlen));
+            memcpy(kv, e->kv, SP_HMAP_HEAD + klen);
+            kv_release(m, e->kv);
+            e->kv = kv;
+        }
     } else if (was != vlen) {
-        e->kv = sp_xrealloc(e->kv, voff + vlen);
+        e->kv = sp_xrealloc(e->kv, sp_hmap_entry_bytes(klen, vlen));
     } else {
         sp_hmap_writable(m, e);
     }

@@ -41,6 +41,8 @@ typedef struct sp_hmap_entry {
 typedef struct sp_hmap_view sp_hmap_view_t;
 typedef struct sp_hmap_slab sp_hmap_slab_t;
 
+#define SP_HMAP_SMALL     256    /* entries of up to this many bytes are kept for reuse ... */
+#define SP_HMAP_REUSE_MAX 65536u /* ... this many at most */
 typedef struct sp_hmap {
     sp_hmap_entry_t *slots;
     size_t mask, count;
@@ -51,6 +53,11 @@ typedef struct sp_hmap {
     sp_hmap_slab_t *slabs;   /* blocks restored entries were carved from, while they hold any */
     sp_hmap_slab_t *carve;   /* the block sp_hmap_put_new carves from now, or NULL */
     sp_prefault_t *prefault; /* while carving: the thread faulting in the table and the block */
+    /* entries of up to SP_HMAP_SMALL bytes let go, kept for reuse, by size in steps of 16 (a list
+     * through their first bytes): a window's entries are all dropped when it fires and made anew for
+     * the next, and malloc's own caches hold a few only */
+    uint8_t *reuse[SP_HMAP_SMALL / 16];
+    size_t nreuse;
 } sp_hmap_t;
 
 void sp_hmap_init(sp_hmap_t *m);

@@ -1,5 +1,6 @@
 /* test_heap_map.c — the heap map behind keyed state: put/get/replace, growth, iteration,
- * frozen views across the wrap of the 16-bit epoch, hashes equal in their low 32 bits. */
+ * frozen views across the wrap of the 16-bit epoch, hashes equal in their low 32 bits, memory of
+ * entries let go reused. */
 #include "test_main.h"
 
 #include <stdio.h>
@@ -165,9 +166,76 @@ static void hashes_alike_in_their_low_32_bits(void **state)
     sp_hmap_fini(&m);
 }
 
+/* Value of key i at round r, of length len: bytes that tell them apart. */
+static void fill_value(uint8_t *v, size_t len, uint64_t i, int r)
+{
+    for (size_t b = 0; b < len; b++) v[b] = (uint8_t)(i * 31 + (uint64_t)r * 7 + b);
+}
+
+/* Entries let go are kept for reuse by size: removed and made anew, and values that grow and shrink
+ * across the sizes (up to and past the largest kept), with a frozen view alive or not, every entry
+ * reads back as last written, and the view keeps what it saw. */
+static void memory_of_entries_let_go_is_reused_without_mixing_them(void **state)
+{
+    (void)state;
+    sp_hmap_t m;
+    sp_hmap_init(&m);
+    enum { N = 3000 };
+    static const size_t lens[] = { 8, 40, 3, 300, 24, 0, 250, 17 };
+    static size_t len_of[N];
+    uint8_t v[400], want[400];
+    for (int r = 0; r < 8; r++) {
+        sp_hmap_view_t *view = r % 3 == 2 ? sp_hmap_freeze(&m) : NULL;
+        for (uint64_t i = 0; i < N; i++) {
+            uint64_t h = sp_hash_bytes(&i, 8);
+            if ((i + (uint64_t)r) % 5 == 0) { /* removed, made anew next round */
+                sp_hmap_remove(&m, (const uint8_t *)&i, 8, h);
+                len_of[i] = SIZE_MAX;
+                continue;
+            }
+            size_t len = lens[(i + (uint64_t)r) % 8];
+            fill_value(v, len, i, r);
+            sp_hmap_put(&m, (const uint8_t *)&i, 8, h, 0, v, len);
+            len_of[i] = len;
+        }
+        for (uint64_t i = 0; i < N; i++) {
+            sp_hmap_entry_t *e = sp_hmap_get(&m, (const uint8_t *)&i, 8, sp_hash_bytes(&i, 8));
+            if (len_of[i] == SIZE_MAX) {
+                assert_null(e);
+                continue;
+            }
+            assert_non_null(e);
+            assert_int_equal(sp_hmap_vlen(e), len_of[i]);
+            fill_value(want, len_of[i], i, r);
+            assert_memory_equal(sp_hmap_value(e), want, len_of[i]);
+        }
+        if (view) { /* it saw round r - 1's values */
+            size_t seen = 0;
+            for (size_t s = 0; s < view->nslots; s++) {
+                const sp_hmap_entry_t *e = &view->slots[s];
+                if (!e->kv) continue;
+                uint64_t i;
+                memcpy(&i, sp_hmap_key(e), 8);
+                size_t len = sp_hmap_vlen(e);
+                assert_int_equal(len, lens[(i + (uint64_t)r - 1) % 8]);
+                fill_value(want, len, i, r - 1);
+                assert_memory_equal(sp_hmap_value(e), want, len);
+                seen++;
+            }
+            assert_int_equal(seen, view->count);
+            sp_hmap_view_release(view);
+        }
+    }
+    assert_true(m.nreuse > 0 && m.nreuse <= SP_HMAP_REUSE_MAX);
+    sp_hmap_fini(&m);
+}
+
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(views_hold_across_the_epoch_wrap), cmocka_unit_test(hashes_alike_in_their_low_32_bits),
-    cmocka_unit_test(remove_keeps_the_rest_reachable),  cmocka_unit_test(put_get_replace),
+    cmocka_unit_test(memory_of_entries_let_go_is_reused_without_mixing_them),
+    cmocka_unit_test(views_hold_across_the_epoch_wrap),
+    cmocka_unit_test(hashes_alike_in_their_low_32_bits),
+    cmocka_unit_test(remove_keeps_the_rest_reachable),
+    cmocka_unit_test(put_get_replace),
     cmocka_unit_test(grows_and_iterates_every_entry),
 };
 
