@@ -145,6 +145,8 @@ typedef struct win_op {
     spate_trigger_context_t tc;
     bool located; /* where: the location of the next add_contents' state (sp_state_locate) */
     uint64_t where;
+    bool acc_known; /* acc_hint: the next add_contents' accumulator, looked up already (NULL: none) */
+    uint8_t *acc_hint;
     bool at_known; /* at: the location of the current key's contents of the window being added to or
                     * fired (process_ahead, fire_ahead), for storing and dropping them */
     uint64_t at;
@@ -452,11 +454,12 @@ static int add_contents(win_op_t *w, const spate_window_t *win, const spate_row_
     }
     uint8_t ns[16];
     put_window(ns, win);
-    uint8_t *acc = w->located ? sp_state_get_mut_at(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len,
-                                                    ns, 16, w->where, &len)
-                              : sp_state_get_mut(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len,
-                                                 ns, 16, &len);
-    w->located = false;
+    uint8_t *acc = w->acc_known ? w->acc_hint
+                   : w->located ? sp_state_get_mut_at(w->be, w->acc_state, w->key_group, w->key.buf,
+                                                      w->key.len, ns, 16, w->where, &len)
+                                : sp_state_get_mut(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len,
+                                                   ns, 16, &len);
+    w->located = w->acc_known = false;
     *existed = acc != NULL;
     if (acc) /* the common case: fold the row into the stored accumulator in place (one lookup) */
         return (rc = fn->add(fn->ctx, acc, row)) != SPATE_OK ? user_failed(w, rc, "window add") : SPATE_OK;
@@ -887,10 +890,24 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
         if (q->late) {
             rc = spate_out_emit_row(&w->late, &row);
         } else {
-            w->where = w->at = q->where;
-            w->located = w->at_known = true;
-            rc = add_to_window(w, &q->win, &row, b->timestamps[j]);
-            w->at_known = false;
+            size_t len;
+            uint8_t ns[16];
+            put_window(ns, &q->win);
+            uint8_t *acc = sp_state_get_mut_at(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns,
+                                               16, q->where, &len);
+            if (acc && s->fast_et && sp_window_max_ts(&q->win) > w->watermark) {
+                /* most rows: into an accumulator there already, of a window not due (add_to_window's
+                 * way, in short) */
+                rc = s->fn.add(s->fn.ctx, acc, &row);
+                if (rc) rc = user_failed(w, rc, "window add");
+            } else {
+                w->acc_known = true;
+                w->acc_hint = acc;
+                w->at = q->where;
+                w->at_known = true;
+                rc = add_to_window(w, &q->win, &row, b->timestamps[j]);
+                w->at_known = false;
+            }
         }
         if (rc) return rc;
     }
