@@ -990,6 +990,8 @@ static int fire_ahead(win_op_t *w, int64_t wm)
 {
     uint64_t popped = 0, fired = 0;
     bool more = true;
+    spate_window_t last = { 0, 0 }; /* the window of the last timer popped, and its namespace's hash */
+    uint64_t last_ns = 0;
     while (more || fired < popped) {
         sp_timer_t t;
         if (more && (more = sp_timers_pop(&w->timers, wm, &t))) {
@@ -999,9 +1001,16 @@ static int fire_ahead(win_op_t *w, int64_t wm)
             memcpy(&p->win.start, t.key + t.klen - 16, 8);
             memcpy(&p->win.end, t.key + t.klen - 8, 8);
             p->key_group = t.key_group;
-            uint8_t ns[16];
-            put_window(ns, &p->win);
-            p->where = sp_state_locate(w->be, w->acc_state, sp_hash_bytes(p->key.buf, p->key.len), ns, 16);
+            if (p->win.start != last.start || p->win.end != last.end) { /* timers come window by window */
+                uint8_t ns[16];
+                put_window(ns, &p->win);
+                last = p->win;
+                last_ns = sp_hash_bytes(ns, 16);
+            }
+            /* hashed from the timer's bytes, not the copy just written (no store-forwarding stall) */
+            size_t klen = t.klen - 16;
+            uint64_t key_hash = klen == 9 ? sp_hash_bytes(t.key, 9) : sp_hash_bytes(t.key, klen);
+            p->where = sp_state_locate_in(w->be, w->acc_state, key_hash, last_ns);
         }
         if (popped - fired > AHEAD / 2)
             sp_state_prefetch_value(w->be, w->ahead[(popped - AHEAD / 2) % RING].where);
