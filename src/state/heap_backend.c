@@ -176,8 +176,17 @@ uint64_t sp_state_locate_in(sp_state_backend_t *be, int state, uint64_t key_hash
 
 void sp_state_prefetch_value(const sp_state_backend_t *be, uint64_t where)
 {
-    const sp_hmap_entry_t *e = &be->map.slots[(uint32_t)where & be->map.mask];
-    if (e->kv) __builtin_prefetch(e->kv);
+    /* the entry of that hash among the first slots of its probe: linear probing moves many entries
+     * a slot or two past their home, and the home slot's entry is then another's */
+    const sp_hmap_t *m = &be->map;
+    for (size_t i = (uint32_t)where & m->mask, n = 0; n < 4; i = (i + 1) & m->mask, n++) {
+        const sp_hmap_entry_t *e = &m->slots[i];
+        if (!e->kv) return;
+        if (e->hash == (uint32_t)where) {
+            __builtin_prefetch(e->kv);
+            return;
+        }
+    }
 }
 
 uint8_t *sp_state_get_mut_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key,
