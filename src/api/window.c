@@ -835,6 +835,7 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
     int64_t size = s->assigner.size, offset = s->assigner.offset;
     spate_window_t cur = { 0, 0 }; /* the window of the last row prepared (empty at first) */
     uint64_t cur_ns = 0;           /* its namespace's hash */
+    bool cur_late = false;         /* whether it is late */
     uint32_t n = b->count;
     const spate_column_t *kc = w->key_field >= 0 ? &b->cols[w->key_field] : NULL;
     for (uint32_t i = 0; i < n + AHEAD; i++) {
@@ -861,9 +862,10 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
                 uint8_t ns[16];
                 put_window(ns, &cur);
                 cur_ns = sp_hash_bytes(ns, 16);
+                cur_late = is_late(w, &cur); /* the watermark stays within a batch */
             }
             p->ns_hash = cur_ns;
-            p->late = is_late(w, &p->win);
+            p->late = cur_late;
         }
         if (i >= 1 && i <= n) { /* hash row i - 1's key (written an iteration ago: no stall on the
                                  * store just made) and locate its state */
