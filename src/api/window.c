@@ -245,6 +245,21 @@ static void put_window(uint8_t *ns, const spate_window_t *win)
     memcpy(ns + 8, &win->end, 8);
 }
 
+/* The hash of a window's namespace, for sp_state_locate_in. */
+static uint64_t window_ns_hash(const spate_window_t *win)
+{
+    uint8_t ns[16];
+    put_window(ns, win);
+    return sp_hash_bytes(ns, 16);
+}
+
+/* The hash of key bytes (a key group's and a location's): a BIGINT key's 9 bytes hashed by xxh3
+ * specialised for that length, inline. */
+static inline uint64_t key_hash_of(const uint8_t *key, size_t len)
+{
+    return len == 9 ? sp_hash_bytes(key, 9) : sp_hash_bytes(key, len);
+}
+
 static bool same_window(const spate_window_t *a, const spate_window_t *b)
 {
     return a->start == b->start && a->end == b->end;
@@ -859,9 +874,7 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
                 p->win.start = ts - (rem < 0 ? rem + size : rem);
                 p->win.end = p->win.start + size;
                 cur = p->win;
-                uint8_t ns[16];
-                put_window(ns, &cur);
-                cur_ns = sp_hash_bytes(ns, 16);
+                cur_ns = window_ns_hash(&cur);
                 cur_late = is_late(w, &cur); /* the watermark stays within a batch */
             }
             p->ns_hash = cur_ns;
@@ -870,9 +883,7 @@ static int process_ahead(win_op_t *w, sp_batch_t *b)
         if (i >= 1 && i <= n) { /* hash row i - 1's key (written an iteration ago: no stall on the
                                  * store just made) and locate its state */
             ahead_t *p = &w->ahead[(i - 1) % RING];
-            /* a BIGINT key's 9 bytes: the hash specialised for that length, inline */
-            uint64_t key_hash =
-                p->key.len == 9 ? sp_hash_bytes(p->key.buf, 9) : sp_hash_bytes(p->key.buf, p->key.len);
+            uint64_t key_hash = key_hash_of(p->key.buf, p->key.len);
             p->key_group = sp_key_group_of_hash(key_hash, maxp);
             if (!p->late) p->where = sp_state_locate_in(w->be, w->acc_state, key_hash, p->ns_hash);
         }
@@ -1004,15 +1015,11 @@ static int fire_ahead(win_op_t *w, int64_t wm)
             memcpy(&p->win.end, t.key + t.klen - 8, 8);
             p->key_group = t.key_group;
             if (p->win.start != last.start || p->win.end != last.end) { /* timers come window by window */
-                uint8_t ns[16];
-                put_window(ns, &p->win);
                 last = p->win;
-                last_ns = sp_hash_bytes(ns, 16);
+                last_ns = window_ns_hash(&last);
             }
             /* hashed from the timer's bytes, not the copy just written (no store-forwarding stall) */
-            size_t klen = t.klen - 16;
-            uint64_t key_hash = klen == 9 ? sp_hash_bytes(t.key, 9) : sp_hash_bytes(t.key, klen);
-            p->where = sp_state_locate_in(w->be, w->acc_state, key_hash, last_ns);
+            p->where = sp_state_locate_in(w->be, w->acc_state, key_hash_of(t.key, t.klen - 16), last_ns);
         }
         if (popped - fired > AHEAD / 2)
             sp_state_prefetch_value(w->be, w->ahead[(popped - AHEAD / 2) % RING].where);

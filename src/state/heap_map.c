@@ -394,19 +394,18 @@ sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint
         retire_kv(m, e->kv);
         e->kv = kv;
         e->epoch = m->epoch;
-    } else if (was != vlen && ((m->slabs && slab_of(m, e->kv)) ||
-                               kv_capacity(sp_hmap_entry_bytes(klen, was)) <= SP_HMAP_SMALL ||
-                               kv_capacity(sp_hmap_entry_bytes(klen, vlen)) <= SP_HMAP_SMALL)) {
-        /* carved, or (to be) of a reuse list's size: new memory unless the old holds it */
-        if (kv_capacity(sp_hmap_entry_bytes(klen, vlen)) > kv_capacity(sp_hmap_entry_bytes(klen, was)) ||
-            (m->slabs && slab_of(m, e->kv))) {
-            uint8_t *kv = kv_new(m, sp_hmap_entry_bytes(klen, vlen));
+    } else if (was != vlen) {
+        bool carved = m->slabs && slab_of(m, e->kv);
+        size_t had = kv_capacity(sp_hmap_entry_bytes(klen, was)),
+               need = kv_capacity(sp_hmap_entry_bytes(klen, vlen));
+        if (!carved && had > SP_HMAP_SMALL && need > SP_HMAP_SMALL) { /* large both times: malloc's */
+            e->kv = sp_xrealloc(e->kv, need);
+        } else if (carved || need > had) { /* a block cannot grow in place; a small one holds `had` */
+            uint8_t *kv = kv_new(m, need);
             memcpy(kv, e->kv, SP_HMAP_HEAD + klen);
             kv_release(m, e->kv);
             e->kv = kv;
-        }
-    } else if (was != vlen) {
-        e->kv = sp_xrealloc(e->kv, sp_hmap_entry_bytes(klen, vlen));
+        } /* else it fits in what it has */
     } else {
         sp_hmap_writable(m, e);
     }
