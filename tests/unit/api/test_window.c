@@ -10,6 +10,7 @@
 #include <spate/spate.h>
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,6 +371,234 @@ static void window_joins_pair_rows_of_the_same_window(void **state)
     spate_env_destroy(env);
 }
 
+/* ---- a batch's rows grouped by key and window ----
+ * Big batches keyed by a BIGINT column (NULL too), in and out of order, with watermarks from a
+ * custom generator at chosen rows only (so batches stay big and some rows meet windows due or gone),
+ * allowed lateness and late data; an order-sensitive aggregate shows each window's rows were added
+ * in their order.  Expected: Flink's semantics computed row by row below. */
+
+#define GW_SIZE     1000
+#define GW_LATENESS 200
+
+typedef struct ord_acc {
+    int64_t n;
+    uint64_t h; /* over the rows' timestamps, in the order added */
+} ord_acc_t;
+
+static uint64_t ord_step(uint64_t h, int64_t ts)
+{
+    return h * 1000003u + (uint64_t)ts + 1;
+}
+
+static void ord_create(void *ctx, void *acc)
+{
+    (void)ctx;
+    memset(acc, 0, sizeof(ord_acc_t));
+}
+
+static int ord_add(void *ctx, void *acc, const spate_row_t *in)
+{
+    (void)ctx;
+    ord_acc_t a;
+    memcpy(&a, acc, sizeof a);
+    a.n++;
+    a.h = ord_step(a.h, spate_row_get_bigint(in, 1));
+    memcpy(acc, &a, sizeof a);
+    return SPATE_OK;
+}
+
+static int ord_emit(void *ctx, const void *acc, const spate_window_t *w, const spate_row_t *key_row,
+                    spate_collector_t *out)
+{
+    (void)ctx;
+    ord_acc_t a;
+    memcpy(&a, acc, sizeof a);
+    spate_out_copy_field(out, 0, key_row, 0);
+    spate_out_set_bigint(out, 1, w->start);
+    spate_out_set_bigint(out, 2, w->end);
+    spate_out_set_bigint(out, 3, a.n);
+    spate_out_set_bigint(out, 4, (int64_t)a.h);
+    return spate_out_emit(out);
+}
+
+/* The generator: the watermark a row carries in field 2, when it is not NULL. */
+static void wm_field(void *state, int64_t ts, const spate_row_t *row, spate_watermark_output_t *out)
+{
+    (void)state;
+    (void)ts;
+    if (!spate_row_is_null(row, 2)) spate_watermark_output_emit(out, spate_row_get_bigint(row, 2));
+}
+
+typedef struct gw_row {
+    bool null;
+    int64_t k, ts, wm; /* wm: INT64_MIN = none */
+} gw_row_t;
+
+typedef struct gw_win {
+    bool null, timer, live;
+    int64_t k, start;
+    ord_acc_t acc;
+} gw_win_t;
+
+typedef struct text {
+    char **v;
+    size_t n;
+} text_t;
+
+static void text_add(text_t *t, const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    t->v = realloc(t->v, sizeof *t->v * (t->n + 1));
+    t->v[t->n++] = strdup(buf);
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *text_sorted(text_t *t)
+{
+    if (t->n) qsort(t->v, t->n, sizeof *t->v, by_text);
+    size_t len = 1;
+    for (size_t i = 0; i < t->n; i++) len += strlen(t->v[i]) + 1;
+    char *s = calloc(1, len), *p = s;
+    for (size_t i = 0; i < t->n; i++) {
+        p += sprintf(p, "%s\n", t->v[i]);
+        free(t->v[i]);
+    }
+    free(t->v);
+    return s;
+}
+
+static void gw_emit(text_t *out, const gw_win_t *w)
+{
+    char k[24] = "";
+    if (!w->null) snprintf(k, sizeof k, "%lld", (long long)w->k);
+    text_add(out, "%s,%lld,%lld,%lld,%lld", k, (long long)w->start, (long long)(w->start + GW_SIZE),
+             (long long)w->acc.n, (long long)(int64_t)w->acc.h);
+}
+
+/* Flink's tumbling event-time windows with the event-time trigger and allowed lateness, row by row. */
+static void gw_reference(const gw_row_t *rows, char *const *line, size_t n, char **want, char **want_late)
+{
+    text_t out = { 0 }, late = { 0 };
+    gw_win_t *wins = calloc(n, sizeof *wins);
+    size_t nwins = 0;
+    int64_t wm = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        const gw_row_t *r = &rows[i];
+        int64_t start = r->ts - ((r->ts % GW_SIZE) + GW_SIZE) % GW_SIZE, max_ts = start + GW_SIZE - 1;
+        if (max_ts + GW_LATENESS <= wm) {
+            text_add(&late, "%s", line[i]); /* the row as it came */
+        } else {
+            gw_win_t *w = NULL;
+            for (size_t j = 0; j < nwins && !w; j++)
+                if (wins[j].live && wins[j].null == r->null && wins[j].k == r->k && wins[j].start == start)
+                    w = &wins[j];
+            if (!w) w = &wins[nwins++], *w = (gw_win_t){ r->null, false, true, r->k, start, { 0, 0 } };
+            w->acc.n++;
+            w->acc.h = ord_step(w->acc.h, r->ts);
+            if (max_ts <= wm)
+                gw_emit(&out, w); /* a late firing */
+            else
+                w->timer = true;
+        }
+        if (r->wm > wm) {
+            wm = r->wm;
+            for (size_t j = 0; j < nwins; j++) {
+                gw_win_t *w = &wins[j];
+                if (!w->live) continue;
+                if (w->timer && w->start + GW_SIZE - 1 <= wm) gw_emit(&out, w), w->timer = false;
+                if (w->start + GW_SIZE - 1 + GW_LATENESS <= wm) w->live = false;
+            }
+        }
+    }
+    for (size_t j = 0; j < nwins; j++)
+        if (wins[j].live && wins[j].timer) gw_emit(&out, &wins[j]); /* the end of input */
+    free(wins);
+    *want = text_sorted(&out);
+    *want_late = text_sorted(&late);
+}
+
+static void tumbling_windows_add_a_batchs_rows_per_key_in_order(void **state)
+{
+    (void)state;
+    enum { N = 6000 };
+    gw_row_t *rows = calloc(N, sizeof *rows);
+    char **text = calloc(N, sizeof *text);
+    uint64_t x = 42;
+    int64_t max_ts = 0, gap = 0;
+    for (size_t i = 0; i < N; i++) {
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        uint32_t r = (uint32_t)(x >> 33);
+        gw_row_t *g = &rows[i];
+        g->null = r % 10 == 0;
+        g->k = g->null ? 0 : r % 2 ? 7 : (int64_t)(r >> 8) % 60 - 10; /* a hot key, negative ones too */
+        g->ts =
+            (int64_t)i * 4 + (int64_t)((r >> 16) % 400) - 100 - ((r >> 12) % 20 ? 0 : 1500); /* 5 %: late */
+        max_ts = g->ts > max_ts ? g->ts : max_ts;
+        g->wm = INT64_MIN;
+        if (gap-- <= 0) { /* a watermark after this row; the next one 0..299 rows on */
+            static const int64_t bound[] = { 50, 300, 1000, 120 };
+            g->wm = max_ts - bound[(r >> 4) % 4];
+            gap = (int64_t)((r >> 20) % 300);
+        }
+        char k[24] = "", wm[24] = "";
+        if (!g->null) snprintf(k, sizeof k, "%lld", (long long)g->k);
+        if (g->wm != INT64_MIN) snprintf(wm, sizeof wm, "%lld", (long long)g->wm);
+        text[i] = malloc(80);
+        snprintf(text[i], 80, "%s,%lld,%s", k, (long long)g->ts, wm);
+    }
+    char *want, *want_late;
+    gw_reference(rows, text, N, &want, &want_late);
+    assert_true(strlen(want) > 0);
+    assert_true(strlen(want_late) > 0);
+    spate_schema_t *in = spate_schema_of("k BIGINT, ts BIGINT NOT NULL, wm BIGINT");
+    spate_schema_t *out = spate_schema_of("k BIGINT, start BIGINT, end_ BIGINT, n BIGINT, h BIGINT");
+    for (int p = 1; p <= 4; p *= 2) {
+        tu_capture_t cap, lcap;
+        tu_capture_init(&cap);
+        tu_capture_init(&lcap);
+        spate_env_t *env = spate_env_create();
+        spate_env_set_parallelism(env, p);
+        spate_watermark_generator_t gen = { .on_event = wm_field };
+        spate_watermark_strategy_t *ws =
+            spate_watermark_with_timestamp_field(spate_watermark_for_generator(&gen), "ts");
+        spate_stream_t *s = spate_env_add_source_with_watermarks(
+            env, spate_collection_source(in, (const char *const *)text, N), ws, "rows");
+        spate_windowed_t *w = spate_windowed_allowed_lateness(
+            spate_keyed_window(spate_stream_key_by_field(s, "k"), spate_tumbling_windows(GW_SIZE, 0)),
+            GW_LATENESS);
+        spate_aggregate_function_t fn = {
+            .acc_size = sizeof(ord_acc_t), .create = ord_create, .add = ord_add, .emit = ord_emit
+        };
+        spate_stream_t *r = spate_windowed_aggregate(w, "ordered", &fn, out);
+        spate_stream_sink(r, tu_capture_sink(&cap), "results");
+        spate_stream_sink(spate_window_late_data(r), tu_capture_sink(&lcap), "late");
+        assert_int_equal(spate_env_execute(env, "grouped"), SPATE_OK);
+        char *got = tu_capture_sorted(&cap, true), *got_late = tu_capture_sorted(&lcap, true);
+        assert_string_equal(got, want);
+        assert_string_equal(got_late, want_late);
+        free(got);
+        free(got_late);
+        spate_env_destroy(env);
+        tu_capture_fini(&cap);
+        tu_capture_fini(&lcap);
+    }
+    for (size_t i = 0; i < N; i++) free(text[i]);
+    free(text);
+    free(rows);
+    free(want);
+    free(want_late);
+    spate_schema_release(in);
+    spate_schema_release(out);
+}
+
 static void windows_need_event_timestamps(void **state)
 {
     (void)state;
@@ -404,6 +633,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(interval_join_pairs_rows_within_the_bounds),
     cmocka_unit_test(window_joins_pair_rows_of_the_same_window),
     cmocka_unit_test(windows_need_event_timestamps),
+    cmocka_unit_test(tumbling_windows_add_a_batchs_rows_per_key_in_order),
 };
 
 int main(int argc, char **argv)
