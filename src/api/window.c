@@ -129,10 +129,11 @@ typedef struct ahead {
     uint64_t where;
 } ahead_t;
 
-/* A batch's rows of one key and window (process_grouped): the key a BIGINT column's value. */
+/* A (key, window) whose accumulator process_grouped knows: the key a BIGINT column's value. */
 typedef struct group {
     int64_t key, start; /* key 0 when null */
     bool null;
+    uint8_t *acc; /* NULL until its first row of a batch is added */
 } group_t;
 
 typedef struct win_op {
@@ -158,13 +159,15 @@ typedef struct win_op {
     uint64_t at;
     ahead_t *ahead; /* RING entries when the rows are looked up ahead, else NULL */
     int key_field;  /* process_ahead: the BIGINT field keyed by (sp_key_bigint_field), else -1 */
-    /* process_grouped, for batches of up to gcap rows: groups, the hash table over them (2 * gcap
-     * slots, UINT32_MAX = empty), each row's group (GROUP_FIRST on a group's first row), the first
-     * rows and their accumulators, in the groups' order */
+    /* process_grouped: the (key, window) groups whose accumulators are known (ngroups of gcap; the
+     * pointers are good while sp_state_moves is gmoves), the hash table over them (2 * gcap slots,
+     * UINT32_MAX = empty); per batch: each row's group (GROUP_FIRST on a new group's first row),
+     * the first rows and their accumulators */
     group_t *groups;
     uint32_t *gslots, *grow, *gfirst;
     uint8_t **gacc;
-    uint32_t gcap;
+    uint32_t gcap, ngroups, growcap;
+    uint64_t gmoves;
     uint8_t *val; /* contents scratch */
     size_t valcap;
     uint8_t *acc2; /* accumulator scratch (merging, aggregating evicted windows) */
@@ -954,48 +957,73 @@ static int process_ahead(win_op_t *w, sp_batch_t *b, const uint32_t *rows, uint3
 }
 
 #define GROUP_FIRST (1u << 31)
+#define GROUPS_MIN  4096 /* groups known at most, at least (a Nexmark batch of 1,024 bids has ~150) */
 
-static void group_reserve(win_op_t *w, uint32_t n)
+/* Forgets every group. */
+static void groups_clear(win_op_t *w)
 {
-    if (n <= w->gcap) return;
-    uint32_t cap = 64;
-    while (cap < n) cap *= 2;
-    w->gcap = cap;
-    w->groups = sp_xrealloc(w->groups, sizeof *w->groups * cap);
-    w->gslots = sp_xrealloc(w->gslots, sizeof *w->gslots * 2 * cap);
-    w->grow = sp_xrealloc(w->grow, sizeof *w->grow * cap);
-    w->gfirst = sp_xrealloc(w->gfirst, sizeof *w->gfirst * cap);
-    w->gacc = sp_xrealloc(w->gacc, sizeof *w->gacc * cap);
+    memset(w->gslots, 0xff, sizeof *w->gslots * 2 * (size_t)w->gcap);
+    w->ngroups = 0;
+    w->gmoves = sp_state_moves(w->be);
+}
+
+/* Room for a batch of n rows: per-row arrays, and n new groups (else all are forgotten). */
+static void groups_reserve(win_op_t *w, uint32_t n)
+{
+    if (n > w->growcap) {
+        w->growcap = n;
+        w->grow = sp_xrealloc(w->grow, sizeof *w->grow * n);
+        w->gfirst = sp_xrealloc(w->gfirst, sizeof *w->gfirst * n);
+        w->gacc = sp_xrealloc(w->gacc, sizeof *w->gacc * n);
+    }
+    if (2 * (size_t)n > w->gcap) {
+        uint32_t cap = GROUPS_MIN;
+        while (cap < 2 * n) cap *= 2;
+        w->gcap = cap;
+        w->groups = sp_xrealloc(w->groups, sizeof *w->groups * cap);
+        w->gslots = sp_xrealloc(w->gslots, sizeof *w->gslots * 2 * (size_t)cap);
+        groups_clear(w);
+    } else if (w->ngroups + n > w->gcap || sp_state_moves(w->be) != w->gmoves) {
+        groups_clear(w); /* full, or an accumulator may have moved (a window fired, a checkpoint) */
+    }
 }
 
 /* Tumbling event-time windows with the event-time trigger, an aggregate function and a BIGINT key
- * column: a batch's rows are grouped by (key, window) first, in a small table that stays in the
- * cache.  The first row of each group is added as process_ahead adds rows, which also yields the
- * group's accumulator; the others are then added to it in their order, with no lookup in the state
- * (a Nexmark batch of 1,024 bids has a few hundred groups).  Each key's rows are still added in
- * their order.  A batch with a row that could fire or be late (a window due), or without a
- * timestamp, goes row by row. */
+ * column: rows are grouped by (key, window) in a small table that stays in the cache, and that
+ * keeps each group's accumulator from batch to batch while the state has moved nothing.  A row of
+ * a group whose accumulator is known is added to it at once, with no lookup in the state; the first
+ * row of a new group is added as process_ahead adds rows, which also yields the accumulator.  (A
+ * Nexmark batch of 1,024 bids has ~150 groups, most of them known from the batch before.)  The new
+ * groups' first rows go first, then the others in their order: each key's rows are added in their
+ * order.  A batch with a row that could fire or be late (a window due), or without a timestamp,
+ * goes row by row. */
 static int process_grouped(win_op_t *w, sp_batch_t *b)
 {
     const win_spec_t *s = w->spec;
     uint32_t n = b->count;
     if (!s->fast_et || w->key_field < 0 || n < 2 || n >= GROUP_FIRST)
         return process_ahead(w, b, NULL, n, NULL);
-    group_reserve(w, n);
+    groups_reserve(w, n);
     int64_t size = s->assigner.size, offset = s->assigner.offset;
     spate_window_t cur = { 0, 0 };
     const spate_column_t *kc = &b->cols[w->key_field];
     const int64_t *kv = kc->values;
-    uint32_t mask = 2 * w->gcap - 1, bits = (uint32_t)__builtin_ctz(2 * w->gcap), ngroups = 0, nfirst = 0;
-    memset(w->gslots, 0xff, sizeof *w->gslots * 2 * w->gcap);
+    uint32_t mask = 2 * w->gcap - 1, bits = (uint32_t)__builtin_ctz(2 * w->gcap), nfirst = 0,
+             ng0 = w->ngroups;
     for (uint32_t i = 0; i < n; i++) {
         int64_t ts = b->timestamps[i];
         if (ts < cur.start || ts >= cur.end) {
-            if (ts == SPATE_NO_TIMESTAMP) return process_ahead(w, b, NULL, n, NULL);
-            int64_t rem = (ts - offset) % size;
-            cur.start = ts - (rem < 0 ? rem + size : rem);
-            cur.end = cur.start + size;
-            if (sp_window_max_ts(&cur) <= w->watermark) return process_ahead(w, b, NULL, n, NULL);
+            bool due = ts == SPATE_NO_TIMESTAMP;
+            if (!due) {
+                int64_t rem = (ts - offset) % size;
+                cur.start = ts - (rem < 0 ? rem + size : rem);
+                cur.end = cur.start + size;
+                due = sp_window_max_ts(&cur) <= w->watermark;
+            }
+            if (due) { /* row by row; the groups of the rows seen so far have no accumulator yet */
+                groups_clear(w);
+                return process_ahead(w, b, NULL, n, NULL);
+            }
         }
         bool null = !((kc->validity[i >> 3] >> (i & 7)) & 1);
         int64_t key = null ? 0 : kv[i];
@@ -1004,9 +1032,9 @@ static int process_grouped(win_op_t *w, sp_batch_t *b)
         for (;; slot = (slot + 1) & mask) {
             g = w->gslots[slot];
             if (g == UINT32_MAX) {
-                g = ngroups++;
+                g = w->ngroups++;
                 w->gslots[slot] = g;
-                w->groups[g] = (group_t){ key, cur.start, null };
+                w->groups[g] = (group_t){ key, cur.start, null, NULL };
                 w->gfirst[nfirst++] = i;
                 g |= GROUP_FIRST;
                 break;
@@ -1017,15 +1045,22 @@ static int process_grouped(win_op_t *w, sp_batch_t *b)
         w->grow[i] = g;
     }
     int rc = process_ahead(w, b, w->gfirst, nfirst, w->gacc);
-    if (rc) return rc;
+    if (rc) {
+        groups_clear(w);
+        return rc;
+    }
+    for (uint32_t k = 0; k < nfirst; k++)
+        w->groups[ng0 + k].acc = w->gacc[k]; /* numbered as their first rows */
     spate_row_t row = { b, 0 };
     for (uint32_t i = 0; i < n; i++) {
         uint32_t g = w->grow[i];
         if (g & GROUP_FIRST) continue;
         row.index = i;
-        if ((rc = s->fn.add(s->fn.ctx, w->gacc[g], &row)) != SPATE_OK)
+        if ((rc = s->fn.add(s->fn.ctx, w->groups[g].acc, &row)) != SPATE_OK)
             return user_failed(w, rc, "window add");
     }
+    /* the copies-on-write of this batch's first rows moved only what the groups hold now */
+    w->gmoves = sp_state_moves(w->be);
     return SPATE_OK;
 }
 

@@ -136,6 +136,7 @@ static sp_writer_t *new_writer(sp_job_t *job, sp_task_t *t, const sp_edge_t *e, 
     w->nch = nch;
     w->ch = sp_xcalloc((size_t)nch, sizeof *w->ch);
     w->scatter = sp_xcalloc((size_t)nch, sizeof *w->scatter);
+    w->start = sp_xcalloc((size_t)nch + 1, sizeof *w->start);
     w->key = e->key;
     w->max_parallelism = job->max_parallelism;
     w->custom_fn = e->custom_fn;
@@ -198,6 +199,11 @@ static void attempt_free(sp_job_t *job)
         sp_key_fini(&w->keybuf);
         free(w->ch);
         free(w->scatter);
+        free(w->target);
+        free(w->sel);
+        free(w->start);
+        free(w->keys);
+        free(w->owner);
         free(w);
     }
     free(job->channels);

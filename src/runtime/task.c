@@ -71,18 +71,6 @@ static int push_batch_to(sp_writer_t *w, int target, sp_batch_t *b)
     return push_elem(w, target, e);
 }
 
-static int scatter_row(sp_writer_t *w, int target, sp_batch_t *b, uint32_t r)
-{
-    sp_batch_t *dst = w->scatter[target];
-    if (!dst) dst = w->scatter[target] = sp_batch_create(b->schema, SP_BATCH_CAPACITY);
-    sp_batch_append_row(dst, b, r);
-    if (dst->count == dst->capacity) {
-        w->scatter[target] = NULL;
-        return push_batch_to(w, target, dst);
-    }
-    return SPATE_OK;
-}
-
 static int flush_scatter(sp_writer_t *w)
 {
     int rc = SPATE_OK;
@@ -98,10 +86,97 @@ static int flush_scatter(sp_writer_t *w)
     return rc;
 }
 
+static void writer_reserve(sp_writer_t *w, uint32_t n)
+{
+    if (n <= w->cap) return;
+    w->cap = n > 2 * w->cap ? n : 2 * w->cap;
+    w->target = sp_xrealloc(w->target, sizeof *w->target * w->cap);
+    w->sel = sp_xrealloc(w->sel, sizeof *w->sel * w->cap);
+    w->keys = sp_xrealloc(w->keys, 16 * (size_t)w->cap);
+}
+
+/* Hash and custom partitioning, first step: each row's target, in w->target.  A key of one BIGINT
+ * or TIMESTAMP field is read from its column, and its bytes are hashed in a second pass (hashing
+ * bytes just stored stalls on the store). */
+static int writer_targets(sp_writer_t *w, sp_batch_t *b)
+{
+    sp_task_t *t = w->task;
+    uint32_t n = b->count;
+    writer_reserve(w, n);
+    spate_row_t row = { b, 0 };
+    if (w->kind == SP_PART_CUSTOM) {
+        for (uint32_t r = 0; r < n; r++) {
+            row.index = r;
+            int target = w->custom_fn(w->custom_ctx, &row, w->nch);
+            if (target < 0 || target >= w->nch)
+                return sp_error_set(&t->error, SPATE_EUSER, "custom partitioner returned %d, outside 0..%d",
+                                    target, w->nch - 1);
+            w->target[r] = (uint32_t)target;
+        }
+        return SPATE_OK;
+    }
+    if (w->key_schema != b->schema) {
+        w->key_schema = b->schema;
+        w->key_field = sp_key_bigint_field(&w->key, b->schema);
+    }
+    int maxp = w->max_parallelism;
+    if (!w->owner) { /* a division a row was a fifth of this function */
+        w->owner = sp_xmalloc(sizeof *w->owner * (size_t)maxp);
+        for (int kg = 0; kg < maxp; kg++) w->owner[kg] = (uint16_t)sp_key_group_owner(kg, w->nch, maxp);
+    }
+    if (w->key_field >= 0) {
+        const spate_column_t *kc = &b->cols[w->key_field];
+        const int64_t *kv = kc->values;
+        for (uint32_t r = 0; r < n; r++) {
+            spate_key_t k = { w->keys + 16 * (size_t)r, 0, 16 };
+            sp_key_put_bigint_field(&k, !sp_bit_get(kc->validity, r), kv[r]);
+            w->target[r] = k.len; /* for the pass below */
+        }
+        for (uint32_t r = 0; r < n; r++) {
+            uint64_t h = w->target[r] == 9 ? sp_hash_bytes(w->keys + 16 * (size_t)r, 9)
+                                           : sp_hash_bytes(w->keys + 16 * (size_t)r, 1);
+            w->target[r] = w->owner[sp_key_group_of_hash(h, maxp)];
+        }
+        return SPATE_OK;
+    }
+    for (uint32_t r = 0; r < n; r++) {
+        row.index = r;
+        int rc = sp_key_compute(&w->key, &row, &w->keybuf, &t->error);
+        if (rc) return rc;
+        w->target[r] = w->owner[sp_key_group(w->keybuf.buf, w->keybuf.len, maxp)];
+    }
+    return SPATE_OK;
+}
+
+/* Second step: the rows of each target, in their order, appended to its batch being gathered
+ * column by column; full batches go at once, the rest when the batch is done (flush_scatter). */
+static int scatter(sp_writer_t *w, sp_batch_t *b)
+{
+    uint32_t n = b->count, *start = w->start;
+    memset(start, 0, sizeof *start * ((size_t)w->nch + 1));
+    for (uint32_t r = 0; r < n; r++) start[w->target[r] + 1]++;
+    for (int i = 0; i < w->nch; i++) start[i + 1] += start[i];
+    for (uint32_t r = 0; r < n; r++) w->sel[start[w->target[r]]++] = r; /* start[i]: now i's end */
+    for (int i = 0, from = 0; i < w->nch; from = (int)start[i++]) {
+        for (uint32_t k = (uint32_t)from; k < start[i];) {
+            sp_batch_t *dst = w->scatter[i];
+            if (!dst) dst = w->scatter[i] = sp_batch_create(b->schema, SP_BATCH_CAPACITY);
+            uint32_t take = SP_MIN(start[i] - k, dst->capacity - dst->count);
+            sp_batch_append_rows(dst, b, w->sel + k, take);
+            k += take;
+            if (dst->count == dst->capacity) {
+                w->scatter[i] = NULL;
+                int rc = push_batch_to(w, i, dst);
+                if (rc) return rc;
+            }
+        }
+    }
+    return flush_scatter(w);
+}
+
 /* Sends batch b (borrowed) through the writer's partitioner. */
 static int writer_push(sp_writer_t *w, sp_batch_t *b)
 {
-    sp_task_t *t = w->task;
     switch (w->kind) {
     case SP_PART_FORWARD:
     case SP_PART_DEFAULT: return push_batch_to(w, 0, sp_batch_acquire(b));
@@ -115,26 +190,11 @@ static int writer_push(sp_writer_t *w, sp_batch_t *b)
         return SPATE_OK;
     case SP_PART_HASH:
         if (w->nch == 1) return push_batch_to(w, 0, sp_batch_acquire(b));
-        for (uint32_t r = 0; r < b->count; r++) {
-            spate_row_t row = { b, r };
-            int rc = sp_key_compute(&w->key, &row, &w->keybuf, &t->error);
-            if (rc) return rc;
-            int kg = sp_key_group(w->keybuf.buf, w->keybuf.len, w->max_parallelism);
-            rc = scatter_row(w, sp_key_group_owner(kg, w->nch, w->max_parallelism), b, r);
-            if (rc) return rc;
-        }
-        return flush_scatter(w);
-    case SP_PART_CUSTOM:
-        for (uint32_t r = 0; r < b->count; r++) {
-            spate_row_t row = { b, r };
-            int target = w->custom_fn(w->custom_ctx, &row, w->nch);
-            if (target < 0 || target >= w->nch)
-                return sp_error_set(&t->error, SPATE_EUSER, "custom partitioner returned %d, outside 0..%d",
-                                    target, w->nch - 1);
-            int rc = scatter_row(w, target, b, r);
-            if (rc) return rc;
-        }
-        return flush_scatter(w);
+        /* fall through */
+    case SP_PART_CUSTOM: {
+        int rc = writer_targets(w, b);
+        return rc ? rc : scatter(w, b);
+    }
     }
     return SPATE_EINTERNAL;
 }

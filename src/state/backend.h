@@ -61,6 +61,10 @@ void sp_state_scan(sp_state_backend_t *be, size_t *cursor, size_t n,
  * backend: collect the keys, then act on them (as applying a function to every key does). */
 void sp_state_keys(sp_state_backend_t *be, int state, const uint8_t *ns, size_t nslen,
                    void (*fn)(void *ctx, int key_group, const uint8_t *key, size_t klen), void *ctx);
+/* Moves on whenever a value's bytes may have moved, gone or become shared with a checkpoint (a
+ * remove, a put that changes a value's length, a copy-on-write, a freeze, a restore): a caller may
+ * keep pointers from sp_state_get_mut* and write through them while it stays the same. */
+uint64_t sp_state_moves(const sp_state_backend_t *be);
 /* Number of entries (all states). */
 size_t sp_state_count(const sp_state_backend_t *be);
 

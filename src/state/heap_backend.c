@@ -257,6 +257,11 @@ void sp_state_keys(sp_state_backend_t *be, int state, const uint8_t *ns, size_t 
             fn(ctx, e->key_group, sp_hmap_key(e) + pre, sp_hmap_klen(e) - pre);
 }
 
+uint64_t sp_state_moves(const sp_state_backend_t *be)
+{
+    return be->map.moves;
+}
+
 size_t sp_state_count(const sp_state_backend_t *be)
 {
     return be->map.count;
@@ -624,6 +629,7 @@ static size_t restore_bytes(const sp_snapshot_reader_t *r, int a, int b)
 int sp_state_restore(sp_state_backend_t *be, const uint8_t *data, size_t len, int kg_first, int kg_last,
                      sp_error_t *err)
 {
+    be->map.moves++; /* nothing moves, but what callers hold from before is stale news */
     sp_snapshot_reader_t r;
     int a = 0, b = -1,
         rc = sp_snapshot_reader_open_range(&r, data, len, SP_SNAPSHOT_KEYED, kg_first, kg_last, &a, &b, err);

@@ -283,6 +283,7 @@ sp_hmap_view_t *sp_hmap_freeze(sp_hmap_t *m)
     v->nslots = m->mask + 1;
     v->count = m->count;
     v->epoch = m->epoch++;
+    m->moves++;
     atomic_init(&v->refs, 2);
     m->view = v;
     return v;
@@ -291,6 +292,7 @@ sp_hmap_view_t *sp_hmap_freeze(sp_hmap_t *m)
 sp_hmap_entry_t *sp_hmap_unshare(sp_hmap_t *m, sp_hmap_entry_t *e)
 {
     if (!shared(m, e) || view_done(m)) return e;
+    m->moves++;
     size_t n = sp_hmap_value_offset(sp_hmap_klen(e)) + sp_hmap_vlen(e);
     uint8_t *kv = kv_new(m, sp_hmap_entry_bytes(sp_hmap_klen(e), sp_hmap_vlen(e)));
     memcpy(kv, e->kv, n);
@@ -302,6 +304,7 @@ sp_hmap_entry_t *sp_hmap_unshare(sp_hmap_t *m, sp_hmap_entry_t *e)
 
 void sp_hmap_fini(sp_hmap_t *m)
 {
+    m->moves++;
     for (size_t i = 0; m->slots && i <= m->mask; i++)
         if (m->slots[i].kv) drop_kv(m, &m->slots[i]);
     sp_hmap_carve_end(m);
@@ -388,6 +391,7 @@ sp_hmap_entry_t *sp_hmap_put(sp_hmap_t *m, const uint8_t *key, size_t klen, uint
     sp_hmap_entry_t *e = &m->slots[find_slot(m, key, klen, hash)];
     if (!e->kv) return fill(m, e, key, klen, hash, key_group, val, vlen);
     size_t voff = sp_hmap_value_offset(klen), was = sp_hmap_vlen(e);
+    m->moves += was != vlen;
     if (was != vlen && shared(m, e) && !view_done(m)) { /* the view keeps the old bytes */
         uint8_t *kv = kv_new(m, sp_hmap_entry_bytes(klen, vlen));
         memcpy(kv, e->kv, SP_HMAP_HEAD + klen);
@@ -426,6 +430,7 @@ bool sp_hmap_remove(sp_hmap_t *m, const uint8_t *key, size_t klen, uint64_t hash
 {
     size_t i = find_slot(m, key, klen, hash);
     if (!m->slots[i].kv) return false;
+    m->moves++;
     drop_kv(m, &m->slots[i]);
     m->slots[i].kv = NULL;
     m->count--;

@@ -58,6 +58,10 @@ typedef struct sp_hmap {
      * the next, and malloc's own caches hold a few only */
     uint8_t *reuse[SP_HMAP_SMALL / 16];
     size_t nreuse;
+    /* moves on whenever an entry's bytes may have moved or gone (a remove, a put that changes a
+     * value's length, a copy-on-write) or become shared with a view (a freeze): pointers into values
+     * taken earlier stay good while it stays the same */
+    uint64_t moves;
 } sp_hmap_t;
 
 void sp_hmap_init(sp_hmap_t *m);

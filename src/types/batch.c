@@ -298,29 +298,46 @@ void sp_batch_reserve_data(sp_batch_t *b, int c, size_t extra)
 
 void sp_batch_append_row(sp_batch_t *dst, const sp_batch_t *src, uint32_t r)
 {
+    sp_batch_append_rows(dst, src, &r, 1);
+}
+
+void sp_batch_append_rows(sp_batch_t *dst, const sp_batch_t *src, const uint32_t *sel, uint32_t n)
+{
     const spate_schema_t *s = dst->schema;
-    uint32_t i = dst->count;
-    for (int c = 0; c < s->nfields; c++) {
+    uint32_t at = dst->count;
+    for (int c = 0; c < s->nfields; c++) { /* column by column: each loop is short and predictable */
         const sp_field_t *f = &s->fields[c];
         const sp_column_t *sc = &src->cols[c];
         sp_column_t *dc = &dst->cols[c];
-        bool valid = sp_bit_get(sc->validity, r);
-        sp_bit_set(dc->validity, i, valid);
+        for (uint32_t k = 0; k < n; k++) sp_bit_set(dc->validity, at + k, sp_bit_get(sc->validity, sel[k]));
         if (sp_type_is_varlen(f->type)) {
             const int32_t *so = sc->values;
-            int32_t *dof = dc->values;
-            size_t len = valid ? (size_t)(so[r + 1] - so[r]) : 0;
-            sp_batch_reserve_data(dst, c, len);
-            memcpy(dc->data + dof[i], sc->data + so[r], len);
-            dof[i + 1] = dof[i] + (int32_t)len;
+            size_t total = 0;
+            for (uint32_t k = 0; k < n; k++)
+                if (sp_bit_get(sc->validity, sel[k])) total += (size_t)(so[sel[k] + 1] - so[sel[k]]);
+            sp_batch_reserve_data(dst, c, total);
+            int32_t *dof = dc->values, off = dof[at];
+            for (uint32_t k = 0; k < n; k++) {
+                uint32_t r = sel[k];
+                int32_t len = sp_bit_get(sc->validity, r) ? so[r + 1] - so[r] : 0;
+                memcpy(dc->data + off, sc->data + so[r], (size_t)len);
+                dof[at + k + 1] = off += len;
+            }
         } else if (f->type == SPATE_TYPE_BOOLEAN) {
-            sp_bit_set(dc->values, i, sp_bit_get(sc->values, r));
+            for (uint32_t k = 0; k < n; k++) sp_bit_set(dc->values, at + k, sp_bit_get(sc->values, sel[k]));
+        } else if (f->width == 8) {
+            const uint64_t *sv = sc->values;
+            uint64_t *dv = (uint64_t *)dc->values + at;
+            for (uint32_t k = 0; k < n; k++) dv[k] = sv[sel[k]];
         } else {
-            memcpy((char *)dc->values + (size_t)f->width * i, (const char *)sc->values + (size_t)f->width * r,
-                   f->width);
+            size_t wd = f->width;
+            for (uint32_t k = 0; k < n; k++)
+                memcpy((char *)dc->values + wd * (at + k), (const char *)sc->values + wd * sel[k], wd);
         }
     }
-    dst->kinds[i] = src->kinds[r];
-    dst->timestamps[i] = src->timestamps[r];
-    dst->count = i + 1;
+    for (uint32_t k = 0; k < n; k++) {
+        dst->kinds[at + k] = src->kinds[sel[k]];
+        dst->timestamps[at + k] = src->timestamps[sel[k]];
+    }
+    dst->count = at + n;
 }

@@ -113,6 +113,8 @@ void sp_batch_borrow_column(sp_batch_t *b, int c, sp_batch_t *src, int from);
 void sp_batch_reserve_data(sp_batch_t *b, int c, size_t extra);
 /* Appends row `row` of `src` (same schema) to dst (dst must have room). */
 void sp_batch_append_row(sp_batch_t *dst, const sp_batch_t *src, uint32_t row);
+/* Appends rows sel[0, n) of src (same schema), in that order; dst has room for them. */
+void sp_batch_append_rows(sp_batch_t *dst, const sp_batch_t *src, const uint32_t *sel, uint32_t n);
 /* Frees the pooled batches of a schema (called when the schema is released). */
 void sp_batch_pool_drain(spate_schema_t *s);
 /* A thread's own small set of released batches, reused first by sp_batch_create on that thread

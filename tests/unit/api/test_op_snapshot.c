@@ -358,9 +358,10 @@ static void assert_rejects_corrupt(build_fn build, script_fn script, bool checks
     free(old.data);
 }
 
-/* Rows v = from .. to-1 with k = v % keys and ts = 10 v, in batches of 25, each batch followed by
- * a watermark of its last ts - lag. */
-static void rows_and_watermarks(harness_t *h, int input, int64_t from, int64_t to, int64_t keys, int64_t lag)
+/* Rows v = from .. to-1 with k = v % keys and ts = step v into input `input`, in batches of 25,
+ * each batch followed by a watermark of its last ts - lag. */
+static void rows_and_watermarks_at(harness_t *h, int input, int64_t from, int64_t to, int64_t keys,
+                                   int64_t step, int64_t lag)
 {
     int64_t t[3 * 25];
     for (int64_t v = from; v < to;) {
@@ -368,11 +369,16 @@ static void rows_and_watermarks(harness_t *h, int input, int64_t from, int64_t t
         for (; n < 25 && v < to; n++, v++) {
             t[3 * n] = v % keys;
             t[3 * n + 1] = v;
-            t[3 * n + 2] = 10 * v;
+            t[3 * n + 2] = step * v;
         }
         h_rows(h, input, t, n);
-        h_watermark(h, 10 * (v - 1) - lag);
+        h_watermark(h, step * (v - 1) - lag);
     }
+}
+
+static void rows_and_watermarks(harness_t *h, int input, int64_t from, int64_t to, int64_t keys, int64_t lag)
+{
+    rows_and_watermarks_at(h, input, from, to, keys, 10, lag);
 }
 
 static spate_stream_t *seq(spate_env_t *env, const char *name)
@@ -775,6 +781,72 @@ static void restored_window_fires_once(void **state)
     free(out);
 }
 
+/* ---- a snapshot made later, on another thread, as checkpoints make them ---- */
+
+static spate_stream_t *build_tumbling_long(spate_env_t *env)
+{
+    return window_of(env, spate_tumbling_windows(10000, 0));
+}
+
+/* One window of 10 s.  Phase 0: one row each of FREEZE_KEYS keys (k >= 5), so that the state is
+ * big enough to be frozen at the barrier rather than copied (sp_api_snapshot_keyed_later), in
+ * batches of 1,024; then both phases: rows v with k = v % 5 and ts = v ms, many of each key per
+ * batch and batch after batch.  The watermark stays behind the window's end. */
+#define FREEZE_KEYS 270000
+static void long_window_script(harness_t *h, int phase)
+{
+    if (phase == 0) {
+        int64_t *t = malloc(sizeof *t * 3 * 1024);
+        for (int64_t k = 0; k < FREEZE_KEYS;) {
+            size_t n = 0;
+            for (; n < 1024 && k < FREEZE_KEYS; n++, k++) {
+                t[3 * n] = 5 + k;
+                t[3 * n + 1] = 0;
+                t[3 * n + 2] = 0;
+            }
+            h_rows(h, 0, t, n);
+        }
+        free(t);
+    }
+    rows_and_watermarks_at(h, 0, phase ? 100 : 0, phase ? 300 : 100, 5, 1, 5000);
+}
+
+/* sp_opsnap_later_t made at the barrier (the state frozen), turned into bytes only after the rows
+ * that follow it went in: those rows change the same accumulators, which the window operator knows
+ * from the batches before, and none of that may reach the snapshot.  Restored, the rest of the input
+ * gives what an uninterrupted run gives. */
+static void window_snapshot_made_later_holds_the_state_at_its_barrier(void **state)
+{
+    (void)state;
+    char *want = run(build_tumbling_long, long_window_script, 1, 0, true);
+    assert_true(strlen(want) > 0);
+    harness_t h;
+    h_init(&h, build_tumbling_long);
+    h_open(&h, 1);
+    long_window_script(&h, 0);
+    inst_t *i = h.i[0];
+    sp_opsnap_later_t *later = NULL;
+    check(i, h.vt->process_barrier ? h.vt->process_barrier(i->op, 1) : SPATE_OK);
+    assert_non_null(h.vt->snapshot_later);
+    check(i, h.vt->snapshot_later(i->op, 1, &later));
+    long_window_script(&h, 1); /* on the frozen state */
+    sp_opstate_bytes_t old = { 0 };
+    check(i, sp_opsnap_later_encode(later, &old.data, &old.len, &i->err));
+    sp_opsnap_later_destroy(later);
+    h_close(&h);
+    h_open(&h, 1);
+    h_restore(&h, &old, 1);
+    free(old.data);
+    long_window_script(&h, 1);
+    h_end(&h);
+    char *got = h_output(&h, true);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    h_close(&h);
+    h_fini(&h);
+}
+
 static spate_stream_t *build_session(spate_env_t *env)
 {
     return window_of(env, spate_session_windows(100));
@@ -995,6 +1067,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(broadcast_state_survives_a_restore),
     cmocka_unit_test(tumbling_window_with_unique_timers_survives_a_restore),
     cmocka_unit_test(restored_window_fires_once),
+    cmocka_unit_test(window_snapshot_made_later_holds_the_state_at_its_barrier),
     cmocka_unit_test(session_window_survives_a_restore),
     cmocka_unit_test(keyed_reduce_survives_a_restore),
     cmocka_unit_test(interval_join_survives_a_restore),

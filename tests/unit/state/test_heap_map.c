@@ -1,6 +1,6 @@
 /* test_heap_map.c — the heap map behind keyed state: put/get/replace, growth, iteration,
  * frozen views across the wrap of the 16-bit epoch, hashes equal in their low 32 bits, memory of
- * entries let go reused. */
+ * entries let go reused, the count of moves. */
 #include "test_main.h"
 
 #include <stdio.h>
@@ -230,12 +230,52 @@ static void memory_of_entries_let_go_is_reused_without_mixing_them(void **state)
     sp_hmap_fini(&m);
 }
 
+/* moves tells when pointers into values taken earlier may have gone bad: inserts and in-place
+ * writes keep them (and moves), everything that frees, moves or shares value bytes changes it. */
+static void moves_changes_exactly_when_value_bytes_may_move(void **state)
+{
+    (void)state;
+    sp_hmap_t m;
+    sp_hmap_init(&m);
+    const uint8_t v8[8] = { 1 }, v16[16] = { 2 };
+    char k[16];
+    for (int i = 0; i < 1000; i++) { /* inserts, growth included */
+        int n = snprintf(k, sizeof k, "k%d", i);
+        sp_hmap_put(&m, (const uint8_t *)k, (size_t)n, sp_hash_bytes(k, (size_t)n), 0, v8, 8);
+    }
+    const uint8_t *k0 = (const uint8_t *)"k0";
+    uint64_t h0 = sp_hash_bytes(k0, 2), was = m.moves;
+    const uint8_t *p = sp_hmap_value(sp_hmap_get(&m, k0, 2, h0));
+    sp_hmap_put(&m, k0, 2, h0, 0, v16, 8); /* same length: in place */
+    assert_int_equal(m.moves, was);
+    assert_ptr_equal(sp_hmap_value(sp_hmap_get(&m, k0, 2, h0)), p);
+    sp_hmap_writable(&m, sp_hmap_get(&m, k0, 2, h0)); /* no view: nothing to copy */
+    assert_int_equal(m.moves, was);
+    sp_hmap_put(&m, k0, 2, h0, 0, v16, 16); /* another length */
+    assert_true(m.moves > was);
+    was = m.moves;
+    sp_hmap_view_t *v = sp_hmap_freeze(&m); /* shared from now on */
+    assert_true(m.moves > was);
+    was = m.moves;
+    sp_hmap_writable(&m, sp_hmap_get(&m, k0, 2, h0)); /* copy-on-write */
+    assert_true(m.moves > was);
+    was = m.moves;
+    assert_true(sp_hmap_remove(&m, (const uint8_t *)"k1", 2, sp_hash_bytes("k1", 2)));
+    assert_true(m.moves > was);
+    was = m.moves;
+    assert_false(sp_hmap_remove(&m, (const uint8_t *)"k1", 2, sp_hash_bytes("k1", 2)));
+    assert_int_equal(m.moves, was);
+    sp_hmap_view_release(v);
+    sp_hmap_fini(&m);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(memory_of_entries_let_go_is_reused_without_mixing_them),
     cmocka_unit_test(views_hold_across_the_epoch_wrap),
     cmocka_unit_test(hashes_alike_in_their_low_32_bits),
     cmocka_unit_test(remove_keeps_the_rest_reachable),
     cmocka_unit_test(put_get_replace),
+    cmocka_unit_test(moves_changes_exactly_when_value_bytes_may_move),
     cmocka_unit_test(grows_and_iterates_every_entry),
 };
 
