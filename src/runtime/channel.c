@@ -29,12 +29,15 @@ uint64_t sp_notifier_seq(sp_notifier_t *n)
     return s;
 }
 
+/* Signals go after the unlock: a waiter woken while the lock is still held would wake only to
+ * sleep on the lock, and be woken once more by the unlock (two futex wake-ups instead of one; a
+ * waiter checks its condition under the lock, so none is lost). */
 void sp_notifier_notify(sp_notifier_t *n)
 {
     pthread_mutex_lock(&n->mu);
     n->seq++;
-    pthread_cond_signal(&n->cv);
     pthread_mutex_unlock(&n->mu);
+    pthread_cond_signal(&n->cv);
 }
 
 void sp_notifier_wait(sp_notifier_t *n, uint64_t seen, const atomic_bool *stop, int64_t timeout_ms)
@@ -125,8 +128,9 @@ bool sp_channel_pop(sp_channel_t *ch, sp_elem_t *e)
     /* A producer blocked on a full ring is woken once it is half empty, not at the first free
      * slot: one wake-up per cap/2 batches instead of one per batch (measured: the Nexmark window
      * job switched context once per batch with a fast source). */
-    if (ch->count == ch->cap / 2) pthread_cond_signal(&ch->not_full);
+    bool wake = ch->count == ch->cap / 2;
     pthread_mutex_unlock(&ch->mu);
+    if (wake) pthread_cond_signal(&ch->not_full); /* after the unlock, as in sp_notifier_notify */
     return true;
 }
 
