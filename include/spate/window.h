@@ -86,6 +86,12 @@ spate_window_assigner_t spate_count_windows(int64_t size, int64_t slide);
  * folds `other` into acc (session windows merging), emit writes the
  * window's result row(s): `key_row` is the first row the window saw (read
  * the key fields from it), `w` the window.
+ *
+ * key_only (a window keyed by fields, without evictor): emit reads only the
+ * key fields of key_row, as Flink's window function gets only the key.  The
+ * window then keeps those fields of its first row, not the whole row: less
+ * state, and faster.  The other fields of key_row read as NULL, or as zero,
+ * false or empty when NOT NULL.
  */
 typedef struct spate_aggregate_function {
     void *ctx;
@@ -95,6 +101,7 @@ typedef struct spate_aggregate_function {
     void (*merge)(void *ctx, void *acc, const void *other);
     int (*emit)(void *ctx, const void *acc, const spate_window_t *w, const spate_row_t *key_row,
                 spate_collector_t *out);
+    bool key_only;
 } spate_aggregate_function_t;
 
 /*

@@ -100,6 +100,7 @@ typedef struct win_spec {
     bool fast_et;      /* the default event-time trigger: a row for an existing window needs no call */
     bool unique_timer; /* fast_et, tumbling or sliding, no lateness: one timer per window, never deleted */
     spate_aggregate_function_t fn;
+    uint8_t *keep; /* fn.key_only: the key fields, a bitmap (the fields of the first row kept) */
     spate_window_process_fn process;
     void *process_ctx;
     spate_reduce_fn reduce;
@@ -154,7 +155,8 @@ typedef struct win_op {
     uint64_t where;
     bool acc_known; /* acc_hint: the next add_contents' accumulator, looked up already (NULL: none) */
     uint8_t *acc_hint;
-    bool at_known; /* at: the location of the current key's contents of the window being added to or
+    uint8_t *acc_made; /* the accumulator add_contents made last */
+    bool at_known;     /* at: the location of the current key's contents of the window being added to or
                     * fired (process_ahead, fire_ahead), for storing and dropping them */
     uint64_t at;
     ahead_t *ahead; /* RING entries when the rows are looked up ahead, else NULL */
@@ -343,14 +345,14 @@ static const uint8_t *load(win_op_t *w, const spate_window_t *win, size_t *len)
 }
 
 /* The contents of (current key, win) stored and dropped, at w->at when that is their location. */
-static void store(win_op_t *w, const spate_window_t *win, const void *value, size_t len)
+static uint8_t *store(win_op_t *w, const spate_window_t *win, const void *value, size_t len)
 {
     uint8_t ns[16];
     put_window(ns, win);
-    if (w->at_known)
-        sp_state_put_at(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, w->at, value, len);
-    else
-        sp_state_put(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, value, len);
+    return w->at_known
+               ? sp_state_put_at(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, w->at,
+                                 value, len)
+               : sp_state_put(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns, 16, value, len);
 }
 
 static void drop(win_op_t *w, const spate_window_t *win)
@@ -499,15 +501,15 @@ static int add_contents(win_op_t *w, const spate_window_t *win, const spate_row_
     *existed = acc != NULL;
     if (acc) /* the common case: fold the row into the stored accumulator in place (one lookup) */
         return (rc = fn->add(fn->ctx, acc, row)) != SPATE_OK ? user_failed(w, rc, "window add") : SPATE_OK;
-    size_t rl = sp_row_encode(row, NULL, 0);
+    size_t rl = sp_row_encode_only(row, s->keep, NULL, 0);
     reserve_val(w, fn->acc_size + rl);
     if (fn->create)
         fn->create(fn->ctx, w->val);
     else
         memset(w->val, 0, fn->acc_size);
-    sp_row_encode(row, w->val + fn->acc_size, rl);
+    sp_row_encode_only(row, s->keep, w->val + fn->acc_size, rl);
     if ((rc = fn->add(fn->ctx, w->val, row)) != SPATE_OK) return user_failed(w, rc, "window add");
-    store(w, win, w->val, fn->acc_size + rl);
+    w->acc_made = store(w, win, w->val, fn->acc_size + rl);
     return SPATE_OK;
 }
 
@@ -944,9 +946,7 @@ static int process_ahead(win_op_t *w, sp_batch_t *b, const uint32_t *rows, uint3
                 w->at_known = true;
                 rc = add_to_window(w, &q->win, &row, b->timestamps[r]);
                 w->at_known = false;
-                if (accs && !acc && rc == SPATE_OK) /* made just now: its entry is in the cache */
-                    acc = sp_state_get_mut_at(w->be, w->acc_state, w->key_group, w->key.buf, w->key.len, ns,
-                                              16, q->where, &len);
+                if (accs && !acc) acc = w->acc_made; /* made just now (not due: it stays) */
             }
             if (accs) accs[j] = acc;
         }
@@ -1217,7 +1217,9 @@ static int win_end_input(void *inst)
 
 static void win_destroy(void *spec)
 {
-    free(spec);
+    win_spec_t *s = spec;
+    free(s->keep);
+    free(s);
 }
 
 /* ---- checkpoint hooks ----
@@ -1484,6 +1486,19 @@ spate_stream_t *spate_windowed_aggregate(spate_windowed_t *w, const char *name,
     }
     win_spec_t *spec = make_spec(w);
     spec->fn = *fn;
+    if (fn->key_only && !spec->rows) {
+        if (spec->key.fn != sp_field_key_fn) {
+            free(spec);
+            sp_api_fail(
+                w->keyed->s.env, SPATE_EINVAL,
+                "window aggregate '%s': key_only needs a stream keyed by fields (spate_stream_key_by_field)",
+                name ? name : "");
+            return NULL;
+        }
+        const sp_field_key_t *fk = spec->key.ctx;
+        spec->keep = sp_xcalloc(((size_t)spate_schema_field_count(w->keyed->s.schema) + 7) / 8, 1);
+        for (int i = 0; i < fk->n; i++) sp_bit_set(spec->keep, (uint32_t)fk->fields[i], true);
+    }
     return sp_api_add_operator(&w->keyed->s, name, "Window", &win_vt, spec, out_schema);
 }
 

@@ -43,13 +43,15 @@ uint64_t sp_state_locate_in(sp_state_backend_t *be, int state, uint64_t key_hash
 void sp_state_prefetch_value(const sp_state_backend_t *be, uint64_t where);
 uint8_t *sp_state_get_mut_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key,
                              size_t klen, const uint8_t *ns, size_t nslen, uint64_t where, size_t *len);
-void sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
-                  const uint8_t *ns, size_t nslen, const void *value, size_t len);
+/* Stores the value; returns its bytes in the backend, for in-place updates (valid as
+ * sp_state_get_mut's result). */
+uint8_t *sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                      const uint8_t *ns, size_t nslen, const void *value, size_t len);
 void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                      const uint8_t *ns, size_t nslen);
 /* sp_state_put and sp_state_remove of an entry whose location (sp_state_locate) the caller has. */
-void sp_state_put_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
-                     const uint8_t *ns, size_t nslen, uint64_t where, const void *value, size_t len);
+uint8_t *sp_state_put_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                         const uint8_t *ns, size_t nslen, uint64_t where, const void *value, size_t len);
 void sp_state_remove_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
                         const uint8_t *ns, size_t nslen, uint64_t where);
 /* Incremental cleanup: visits up to n entries from *cursor on (wrapping around), removing those

@@ -199,18 +199,18 @@ uint8_t *sp_state_get_mut_at(sp_state_backend_t *be, int state, int key_group, c
     return e ? (uint8_t *)sp_hmap_value(e) : NULL;
 }
 
-void sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
-                  const uint8_t *ns, size_t nslen, const void *value, size_t len)
+uint8_t *sp_state_put(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                      const uint8_t *ns, size_t nslen, const void *value, size_t len)
 {
-    sp_state_put_at(be, state, key_group, key, klen, ns, nslen, hash_of(be, state, key, klen, ns, nslen),
-                    value, len);
+    return sp_state_put_at(be, state, key_group, key, klen, ns, nslen,
+                           hash_of(be, state, key, klen, ns, nslen), value, len);
 }
 
-void sp_state_put_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
-                     const uint8_t *ns, size_t nslen, uint64_t where, const void *value, size_t len)
+uint8_t *sp_state_put_at(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,
+                         const uint8_t *ns, size_t nslen, uint64_t where, const void *value, size_t len)
 {
     size_t n = composite(be, state, key, klen, ns, nslen);
-    sp_hmap_put(&be->map, be->buf, n, where, key_group, value, len);
+    return (uint8_t *)sp_hmap_value(sp_hmap_put(&be->map, be->buf, n, where, key_group, value, len));
 }
 
 void sp_state_remove(sp_state_backend_t *be, int state, int key_group, const uint8_t *key, size_t klen,

@@ -406,6 +406,17 @@ static inline size_t field_bytes(const sp_field_t *f, const sp_column_t *c, uint
 
 size_t sp_row_encode(const spate_row_t *row, uint8_t *buf, size_t cap)
 {
+    return sp_row_encode_only(row, NULL, buf, cap);
+}
+
+/* Whether field f of row r goes in as NULL: NULL there, or left out (and nullable). */
+static bool encoded_null(const sp_field_t *fd, const sp_column_t *c, uint32_t r, bool kept)
+{
+    return !sp_bit_get(c->validity, r) || (!kept && fd->nullable);
+}
+
+size_t sp_row_encode_only(const spate_row_t *row, const uint8_t *keep, uint8_t *buf, size_t cap)
+{
     const sp_batch_t *b = row->batch;
     const spate_schema_t *s = b->schema;
     uint32_t r = row->index;
@@ -413,8 +424,15 @@ size_t sp_row_encode(const spate_row_t *row, uint8_t *buf, size_t cap)
     bool has_ts = ts != SPATE_NO_TIMESTAMP;
     size_t nb = bitmap_bytes((uint64_t)s->nfields);
     size_t size = 1 + varint_len((uint64_t)s->nfields) + (has_ts ? 8 : 0) + nb;
-    for (int f = 0; f < s->nfields; f++)
-        if (sp_bit_get(b->cols[f].validity, r)) size += field_bytes(&s->fields[f], &b->cols[f], r);
+    for (int f = 0; f < s->nfields; f++) {
+        const sp_field_t *fd = &s->fields[f];
+        bool kept = !keep || sp_bit_get(keep, (uint32_t)f);
+        if (encoded_null(fd, &b->cols[f], r, kept)) continue;
+        if (kept)
+            size += field_bytes(fd, &b->cols[f], r);
+        else /* NOT NULL and left out: zero, false or empty */
+            size += fd->type == SPATE_TYPE_BOOLEAN || sp_type_is_varlen(fd->type) ? 1 : fd->width;
+    }
     if (cap < size) return size;
 
     size_t p = 0;
@@ -431,11 +449,14 @@ size_t sp_row_encode(const spate_row_t *row, uint8_t *buf, size_t cap)
     for (int f = 0; f < s->nfields; f++) {
         const sp_field_t *fd = &s->fields[f];
         const sp_column_t *c = &b->cols[f];
-        if (!sp_bit_get(c->validity, r)) {
+        bool kept = !keep || sp_bit_get(keep, (uint32_t)f);
+        if (encoded_null(fd, c, r, kept)) {
             sp_bit_set(nulls, (uint32_t)f, true);
-            continue;
-        }
-        if (fd->type == SPATE_TYPE_BOOLEAN) {
+        } else if (!kept) {
+            size_t n = fd->type == SPATE_TYPE_BOOLEAN || sp_type_is_varlen(fd->type) ? 1 : fd->width;
+            memset(buf + p, 0, n); /* a varint 0: empty */
+            p += n;
+        } else if (fd->type == SPATE_TYPE_BOOLEAN) {
             buf[p++] = sp_bit_get(c->values, r) ? 1 : 0;
         } else if (sp_type_is_varlen(fd->type)) {
             const int32_t *o = c->values;

@@ -123,6 +123,9 @@ int sp_batch_decode(const spate_schema_t *schema, const uint8_t *buf, size_t len
  * number of bytes needed and writes only when cap is at least that (so a
  * call with cap 0 sizes the encoding).  row is borrowed. */
 size_t sp_row_encode(const spate_row_t *row, uint8_t *buf, size_t cap);
+/* The same with only the fields in bitmap keep (NULL: all): each other one goes in as NULL, or as
+ * zero, false or empty when it is NOT NULL. */
+size_t sp_row_encode_only(const spate_row_t *row, const uint8_t *keep, uint8_t *buf, size_t cap);
 
 /* Decodes an encoded row of b's schema and appends it to b (b must have
  * room: b->count < b->capacity, and must not be a projection).  Validates

@@ -599,6 +599,70 @@ static void tumbling_windows_add_a_batchs_rows_per_key_in_order(void **state)
     spate_schema_release(out);
 }
 
+/* key_only: the window keeps the key fields of its first row only; the others read as NULL, or as
+ * zero / empty when NOT NULL.  A stream keyed by a function has no key fields to keep. */
+static int key_row_emit(void *ctx, const void *acc, const spate_window_t *w, const spate_row_t *key_row,
+                        spate_collector_t *out)
+{
+    (void)ctx;
+    for (int f = 0; f < 5; f++) spate_out_copy_field(out, f, key_row, f);
+    spate_out_set_bigint(out, 5, w->start);
+    spate_out_set_bigint(out, 6, *(const int64_t *)acc);
+    return spate_out_emit(out);
+}
+
+static int key_of_a(void *ctx, const spate_row_t *in, spate_key_t *key)
+{
+    (void)ctx;
+    spate_str_t a = spate_row_get_string(in, 0);
+    spate_key_append_bytes(key, (const uint8_t *)a.ptr, a.len);
+    return SPATE_OK;
+}
+
+static void key_only_keeps_the_key_fields_of_the_first_row(void **state)
+{
+    (void)state;
+    const char *rows[] = { "a,1,x,note,5", "b,2,y,,6", "a,1,z,more,7", "a,1,w,last,1500" };
+    spate_schema_t *in = spate_schema_of("a STRING NOT NULL, b BIGINT NOT NULL, s STRING NOT NULL, n STRING, "
+                                         "ts BIGINT NOT NULL");
+    spate_schema_t *out =
+        spate_schema_of("a STRING NOT NULL, b BIGINT NOT NULL, s STRING NOT NULL, n STRING, "
+                        "ts BIGINT NOT NULL, start BIGINT, c BIGINT");
+    for (int key_only = 0; key_only <= 1; key_only++) {
+        tu_capture_t cap;
+        tu_capture_init(&cap);
+        spate_env_t *env = spate_env_create();
+        spate_stream_t *s = spate_env_add_source_with_watermarks(env, spate_collection_source(in, rows, 4),
+                                                                 per_record(0), "rows");
+        spate_aggregate_function_t fn = tu_window_count();
+        fn.emit = key_row_emit;
+        fn.key_only = key_only;
+        spate_stream_t *r = spate_windowed_aggregate(
+            spate_keyed_window(spate_stream_key_by_field(s, "a, b"), spate_tumbling_windows(1000, 0)), "w",
+            &fn, out);
+        spate_stream_sink(r, tu_capture_sink(&cap), "out");
+        assert_int_equal(spate_env_execute(env, "key-only"), SPATE_OK);
+        char *got = tu_capture_sorted(&cap, true);
+        assert_string_equal(got, key_only ? "a,1,\"\",,0,0,2\na,1,\"\",,0,1000,1\nb,2,\"\",,0,0,1\n"
+                                          : "a,1,w,last,1500,1000,1\na,1,x,note,5,0,2\nb,2,y,,6,0,1\n");
+        free(got);
+        spate_env_destroy(env);
+        tu_capture_fini(&cap);
+    }
+    spate_env_t *env = spate_env_create();
+    spate_stream_t *s = spate_env_add_source_with_watermarks(env, spate_collection_source(in, rows, 4),
+                                                             per_record(0), "rows");
+    spate_aggregate_function_t fn = tu_window_count();
+    fn.key_only = true;
+    assert_null(spate_windowed_aggregate(
+        spate_keyed_window(spate_stream_key_by(s, key_of_a, NULL), spate_tumbling_windows(1000, 0)), "w", &fn,
+        out));
+    assert_non_null(strstr(spate_env_error(env), "key_only needs a stream keyed by fields"));
+    spate_env_destroy(env);
+    spate_schema_release(in);
+    spate_schema_release(out);
+}
+
 static void windows_need_event_timestamps(void **state)
 {
     (void)state;
@@ -634,6 +698,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(window_joins_pair_rows_of_the_same_window),
     cmocka_unit_test(windows_need_event_timestamps),
     cmocka_unit_test(tumbling_windows_add_a_batchs_rows_per_key_in_order),
+    cmocka_unit_test(key_only_keeps_the_key_fields_of_the_first_row),
 };
 
 int main(int argc, char **argv)
