@@ -127,15 +127,19 @@ static int writer_targets(sp_writer_t *w, sp_batch_t *b)
     if (w->key_field >= 0) {
         const spate_column_t *kc = &b->cols[w->key_field];
         const int64_t *kv = kc->values;
+        const uint8_t *valid = kc->validity;
+        const uint16_t *owner = w->owner;
+        uint32_t *target = w->target; /* locals: the stores below would make w's fields reload */
+        uint8_t *keys = w->keys;
         for (uint32_t r = 0; r < n; r++) {
-            spate_key_t k = { w->keys + 16 * (size_t)r, 0, 16 };
-            sp_key_put_bigint_field(&k, !sp_bit_get(kc->validity, r), kv[r]);
-            w->target[r] = k.len; /* for the pass below */
+            spate_key_t k = { keys + 16 * (size_t)r, 0, 16 };
+            sp_key_put_bigint_field(&k, !sp_bit_get(valid, r), kv[r]);
+            target[r] = (uint32_t)k.len; /* for the pass below */
         }
         for (uint32_t r = 0; r < n; r++) {
-            uint64_t h = w->target[r] == 9 ? sp_hash_bytes(w->keys + 16 * (size_t)r, 9)
-                                           : sp_hash_bytes(w->keys + 16 * (size_t)r, 1);
-            w->target[r] = w->owner[sp_key_group_of_hash(h, maxp)];
+            uint64_t h = target[r] == 9 ? sp_hash_bytes(keys + 16 * (size_t)r, 9)
+                                        : sp_hash_bytes(keys + 16 * (size_t)r, 1);
+            target[r] = owner[sp_key_group_of_hash(h, maxp)];
         }
         return SPATE_OK;
     }
@@ -152,11 +156,12 @@ static int writer_targets(sp_writer_t *w, sp_batch_t *b)
  * column by column; full batches go at once, the rest when the batch is done (flush_scatter). */
 static int scatter(sp_writer_t *w, sp_batch_t *b)
 {
-    uint32_t n = b->count, *start = w->start;
+    uint32_t n = b->count, *start = w->start, *sel = w->sel;
+    const uint32_t *target = w->target; /* locals: the stores below would make w's fields reload */
     memset(start, 0, sizeof *start * ((size_t)w->nch + 1));
-    for (uint32_t r = 0; r < n; r++) start[w->target[r] + 1]++;
+    for (uint32_t r = 0; r < n; r++) start[target[r] + 1]++;
     for (int i = 0; i < w->nch; i++) start[i + 1] += start[i];
-    for (uint32_t r = 0; r < n; r++) w->sel[start[w->target[r]]++] = r; /* start[i]: now i's end */
+    for (uint32_t r = 0; r < n; r++) sel[start[target[r]]++] = r; /* start[i]: now i's end */
     for (int i = 0, from = 0; i < w->nch; from = (int)start[i++]) {
         for (uint32_t k = (uint32_t)from; k < start[i];) {
             sp_batch_t *dst = w->scatter[i];

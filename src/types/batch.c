@@ -309,7 +309,9 @@ void sp_batch_append_rows(sp_batch_t *dst, const sp_batch_t *src, const uint32_t
         const sp_field_t *f = &s->fields[c];
         const sp_column_t *sc = &src->cols[c];
         sp_column_t *dc = &dst->cols[c];
-        for (uint32_t k = 0; k < n; k++) sp_bit_set(dc->validity, at + k, sp_bit_get(sc->validity, sel[k]));
+        const uint8_t *svalid = sc->validity;
+        uint8_t *dvalid = dc->validity;
+        for (uint32_t k = 0; k < n; k++) sp_bit_set(dvalid, at + k, sp_bit_get(svalid, sel[k]));
         if (sp_type_is_varlen(f->type)) {
             const int32_t *so = sc->values;
             size_t total = 0;
@@ -335,9 +337,15 @@ void sp_batch_append_rows(sp_batch_t *dst, const sp_batch_t *src, const uint32_t
                 memcpy((char *)dc->values + wd * (at + k), (const char *)sc->values + wd * sel[k], wd);
         }
     }
+    /* through locals: stores through dst's arrays could otherwise change the pointers, which the
+     * compiler then loads again for every row */
+    const uint8_t *sk = src->kinds;
+    const int64_t *st = src->timestamps;
+    uint8_t *dk = dst->kinds + at;
+    int64_t *dt = dst->timestamps + at;
     for (uint32_t k = 0; k < n; k++) {
-        dst->kinds[at + k] = src->kinds[sel[k]];
-        dst->timestamps[at + k] = src->timestamps[sel[k]];
+        dk[k] = sk[sel[k]];
+        dt[k] = st[sel[k]];
     }
     dst->count = at + n;
 }
