@@ -26,9 +26,9 @@ typedef struct sp_writer {
     spate_partition_fn custom_fn;
     void *custom_ctx;
     sp_batch_t **scatter; /* per target, rows being gathered (hash/custom) */
-    /* hash/custom, per batch: each row's target, the rows by target (in their order), where each
-     * target's rows start there (nch + 1), and the key bytes of a BIGINT key read from its column
-     * (key_field, for batches of key_schema; 16 bytes a row) */
+    /* hash/custom, per batch: each row's target; the rows by target, in their order (sel), and
+     * where each target's rows start in sel (start, nch + 1 entries); the key bytes of a BIGINT key
+     * read from its column (key_field, for batches of key_schema; 16 bytes a row) */
     uint32_t *target, *sel, *start;
     uint8_t *keys;
     uint32_t cap;    /* rows target, sel and keys have room for */
