@@ -29,9 +29,10 @@
  * in the restored transactions, so no committed part is overwritten, and
  * deletes the subtask's in-progress files that no restored transaction
  * names (rows written after the restored checkpoint: the sources replay
- * them).  A subtask deletes only files with its own index; when the
- * parallelism shrinks, the in-progress files of the vanished subtasks stay
- * (hidden).
+ * them).  When the parallelism shrank, the in-progress files of a vanished
+ * subtask s are handled the same way by subtask s mod parallelism (the one
+ * that commits s's restored transactions): deleted unless a restored
+ * transaction names them.
  *
  * ---- Transaction description (pre_commit → checkpoint), format 1 --------
  *
@@ -65,7 +66,8 @@
  *
  * Thread-safety: the spec is immutable; a writer belongs to its task thread
  * and only ever writes, renames or deletes its own subtask's files (commit
- * of a restored transaction: the files named in it).
+ * of a restored transaction: the files named in it; recover: also those of
+ * the vanished subtasks it stands in for).
  */
 #include "connectors/connector.h"
 
@@ -96,7 +98,7 @@ typedef struct fsink_spec {
 
 typedef struct fsink_writer {
     const fsink_spec_t *spec;
-    int subtask;
+    int subtask, parallelism;
     uint64_t rng; /* random suffixes of in-progress names */
     /* current part */
     int fd;             /* -1: no part open */
@@ -372,6 +374,7 @@ static int fsink_open(void *ctx, spate_sink_context_t *c, void **writer)
     fsink_writer_t *w = sp_xcalloc(1, sizeof *w);
     w->spec = s;
     w->subtask = c->info.subtask_index;
+    w->parallelism = c->info.parallelism > 0 ? c->info.parallelism : 1;
     w->rng = random_seed(w);
     w->fd = -1;
     sp_text_buf_init(&w->out, BUF_FLUSH + 4096); /* BUF_FLUSH bytes and the row that crosses it */
@@ -472,24 +475,47 @@ static int fsink_abort(void *writer, const void *data, size_t len, spate_sink_co
     return rc;
 }
 
-/* n of "part-<s>-<n>" (hidden: ".part-<s>-<n>.inprogress.<r>") for this writer's subtask s, or -1. */
+/* n of "part-<s>-<n>" (hidden: ".part-<s>-<n>.inprogress.<r>"), and its s in *sub; -1 for any other
+ * name. */
+static long part_of(const char *name, bool hidden, long *sub)
+{
+    const char *p = name;
+    if (hidden && *p++ != '.') return -1;
+    if (strncmp(p, "part-", 5) != 0) return -1;
+    p += 5;
+    long v[2];
+    for (int i = 0; i < 2; i++) { /* s, then n: digits, s followed by '-' */
+        if (*p < '0' || *p > '9') return -1;
+        char *end;
+        errno = 0;
+        v[i] = strtol(p, &end, 10);
+        if (errno || v[i] > INT_MAX - 1) return -1;
+        p = end;
+        if (i == 0 && *p++ != '-') return -1;
+    }
+    if (hidden ? strncmp(p, INPROGRESS, strlen(INPROGRESS)) != 0 : *p != '\0') return -1;
+    *sub = v[0];
+    return v[1];
+}
+
+/* n of this writer's subtask's part `name` (hidden: in progress), or -1. */
 static long part_number(const fsink_writer_t *w, const char *name, bool hidden)
 {
-    char prefix[32];
-    int k = snprintf(prefix, sizeof prefix, "%spart-%d-", hidden ? "." : "", w->subtask);
-    if (strncmp(name, prefix, (size_t)k) != 0) return -1;
-    const char *p = name + k;
-    if (*p < '0' || *p > '9') return -1;
-    char *end;
-    errno = 0;
-    long n = strtol(p, &end, 10);
-    if (errno || n > INT_MAX - 1) return -1;
-    if (hidden ? strncmp(end, INPROGRESS, strlen(INPROGRESS)) != 0 : *end != '\0') return -1;
-    return n;
+    long sub, n = part_of(name, hidden, &sub);
+    return n >= 0 && sub == w->subtask ? n : -1;
+}
+
+/* Whether the in-progress file `name` is of a subtask that is gone (parallelism shrank) and this
+ * writer stands in for: s >= parallelism and s mod parallelism is this subtask. */
+static bool vanished_part(const fsink_writer_t *w, const char *name)
+{
+    long sub;
+    return part_of(name, true, &sub) >= 0 && sub >= w->parallelism && sub % w->parallelism == w->subtask;
 }
 
 /* After a restore (the restored transactions are committed): delete this subtask's in-progress
- * files that no restored transaction names, and continue numbering after every part seen. */
+ * files that no restored transaction names, and those of the vanished subtasks it stands in for
+ * (vanished_part), and continue numbering after every part of its own seen. */
 static int fsink_recover(void *writer, const void *const *pending, const size_t *lens, size_t n,
                          spate_sink_context_t *c)
 {
@@ -512,14 +538,15 @@ static int fsink_recover(void *writer, const void *const *pending, const size_t 
             next = SP_MAX(next, k + 1);
             continue;
         }
-        if (part_number(w, e->d_name, true) < 0) continue;
+        bool mine = part_number(w, e->d_name, true) >= 0;
+        if (!mine && !vanished_part(w, e->d_name)) continue;
         bool named = false;
         for (size_t t = 0; t < n && !named; t++)
             for (uint32_t i = 0; i < ds[t].n && !named; i++) named = strcmp(ds[t].hidden[i], e->d_name) == 0;
-        if (named) /* a restored part another subtask commits */
-            next = SP_MAX(next, part_number(w, e->d_name, true) + 1);
-        else
+        if (!named)
             rc = part_remove(w, e->d_name, c->err);
+        else if (mine) /* a restored part another subtask commits */
+            next = SP_MAX(next, part_number(w, e->d_name, true) + 1);
     }
     if (dir) closedir(dir);
     for (size_t t = 0; t < decoded; t++) desc_fini(&ds[t]);

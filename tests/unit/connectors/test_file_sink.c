@@ -344,6 +344,17 @@ static char *rows_text(int first, int n)
     return t.data;
 }
 
+/* Writes text into dir/name. */
+static void put_file(const char *dir, const char *name, const char *text)
+{
+    char *path = sp_xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+    free(path);
+}
+
 /* Counts the entries of dir: hidden ones (".x", not "." or "..") or visible ones. */
 static int count_files(const char *dir, bool hidden)
 {
@@ -758,6 +769,13 @@ static void restore_at_lower_parallelism_commits_every_subtask(void **state)
         sp_sink_op.close(o.inst); /* failure */
     }
     assert_int_equal(count_files(f.dir, false), 0);
+    /* what crashed subtasks leave: in-progress parts no checkpoint names, of subtask 1 (gone after
+     * the rescale) and of a subtask 3 of some earlier run at parallelism 4; and a file that only
+     * looks like one */
+    const char *strays[] = { ".part-1-1.inprogress.0123456789abcdef",
+                             ".part-3-0.inprogress.fedcba9876543210" };
+    for (int i = 0; i < 2; i++) put_file(f.dir, strays[i], "stray\n");
+    put_file(f.dir, ".part-x-0.inprogress.0", "not a part\n");
     op_t o;
     op_open(&o, f.sink, 0, 1, 1);
     assert_int_equal(tu_op_restore(&sp_sink_op, o.inst, old, 2, 0, 1), SPATE_OK);
@@ -767,6 +785,7 @@ static void restore_at_lower_parallelism_commits_every_subtask(void **state)
     want = rows_text(1000, 20);
     assert_parts(f.dir, 1, 1, want);
     free(want);
+    assert_int_equal(count_files(f.dir, true), 1); /* the strays are gone, the look-alike stays */
     sp_sink_op.close(o.inst);
     assert_int_equal(count_files(f.dir, false), 2);
     sp_opstate_bytes_free(&old[0]);
