@@ -370,8 +370,7 @@ static ref_t *refs_by_address(const sp_hmap_entry_t *slots, size_t nslots, size_
  * composite's length less its 6-byte head); svar: the size of the largest state id's varint. */
 static size_t encoded_bound(const ref_t *r, size_t svar)
 {
-    const sp_hmap_entry_t e = { .kv = (uint8_t *)r->kv };
-    uint32_t kn = sp_hmap_klen(&e) - 6, vlen = sp_hmap_vlen(&e);
+    uint32_t kn = sp_hmap_kv_klen(r->kv) - 6, vlen = sp_hmap_kv_vlen(r->kv);
     return svar + 2 * sp_snapshot_varint_size(kn) + sp_snapshot_varint_size(vlen) + kn + vlen;
 }
 
@@ -395,11 +394,10 @@ static inline void copy_few(uint8_t *d, const uint8_t *src, size_t n)
 /* Writes entry r into its key group's region of s. */
 static void encode_entry(sp_snapshot_t *s, const ref_t *r)
 {
-    const sp_hmap_entry_t e = { .kv = (uint8_t *)r->kv };
-    const uint8_t *key = sp_hmap_key(&e);
-    uint32_t nslen, vlen = sp_hmap_vlen(&e);
+    const uint8_t *key = r->kv + SP_HMAP_HEAD;
+    uint32_t nslen, vlen = sp_hmap_kv_vlen(r->kv);
     memcpy(&nslen, key + 2, 4);
-    uint32_t klen = sp_hmap_klen(&e) - 6 - nslen;
+    uint32_t klen = sp_hmap_kv_klen(r->kv) - 6 - nslen;
     uint8_t *start = sp_snapshot_cursor(s, r->key_group), *p = start;
     p += sp_snapshot_put_varint(p, (uint32_t)(key[0] << 8 | key[1]));
     p += sp_snapshot_put_varint(p, klen);
@@ -407,7 +405,7 @@ static void encode_entry(sp_snapshot_t *s, const ref_t *r)
     p += sp_snapshot_put_varint(p, vlen);
     copy_few(p, key + 6 + nslen, klen);
     copy_few(p + klen, key + 6, nslen);
-    copy_few(p + klen + nslen, sp_hmap_value(&e), vlen);
+    copy_few(p + klen + nslen, sp_hmap_kv_value(r->kv), vlen);
     p += klen + nslen + vlen;
     sp_snapshot_block_t *b = &s->blocks[r->key_group - s->first];
     b->len += (size_t)(p - start);

@@ -61,8 +61,7 @@ static uint8_t *kv_new(sp_hmap_t *m, size_t n)
 /* Bytes of the entry at kv, from its lengths. */
 static size_t kv_size(const uint8_t *kv)
 {
-    const sp_hmap_entry_t e = { .kv = (uint8_t *)kv };
-    return sp_hmap_entry_bytes(sp_hmap_klen(&e), sp_hmap_vlen(&e));
+    return sp_hmap_entry_bytes(sp_hmap_kv_klen(kv), sp_hmap_kv_vlen(kv));
 }
 
 /* The map lets go of kv: kept for reuse or freed, or counted off its block. */

@@ -96,17 +96,30 @@ static inline size_t sp_hmap_entry_bytes(size_t klen, size_t vlen)
 {
     return (sp_hmap_value_offset(klen) + vlen + 7) & ~(size_t)7;
 }
-static inline uint32_t sp_hmap_klen(const sp_hmap_entry_t *e)
+/* An entry's lengths, key and value, from its bytes (kv) or from its slot. */
+static inline uint32_t sp_hmap_kv_klen(const uint8_t *kv)
 {
     uint32_t n;
-    memcpy(&n, e->kv, 4);
+    memcpy(&n, kv, 4);
     return n;
+}
+static inline uint32_t sp_hmap_kv_vlen(const uint8_t *kv)
+{
+    uint32_t n;
+    memcpy(&n, kv + 4, 4);
+    return n;
+}
+static inline const uint8_t *sp_hmap_kv_value(const uint8_t *kv)
+{
+    return kv + sp_hmap_value_offset(sp_hmap_kv_klen(kv));
+}
+static inline uint32_t sp_hmap_klen(const sp_hmap_entry_t *e)
+{
+    return sp_hmap_kv_klen(e->kv);
 }
 static inline uint32_t sp_hmap_vlen(const sp_hmap_entry_t *e)
 {
-    uint32_t n;
-    memcpy(&n, e->kv + 4, 4);
-    return n;
+    return sp_hmap_kv_vlen(e->kv);
 }
 static inline const uint8_t *sp_hmap_key(const sp_hmap_entry_t *e)
 {
@@ -114,7 +127,7 @@ static inline const uint8_t *sp_hmap_key(const sp_hmap_entry_t *e)
 }
 static inline const uint8_t *sp_hmap_value(const sp_hmap_entry_t *e)
 {
-    return e->kv + sp_hmap_value_offset(sp_hmap_klen(e));
+    return sp_hmap_kv_value(e->kv);
 }
 /* The entry of this hash whose key eq(ctx, key bytes, klen) accepts, or NULL: for callers that hold
  * a key in pieces and compare them without assembling it.  Borrowed until the next put. */
