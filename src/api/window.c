@@ -130,11 +130,13 @@ typedef struct ahead {
     uint64_t where;
 } ahead_t;
 
-/* A (key, window) whose accumulator process_grouped knows: the key a BIGINT column's value. */
+/* A (key, window) whose accumulator process_grouped knows. */
 typedef struct group {
-    int64_t key, start; /* key 0 when null */
-    bool null;
-    uint8_t *acc; /* NULL until its first row of a batch is added */
+    int64_t key;   /* a BIGINT key column's value (0 when NULL), else the key bytes' hash */
+    int64_t start; /* the window's */
+    uint32_t koff; /* a key of bytes: at gkeys + koff */
+    uint32_t klen; /* a key of bytes: their length; a BIGINT column's: 1 when NULL, else 0 */
+    uint8_t *acc;  /* NULL until its first row of a batch is added */
 } group_t;
 
 typedef struct win_op {
@@ -170,7 +172,10 @@ typedef struct win_op {
     uint8_t **gacc;
     uint32_t gcap, ngroups, growcap;
     uint64_t gmoves;
-    uint8_t *val; /* contents scratch */
+    uint8_t *gkeys; /* the groups' key bytes (a key not of one BIGINT column) */
+    size_t gkeys_len, gkeys_cap;
+    spate_key_t gkey; /* a row's key (scratch) */
+    uint8_t *val;     /* contents scratch */
     size_t valcap;
     uint8_t *acc2; /* accumulator scratch (merging, aggregating evicted windows) */
     uint8_t *tkey; /* timer key scratch */
@@ -226,6 +231,7 @@ static int win_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
         w->key_field = sp_key_bigint_field(&s->key, in);
         for (int i = 0; i < RING; i++) sp_key_init(&w->ahead[i].key);
     }
+    sp_key_init(&w->gkey);
     *inst = w;
     return SPATE_OK;
 }
@@ -240,6 +246,8 @@ static void win_close(void *inst)
     free(w->grow);
     free(w->gfirst);
     free(w->gacc);
+    free(w->gkeys);
+    sp_key_fini(&w->gkey);
     sp_state_backend_destroy(w->be);
     sp_timers_fini(&w->timers);
     sp_timers_fini(&w->ptimers);
@@ -958,12 +966,14 @@ static int process_ahead(win_op_t *w, sp_batch_t *b, const uint32_t *rows, uint3
 
 #define GROUP_FIRST (1u << 31)
 #define GROUPS_MIN  4096 /* groups known at most, at least (a Nexmark batch of 1,024 bids has ~150) */
+#define GROUP_KEYS  ((size_t)1 << 20) /* bytes of group keys kept at most (beyond, all are forgotten) */
 
 /* Forgets every group. */
 static void groups_clear(win_op_t *w)
 {
     memset(w->gslots, 0xff, sizeof *w->gslots * 2 * (size_t)w->gcap);
     w->ngroups = 0;
+    w->gkeys_len = 0;
     w->gmoves = sp_state_moves(w->be);
 }
 
@@ -983,33 +993,64 @@ static void groups_reserve(win_op_t *w, uint32_t n)
         w->groups = sp_xrealloc(w->groups, sizeof *w->groups * cap);
         w->gslots = sp_xrealloc(w->gslots, sizeof *w->gslots * 2 * (size_t)cap);
         groups_clear(w);
-    } else if (w->ngroups + n > w->gcap || sp_state_moves(w->be) != w->gmoves) {
+    } else if (w->ngroups + n > w->gcap || w->gkeys_len > GROUP_KEYS || sp_state_moves(w->be) != w->gmoves) {
         groups_clear(w); /* full, or an accumulator may have moved (a window fired, a checkpoint) */
     }
 }
 
-/* Tumbling event-time windows with the event-time trigger, an aggregate function and a BIGINT key
- * column: rows are grouped by (key, window) in a small table that stays in the cache, and that
- * keeps each group's accumulator from batch to batch while the state has moved nothing.  A row of
- * a group whose accumulator is known is added to it at once, with no lookup in the state; the first
- * row of a new group is added as process_ahead adds rows, which also yields the accumulator.  (A
- * Nexmark batch of 1,024 bids has ~150 groups, most of them known from the batch before.)  The new
- * groups' first rows go first, then the others in their order: each key's rows are added in their
- * order.  A batch with a row that could fire or be late (a window due), or without a timestamp,
- * goes row by row. */
+/* The group of (key, window start) in the table, made when there is none (GROUP_FIRST added then);
+ * key: a BIGINT value (klen 1 when NULL, else 0), or the hash of key bytes kb[0, klen).  Inline:
+ * called once a row, the BIGINT case with kb a constant NULL. */
+static inline __attribute__((always_inline)) uint32_t
+group_of(win_op_t *w, int64_t key, int64_t start, const uint8_t *kb, uint32_t klen, uint32_t bits)
+{
+    uint32_t mask = 2 * w->gcap - 1;
+    uint64_t h = ((uint64_t)key ^ (uint64_t)start * 0x9e3779b97f4a7c15ull) * 0xd6e8feb86659fd93ull;
+    for (uint32_t slot = (uint32_t)(h >> (64 - bits)) & mask;; slot = (slot + 1) & mask) {
+        uint32_t g = w->gslots[slot];
+        if (g == UINT32_MAX) {
+            g = w->ngroups++;
+            w->gslots[slot] = g;
+            w->groups[g] = (group_t){ key, start, 0, klen, NULL };
+            if (kb) { /* the key's bytes, kept */
+                if (w->gkeys_len + klen > w->gkeys_cap) {
+                    w->gkeys_cap = SP_MAX(2 * w->gkeys_cap, w->gkeys_len + klen + 4096);
+                    w->gkeys = sp_xrealloc(w->gkeys, w->gkeys_cap);
+                }
+                memcpy(w->gkeys + w->gkeys_len, kb, klen);
+                w->groups[g].koff = (uint32_t)w->gkeys_len;
+                w->gkeys_len += klen;
+            }
+            return g | GROUP_FIRST;
+        }
+        const group_t *e = &w->groups[g];
+        if (e->key == key && e->start == start && e->klen == klen &&
+            (!kb || memcmp(w->gkeys + e->koff, kb, klen) == 0))
+            return g;
+    }
+}
+
+/* Tumbling event-time windows with the event-time trigger and an aggregate function: rows are
+ * grouped by (key, window) in a small table that stays in the cache, and that keeps each group's
+ * accumulator from batch to batch while the state has moved nothing.  A row of a group whose
+ * accumulator is known is added to it at once, with no lookup in the state; the first row of a new
+ * group is added as process_ahead adds rows, which also yields the accumulator.  (A Nexmark batch
+ * of 1,024 bids has ~150 groups, most of them known from the batch before.)  The new groups' first
+ * rows go first, then the others in their order: each key's rows are added in their order.  A key
+ * of one BIGINT column is read from it; any other key is computed per row and compared by its
+ * bytes.  A batch with a row that could fire or be late (a window due), without a timestamp, or
+ * whose key selector fails, goes row by row. */
 static int process_grouped(win_op_t *w, sp_batch_t *b)
 {
     const win_spec_t *s = w->spec;
     uint32_t n = b->count;
-    if (!s->fast_et || w->key_field < 0 || n < 2 || n >= GROUP_FIRST)
-        return process_ahead(w, b, NULL, n, NULL);
+    if (!s->fast_et || n < 2 || n >= GROUP_FIRST) return process_ahead(w, b, NULL, n, NULL);
     groups_reserve(w, n);
     int64_t size = s->assigner.size, offset = s->assigner.offset;
     spate_window_t cur = { 0, 0 };
-    const spate_column_t *kc = &b->cols[w->key_field];
-    const int64_t *kv = kc->values;
-    uint32_t mask = 2 * w->gcap - 1, bits = (uint32_t)__builtin_ctz(2 * w->gcap), nfirst = 0,
-             ng0 = w->ngroups;
+    const spate_column_t *kc = w->key_field >= 0 ? &b->cols[w->key_field] : NULL;
+    uint32_t bits = (uint32_t)__builtin_ctz(2 * w->gcap), nfirst = 0, ng0 = w->ngroups;
+    spate_row_t row = { b, 0 };
     for (uint32_t i = 0; i < n; i++) {
         int64_t ts = b->timestamps[i];
         if (ts < cur.start || ts >= cur.end) {
@@ -1025,23 +1066,21 @@ static int process_grouped(win_op_t *w, sp_batch_t *b)
                 return process_ahead(w, b, NULL, n, NULL);
             }
         }
-        bool null = !((kc->validity[i >> 3] >> (i & 7)) & 1);
-        int64_t key = null ? 0 : kv[i];
-        uint64_t h = ((uint64_t)key ^ (uint64_t)cur.start * 0x9e3779b97f4a7c15ull) * 0xd6e8feb86659fd93ull;
-        uint32_t slot = (uint32_t)(h >> (64 - bits)) & mask, g;
-        for (;; slot = (slot + 1) & mask) {
-            g = w->gslots[slot];
-            if (g == UINT32_MAX) {
-                g = w->ngroups++;
-                w->gslots[slot] = g;
-                w->groups[g] = (group_t){ key, cur.start, null, NULL };
-                w->gfirst[nfirst++] = i;
-                g |= GROUP_FIRST;
-                break;
+        uint32_t g;
+        if (kc) {
+            bool null = !sp_bit_get(kc->validity, i);
+            g = group_of(w, null ? 0 : ((const int64_t *)kc->values)[i], cur.start, NULL, null, bits);
+        } else {
+            row.index = i;
+            sp_key_reset(&w->gkey);
+            if (s->key.fn(s->key.ctx, &row, &w->gkey) != SPATE_OK) { /* it fails there, in order */
+                groups_clear(w);
+                return process_ahead(w, b, NULL, n, NULL);
             }
-            const group_t *e = &w->groups[g];
-            if (e->key == key && e->start == cur.start && e->null == null) break;
+            g = group_of(w, (int64_t)sp_hash_bytes(w->gkey.buf, w->gkey.len), cur.start, w->gkey.buf,
+                         (uint32_t)w->gkey.len, bits);
         }
+        if (g & GROUP_FIRST) w->gfirst[nfirst++] = i;
         w->grow[i] = g;
     }
     int rc = process_ahead(w, b, w->gfirst, nfirst, w->gacc);
@@ -1051,7 +1090,6 @@ static int process_grouped(win_op_t *w, sp_batch_t *b)
     }
     for (uint32_t k = 0; k < nfirst; k++)
         w->groups[ng0 + k].acc = w->gacc[k]; /* numbered as their first rows */
-    spate_row_t row = { b, 0 };
     for (uint32_t i = 0; i < n; i++) {
         uint32_t g = w->grow[i];
         if (g & GROUP_FIRST) continue;

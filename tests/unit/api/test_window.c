@@ -372,7 +372,7 @@ static void window_joins_pair_rows_of_the_same_window(void **state)
 }
 
 /* ---- a batch's rows grouped by key and window ----
- * Big batches keyed by a BIGINT column (NULL too), in and out of order, with watermarks from a
+ * Big batches keyed by a BIGINT or a STRING column (NULL too), in and out of order, with watermarks from a
  * custom generator at chosen rows only (so batches stay big and some rows meet windows due or gone),
  * allowed lateness and late data; an order-sensitive aggregate shows each window's rows were added
  * in their order.  Expected: Flink's semantics computed row by row below. */
@@ -558,9 +558,15 @@ static void tumbling_windows_add_a_batchs_rows_per_key_in_order(void **state)
     gw_reference(rows, text, N, &want, &want_late);
     assert_true(strlen(want) > 0);
     assert_true(strlen(want_late) > 0);
-    spate_schema_t *in = spate_schema_of("k BIGINT, ts BIGINT NOT NULL, wm BIGINT");
-    spate_schema_t *out = spate_schema_of("k BIGINT, start BIGINT, end_ BIGINT, n BIGINT, h BIGINT");
-    for (int p = 1; p <= 4; p *= 2) {
+    /* a BIGINT key column (read from the column) and a STRING one (keys compared by their bytes) */
+    for (int run = 0; run < 6; run++) {
+        int p = 1 << (run % 3);
+        const char *type = run < 3 ? "BIGINT" : "STRING";
+        char schema[128];
+        snprintf(schema, sizeof schema, "k %s, ts BIGINT NOT NULL, wm BIGINT", type);
+        spate_schema_t *in = spate_schema_of(schema);
+        snprintf(schema, sizeof schema, "k %s, start BIGINT, end_ BIGINT, n BIGINT, h BIGINT", type);
+        spate_schema_t *out = spate_schema_of(schema);
         tu_capture_t cap, lcap;
         tu_capture_init(&cap);
         tu_capture_init(&lcap);
@@ -589,14 +595,14 @@ static void tumbling_windows_add_a_batchs_rows_per_key_in_order(void **state)
         spate_env_destroy(env);
         tu_capture_fini(&cap);
         tu_capture_fini(&lcap);
+        spate_schema_release(in);
+        spate_schema_release(out);
     }
     for (size_t i = 0; i < N; i++) free(text[i]);
     free(text);
     free(rows);
     free(want);
     free(want_late);
-    spate_schema_release(in);
-    spate_schema_release(out);
 }
 
 /* key_only: the window keeps the key fields of its first row only; the others read as NULL, or as
