@@ -120,6 +120,8 @@ struct spate_trigger_context {
  * state's memory is on its way into the cache by then (hash-map lookups are cache-miss bound). */
 #define AHEAD 8
 #define RING  16 /* > AHEAD */
+#define GROUP_SLIDES                                                                                         \
+    16 /* sliding windows a row is in, at most, for the rows to be grouped (process_grouped) */
 
 typedef struct ahead {
     spate_key_t key;
@@ -165,10 +167,11 @@ typedef struct win_op {
     int key_field;  /* process_ahead: the BIGINT field keyed by (sp_key_bigint_field), else -1 */
     /* process_grouped: the (key, window) groups whose accumulators are known (ngroups of gcap; the
      * pointers are good while sp_state_moves is gmoves), the hash table over them (2 * gcap slots,
-     * UINT32_MAX = empty); per batch: each row's group (GROUP_FIRST on a new group's first row),
-     * the first rows and their accumulators */
+     * UINT32_MAX = empty); per batch, for each (row, window) pair: its group (GROUP_FIRST on a new
+     * group's first pair) and row; for the new groups' first pairs: row, window start, accumulator */
     group_t *groups;
-    uint32_t *gslots, *grow, *gfirst;
+    uint32_t *gslots, *grow, *gprow, *gfirst;
+    int64_t *gstart;
     uint8_t **gacc;
     uint32_t gcap, ngroups, growcap;
     uint64_t gmoves;
@@ -226,7 +229,10 @@ static int win_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
     w->acc_batch->scratch = w->res_batch->scratch = true; /* rewritten per call */
     w->res.batch = w->res_batch;
     sp_batch_acquire(w->res_batch); /* one reference for the collector, one ours */
-    if (s->assigner.kind == SPATE_WINDOW_TUMBLING && !s->assigner.processing_time && !s->rows) {
+    const spate_window_assigner_t *a = &s->assigner;
+    if ((a->kind == SPATE_WINDOW_TUMBLING ||
+         (a->kind == SPATE_WINDOW_SLIDING && a->size <= GROUP_SLIDES * a->slide)) &&
+        !a->processing_time && !s->rows) {
         w->ahead = sp_xcalloc(RING, sizeof *w->ahead);
         w->key_field = sp_key_bigint_field(&s->key, in);
         for (int i = 0; i < RING; i++) sp_key_init(&w->ahead[i].key);
@@ -245,6 +251,8 @@ static void win_close(void *inst)
     free(w->gslots);
     free(w->grow);
     free(w->gfirst);
+    free(w->gprow);
+    free(w->gstart);
     free(w->gacc);
     free(w->gkeys);
     sp_key_fini(&w->gkey);
@@ -872,11 +880,13 @@ static int missing_timestamp(win_op_t *w)
                         "timestamps and watermarks first");
 }
 
-/* Tumbling event-time windows, aggregate function: each row is prepared (key, window, state
- * location) AHEAD rows before it is added (see AHEAD).  The rows added are rows[0, n) of b, or all of
- * b's when rows is NULL; accs, when not NULL, receives each one's accumulator after the add (the
+/* Tumbling (or sliding) event-time windows, aggregate function: each row is prepared (key, window,
+ * state location) AHEAD rows before it is added (see AHEAD).  The rows added are rows[0, n) of b, or
+ * all of b's when rows is NULL; each to the window starting at starts[i], or when starts is NULL to
+ * its tumbling window; accs, when not NULL, receives each one's accumulator after the add (the
  * caller has checked that no window of them is due, so nothing fires or goes meanwhile). */
-static int process_ahead(win_op_t *w, sp_batch_t *b, const uint32_t *rows, uint32_t n, uint8_t **accs)
+static int process_ahead(win_op_t *w, sp_batch_t *b, const uint32_t *rows, const int64_t *starts, uint32_t n,
+                         uint8_t **accs)
 {
     const win_spec_t *s = w->spec;
     int maxp = w->ctx->info.max_parallelism;
@@ -900,11 +910,11 @@ static int process_ahead(win_op_t *w, sp_batch_t *b, const uint32_t *rows, uint3
                 int rc = sp_key_compute(&s->key, &row, &p->key, w->ctx->error);
                 if (rc) return rc;
             }
-            if (ts >= cur.start && ts < cur.end) { /* most rows fall in the window of the row before */
-                p->win = cur;
+            if (starts ? starts[i] == cur.start && cur.end != cur.start : ts >= cur.start && ts < cur.end) {
+                p->win = cur; /* most rows fall in the window of the row before */
             } else {
                 int64_t rem = (ts - offset) % size;
-                p->win.start = ts - (rem < 0 ? rem + size : rem);
+                p->win.start = starts ? starts[i] : ts - (rem < 0 ? rem + size : rem);
                 p->win.end = p->win.start + size;
                 cur = p->win;
                 cur_ns = window_ns_hash(&cur);
@@ -971,19 +981,22 @@ static int process_ahead(win_op_t *w, sp_batch_t *b, const uint32_t *rows, uint3
 /* Forgets every group. */
 static void groups_clear(win_op_t *w)
 {
-    memset(w->gslots, 0xff, sizeof *w->gslots * 2 * (size_t)w->gcap);
+    if (w->gslots) memset(w->gslots, 0xff, sizeof *w->gslots * 2 * (size_t)w->gcap);
     w->ngroups = 0;
     w->gkeys_len = 0;
     w->gmoves = sp_state_moves(w->be);
 }
 
-/* Room for a batch of n rows: per-row arrays, and n new groups (else all are forgotten). */
+/* Room for a batch of n (row, window) pairs: per-pair arrays, and n new groups (else all are
+ * forgotten). */
 static void groups_reserve(win_op_t *w, uint32_t n)
 {
     if (n > w->growcap) {
         w->growcap = n;
         w->grow = sp_xrealloc(w->grow, sizeof *w->grow * n);
+        w->gprow = sp_xrealloc(w->gprow, sizeof *w->gprow * n);
         w->gfirst = sp_xrealloc(w->gfirst, sizeof *w->gfirst * n);
+        w->gstart = sp_xrealloc(w->gstart, sizeof *w->gstart * n);
         w->gacc = sp_xrealloc(w->gacc, sizeof *w->gacc * n);
     }
     if (2 * (size_t)n > w->gcap) {
@@ -1030,70 +1043,89 @@ group_of(win_op_t *w, int64_t key, int64_t start, const uint8_t *kb, uint32_t kl
     }
 }
 
-/* Tumbling event-time windows with the event-time trigger and an aggregate function: rows are
- * grouped by (key, window) in a small table that stays in the cache, and that keeps each group's
- * accumulator from batch to batch while the state has moved nothing.  A row of a group whose
- * accumulator is known is added to it at once, with no lookup in the state; the first row of a new
- * group is added as process_ahead adds rows, which also yields the accumulator.  (A Nexmark batch
- * of 1,024 bids has ~150 groups, most of them known from the batch before.)  The new groups' first
- * rows go first, then the others in their order: each key's rows are added in their order.  A key
- * of one BIGINT column is read from it; any other key is computed per row and compared by its
- * bytes.  A batch with a row that could fire or be late (a window due), without a timestamp, or
- * whose key selector fails, goes row by row. */
+static int process_rows(win_op_t *w, int input, sp_batch_t *b);
+
+/* A batch process_grouped does not take, when it had made groups ng0 on: row by row. */
+static int ungrouped(win_op_t *w, sp_batch_t *b, uint32_t ng0)
+{
+    if (w->ngroups != ng0) groups_clear(w); /* the groups of the rows seen so far have no accumulator */
+    return w->spec->assigner.kind == SPATE_WINDOW_TUMBLING ? process_ahead(w, b, NULL, NULL, b->count, NULL)
+                                                           : process_rows(w, 0, b);
+}
+
+/* Tumbling and sliding event-time windows with the event-time trigger and an aggregate function:
+ * the (row, window) pairs of a batch are grouped by (key, window) in a small table that stays in the
+ * cache, and that keeps each group's accumulator from batch to batch while the state has moved
+ * nothing.  A pair of a group whose accumulator is known is added to it at once, with no lookup in
+ * the state; the first pair of a new group is added as process_ahead adds rows, which also yields
+ * the accumulator.  (A Nexmark batch of 1,024 bids has ~150 groups, most of them known from the
+ * batch before.)  The new groups' first pairs go first, then the others in their order: each key's
+ * rows are added to each window in their order.  A key of one BIGINT column is read from it; any
+ * other key is computed per row and compared by its bytes.  A batch with a row that could fire or be
+ * late (a window due), without a timestamp, or whose key selector fails, goes row by row. */
 static int process_grouped(win_op_t *w, sp_batch_t *b)
 {
     const win_spec_t *s = w->spec;
     uint32_t n = b->count;
-    if (!s->fast_et || n < 2 || n >= GROUP_FIRST) return process_ahead(w, b, NULL, n, NULL);
-    groups_reserve(w, n);
     int64_t size = s->assigner.size, offset = s->assigner.offset;
-    spate_window_t cur = { 0, 0 };
+    int64_t slide = s->assigner.kind == SPATE_WINDOW_TUMBLING ? size : s->assigner.slide;
+    uint32_t per_row = (uint32_t)((size + slide - 1) / slide); /* windows a row is in, at most */
+    if (!s->fast_et || n < 2 || (uint64_t)n * per_row >= GROUP_FIRST) return ungrouped(w, b, w->ngroups);
+    groups_reserve(w, n * per_row);
+    int64_t base = 0, base_end = 0; /* the last slide interval [base, base + slide) met */
     const spate_column_t *kc = w->key_field >= 0 ? &b->cols[w->key_field] : NULL;
-    uint32_t bits = (uint32_t)__builtin_ctz(2 * w->gcap), nfirst = 0, ng0 = w->ngroups;
+    uint32_t bits = (uint32_t)__builtin_ctz(2 * w->gcap), nfirst = 0, npairs = 0, ng0 = w->ngroups;
     spate_row_t row = { b, 0 };
     for (uint32_t i = 0; i < n; i++) {
         int64_t ts = b->timestamps[i];
-        if (ts < cur.start || ts >= cur.end) {
-            bool due = ts == SPATE_NO_TIMESTAMP;
-            if (!due) {
-                int64_t rem = (ts - offset) % size;
-                cur.start = ts - (rem < 0 ? rem + size : rem);
-                cur.end = cur.start + size;
-                due = sp_window_max_ts(&cur) <= w->watermark;
-            }
-            if (due) { /* row by row; the groups of the rows seen so far have no accumulator yet */
-                groups_clear(w);
-                return process_ahead(w, b, NULL, n, NULL);
-            }
+        if (ts < base || ts >= base_end) {
+            if (ts == SPATE_NO_TIMESTAMP) return ungrouped(w, b, ng0);
+            int64_t rem = (ts - offset) % slide;
+            base = ts - (rem < 0 ? rem + slide : rem);
+            base_end = base + slide;
+            /* the earliest window a row of this slide interval can be in: due (or late), and the
+             * rows may not simply be added */
+            spate_window_t first = { base - (per_row - 1) * slide, base - (per_row - 1) * slide + size };
+            if (sp_window_max_ts(&first) <= w->watermark) return ungrouped(w, b, ng0);
         }
-        uint32_t g;
+        int64_t key;
+        const uint8_t *kb = NULL;
+        uint32_t klen;
         if (kc) {
             bool null = !sp_bit_get(kc->validity, i);
-            g = group_of(w, null ? 0 : ((const int64_t *)kc->values)[i], cur.start, NULL, null, bits);
+            key = null ? 0 : ((const int64_t *)kc->values)[i];
+            klen = null;
         } else {
             row.index = i;
             sp_key_reset(&w->gkey);
-            if (s->key.fn(s->key.ctx, &row, &w->gkey) != SPATE_OK) { /* it fails there, in order */
-                groups_clear(w);
-                return process_ahead(w, b, NULL, n, NULL);
-            }
-            g = group_of(w, (int64_t)sp_hash_bytes(w->gkey.buf, w->gkey.len), cur.start, w->gkey.buf,
-                         (uint32_t)w->gkey.len, bits);
+            if (s->key.fn(s->key.ctx, &row, &w->gkey) != SPATE_OK)
+                return ungrouped(w, b, ng0); /* fails there */
+            key = (int64_t)sp_hash_bytes(w->gkey.buf, w->gkey.len);
+            kb = w->gkey.buf;
+            klen = (uint32_t)w->gkey.len;
         }
-        if (g & GROUP_FIRST) w->gfirst[nfirst++] = i;
-        w->grow[i] = g;
+        for (int64_t start = base; start > ts - size; start -= slide) { /* the row's windows */
+            uint32_t g =
+                kb ? group_of(w, key, start, kb, klen, bits) : group_of(w, key, start, NULL, klen, bits);
+            if (g & GROUP_FIRST) {
+                w->gfirst[nfirst] = i;
+                w->gstart[nfirst++] = start;
+            }
+            w->gprow[npairs] = i;
+            w->grow[npairs++] = g;
+        }
     }
-    int rc = process_ahead(w, b, w->gfirst, nfirst, w->gacc);
+    int rc = process_ahead(w, b, w->gfirst, w->gstart, nfirst, w->gacc);
     if (rc) {
         groups_clear(w);
         return rc;
     }
     for (uint32_t k = 0; k < nfirst; k++)
-        w->groups[ng0 + k].acc = w->gacc[k]; /* numbered as their first rows */
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t g = w->grow[i];
+        w->groups[ng0 + k].acc = w->gacc[k]; /* numbered as their first pairs */
+    for (uint32_t k = 0; k < npairs; k++) {
+        uint32_t g = w->grow[k];
         if (g & GROUP_FIRST) continue;
-        row.index = i;
+        row.index = w->gprow[k];
         if ((rc = s->fn.add(s->fn.ctx, w->groups[g].acc, &row)) != SPATE_OK)
             return user_failed(w, rc, "window add");
     }
@@ -1105,13 +1137,19 @@ static int process_grouped(win_op_t *w, sp_batch_t *b)
 static int win_process_batch(void *inst, int input, sp_batch_t *b)
 {
     win_op_t *w = inst;
+    w->side = input;
+    /* tumbling or sliding event-time windows, aggregate function: never a join */
+    return w->ahead ? process_grouped(w, b) : process_rows(w, input, b);
+}
+
+/* Row by row, any window. */
+static int process_rows(win_op_t *w, int input, sp_batch_t *b)
+{
     const win_spec_t *s = w->spec;
     const spate_window_assigner_t *a = &s->assigner;
     int maxp = w->ctx->info.max_parallelism;
     bool global = a->kind == SPATE_WINDOW_COUNT || a->kind == SPATE_WINDOW_GLOBAL;
     const sp_key_selector_t *key = input ? &s->key2 : &s->key;
-    w->side = input;
-    if (w->ahead) return process_grouped(w, b); /* tumbling, aggregate: never a join */
     spate_row_t row = { b, 0 };
     for (uint32_t i = 0; i < b->count; i++) {
         row.index = i;

@@ -767,6 +767,18 @@ static void tumbling_window_with_unique_timers_survives_a_restore(void **state)
     assert_rejects_corrupt(build_tumbling, window_script, true);
 }
 
+static spate_stream_t *build_sliding(spate_env_t *env)
+{
+    return window_of(env, spate_sliding_windows(200, 50, 0));
+}
+
+/* Sliding windows (rows grouped by key and window, unique timers) too. */
+static void sliding_window_survives_a_restore(void **state)
+{
+    (void)state;
+    assert_continues(build_sliding, window_script);
+}
+
 /* Each window fires once after the restore: its unique timer came back, and no second one was
  * registered for the window whose state came back. */
 static void restored_window_fires_once(void **state)
@@ -1067,6 +1079,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(broadcast_state_survives_a_restore),
     cmocka_unit_test(tumbling_window_with_unique_timers_survives_a_restore),
     cmocka_unit_test(restored_window_fires_once),
+    cmocka_unit_test(sliding_window_survives_a_restore),
     cmocka_unit_test(window_snapshot_made_later_holds_the_state_at_its_barrier),
     cmocka_unit_test(session_window_survives_a_restore),
     cmocka_unit_test(keyed_reduce_survives_a_restore),

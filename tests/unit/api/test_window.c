@@ -377,9 +377,6 @@ static void window_joins_pair_rows_of_the_same_window(void **state)
  * allowed lateness and late data; an order-sensitive aggregate shows each window's rows were added
  * in their order.  Expected: Flink's semantics computed row by row below. */
 
-#define GW_SIZE     1000
-#define GW_LATENESS 200
-
 typedef struct ord_acc {
     int64_t n;
     uint64_t h; /* over the rows' timestamps, in the order added */
@@ -475,57 +472,67 @@ static char *text_sorted(text_t *t)
     return s;
 }
 
-static void gw_emit(text_t *out, const gw_win_t *w)
+static void gw_emit(text_t *out, const gw_win_t *w, int64_t size)
 {
     char k[24] = "";
     if (!w->null) snprintf(k, sizeof k, "%lld", (long long)w->k);
-    text_add(out, "%s,%lld,%lld,%lld,%lld", k, (long long)w->start, (long long)(w->start + GW_SIZE),
+    text_add(out, "%s,%lld,%lld,%lld,%lld", k, (long long)w->start, (long long)(w->start + size),
              (long long)w->acc.n, (long long)(int64_t)w->acc.h);
 }
 
-/* Flink's tumbling event-time windows with the event-time trigger and allowed lateness, row by row. */
-static void gw_reference(const gw_row_t *rows, char *const *line, size_t n, char **want, char **want_late)
+/* Flink's sliding (tumbling: slide = size) event-time windows with the event-time trigger and
+ * allowed lateness, row by row: a row goes to each of its windows that is not past its lateness,
+ * and to the late data when there is none. */
+static void gw_reference(const gw_row_t *rows, char *const *line, size_t n, int64_t size, int64_t slide,
+                         int64_t lateness, char **want, char **want_late)
 {
     text_t out = { 0 }, late = { 0 };
-    gw_win_t *wins = calloc(n, sizeof *wins);
-    size_t nwins = 0;
+    size_t cap = 64, nwins = 0;
+    gw_win_t *wins = calloc(cap, sizeof *wins);
     int64_t wm = INT64_MIN;
     for (size_t i = 0; i < n; i++) {
         const gw_row_t *r = &rows[i];
-        int64_t start = r->ts - ((r->ts % GW_SIZE) + GW_SIZE) % GW_SIZE, max_ts = start + GW_SIZE - 1;
-        if (max_ts + GW_LATENESS <= wm) {
-            text_add(&late, "%s", line[i]); /* the row as it came */
-        } else {
+        bool added = false;
+        for (int64_t start = r->ts - ((r->ts % slide) + slide) % slide; start > r->ts - size;
+             start -= slide) {
+            int64_t max_ts = start + size - 1;
+            if (max_ts + lateness <= wm) continue;
+            added = true;
             gw_win_t *w = NULL;
             for (size_t j = 0; j < nwins && !w; j++)
                 if (wins[j].live && wins[j].null == r->null && wins[j].k == r->k && wins[j].start == start)
                     w = &wins[j];
-            if (!w) w = &wins[nwins++], *w = (gw_win_t){ r->null, false, true, r->k, start, { 0, 0 } };
+            if (!w) {
+                if (nwins == cap) wins = realloc(wins, sizeof *wins * (cap *= 2));
+                w = &wins[nwins++];
+                *w = (gw_win_t){ r->null, false, true, r->k, start, { 0, 0 } };
+            }
             w->acc.n++;
             w->acc.h = ord_step(w->acc.h, r->ts);
             if (max_ts <= wm)
-                gw_emit(&out, w); /* a late firing */
+                gw_emit(&out, w, size); /* a late firing */
             else
                 w->timer = true;
         }
+        if (!added) text_add(&late, "%s", line[i]); /* the row as it came */
         if (r->wm > wm) {
             wm = r->wm;
             for (size_t j = 0; j < nwins; j++) {
                 gw_win_t *w = &wins[j];
                 if (!w->live) continue;
-                if (w->timer && w->start + GW_SIZE - 1 <= wm) gw_emit(&out, w), w->timer = false;
-                if (w->start + GW_SIZE - 1 + GW_LATENESS <= wm) w->live = false;
+                if (w->timer && w->start + size - 1 <= wm) gw_emit(&out, w, size), w->timer = false;
+                if (w->start + size - 1 + lateness <= wm) w->live = false;
             }
         }
     }
     for (size_t j = 0; j < nwins; j++)
-        if (wins[j].live && wins[j].timer) gw_emit(&out, &wins[j]); /* the end of input */
+        if (wins[j].live && wins[j].timer) gw_emit(&out, &wins[j], size); /* the end of input */
     free(wins);
     *want = text_sorted(&out);
     *want_late = text_sorted(&late);
 }
 
-static void tumbling_windows_add_a_batchs_rows_per_key_in_order(void **state)
+static void windows_add_a_batchs_rows_per_key_in_order(void **state)
 {
     (void)state;
     enum { N = 6000 };
@@ -554,55 +561,63 @@ static void tumbling_windows_add_a_batchs_rows_per_key_in_order(void **state)
         text[i] = malloc(80);
         snprintf(text[i], 80, "%s,%lld,%s", k, (long long)g->ts, wm);
     }
-    char *want, *want_late;
-    gw_reference(rows, text, N, &want, &want_late);
-    assert_true(strlen(want) > 0);
-    assert_true(strlen(want_late) > 0);
-    /* a BIGINT key column (read from the column) and a STRING one (keys compared by their bytes) */
-    for (int run = 0; run < 6; run++) {
-        int p = 1 << (run % 3);
-        const char *type = run < 3 ? "BIGINT" : "STRING";
-        char schema[128];
-        snprintf(schema, sizeof schema, "k %s, ts BIGINT NOT NULL, wm BIGINT", type);
-        spate_schema_t *in = spate_schema_of(schema);
-        snprintf(schema, sizeof schema, "k %s, start BIGINT, end_ BIGINT, n BIGINT, h BIGINT", type);
-        spate_schema_t *out = spate_schema_of(schema);
-        tu_capture_t cap, lcap;
-        tu_capture_init(&cap);
-        tu_capture_init(&lcap);
-        spate_env_t *env = spate_env_create();
-        spate_env_set_parallelism(env, p);
-        spate_watermark_generator_t gen = { .on_event = wm_field };
-        spate_watermark_strategy_t *ws =
-            spate_watermark_with_timestamp_field(spate_watermark_for_generator(&gen), "ts");
-        spate_stream_t *s = spate_env_add_source_with_watermarks(
-            env, spate_collection_source(in, (const char *const *)text, N), ws, "rows");
-        spate_windowed_t *w = spate_windowed_allowed_lateness(
-            spate_keyed_window(spate_stream_key_by_field(s, "k"), spate_tumbling_windows(GW_SIZE, 0)),
-            GW_LATENESS);
-        spate_aggregate_function_t fn = {
-            .acc_size = sizeof(ord_acc_t), .create = ord_create, .add = ord_add, .emit = ord_emit
-        };
-        spate_stream_t *r = spate_windowed_aggregate(w, "ordered", &fn, out);
-        spate_stream_sink(r, tu_capture_sink(&cap), "results");
-        spate_stream_sink(spate_window_late_data(r), tu_capture_sink(&lcap), "late");
-        assert_int_equal(spate_env_execute(env, "grouped"), SPATE_OK);
-        char *got = tu_capture_sorted(&cap, true), *got_late = tu_capture_sorted(&lcap, true);
-        assert_string_equal(got, want);
-        assert_string_equal(got_late, want_late);
-        free(got);
-        free(got_late);
-        spate_env_destroy(env);
-        tu_capture_fini(&cap);
-        tu_capture_fini(&lcap);
-        spate_schema_release(in);
-        spate_schema_release(out);
+    /* tumbling with lateness; sliding without (unique timers), and with a slide that does not divide
+     * the size (rows in 3 or 4 windows); each with a BIGINT key column (read from the column) and a
+     * STRING one (keys compared by their bytes), at parallelism 1 and 4 */
+    static const int64_t shapes[][3] = { { 1000, 1000, 200 }, { 2000, 500, 0 }, { 1000, 300, 200 } };
+    for (int shape = 0; shape < 3; shape++) {
+        int64_t size = shapes[shape][0], slide = shapes[shape][1], lateness = shapes[shape][2];
+        char *want, *want_late;
+        gw_reference(rows, text, N, size, slide, lateness, &want, &want_late);
+        assert_true(strlen(want) > 0);
+        assert_true(strlen(want_late) > 0);
+        for (int run = 0; run < 4; run++) {
+            int p = run % 2 ? 4 : 1;
+            const char *type = run < 2 ? "BIGINT" : "STRING";
+            char schema[128];
+            snprintf(schema, sizeof schema, "k %s, ts BIGINT NOT NULL, wm BIGINT", type);
+            spate_schema_t *in = spate_schema_of(schema);
+            snprintf(schema, sizeof schema, "k %s, start BIGINT, end_ BIGINT, n BIGINT, h BIGINT", type);
+            spate_schema_t *out = spate_schema_of(schema);
+            tu_capture_t cap, lcap;
+            tu_capture_init(&cap);
+            tu_capture_init(&lcap);
+            spate_env_t *env = spate_env_create();
+            spate_env_set_parallelism(env, p);
+            spate_watermark_generator_t gen = { .on_event = wm_field };
+            spate_watermark_strategy_t *ws =
+                spate_watermark_with_timestamp_field(spate_watermark_for_generator(&gen), "ts");
+            spate_stream_t *s = spate_env_add_source_with_watermarks(
+                env, spate_collection_source(in, (const char *const *)text, N), ws, "rows");
+            spate_window_assigner_t a =
+                slide == size ? spate_tumbling_windows(size, 0) : spate_sliding_windows(size, slide, 0);
+            spate_windowed_t *w = spate_windowed_allowed_lateness(
+                spate_keyed_window(spate_stream_key_by_field(s, "k"), a), lateness);
+            spate_aggregate_function_t fn = {
+                .acc_size = sizeof(ord_acc_t), .create = ord_create, .add = ord_add, .emit = ord_emit
+            };
+            spate_stream_t *r = spate_windowed_aggregate(w, "ordered", &fn, out);
+            spate_stream_sink(r, tu_capture_sink(&cap), "results");
+            spate_stream_sink(spate_window_late_data(r), tu_capture_sink(&lcap), "late");
+            assert_int_equal(spate_env_execute(env, "grouped"), SPATE_OK);
+            char *got = tu_capture_sorted(&cap, true), *got_late = tu_capture_sorted(&lcap, true);
+            if (strcmp(got, want) || strcmp(got_late, want_late))
+                fail_msg("windows of %lld ms every %lld ms, lateness %lld, %s key, p=%d: results differ",
+                         (long long)size, (long long)slide, (long long)lateness, type, p);
+            free(got);
+            free(got_late);
+            spate_env_destroy(env);
+            tu_capture_fini(&cap);
+            tu_capture_fini(&lcap);
+            spate_schema_release(in);
+            spate_schema_release(out);
+        }
+        free(want);
+        free(want_late);
     }
     for (size_t i = 0; i < N; i++) free(text[i]);
     free(text);
     free(rows);
-    free(want);
-    free(want_late);
 }
 
 /* key_only: the window keeps the key fields of its first row only; the others read as NULL, or as
@@ -703,7 +718,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(interval_join_pairs_rows_within_the_bounds),
     cmocka_unit_test(window_joins_pair_rows_of_the_same_window),
     cmocka_unit_test(windows_need_event_timestamps),
-    cmocka_unit_test(tumbling_windows_add_a_batchs_rows_per_key_in_order),
+    cmocka_unit_test(windows_add_a_batchs_rows_per_key_in_order),
     cmocka_unit_test(key_only_keeps_the_key_fields_of_the_first_row),
 };
 
