@@ -1104,6 +1104,16 @@ static int process_grouped(win_op_t *w, sp_batch_t *b)
             kb = w->gkey.buf;
             klen = (uint32_t)w->gkey.len;
         }
+        if (per_row == 1) { /* tumbling: one window, the pair is the row (gprow not needed) */
+            uint32_t g =
+                kb ? group_of(w, key, base, kb, klen, bits) : group_of(w, key, base, NULL, klen, bits);
+            if (g & GROUP_FIRST) {
+                w->gfirst[nfirst] = i;
+                w->gstart[nfirst++] = base;
+            }
+            w->grow[i] = g;
+            continue;
+        }
         for (int64_t start = base; start > ts - size; start -= slide) { /* the row's windows */
             uint32_t g =
                 kb ? group_of(w, key, start, kb, klen, bits) : group_of(w, key, start, NULL, klen, bits);
@@ -1115,6 +1125,7 @@ static int process_grouped(win_op_t *w, sp_batch_t *b)
             w->grow[npairs++] = g;
         }
     }
+    if (per_row == 1) npairs = n;
     int rc = process_ahead(w, b, w->gfirst, w->gstart, nfirst, w->gacc);
     if (rc) {
         groups_clear(w);
@@ -1125,7 +1136,7 @@ static int process_grouped(win_op_t *w, sp_batch_t *b)
     for (uint32_t k = 0; k < npairs; k++) {
         uint32_t g = w->grow[k];
         if (g & GROUP_FIRST) continue;
-        row.index = w->gprow[k];
+        row.index = per_row == 1 ? k : w->gprow[k];
         if ((rc = s->fn.add(s->fn.ctx, w->groups[g].acc, &row)) != SPATE_OK)
             return user_failed(w, rc, "window add");
     }
