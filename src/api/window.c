@@ -115,13 +115,15 @@ struct spate_trigger_context {
     const spate_window_t *win;
 };
 
-/* Tumbling event-time windows with an aggregate function look rows up a few rows ahead: key, key
- * group, window and the state's location are computed AHEAD rows before the row is added, so the
- * state's memory is on its way into the cache by then (hash-map lookups are cache-miss bound). */
+/* Tumbling and sliding event-time windows with an aggregate function look rows up a few rows ahead:
+ * key, key group, window and the state's location are computed AHEAD rows before the row is added,
+ * so the state's memory is on its way into the cache by then (hash-map lookups are cache-miss
+ * bound). */
 #define AHEAD 8
 #define RING  16 /* > AHEAD */
-#define GROUP_SLIDES                                                                                         \
-    16 /* sliding windows a row is in, at most, for the rows to be grouped (process_grouped) */
+/* sliding windows a row is in, at most, for the rows to be grouped (process_grouped); with a slide
+ * longer than the size, rows between windows are in none: those go row by row */
+#define GROUP_SLIDES 16
 
 typedef struct ahead {
     spate_key_t key;
@@ -231,7 +233,7 @@ static int win_open(const void *spec, sp_op_ctx_t *ctx, void **inst)
     sp_batch_acquire(w->res_batch); /* one reference for the collector, one ours */
     const spate_window_assigner_t *a = &s->assigner;
     if ((a->kind == SPATE_WINDOW_TUMBLING ||
-         (a->kind == SPATE_WINDOW_SLIDING && a->size <= GROUP_SLIDES * a->slide)) &&
+         (a->kind == SPATE_WINDOW_SLIDING && a->size > a->slide && a->size <= GROUP_SLIDES * a->slide)) &&
         !a->processing_time && !s->rows) {
         w->ahead = sp_xcalloc(RING, sizeof *w->ahead);
         w->key_field = sp_key_bigint_field(&s->key, in);
@@ -1191,6 +1193,9 @@ static int process_rows(win_op_t *w, int input, sp_batch_t *b)
             }
         }
         if (rc) return rc;
+        /* in no window: to the late data when the row itself is late, as in Flink (a row between the
+         * windows of a slide longer than their size is dropped unless it is) */
+        late = late && w->event_time && sp_add_sat(ts, s->lateness) <= w->watermark;
         if (late && !s->join && (rc = spate_out_emit_row(&w->late, &row)) != SPATE_OK) return rc;
     }
     int rc = sp_collector_flush(&w->out);

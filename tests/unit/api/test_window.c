@@ -481,8 +481,9 @@ static void gw_emit(text_t *out, const gw_win_t *w, int64_t size)
 }
 
 /* Flink's sliding (tumbling: slide = size) event-time windows with the event-time trigger and
- * allowed lateness, row by row: a row goes to each of its windows that is not past its lateness,
- * and to the late data when there is none. */
+ * allowed lateness, row by row: a row goes to each of its windows that is not past its lateness;
+ * when there is none, to the late data if the row itself is late (a row between the windows of a
+ * slide longer than the size, that is not, is dropped). */
 static void gw_reference(const gw_row_t *rows, char *const *line, size_t n, int64_t size, int64_t slide,
                          int64_t lateness, char **want, char **want_late)
 {
@@ -514,7 +515,7 @@ static void gw_reference(const gw_row_t *rows, char *const *line, size_t n, int6
             else
                 w->timer = true;
         }
-        if (!added) text_add(&late, "%s", line[i]); /* the row as it came */
+        if (!added && r->ts + lateness <= wm) text_add(&late, "%s", line[i]); /* the row as it came */
         if (r->wm > wm) {
             wm = r->wm;
             for (size_t j = 0; j < nwins; j++) {
@@ -561,11 +562,14 @@ static void windows_add_a_batchs_rows_per_key_in_order(void **state)
         text[i] = malloc(80);
         snprintf(text[i], 80, "%s,%lld,%s", k, (long long)g->ts, wm);
     }
-    /* tumbling with lateness; sliding without (unique timers), and with a slide that does not divide
-     * the size (rows in 3 or 4 windows); each with a BIGINT key column (read from the column) and a
+    /* tumbling with lateness; sliding without (unique timers), with a slide that does not divide the
+     * size (rows in 3 or 4 windows), and with a slide longer than the size (rows between windows);
+     * each with a BIGINT key column (read from the column) and a
      * STRING one (keys compared by their bytes), at parallelism 1 and 4 */
-    static const int64_t shapes[][3] = { { 1000, 1000, 200 }, { 2000, 500, 0 }, { 1000, 300, 200 } };
-    for (int shape = 0; shape < 3; shape++) {
+    static const int64_t shapes[][3] = {
+        { 1000, 1000, 200 }, { 2000, 500, 0 }, { 1000, 300, 200 }, { 300, 1000, 200 }
+    };
+    for (int shape = 0; shape < 4; shape++) {
         int64_t size = shapes[shape][0], slide = shapes[shape][1], lateness = shapes[shape][2];
         char *want, *want_late;
         gw_reference(rows, text, N, size, slide, lateness, &want, &want_late);
