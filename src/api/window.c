@@ -1047,6 +1047,21 @@ group_of(win_op_t *w, int64_t key, int64_t start, const uint8_t *kb, uint32_t kl
 
 static int process_rows(win_op_t *w, int input, sp_batch_t *b);
 
+/* The group of row i's pair with the window starting at `start` (group_of); a new group's first
+ * pair is noted (gfirst, gstart). */
+static inline __attribute__((always_inline)) uint32_t pair_group(win_op_t *w, uint32_t i, int64_t key,
+                                                                 int64_t start, const uint8_t *kb,
+                                                                 uint32_t klen, uint32_t bits,
+                                                                 uint32_t *nfirst)
+{
+    uint32_t g = kb ? group_of(w, key, start, kb, klen, bits) : group_of(w, key, start, NULL, klen, bits);
+    if (g & GROUP_FIRST) {
+        w->gfirst[*nfirst] = i;
+        w->gstart[(*nfirst)++] = start;
+    }
+    return g;
+}
+
 /* A batch process_grouped does not take, when it had made groups ng0 on: row by row. */
 static int ungrouped(win_op_t *w, sp_batch_t *b, uint32_t ng0)
 {
@@ -1107,24 +1122,12 @@ static int process_grouped(win_op_t *w, sp_batch_t *b)
             klen = (uint32_t)w->gkey.len;
         }
         if (per_row == 1) { /* tumbling: one window, the pair is the row (gprow not needed) */
-            uint32_t g =
-                kb ? group_of(w, key, base, kb, klen, bits) : group_of(w, key, base, NULL, klen, bits);
-            if (g & GROUP_FIRST) {
-                w->gfirst[nfirst] = i;
-                w->gstart[nfirst++] = base;
-            }
-            w->grow[i] = g;
+            w->grow[i] = pair_group(w, i, key, base, kb, klen, bits, &nfirst);
             continue;
         }
         for (int64_t start = base; start > ts - size; start -= slide) { /* the row's windows */
-            uint32_t g =
-                kb ? group_of(w, key, start, kb, klen, bits) : group_of(w, key, start, NULL, klen, bits);
-            if (g & GROUP_FIRST) {
-                w->gfirst[nfirst] = i;
-                w->gstart[nfirst++] = start;
-            }
             w->gprow[npairs] = i;
-            w->grow[npairs++] = g;
+            w->grow[npairs++] = pair_group(w, i, key, start, kb, klen, bits, &nfirst);
         }
     }
     if (per_row == 1) npairs = n;
