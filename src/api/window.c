@@ -1079,7 +1079,8 @@ static int ungrouped(win_op_t *w, sp_batch_t *b, uint32_t ng0)
  * batch before.)  The new groups' first pairs go first, then the others in their order: each key's
  * rows are added to each window in their order.  A key of one BIGINT column is read from it; any
  * other key is computed per row and compared by its bytes.  A batch with a row that could fire or be
- * late (a window due), without a timestamp, or whose key selector fails, goes row by row. */
+ * late (a window due), without a timestamp, or whose key selector fails, goes row by row.  (Sliding
+ * windows come here when a row is in 2 to GROUP_SLIDES of them: see win_open.) */
 static int process_grouped(win_op_t *w, sp_batch_t *b)
 {
     const win_spec_t *s = w->spec;
