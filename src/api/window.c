@@ -1117,7 +1117,9 @@ static int process_grouped(win_op_t *w, sp_batch_t *b)
             row.index = i;
             sp_key_reset(&w->gkey);
             if (s->key.fn(s->key.ctx, &row, &w->gkey) != SPATE_OK)
-                return ungrouped(w, b, ng0); /* fails there */
+                return ungrouped(w, b, ng0);                           /* fails there */
+            if (w->gkeys_len + w->gkey.len * per_row > 4 * GROUP_KEYS) /* huge keys: kept bounded */
+                return ungrouped(w, b, ng0);
             key = (int64_t)sp_hash_bytes(w->gkey.buf, w->gkey.len);
             kb = w->gkey.buf;
             klen = (uint32_t)w->gkey.len;
