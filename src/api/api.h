@@ -180,6 +180,13 @@ static inline int64_t sp_window_max_ts(const spate_window_t *w)
 {
     return w->end == INT64_MAX ? INT64_MAX : w->end - 1;
 }
+/* t rounded down to a multiple of step (> 0), also for negative t: a window's start is
+ * offset + sp_floor_to(ts - offset, slide) (Flink's TimeWindow.getWindowStartWithOffset). */
+static inline int64_t sp_floor_to(int64_t t, int64_t step)
+{
+    int64_t rem = t % step;
+    return t - (rem < 0 ? rem + step : rem);
+}
 /* a + b (b >= 0), saturating at INT64_MAX. */
 static inline int64_t sp_add_sat(int64_t a, int64_t b)
 {

@@ -163,12 +163,6 @@ static void next_fire(const spate_trigger_t *self, const spate_window_t *w, spat
         spate_trigger_register_event_time(tc, next);
 }
 
-static int64_t floor_to(int64_t t, int64_t interval)
-{
-    int64_t rem = t % interval;
-    return t - (rem < 0 ? rem + interval : rem);
-}
-
 static spate_trigger_result_t cet_on_element(const spate_trigger_t *self, const spate_row_t *row, int64_t ts,
                                              const spate_window_t *w, spate_trigger_context_t *tc)
 {
@@ -176,7 +170,7 @@ static spate_trigger_result_t cet_on_element(const spate_trigger_t *self, const 
     if (sp_window_max_ts(w) <= spate_trigger_context_watermark(tc)) return SPATE_TRIGGER_FIRE;
     spate_trigger_register_event_time(tc, sp_window_max_ts(w));
     if (state_i64(tc, w, "fire-time", INT64_MIN) == INT64_MIN)
-        next_fire(self, w, tc, floor_to(ts, self->n), false);
+        next_fire(self, w, tc, sp_floor_to(ts, self->n), false);
     return SPATE_TRIGGER_CONTINUE;
 }
 
@@ -252,7 +246,7 @@ static spate_trigger_result_t cpt_on_element(const spate_trigger_t *self, const 
     SP_UNUSED(row);
     SP_UNUSED(ts);
     if (state_i64(tc, w, "fire-time", INT64_MIN) == INT64_MIN)
-        next_fire(self, w, tc, floor_to(spate_trigger_context_processing_time(tc), self->n), true);
+        next_fire(self, w, tc, sp_floor_to(spate_trigger_context_processing_time(tc), self->n), true);
     return SPATE_TRIGGER_CONTINUE;
 }
 

@@ -294,13 +294,6 @@ static uint64_t window_ns_hash(const spate_window_t *win)
     return sp_hash_bytes(ns, 16);
 }
 
-/* The hash of key bytes (a key group's and a location's): a BIGINT key's 9 bytes hashed by xxh3
- * specialised for that length, inline. */
-static inline uint64_t key_hash_of(const uint8_t *key, size_t len)
-{
-    return len == 9 ? sp_hash_bytes(key, 9) : sp_hash_bytes(key, len);
-}
-
 static bool same_window(const spate_window_t *a, const spate_window_t *b)
 {
     return a->start == b->start && a->end == b->end;
@@ -906,7 +899,7 @@ static int process_ahead(win_op_t *w, sp_batch_t *b, const uint32_t *rows, const
             if (ts == SPATE_NO_TIMESTAMP) return missing_timestamp(w);
             if (kc) { /* the key column read here: no call per row */
                 p->key.len = 0;
-                sp_key_put_bigint_field(&p->key, !((kc->validity[r >> 3] >> (r & 7)) & 1),
+                sp_key_put_bigint_field(&p->key, !sp_bit_get(kc->validity, r),
                                         ((const int64_t *)kc->values)[r]);
             } else {
                 int rc = sp_key_compute(&s->key, &row, &p->key, w->ctx->error);
@@ -915,8 +908,7 @@ static int process_ahead(win_op_t *w, sp_batch_t *b, const uint32_t *rows, const
             if (starts ? starts[i] == cur.start && cur.end != cur.start : ts >= cur.start && ts < cur.end) {
                 p->win = cur; /* most rows fall in the window of the row before */
             } else {
-                int64_t rem = (ts - offset) % size;
-                p->win.start = starts ? starts[i] : ts - (rem < 0 ? rem + size : rem);
+                p->win.start = starts ? starts[i] : offset + sp_floor_to(ts - offset, size);
                 p->win.end = p->win.start + size;
                 cur = p->win;
                 cur_ns = window_ns_hash(&cur);
@@ -928,7 +920,7 @@ static int process_ahead(win_op_t *w, sp_batch_t *b, const uint32_t *rows, const
         if (i >= 1 && i <= n) { /* hash row i - 1's key (written an iteration ago: no stall on the
                                  * store just made) and locate its state */
             ahead_t *p = &w->ahead[(i - 1) % RING];
-            uint64_t key_hash = key_hash_of(p->key.buf, p->key.len);
+            uint64_t key_hash = sp_key_hash(p->key.buf, p->key.len);
             p->key_group = sp_key_group_of_hash(key_hash, maxp);
             if (!p->late) p->where = sp_state_locate_in(w->be, w->acc_state, key_hash, p->ns_hash);
         }
@@ -1098,8 +1090,7 @@ static int process_grouped(win_op_t *w, sp_batch_t *b)
         int64_t ts = b->timestamps[i];
         if (ts < base || ts >= base_end) {
             if (ts == SPATE_NO_TIMESTAMP) return ungrouped(w, b, ng0);
-            int64_t rem = (ts - offset) % slide;
-            base = ts - (rem < 0 ? rem + slide : rem);
+            base = offset + sp_floor_to(ts - offset, slide);
             base_end = base + slide;
             /* the earliest window a row of this slide interval can be in: due (or late), and the
              * rows may not simply be added */
@@ -1189,9 +1180,8 @@ static int process_rows(win_op_t *w, int input, sp_batch_t *b)
             rc = add_to_session(w, ts, &row, &late);
         } else {
             int64_t slide = a->kind == SPATE_WINDOW_TUMBLING ? a->size : a->slide;
-            int64_t rem = (ts - a->offset) % slide;
-            if (rem < 0) rem += slide;
-            for (int64_t start = ts - rem; rc == SPATE_OK && start > ts - a->size; start -= slide) {
+            for (int64_t start = a->offset + sp_floor_to(ts - a->offset, slide);
+                 rc == SPATE_OK && start > ts - a->size; start -= slide) {
                 spate_window_t win = { start, start + a->size };
                 if (is_late(w, &win)) continue;
                 late = false;
@@ -1253,7 +1243,7 @@ static int fire_ahead(win_op_t *w, int64_t wm)
                 last_ns = window_ns_hash(&last);
             }
             /* hashed from the timer's bytes, not the copy just written (no store-forwarding stall) */
-            p->where = sp_state_locate_in(w->be, w->acc_state, key_hash_of(t.key, t.klen - 16), last_ns);
+            p->where = sp_state_locate_in(w->be, w->acc_state, sp_key_hash(t.key, t.klen - 16), last_ns);
         }
         if (popped - fired > AHEAD / 2)
             sp_state_prefetch_value(w->be, w->ahead[(popped - AHEAD / 2) % RING].where);

@@ -188,6 +188,12 @@ static inline int sp_key_group_of_hash(uint64_t key_hash, int max_parallelism)
 {
     return (int)(((key_hash >> 32) * (uint64_t)max_parallelism) >> 32);
 }
+/* The hash of key bytes that key groups and state locations come from: sp_hash_bytes, with a BIGINT
+ * key's 9 bytes hashed by xxh3 specialised for that length, inline (the per-row callers). */
+static inline uint64_t sp_key_hash(const uint8_t *key, size_t len)
+{
+    return len == 9 ? sp_hash_bytes(key, 9) : sp_hash_bytes(key, len);
+}
 int sp_key_group(const uint8_t *key, size_t len, int max_parallelism);
 static inline int sp_key_group_owner(int key_group, int parallelism, int max_parallelism)
 {

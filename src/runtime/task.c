@@ -137,9 +137,7 @@ static int writer_targets(sp_writer_t *w, sp_batch_t *b)
             target[r] = (uint32_t)k.len; /* for the pass below */
         }
         for (uint32_t r = 0; r < n; r++) {
-            uint64_t h = target[r] == 9 ? sp_hash_bytes(keys + 16 * (size_t)r, 9)
-                                        : sp_hash_bytes(keys + 16 * (size_t)r, 1);
-            target[r] = owner[sp_key_group_of_hash(h, maxp)];
+            target[r] = owner[sp_key_group_of_hash(sp_key_hash(keys + 16 * (size_t)r, target[r]), maxp)];
         }
         return SPATE_OK;
     }

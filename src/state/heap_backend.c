@@ -331,7 +331,7 @@ static void scratch_resize(refs_scratch_t *c, size_t cap)
 static ref_t *refs_scratch(size_t n)
 {
     refs_scratch_t *c = my_scratch();
-    if (c->cap < n) scratch_resize(c, n + n / 2); /* half as large again, for a state that grows */
+    if (c->cap < n) scratch_resize(c, sp_with_headroom(n));
     c->want = n;
     return c->p;
 }
@@ -339,7 +339,7 @@ static ref_t *refs_scratch(size_t n)
 void sp_state_encoder_warm(const atomic_bool *stop)
 {
     refs_scratch_t *c = my_scratch();
-    size_t want = c->want + c->want / 2;
+    size_t want = sp_with_headroom(c->want);
     if (c->cap < want) scratch_resize(c, want); /* the last took over two thirds: a larger one, now */
     if (c->p) (void)sp_populate(c->p, c->cap * sizeof *c->p, stop);
     sp_snapshot_spare_warm(stop);

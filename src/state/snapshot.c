@@ -116,7 +116,7 @@ void sp_snapshot_spare_warm(const atomic_bool *stop)
 {
     pthread_mutex_lock(&spare_mu);
     uint8_t *data = spare;
-    size_t cap = spare_cap, want = spare_want + spare_want / 2;
+    size_t cap = spare_cap, want = sp_with_headroom(spare_want);
     spare = NULL;
     spare_cap = 0;
     pthread_mutex_unlock(&spare_mu);
@@ -142,7 +142,7 @@ int sp_snapshot_reserve(sp_snapshot_t *s, const size_t *bytes, sp_error_t *err)
     }
     uint8_t *data = take_spare(total, &cap);
     if (!data) {
-        cap = total >= SPARE_MIN ? total + total / 2 : total ? total : 1;
+        cap = total >= SPARE_MIN ? sp_with_headroom(total) : total ? total : 1;
         if (!(data = malloc(cap)))
             return sp_error_set(err, SPATE_ENOMEM, "%s: cannot allocate %zu bytes", kind_name(s->kind),
                                 total);

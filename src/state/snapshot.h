@@ -132,10 +132,18 @@ int sp_snapshot_create(sp_snapshot_kind_t kind, int first, int last, const char 
  * regions may be left partly unused (a backend reserves an upper bound).  SPATE_ENOMEM when the
  * buffer cannot be had (nothing changed). */
 int sp_snapshot_reserve(sp_snapshot_t *s, const size_t *bytes, sp_error_t *err);
-/* Pages in the buffer that big snapshots keep between checkpoints (one, half as large again as the
- * last big snapshot), so that the next does not wait for fresh memory; called between encodings, on
- * a thread with time to spare, until done or *stop. */
+/* Pages in the buffer that big snapshots keep between checkpoints (one, sp_with_headroom of the last
+ * big snapshot), so that the next does not wait for fresh memory; called between encodings, on a
+ * thread with time to spare, until done or *stop. */
 void sp_snapshot_spare_warm(const atomic_bool *stop);
+/* The size of a buffer kept from checkpoint to checkpoint for n bytes: half as large again, for a
+ * state that grows (only the pages touched are backed by memory); the warm-ups replace a buffer that
+ * is smaller than this of the last need (the snapshot spare here, the encoder's references in
+ * heap_backend.c). */
+static inline size_t sp_with_headroom(size_t n)
+{
+    return n + n / 2;
+}
 /* Where the next entry of key group kg goes; the caller writes it, then adds its size to
  * blocks[kg - first].len and 1 to .count (and to s->entries). */
 static inline uint8_t *sp_snapshot_cursor(sp_snapshot_t *s, int kg)

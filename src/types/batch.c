@@ -316,12 +316,12 @@ void sp_batch_append_rows(sp_batch_t *dst, const sp_batch_t *src, const uint32_t
             const int32_t *so = sc->values;
             size_t total = 0;
             for (uint32_t k = 0; k < n; k++)
-                if (sp_bit_get(sc->validity, sel[k])) total += (size_t)(so[sel[k] + 1] - so[sel[k]]);
+                if (sp_bit_get(svalid, sel[k])) total += (size_t)(so[sel[k] + 1] - so[sel[k]]);
             sp_batch_reserve_data(dst, c, total);
             int32_t *dof = dc->values, off = dof[at];
             for (uint32_t k = 0; k < n; k++) {
                 uint32_t r = sel[k];
-                int32_t len = sp_bit_get(sc->validity, r) ? so[r + 1] - so[r] : 0;
+                int32_t len = sp_bit_get(svalid, r) ? so[r + 1] - so[r] : 0;
                 memcpy(dc->data + off, sc->data + so[r], (size_t)len);
                 dof[at + k + 1] = off += len;
             }

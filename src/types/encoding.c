@@ -409,6 +409,12 @@ size_t sp_row_encode(const spate_row_t *row, uint8_t *buf, size_t cap)
     return sp_row_encode_only(row, NULL, buf, cap);
 }
 
+/* The bytes of a NOT NULL field left out: zero, false, or a varint 0 (empty). */
+static size_t left_out_bytes(const sp_field_t *fd)
+{
+    return fd->type == SPATE_TYPE_BOOLEAN || sp_type_is_varlen(fd->type) ? 1 : fd->width;
+}
+
 /* Whether field f of row r goes in as NULL: NULL there, or left out (and nullable). */
 static bool encoded_null(const sp_field_t *fd, const sp_column_t *c, uint32_t r, bool kept)
 {
@@ -430,8 +436,8 @@ size_t sp_row_encode_only(const spate_row_t *row, const uint8_t *keep, uint8_t *
         if (encoded_null(fd, &b->cols[f], r, kept)) continue;
         if (kept)
             size += field_bytes(fd, &b->cols[f], r);
-        else /* NOT NULL and left out: zero, false or empty */
-            size += fd->type == SPATE_TYPE_BOOLEAN || sp_type_is_varlen(fd->type) ? 1 : fd->width;
+        else
+            size += left_out_bytes(fd);
     }
     if (cap < size) return size;
 
@@ -453,9 +459,8 @@ size_t sp_row_encode_only(const spate_row_t *row, const uint8_t *keep, uint8_t *
         if (encoded_null(fd, c, r, kept)) {
             sp_bit_set(nulls, (uint32_t)f, true);
         } else if (!kept) {
-            size_t n = fd->type == SPATE_TYPE_BOOLEAN || sp_type_is_varlen(fd->type) ? 1 : fd->width;
-            memset(buf + p, 0, n); /* a varint 0: empty */
-            p += n;
+            memset(buf + p, 0, left_out_bytes(fd));
+            p += left_out_bytes(fd);
         } else if (fd->type == SPATE_TYPE_BOOLEAN) {
             buf[p++] = sp_bit_get(c->values, r) ? 1 : 0;
         } else if (sp_type_is_varlen(fd->type)) {
